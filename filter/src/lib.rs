@@ -1,0 +1,289 @@
+//! Envoy proxy-wasm filter: strips client-supplied assertion headers, mints
+//! an ES256 assertion for the authenticated user, and serves the JWKS.
+//!
+//! The decisions live in plain modules tested natively; this file is the
+//! proxy-wasm glue. The root context parses the configuration once per
+//! `on_configure`; http contexts only act. Host calls go through
+//! `proxy_wasm::hostcalls` (which return errors) rather than the trait
+//! helpers that unwrap, because a panic would kill the worker's VM.
+
+mod assertion;
+mod config;
+mod jwks_endpoint;
+mod metadata;
+mod strip;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::UNIX_EPOCH;
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, Status};
+use signed_headers_keys::{Bundle, BundleKey, Es256Signer, JwksDocument, KeyFormat};
+
+use assertion::{Identity, TokenCache};
+use config::{KeySource, Settings, UnauthenticatedPolicy};
+use jwks_endpoint::LocalResponse;
+
+/// Shared-data key of the ephemeral signing key, one per VM id, so every
+/// worker and every configuration reload signs with the same key.
+const EPHEMERAL_KEY_SHARED_DATA: &str = "signed-headers.ephemeral-signing-key.v1";
+/// Tokens cached per worker: plenty for a burst of distinct users, small
+/// enough to never matter for memory (~1 KiB each).
+const TOKEN_CACHE_CAPACITY: usize = 4096;
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(SignedHeadersRoot::default()) });
+}}
+
+/// Everything one configuration needs, built once in `on_configure`.
+struct Plugin {
+    settings: Settings,
+    signer: Es256Signer,
+    jwks: JwksDocument,
+    tokens: RefCell<TokenCache>,
+}
+
+impl Plugin {
+    fn new(settings: Settings) -> Result<Self, String> {
+        let (signer, jwks) = match &settings.key_source {
+            KeySource::Bundle(bundle) => {
+                let signer = bundle
+                    .signing_key()
+                    .and_then(BundleKey::signer)
+                    .ok_or("signing_key: no private key: nothing in the bundle can sign")?;
+                (signer, JwksDocument::new(&bundle.jwks()))
+            }
+            KeySource::Ephemeral => {
+                let key = shared_ephemeral_key()?;
+                let signer = key.signer().ok_or("ephemeral key has no private half")?;
+                // Nothing is published for a key nobody configured; operators
+                // who need verification configure a key.
+                (signer, JwksDocument::empty())
+            }
+        };
+        Ok(Self {
+            settings,
+            signer,
+            jwks,
+            tokens: RefCell::new(TokenCache::new(TOKEN_CACHE_CAPACITY)),
+        })
+    }
+}
+
+/// The ephemeral key every VM with this VM id shares: read it, or make one
+/// and store it with compare-and-swap, then re-read and adopt whatever won.
+fn shared_ephemeral_key() -> Result<BundleKey, String> {
+    let host_error = |status: Status| format!("shared data unavailable: {status:?}");
+    for _attempt in 0..8 {
+        let (stored, cas) =
+            hostcalls::get_shared_data(EPHEMERAL_KEY_SHARED_DATA).map_err(host_error)?;
+        if let Some(pem) = stored.filter(|bytes| !bytes.is_empty()) {
+            return ephemeral_from_pem(&pem);
+        }
+        let fresh = BundleKey::generate(KeyFormat::Sec1).map_err(|e| e.to_string())?;
+        let fresh_pem = fresh.to_pem();
+        match hostcalls::set_shared_data(EPHEMERAL_KEY_SHARED_DATA, Some(fresh_pem.as_bytes()), cas)
+        {
+            Ok(()) => {}
+            Err(Status::CasMismatch) => continue,
+            Err(status) => return Err(host_error(status)),
+        }
+        let (stored, _) =
+            hostcalls::get_shared_data(EPHEMERAL_KEY_SHARED_DATA).map_err(host_error)?;
+        if stored.as_deref() == Some(fresh_pem.as_bytes()) {
+            log::warn!(
+                "signed-headers: ephemeral signing key (no signing_key configured; tokens will not verify after a restart): kid={} public_key={}",
+                fresh.kid(),
+                fresh.public_spki_base64()
+            );
+            return Ok(fresh);
+        }
+    }
+    Err("could not agree on a shared ephemeral key".to_owned())
+}
+
+fn ephemeral_from_pem(pem: &[u8]) -> Result<BundleKey, String> {
+    let text = std::str::from_utf8(pem).map_err(|e| e.to_string())?;
+    let bundle = Bundle::parse_signing(text).map_err(|e| format!("shared ephemeral key: {e}"))?;
+    bundle
+        .into_keys()
+        .into_iter()
+        .next()
+        .ok_or_else(|| "shared ephemeral key is empty".to_owned())
+}
+
+#[derive(Default)]
+struct SignedHeadersRoot {
+    plugin: Option<Rc<Plugin>>,
+}
+
+impl Context for SignedHeadersRoot {}
+
+impl RootContext for SignedHeadersRoot {
+    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+        let configuration =
+            match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX) {
+                Ok(bytes) => bytes.unwrap_or_default(),
+                Err(status) => {
+                    log::error!("signed-headers: cannot read the plugin configuration: {status:?}");
+                    return false;
+                }
+            };
+        let environment_key = std::env::var(config::SIGNING_KEY_ENV).ok();
+        let plugin = Settings::parse(&configuration, environment_key.as_deref())
+            .map_err(|e| e.to_string())
+            .and_then(Plugin::new);
+        match plugin {
+            Ok(plugin) => {
+                self.plugin = Some(Rc::new(plugin));
+                true
+            }
+            Err(error) => {
+                log::error!("signed-headers: invalid configuration: {error}");
+                false
+            }
+        }
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(SignedHeadersHttp {
+            plugin: self.plugin.clone(),
+        }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+struct SignedHeadersHttp {
+    /// `None` only if Envoy ran the filter without a successful
+    /// configuration; such requests fail closed.
+    plugin: Option<Rc<Plugin>>,
+}
+
+impl Context for SignedHeadersHttp {}
+
+impl HttpContext for SignedHeadersHttp {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let Some(plugin) = self.plugin.clone() else {
+            return send(&plain_response(
+                500,
+                "signed-headers: filter not configured\n",
+            ));
+        };
+        match handle_request(&plugin) {
+            Ok(Some(response)) => send(&response),
+            Ok(None) => Action::Continue,
+            Err(error) => {
+                log::error!("signed-headers: {error}");
+                send(&plain_response(
+                    500,
+                    "signed-headers: cannot sign the request\n",
+                ))
+            }
+        }
+    }
+}
+
+fn header_text(headers: &[(String, Vec<u8>)], name: &str) -> Option<String> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, value)| String::from_utf8_lossy(value).into_owned())
+}
+
+/// Acts on one request: `Some(response)` to answer locally, `None` to forward.
+fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
+    let settings = &plugin.settings;
+    let headers = hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
+        .map_err(|status| format!("cannot read request headers: {status:?}"))?;
+
+    let path = header_text(&headers, ":path").unwrap_or_default();
+    if jwks_endpoint::path_only(&path) == settings.jwks_path {
+        let method = header_text(&headers, ":method").unwrap_or_default();
+        let if_none_match = header_text(&headers, "if-none-match");
+        return Ok(Some(jwks_endpoint::respond(
+            &plugin.jwks,
+            settings.jwks_max_age_seconds,
+            &method,
+            if_none_match.as_deref(),
+        )));
+    }
+
+    // Strip before anything reads the request further.
+    for name in settings
+        .strip
+        .select(headers.iter().map(|(n, _)| n.as_str()))
+    {
+        hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, None)
+            .map_err(|status| format!("cannot remove header {name}: {status:?}"))?;
+    }
+
+    let identity = metadata::read_identity(&settings.identity, |path| {
+        hostcalls::get_property(path.to_vec()).ok().flatten()
+    });
+    let identity = match (identity, settings.unauthenticated) {
+        (Some(identity), _) => identity,
+        (None, UnauthenticatedPolicy::Deny) => {
+            let mut response = plain_response(401, "signed-headers: authentication required\n");
+            response
+                .headers
+                .push(("www-authenticate", "Bearer".to_owned()));
+            return Ok(Some(response));
+        }
+        (None, UnauthenticatedPolicy::Anonymous) => Identity::anonymous(),
+        (None, UnauthenticatedPolicy::Pass) => return Ok(None),
+    };
+
+    let now = hostcalls::get_current_time()
+        .map_err(|status| format!("cannot read the clock: {status:?}"))?
+        .duration_since(UNIX_EPOCH)
+        .map_err(|_| "the host clock is before 1970".to_owned())?
+        .as_secs();
+    let audience = assertion::audience(&header_text(&headers, ":authority").unwrap_or_default());
+    let issuer = assertion::issuer(&settings.issuer, &audience);
+    let token = plugin
+        .tokens
+        .try_borrow_mut()
+        .map_err(|_| "token cache busy".to_owned())?
+        .token(
+            &plugin.signer,
+            &identity,
+            issuer,
+            audience,
+            now,
+            settings.ttl_seconds,
+        )
+        .map_err(|e| e.to_string())?;
+    hostcalls::set_map_value(MapType::HttpRequestHeaders, &settings.header, Some(&token))
+        .map_err(|status| format!("cannot set {}: {status:?}", settings.header))?;
+    Ok(None)
+}
+
+fn plain_response(status: u32, body: &str) -> LocalResponse {
+    LocalResponse {
+        status,
+        headers: vec![("content-type", "text/plain".to_owned())],
+        body: Some(body.to_owned()),
+    }
+}
+
+fn send(response: &LocalResponse) -> Action {
+    let headers: Vec<(&str, &str)> = response
+        .headers
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    if let Err(status) = hostcalls::send_http_response(
+        response.status,
+        headers,
+        response.body.as_deref().map(str::as_bytes),
+    ) {
+        log::error!("signed-headers: cannot send a local response: {status:?}");
+    }
+    Action::Pause
+}

@@ -1,0 +1,180 @@
+//! Reading the verified JWT payload that `jwt_authn` stored in dynamic
+//! metadata. Envoy hands each value over in its native encoding: strings as
+//! their bytes, lists in the proxy-wasm "pairs" encoding.
+
+use crate::assertion::Identity;
+use crate::config::JwtAuthnSource;
+
+/// Reads the identity through `property` (the host's `get_property`), or
+/// `None` when the request carries no verified subject.
+pub fn read_identity(
+    source: &JwtAuthnSource,
+    property: impl Fn(&[&str]) -> Option<Vec<u8>>,
+) -> Option<Identity> {
+    let claim = |name: &str| {
+        property(&[
+            "metadata",
+            "filter_metadata",
+            &source.metadata_namespace,
+            &source.payload_key,
+            name,
+        ])
+    };
+    let text = |name: &str| claim(name).and_then(|bytes| String::from_utf8(bytes).ok());
+    let sub = text("sub").filter(|sub| !sub.is_empty())?;
+    Some(Identity {
+        sub,
+        email: text("email").unwrap_or_default(),
+        groups: claim("groups")
+            .map(|bytes| groups(&bytes))
+            .unwrap_or_default(),
+        name: text("name").unwrap_or_default(),
+        sid: text("sid").unwrap_or_default(),
+    })
+}
+
+/// A `groups` claim: normally a list; some identity providers send a single
+/// string, which becomes a one-element list.
+fn groups(bytes: &[u8]) -> Vec<String> {
+    match decode_list(bytes) {
+        Some(items) => items
+            .into_iter()
+            .filter_map(|item| String::from_utf8(item.to_vec()).ok())
+            .collect(),
+        None => match std::str::from_utf8(bytes) {
+            Ok(single) if !single.is_empty() => vec![single.to_owned()],
+            _ => Vec::new(),
+        },
+    }
+}
+
+/// Decodes Envoy's serialization of a list: a pairs map whose keys are the
+/// items (little-endian u32 count, then (key length, value length) per item,
+/// then each key and value followed by a NUL). `None` unless the bytes are
+/// exactly that shape, so a plain string is never misread as a list.
+fn decode_list(bytes: &[u8]) -> Option<Vec<&[u8]>> {
+    let read_u32 = |at: usize| -> Option<usize> {
+        let word: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
+        usize::try_from(u32::from_le_bytes(word)).ok()
+    };
+    let count = read_u32(0)?;
+    let mut data_at = count.checked_mul(8)?.checked_add(4)?;
+    if data_at > bytes.len() {
+        return None;
+    }
+    let mut items = Vec::with_capacity(count);
+    for index in 0..count {
+        let sizes_at = 4 + index * 8;
+        let key_len = read_u32(sizes_at)?;
+        let value_len = read_u32(sizes_at + 4)?;
+        let key_end = data_at.checked_add(key_len)?;
+        let key = bytes.get(data_at..key_end)?;
+        let value_end = key_end.checked_add(1)?.checked_add(value_len)?;
+        if bytes.get(key_end) != Some(&0) || bytes.get(value_end) != Some(&0) {
+            return None;
+        }
+        items.push(key);
+        data_at = value_end.checked_add(1)?;
+    }
+    (data_at == bytes.len()).then_some(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// Envoy's encoding of a list of strings.
+    fn encode_list(items: &[&str]) -> Vec<u8> {
+        let mut out = (items.len() as u32).to_le_bytes().to_vec();
+        for item in items {
+            out.extend((item.len() as u32).to_le_bytes());
+            out.extend(0u32.to_le_bytes());
+        }
+        for item in items {
+            out.extend(item.as_bytes());
+            out.extend([0, 0]);
+        }
+        out
+    }
+
+    fn source() -> JwtAuthnSource {
+        JwtAuthnSource {
+            metadata_namespace: "envoy.filters.http.jwt_authn".into(),
+            payload_key: "jwt_payload".into(),
+        }
+    }
+
+    fn lookup(claims: HashMap<&'static str, Vec<u8>>) -> impl Fn(&[&str]) -> Option<Vec<u8>> {
+        move |path: &[&str]| {
+            assert_eq!(
+                path[..4],
+                [
+                    "metadata",
+                    "filter_metadata",
+                    "envoy.filters.http.jwt_authn",
+                    "jwt_payload"
+                ]
+            );
+            claims.get(path[4]).cloned()
+        }
+    }
+
+    #[test]
+    fn reads_every_claim() {
+        let identity = read_identity(
+            &source(),
+            lookup(HashMap::from([
+                ("sub", b"alice".to_vec()),
+                ("email", b"alice@example.com".to_vec()),
+                ("name", b"Alice".to_vec()),
+                ("sid", b"s-1".to_vec()),
+                ("groups", encode_list(&["admins", "dev"])),
+            ])),
+        )
+        .unwrap();
+        assert_eq!(
+            identity,
+            Identity {
+                sub: "alice".into(),
+                email: "alice@example.com".into(),
+                groups: vec!["admins".into(), "dev".into()],
+                name: "Alice".into(),
+                sid: "s-1".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn no_subject_means_no_identity() {
+        assert_eq!(read_identity(&source(), lookup(HashMap::new())), None);
+        let empty_sub = HashMap::from([("sub", Vec::new()), ("email", b"x".to_vec())]);
+        assert_eq!(read_identity(&source(), lookup(empty_sub)), None);
+        let binary_sub = HashMap::from([("sub", vec![0xff, 0xfe])]);
+        assert_eq!(read_identity(&source(), lookup(binary_sub)), None);
+    }
+
+    #[test]
+    fn missing_optional_claims_are_empty() {
+        let identity =
+            read_identity(&source(), lookup(HashMap::from([("sub", b"bob".to_vec())]))).unwrap();
+        assert_eq!(identity.groups, Vec::<String>::new());
+        assert_eq!(identity.email, "");
+    }
+
+    #[test]
+    fn groups_lists_strings_and_garbage() {
+        assert_eq!(groups(&encode_list(&[])), Vec::<String>::new());
+        assert_eq!(groups(&encode_list(&["a", "", "b"])), vec!["a", "", "b"]);
+        assert_eq!(groups(b"solo"), vec!["solo"]);
+        assert_eq!(groups(b""), Vec::<String>::new());
+        let mut truncated = encode_list(&["abc"]);
+        truncated.pop();
+        assert_eq!(decode_list(&truncated), None);
+        assert_eq!(decode_list(&[0xff, 0xff, 0xff, 0xff]), None);
+        assert_eq!(
+            decode_list(&[1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]),
+            None
+        );
+    }
+}

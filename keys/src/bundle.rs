@@ -1,0 +1,468 @@
+//! PEM key bundles: parsing (raw PEM or base64 of PEM), validation and
+//! serialization. A bundle is an ordered list of P-256 keys; the first
+//! private key signs and every key is published.
+
+use base64::Engine as _;
+use p256::elliptic_curve::Generate as _;
+use p256::pkcs8::{DecodePrivateKey as _, DecodePublicKey as _, EncodePublicKey as _};
+use p256::{PublicKey, SecretKey};
+use pkcs8::der::asn1::ObjectIdentifier;
+
+use crate::error::{BundleError, Reason};
+use crate::jwk::{Jwk, thumbprint_kid};
+use crate::jws::Es256Signer;
+
+const LABEL_SEC1: &str = "EC PRIVATE KEY";
+const LABEL_PKCS8: &str = "PRIVATE KEY";
+const LABEL_SPKI: &str = "PUBLIC KEY";
+const LABEL_EC_PARAMETERS: &str = "EC PARAMETERS";
+
+const OID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const OID_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+const OID_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const OID_RSA_PSS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.10");
+
+/// How a key is written in PEM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyFormat {
+    /// `EC PRIVATE KEY`, what `openssl ecparam -genkey` writes.
+    Sec1,
+    /// `PRIVATE KEY`, what `openssl genpkey` writes.
+    Pkcs8,
+    /// `PUBLIC KEY`: a verify-only key.
+    Spki,
+}
+
+impl KeyFormat {
+    fn label(self) -> &'static str {
+        match self {
+            KeyFormat::Sec1 => LABEL_SEC1,
+            KeyFormat::Pkcs8 => LABEL_PKCS8,
+            KeyFormat::Spki => LABEL_SPKI,
+        }
+    }
+}
+
+/// One key of a bundle, with its encoded form kept as read so that editing a
+/// bundle never rewrites the keys it does not touch.
+#[derive(Clone)]
+pub struct BundleKey {
+    kid: String,
+    public: PublicKey,
+    secret: Option<SecretKey>,
+    format: KeyFormat,
+    der: Vec<u8>,
+}
+
+impl std::fmt::Debug for BundleKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print key material.
+        f.debug_struct("BundleKey")
+            .field("kid", &self.kid)
+            .field("format", &self.format)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BundleKey {
+    /// A fresh P-256 key from the system's random source.
+    pub fn generate(format: KeyFormat) -> Result<Self, KeyGenerationError> {
+        let secret = SecretKey::try_generate().map_err(|_| KeyGenerationError)?;
+        Self::from_secret(secret, format)
+    }
+
+    /// Wraps a secret key, encoding it as `format` (`Spki` keeps the public half only).
+    pub fn from_secret(secret: SecretKey, format: KeyFormat) -> Result<Self, KeyGenerationError> {
+        let public = secret.public_key();
+        let der = match format {
+            KeyFormat::Sec1 => secret
+                .to_sec1_der()
+                .map_err(|_| KeyGenerationError)?
+                .to_vec(),
+            KeyFormat::Pkcs8 => {
+                use p256::pkcs8::EncodePrivateKey as _;
+                secret
+                    .to_pkcs8_der()
+                    .map_err(|_| KeyGenerationError)?
+                    .as_bytes()
+                    .to_vec()
+            }
+            KeyFormat::Spki => return Self::from_public(public),
+        };
+        Ok(Self {
+            kid: thumbprint_kid(&public),
+            public,
+            secret: Some(secret),
+            format,
+            der,
+        })
+    }
+
+    fn from_public(public: PublicKey) -> Result<Self, KeyGenerationError> {
+        let der = public
+            .to_public_key_der()
+            .map_err(|_| KeyGenerationError)?
+            .into_vec();
+        Ok(Self {
+            kid: thumbprint_kid(&public),
+            public,
+            secret: None,
+            format: KeyFormat::Spki,
+            der,
+        })
+    }
+
+    /// RFC 7638 SHA-256 thumbprint, lowercase hex.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub fn is_private(&self) -> bool {
+        self.secret.is_some()
+    }
+
+    pub fn format(&self) -> KeyFormat {
+        self.format
+    }
+
+    pub fn public_key(&self) -> &PublicKey {
+        &self.public
+    }
+
+    /// The public JWK (never `d`).
+    pub fn jwk(&self) -> Jwk {
+        Jwk::new(&self.public, self.kid.clone())
+    }
+
+    /// The same key reduced to its public half (a `PUBLIC KEY` block).
+    pub fn to_public_only(&self) -> Result<Self, KeyGenerationError> {
+        Self::from_public(self.public)
+    }
+
+    /// A signer for this key, when it is private.
+    pub fn signer(&self) -> Option<Es256Signer> {
+        self.secret
+            .as_ref()
+            .map(|secret| Es256Signer::new(secret, self.kid.clone()))
+    }
+
+    /// Base64 (standard) of the SPKI DER of the public key: what is logged for
+    /// an ephemeral key.
+    pub fn public_spki_base64(&self) -> String {
+        let der = self
+            .public
+            .to_public_key_der()
+            .map(|doc| doc.into_vec())
+            .unwrap_or_default();
+        base64::engine::general_purpose::STANDARD.encode(der)
+    }
+
+    /// This key alone as a PEM block (LF line endings).
+    pub fn to_pem(&self) -> String {
+        let block = pem::Pem::new(self.format.label(), self.der.clone());
+        pem::encode_config(
+            &block,
+            pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+        )
+    }
+}
+
+/// The system random source failed, or a fresh key could not be encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyGenerationError;
+
+impl std::fmt::Display for KeyGenerationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("could not generate a P-256 key (random source unavailable)")
+    }
+}
+
+impl std::error::Error for KeyGenerationError {}
+
+/// An ordered, validated list of distinct P-256 keys.
+#[derive(Debug, Clone, Default)]
+pub struct Bundle {
+    keys: Vec<BundleKey>,
+}
+
+impl Bundle {
+    /// Parses a bundle given as raw PEM or as base64 of PEM (the `SIGNING_KEY`
+    /// convention). Fails on anything it cannot account for.
+    pub fn parse(input: &str) -> Result<Self, BundleError> {
+        let trimmed = input.trim();
+        if trimmed.is_empty() {
+            return Err(BundleError::whole(Reason::Empty));
+        }
+        if trimmed.contains("-----BEGIN") {
+            return Self::parse_pem(trimmed);
+        }
+        let pem_text = decode_base64_text(trimmed).ok_or(BundleError::whole(Reason::NotPem))?;
+        if !pem_text.contains("-----BEGIN") {
+            return Err(BundleError::whole(Reason::NotPem));
+        }
+        Self::parse_pem(&pem_text)
+    }
+
+    /// Like [`Bundle::parse`], but also requires a key that can sign.
+    pub fn parse_signing(input: &str) -> Result<Self, BundleError> {
+        let bundle = Self::parse(input)?;
+        if bundle.signing_key().is_none() {
+            return Err(BundleError::whole(Reason::NoPrivateKey));
+        }
+        Ok(bundle)
+    }
+
+    fn parse_pem(text: &str) -> Result<Self, BundleError> {
+        let mut keys: Vec<BundleKey> = Vec::new();
+        // Block numbers count every PEM block, EC PARAMETERS included, so they
+        // match what an operator sees in the file.
+        let mut key_blocks: Vec<usize> = Vec::new();
+        for (index, block) in split_pem_blocks(text)?.into_iter().enumerate() {
+            let number = index + 1;
+            let Some(key) =
+                decode_block(&block).map_err(|reason| BundleError::at(number, reason))?
+            else {
+                continue;
+            };
+            if let Some(position) = keys.iter().position(|k| k.kid == key.kid) {
+                let first_block = key_blocks.get(position).copied().unwrap_or(0);
+                return Err(BundleError::at(number, Reason::Duplicate { first_block }));
+            }
+            keys.push(key);
+            key_blocks.push(number);
+        }
+        if keys.is_empty() {
+            return Err(BundleError::whole(Reason::Empty));
+        }
+        Ok(Self { keys })
+    }
+
+    /// A bundle from keys already in hand; refuses duplicates and emptiness.
+    pub fn from_keys(keys: Vec<BundleKey>) -> Result<Self, BundleError> {
+        if keys.is_empty() {
+            return Err(BundleError::whole(Reason::Empty));
+        }
+        for (index, key) in keys.iter().enumerate() {
+            if let Some(first) = keys.iter().take(index).position(|k| k.kid == key.kid) {
+                return Err(BundleError::at(
+                    index + 1,
+                    Reason::Duplicate {
+                        first_block: first + 1,
+                    },
+                ));
+            }
+        }
+        Ok(Self { keys })
+    }
+
+    pub fn keys(&self) -> &[BundleKey] {
+        &self.keys
+    }
+
+    pub fn into_keys(self) -> Vec<BundleKey> {
+        self.keys
+    }
+
+    /// The first private key: the one that signs.
+    pub fn signing_key(&self) -> Option<&BundleKey> {
+        self.keys.iter().find(|key| key.is_private())
+    }
+
+    /// Every key, in bundle order, as public JWKs.
+    pub fn jwks(&self) -> Vec<Jwk> {
+        self.keys.iter().map(BundleKey::jwk).collect()
+    }
+
+    /// The bundle as concatenated PEM blocks with LF line endings.
+    pub fn to_pem(&self) -> String {
+        self.keys.iter().map(BundleKey::to_pem).collect()
+    }
+}
+
+/// Base64 (standard or URL-safe alphabet, padded or not, with line breaks) to UTF-8 text.
+fn decode_base64_text(input: &str) -> Option<String> {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    let compact: String = input.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let config =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    let standard = GeneralPurpose::new(&base64::alphabet::STANDARD, config);
+    let url_safe = GeneralPurpose::new(&base64::alphabet::URL_SAFE, config);
+    let bytes = standard
+        .decode(&compact)
+        .or_else(|_| url_safe.decode(&compact))
+        .ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// One PEM block's text, from its BEGIN line to its END line.
+struct PemBlock {
+    label: String,
+    text: String,
+}
+
+/// Splits text into PEM blocks, refusing anything but whitespace between them.
+fn split_pem_blocks(text: &str) -> Result<Vec<PemBlock>, BundleError> {
+    let mut blocks = Vec::new();
+    let mut current: Option<PemBlock> = None;
+    for (line_index, raw_line) in text.lines().enumerate() {
+        let line = raw_line.trim();
+        match current.as_mut() {
+            None => {
+                if line.is_empty() {
+                    continue;
+                }
+                let Some(label) = line
+                    .strip_prefix("-----BEGIN ")
+                    .and_then(|rest| rest.strip_suffix("-----"))
+                else {
+                    return Err(BundleError::whole(Reason::StrayText {
+                        line: line_index + 1,
+                    }));
+                };
+                current = Some(PemBlock {
+                    label: label.to_owned(),
+                    text: format!("{line}\n"),
+                });
+            }
+            Some(block) => {
+                block.text.push_str(line);
+                block.text.push('\n');
+                if line.starts_with("-----END ") {
+                    let expected = format!("-----END {}-----", block.label);
+                    if line != expected {
+                        return Err(BundleError::at(
+                            blocks.len() + 1,
+                            Reason::BadPem(format!(
+                                "\"{line}\" does not close \"{}\"",
+                                block.label
+                            )),
+                        ));
+                    }
+                    if let Some(done) = current.take() {
+                        blocks.push(done);
+                    }
+                }
+            }
+        }
+    }
+    if current.is_some() {
+        return Err(BundleError::at(blocks.len() + 1, Reason::UnterminatedBlock));
+    }
+    Ok(blocks)
+}
+
+/// Decodes one block: `Ok(None)` for blocks that are skipped on purpose.
+fn decode_block(block: &PemBlock) -> Result<Option<BundleKey>, Reason> {
+    let parsed = pem::parse(&block.text).map_err(|err| Reason::BadPem(err.to_string()))?;
+    let encrypted = parsed
+        .headers()
+        .get("Proc-Type")
+        .is_some_and(|value| value.contains("ENCRYPTED"));
+    let der = parsed.contents();
+    match parsed.tag() {
+        LABEL_EC_PARAMETERS => Ok(None),
+        "ENCRYPTED PRIVATE KEY" => Err(Reason::Encrypted),
+        "RSA PRIVATE KEY" | "RSA PUBLIC KEY" => Err(Reason::Rsa),
+        _ if encrypted => Err(Reason::Encrypted),
+        LABEL_SEC1 => decode_sec1(der).map(Some),
+        LABEL_PKCS8 => decode_pkcs8(der).map(Some),
+        LABEL_SPKI => decode_spki(der).map(Some),
+        other => Err(Reason::UnsupportedLabel(other.to_owned())),
+    }
+}
+
+fn decode_sec1(der: &[u8]) -> Result<BundleKey, Reason> {
+    let info =
+        sec1::EcPrivateKey::try_from(der).map_err(|err| Reason::Malformed(err.to_string()))?;
+    if let Some(curve) = info.parameters.and_then(|p| p.named_curve()) {
+        require_p256(curve)?;
+    }
+    let secret = SecretKey::from_sec1_der(der).map_err(|err| Reason::Malformed(err.to_string()))?;
+    Ok(private_key(secret, KeyFormat::Sec1, der))
+}
+
+fn decode_pkcs8(der: &[u8]) -> Result<BundleKey, Reason> {
+    let info = pkcs8::PrivateKeyInfoRef::try_from(der)
+        .map_err(|err| Reason::Malformed(err.to_string()))?;
+    require_ec_p256(info.algorithm.oid, info.algorithm.parameters_oid().ok())?;
+    let secret =
+        SecretKey::from_pkcs8_der(der).map_err(|err| Reason::Malformed(err.to_string()))?;
+    Ok(private_key(secret, KeyFormat::Pkcs8, der))
+}
+
+fn decode_spki(der: &[u8]) -> Result<BundleKey, Reason> {
+    let info = spki::SubjectPublicKeyInfoRef::try_from(der)
+        .map_err(|err| Reason::Malformed(err.to_string()))?;
+    require_ec_p256(info.algorithm.oid, info.algorithm.parameters_oid().ok())?;
+    let public =
+        PublicKey::from_public_key_der(der).map_err(|err| Reason::Malformed(err.to_string()))?;
+    Ok(BundleKey {
+        kid: thumbprint_kid(&public),
+        public,
+        secret: None,
+        format: KeyFormat::Spki,
+        der: der.to_vec(),
+    })
+}
+
+fn private_key(secret: SecretKey, format: KeyFormat, der: &[u8]) -> BundleKey {
+    let public = secret.public_key();
+    BundleKey {
+        kid: thumbprint_kid(&public),
+        public,
+        secret: Some(secret),
+        format,
+        der: der.to_vec(),
+    }
+}
+
+fn require_ec_p256(
+    algorithm: ObjectIdentifier,
+    curve: Option<ObjectIdentifier>,
+) -> Result<(), Reason> {
+    if algorithm == OID_RSA || algorithm == OID_RSA_PSS {
+        return Err(Reason::Rsa);
+    }
+    if algorithm != OID_EC_PUBLIC_KEY {
+        return Err(Reason::UnsupportedAlgorithm(algorithm_name(algorithm)));
+    }
+    match curve {
+        Some(curve) => require_p256(curve),
+        None => Err(Reason::Malformed(
+            "EC key without a named curve (explicit curve parameters are not supported)".into(),
+        )),
+    }
+}
+
+fn require_p256(curve: ObjectIdentifier) -> Result<(), Reason> {
+    if curve == OID_P256 {
+        Ok(())
+    } else {
+        Err(Reason::OtherCurve(curve_name(curve)))
+    }
+}
+
+fn curve_name(curve: ObjectIdentifier) -> String {
+    let name = match curve.to_string().as_str() {
+        "1.3.132.0.34" => "P-384 (secp384r1)",
+        "1.3.132.0.35" => "P-521 (secp521r1)",
+        "1.3.132.0.10" => "secp256k1",
+        "1.2.840.10045.3.1.1" => "P-192 (prime192v1)",
+        "1.3.132.0.33" => "P-224 (secp224r1)",
+        "1.3.36.3.3.2.8.1.1.7" => "brainpoolP256r1",
+        _ => return curve.to_string(),
+    };
+    name.to_owned()
+}
+
+fn algorithm_name(algorithm: ObjectIdentifier) -> String {
+    let name = match algorithm.to_string().as_str() {
+        "1.3.101.112" => "Ed25519",
+        "1.3.101.113" => "Ed448",
+        "1.3.101.110" => "X25519",
+        "1.3.101.111" => "X448",
+        "1.2.840.10040.4.1" => "DSA",
+        _ => return algorithm.to_string(),
+    };
+    name.to_owned()
+}

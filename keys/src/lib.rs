@@ -1,0 +1,13 @@
+//! Keys for signed identity headers: P-256 PEM bundles, their JWKs and JWKS
+//! document, and ES256 compact JWS. Pure Rust with no proxy-wasm in it, so the
+//! Envoy filter and the `signing-key` CLI compute the same bytes.
+
+mod bundle;
+mod error;
+mod jwk;
+mod jws;
+
+pub use bundle::{Bundle, BundleKey, KeyFormat, KeyGenerationError};
+pub use error::{BundleError, Reason};
+pub use jwk::{Jwk, JwksDocument, thumbprint_kid};
+pub use jws::{AssertionClaims, Es256Signer, random_jti};
