@@ -1,0 +1,229 @@
+//! Bundle parsing against keys written by openssl (fixtures in testdata/).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use p256::ecdsa::signature::Verifier as _;
+use p256::ecdsa::{Signature, VerifyingKey};
+use sha2::{Digest as _, Sha256};
+use signed_headers_keys::{Bundle, BundleKey, JwksDocument, KeyFormat, Reason};
+
+fn fixture(name: &str) -> String {
+    let path = format!("{}/testdata/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn reason(input: &str) -> (Option<usize>, Reason) {
+    let error = Bundle::parse(input).unwrap_err();
+    (error.block, error.reason)
+}
+
+#[test]
+fn accepts_every_openssl_p256_format_and_skips_ec_parameters() {
+    let sec1 = fixture("sec1-with-params.pem");
+    assert!(sec1.contains("EC PARAMETERS"));
+    let bundle = Bundle::parse(&sec1).unwrap();
+    assert_eq!(bundle.keys().len(), 1);
+    assert_eq!(bundle.keys()[0].format(), KeyFormat::Sec1);
+
+    let pkcs8 = Bundle::parse(&fixture("pkcs8.pem")).unwrap();
+    assert_eq!(pkcs8.keys()[0].format(), KeyFormat::Pkcs8);
+    let public = Bundle::parse(&fixture("pkcs8-public.pem")).unwrap();
+    assert!(!public.keys()[0].is_private());
+    assert_eq!(public.keys()[0].kid(), pkcs8.keys()[0].kid());
+    assert!(public.signing_key().is_none());
+    assert_eq!(
+        Bundle::parse_signing(&fixture("pkcs8-public.pem")).unwrap_err().reason,
+        Reason::NoPrivateKey
+    );
+}
+
+#[test]
+fn kid_is_the_rfc7638_thumbprint_of_openssls_public_key() {
+    // x||y as printed by openssl, independent of our encoder.
+    let xy = hex_decode(fixture("pkcs8-public-xy.hex").trim());
+    let (x, y) = xy.split_at(32);
+    let canonical = format!(
+        r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+        URL_SAFE_NO_PAD.encode(x),
+        URL_SAFE_NO_PAD.encode(y)
+    );
+    let expected: String = Sha256::digest(canonical.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let bundle = Bundle::parse(&fixture("pkcs8.pem")).unwrap();
+    let key = &bundle.keys()[0];
+    assert_eq!(key.kid(), expected);
+    let jwk = key.jwk();
+    assert_eq!((jwk.x.as_str(), jwk.y.as_str()), (URL_SAFE_NO_PAD.encode(x).as_str(), URL_SAFE_NO_PAD.encode(y).as_str()));
+}
+
+fn hex_decode(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn base64_crlf_and_whitespace_are_tolerated() {
+    let pem = format!("{}{}", fixture("pkcs8.pem"), fixture("sec1-with-params.pem"));
+    let expected: Vec<String> = Bundle::parse(&pem)
+        .unwrap()
+        .keys()
+        .iter()
+        .map(|k| k.kid().to_owned())
+        .collect();
+    assert_eq!(expected.len(), 2);
+    let variants = [
+        pem.replace('\n', "\r\n"),
+        format!("\n\n  {pem}\n\t\n"),
+        STANDARD.encode(&pem),
+        format!("{}\n", STANDARD.encode(&pem)),
+        STANDARD.encode(&pem).trim_end_matches('=').to_owned(),
+        STANDARD.encode(pem.replace('\n', "\r\n")),
+    ];
+    for variant in variants {
+        let kids: Vec<String> = Bundle::parse(&variant)
+            .unwrap()
+            .keys()
+            .iter()
+            .map(|k| k.kid().to_owned())
+            .collect();
+        assert_eq!(kids, expected);
+    }
+}
+
+#[test]
+fn rejections_name_the_block_and_reason() {
+    let good = fixture("pkcs8.pem");
+    let with = |bad: &str| format!("{good}{bad}");
+    assert_eq!(reason(&with(&fixture("rsa.pem"))), (Some(2), Reason::Rsa));
+    assert_eq!(reason(&fixture("rsa-public.pem")), (Some(1), Reason::Rsa));
+    assert_eq!(
+        reason(&with(&fixture("p384.pem"))),
+        (Some(2), Reason::OtherCurve("P-384 (secp384r1)".into()))
+    );
+    assert_eq!(
+        reason(&fixture("p384-pkcs8.pem")),
+        (Some(1), Reason::OtherCurve("P-384 (secp384r1)".into()))
+    );
+    assert_eq!(reason(&fixture("encrypted-pkcs8.pem")), (Some(1), Reason::Encrypted));
+    assert_eq!(reason(&fixture("encrypted-sec1.pem")), (Some(1), Reason::Encrypted));
+    assert_eq!(
+        reason(&fixture("ed25519.pem")),
+        (Some(1), Reason::UnsupportedAlgorithm("Ed25519".into()))
+    );
+    assert_eq!(
+        reason(&with(&fixture("cert.pem"))),
+        (Some(2), Reason::UnsupportedLabel("CERTIFICATE".into()))
+    );
+    // EC PARAMETERS is block 1, so the duplicate private key is block 3.
+    let sec1 = fixture("sec1-with-params.pem");
+    assert_eq!(
+        reason(&format!("{sec1}{sec1}")),
+        (Some(4), Reason::Duplicate { first_block: 2 })
+    );
+    assert_eq!(
+        reason(&with(&fixture("pkcs8-public.pem"))),
+        (Some(2), Reason::Duplicate { first_block: 1 })
+    );
+    assert_eq!(reason(""), (None, Reason::Empty));
+    assert_eq!(reason(" \n\t"), (None, Reason::Empty));
+    assert_eq!(reason("hello world"), (None, Reason::NotPem));
+    assert_eq!(reason(&STANDARD.encode("not pem at all")), (None, Reason::NotPem));
+    assert_eq!(
+        reason(&format!("{good}trailing words\n")),
+        (None, Reason::StrayText { line: good.lines().count() + 1 })
+    );
+    let truncated: String = good.lines().take(3).map(|l| format!("{l}\n")).collect();
+    assert_eq!(reason(&truncated), (Some(1), Reason::UnterminatedBlock));
+    let corrupted = good.replacen("MIG", "MIG!!", 1);
+    assert!(matches!(reason(&corrupted), (Some(1), Reason::BadPem(_))));
+    let not_a_key = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+    assert!(matches!(reason(not_a_key), (Some(1), Reason::Malformed(_))));
+    let only_params = fixture("sec1-with-params.pem")
+        .split("-----BEGIN EC PRIVATE KEY")
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(reason(&only_params), (None, Reason::Empty));
+}
+
+#[test]
+fn error_messages_read_well() {
+    let error = Bundle::parse(&format!("{}{}", fixture("pkcs8.pem"), fixture("rsa.pem"))).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "block 2: RSA key: only P-256 (ES256) keys are supported"
+    );
+}
+
+#[test]
+fn serialization_round_trips_and_keeps_existing_keys_byte_for_byte() {
+    let other = BundleKey::generate(KeyFormat::Sec1).unwrap();
+    let original = format!("{}{}", fixture("pkcs8.pem"), other.to_public_only().unwrap().to_pem());
+    let bundle = Bundle::parse(&original).unwrap();
+    assert_eq!(bundle.to_pem(), original);
+    let reparsed = Bundle::parse(&bundle.to_pem()).unwrap();
+    assert_eq!(reparsed.jwks(), bundle.jwks());
+}
+
+#[test]
+fn from_keys_refuses_duplicates_and_emptiness() {
+    let key = BundleKey::generate(KeyFormat::Sec1).unwrap();
+    let public = key.to_public_only().unwrap();
+    assert_eq!(
+        Bundle::from_keys(vec![key.clone(), public]).unwrap_err().reason,
+        Reason::Duplicate { first_block: 1 }
+    );
+    assert_eq!(Bundle::from_keys(vec![]).unwrap_err().reason, Reason::Empty);
+    assert_eq!(Bundle::from_keys(vec![key]).unwrap().keys().len(), 1);
+}
+
+#[test]
+fn first_private_key_signs_and_every_key_is_published() {
+    let public_only = BundleKey::generate(KeyFormat::Sec1).unwrap().to_public_only().unwrap();
+    let signing = BundleKey::generate(KeyFormat::Pkcs8).unwrap();
+    let later = BundleKey::generate(KeyFormat::Sec1).unwrap();
+    let bundle = Bundle::from_keys(vec![public_only.clone(), signing.clone(), later.clone()]).unwrap();
+    assert_eq!(bundle.signing_key().unwrap().kid(), signing.kid());
+    let kids: Vec<String> = bundle.jwks().into_iter().map(|j| j.kid).collect();
+    assert_eq!(kids, [public_only.kid(), signing.kid(), later.kid()]);
+}
+
+#[test]
+fn jwks_document_has_only_public_members_and_a_strong_etag() {
+    let key = BundleKey::generate(KeyFormat::Sec1).unwrap();
+    let document = JwksDocument::new(&[key.jwk()]);
+    let json: serde_json::Value = serde_json::from_str(document.body()).unwrap();
+    let jwk = &json["keys"][0];
+    let mut members: Vec<&str> = jwk.as_object().unwrap().keys().map(String::as_str).collect();
+    members.sort_unstable();
+    assert_eq!(members, ["alg", "crv", "kid", "kty", "use", "x", "y"]);
+    assert_eq!(jwk["use"], "sig");
+    assert_eq!(jwk["alg"], "ES256");
+    assert!(document.etag().starts_with('"') && document.etag().ends_with('"'));
+    assert!(!document.etag().starts_with("W/"));
+    assert_ne!(document.etag(), JwksDocument::empty().etag());
+    assert_eq!(JwksDocument::empty().body(), r#"{"keys":[]}"#);
+}
+
+#[test]
+fn signed_tokens_have_the_spec_header_and_a_valid_r_s_signature() {
+    let key = BundleKey::generate(KeyFormat::Sec1).unwrap();
+    let token = key.signer().unwrap().sign(br#"{"sub":"alice"}"#);
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3);
+    let header: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+    assert_eq!(header, serde_json::json!({"alg":"ES256","typ":"JWT","kid":key.kid()}));
+    assert_eq!(URL_SAFE_NO_PAD.decode(parts[1]).unwrap(), br#"{"sub":"alice"}"#);
+    let signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+    assert_eq!(signature.len(), 64);
+    let verifier = VerifyingKey::from(key.public_key());
+    let signed = format!("{}.{}", parts[0], parts[1]);
+    let signature = Signature::from_slice(&signature).unwrap();
+    verifier.verify(signed.as_bytes(), &signature).unwrap();
+    assert!(verifier.verify(b"tampered", &signature).is_err());
+}
