@@ -148,10 +148,10 @@ impl TokenCache {
             iss,
             aud,
         };
-        if let Some(cached) = self.entries.get(&key) {
-            if now <= cached.reuse_until {
-                return Ok(cached.token.clone());
-            }
+        if let Some(cached) = self.entries.get(&key)
+            && now <= cached.reuse_until
+        {
+            return Ok(cached.token.clone());
         }
         let jti = signed_headers_keys::random_jti().map_err(|_| MintError::Random)?;
         let claims = claims(

@@ -9,6 +9,10 @@ pub const DEFAULT_HEADER: &str = "x-pomerium-jwt-assertion";
 pub const DEFAULT_JWKS_PATH: &str = "/.well-known/pomerium/jwks.json";
 pub const DEFAULT_TTL_SECONDS: u64 = 300;
 pub const DEFAULT_JWKS_MAX_AGE_SECONDS: u64 = 60;
+/// Tokens cached per worker: plenty for a burst of distinct users, small
+/// enough to never matter for memory (about 1 KiB each).
+pub const DEFAULT_TOKEN_CACHE_ENTRIES: usize = 4096;
+const MAX_TOKEN_CACHE_ENTRIES: usize = 1_000_000;
 pub const DEFAULT_METADATA_NAMESPACE: &str = "envoy.filters.http.jwt_authn";
 pub const DEFAULT_PAYLOAD_KEY: &str = "jwt_payload";
 /// The environment variable read (through `host_env_keys`) when the
@@ -30,6 +34,7 @@ struct RawConfig {
     issuer: Option<String>,
     ttl_seconds: Option<u64>,
     jwks_max_age_seconds: Option<u64>,
+    token_cache_entries: Option<usize>,
     #[serde(default)]
     strip: RawStrip,
     #[serde(default)]
@@ -119,6 +124,8 @@ pub struct Settings {
     pub issuer: Issuer,
     pub ttl_seconds: u64,
     pub jwks_max_age_seconds: u64,
+    /// Per-worker cache of minted tokens; 0 signs every request.
+    pub token_cache_entries: usize,
     pub strip: StripRules,
     pub identity: JwtAuthnSource,
     pub unauthenticated: UnauthenticatedPolicy,
@@ -227,6 +234,16 @@ impl Settings {
             ));
         }
 
+        let token_cache_entries = raw
+            .token_cache_entries
+            .unwrap_or(DEFAULT_TOKEN_CACHE_ENTRIES);
+        if token_cache_entries > MAX_TOKEN_CACHE_ENTRIES {
+            return Err(field_error(
+                "token_cache_entries",
+                format!("{token_cache_entries} is out of range (0 to {MAX_TOKEN_CACHE_ENTRIES})"),
+            ));
+        }
+
         let mut strip_names = Vec::with_capacity(raw.strip.names.len());
         for (index, name) in raw.strip.names.iter().enumerate() {
             strip_names.push(validate_header_name(
@@ -264,6 +281,7 @@ impl Settings {
             issuer,
             ttl_seconds,
             jwks_max_age_seconds,
+            token_cache_entries,
             strip,
             identity,
             unauthenticated: raw.unauthenticated,
@@ -315,6 +333,7 @@ mod tests {
             assert_eq!(settings.issuer, Issuer::FromHost(IssuerFormat::Host));
             assert_eq!(settings.ttl_seconds, 300);
             assert_eq!(settings.jwks_max_age_seconds, 60);
+            assert_eq!(settings.token_cache_entries, 4096);
             assert_eq!(settings.unauthenticated, UnauthenticatedPolicy::Deny);
             assert_eq!(
                 settings.identity,
@@ -336,6 +355,7 @@ mod tests {
             error(r#"{"unauthenticated":"maybe"}"#).starts_with("unauthenticated: unknown variant")
         );
         assert!(error(r#"{"ttl_seconds":0}"#).starts_with("ttl_seconds: 0 is out of range"));
+        assert!(error(r#"{"token_cache_entries":-1}"#).starts_with("token_cache_entries: invalid"));
         assert!(error(r#"{"jwks_path":"relative"}"#).starts_with("jwks_path:"));
         assert!(error(r#"{"issuer":"x","issuer_format":"uri"}"#).starts_with("issuer:"));
         assert!(error(r#"{"identity":{"source":"mtls"}}"#).starts_with("identity.source:"));
@@ -390,5 +410,30 @@ mod tests {
         assert!(settings.strip.should_strip("x-signed"));
         assert!(settings.strip.should_strip("x-a"));
         assert!(settings.strip.should_strip("x-internal-user"));
+    }
+
+    #[test]
+    fn mutated_configurations_never_panic() {
+        let valid = br#"{"header":"x-a","jwks_path":"/j","issuer_format":"uri","ttl_seconds":60,"jwks_max_age_seconds":5,"strip":{"names":["x-b"],"prefixes":["x-c-"]},"identity":{"source":"jwt_authn","payload_key":"p"},"unauthenticated":"pass"}"#;
+        assert!(Settings::parse(valid, None).is_ok());
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let mut bytes = valid.to_vec();
+            for _ in 0..=next() % 3 {
+                let at = (next() as usize) % bytes.len();
+                match next() % 3 {
+                    0 => bytes[at] = next() as u8,
+                    1 => bytes.truncate(at.max(1)),
+                    _ => bytes.insert(at, b"{}[]\",:0"[(next() % 8) as usize]),
+                }
+            }
+            let _ = Settings::parse(&bytes, None);
+        }
     }
 }

@@ -29,9 +29,6 @@ use jwks_endpoint::LocalResponse;
 /// Shared-data key of the ephemeral signing key, one per VM id, so every
 /// worker and every configuration reload signs with the same key.
 const EPHEMERAL_KEY_SHARED_DATA: &str = "signed-headers.ephemeral-signing-key.v1";
-/// Tokens cached per worker: plenty for a burst of distinct users, small
-/// enough to never matter for memory (~1 KiB each).
-const TOKEN_CACHE_CAPACITY: usize = 4096;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -65,10 +62,10 @@ impl Plugin {
             }
         };
         Ok(Self {
+            tokens: RefCell::new(TokenCache::new(settings.token_cache_entries)),
             settings,
             signer,
             jwks,
-            tokens: RefCell::new(TokenCache::new(TOKEN_CACHE_CAPACITY)),
         })
     }
 }

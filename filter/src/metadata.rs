@@ -177,4 +177,31 @@ mod tests {
             None
         );
     }
+
+    #[test]
+    fn random_and_mutated_metadata_never_panics() {
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let valid = encode_list(&["admins", "dev", ""]);
+        for _ in 0..20_000 {
+            let mut bytes = if next() % 2 == 0 {
+                valid.clone()
+            } else {
+                (0..next() % 64).map(|_| next() as u8).collect()
+            };
+            if !bytes.is_empty() {
+                let at = (next() as usize) % bytes.len();
+                bytes[at] = next() as u8;
+                bytes.truncate((next() as usize) % (bytes.len() + 1));
+            }
+            let _ = groups(&bytes);
+            let claims = HashMap::from([("sub", bytes.clone()), ("groups", bytes)]);
+            let _ = read_identity(&source(), lookup(claims));
+        }
+    }
 }

@@ -1,5 +1,12 @@
 //! Bundle parsing against keys written by openssl (fixtures in testdata/).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use p256::ecdsa::signature::Verifier as _;
@@ -32,7 +39,9 @@ fn accepts_every_openssl_p256_format_and_skips_ec_parameters() {
     assert_eq!(public.keys()[0].kid(), pkcs8.keys()[0].kid());
     assert!(public.signing_key().is_none());
     assert_eq!(
-        Bundle::parse_signing(&fixture("pkcs8-public.pem")).unwrap_err().reason,
+        Bundle::parse_signing(&fixture("pkcs8-public.pem"))
+            .unwrap_err()
+            .reason,
         Reason::NoPrivateKey
     );
 }
@@ -55,7 +64,13 @@ fn kid_is_the_rfc7638_thumbprint_of_openssls_public_key() {
     let key = &bundle.keys()[0];
     assert_eq!(key.kid(), expected);
     let jwk = key.jwk();
-    assert_eq!((jwk.x.as_str(), jwk.y.as_str()), (URL_SAFE_NO_PAD.encode(x).as_str(), URL_SAFE_NO_PAD.encode(y).as_str()));
+    assert_eq!(
+        (jwk.x.as_str(), jwk.y.as_str()),
+        (
+            URL_SAFE_NO_PAD.encode(x).as_str(),
+            URL_SAFE_NO_PAD.encode(y).as_str()
+        )
+    );
 }
 
 fn hex_decode(hex: &str) -> Vec<u8> {
@@ -67,7 +82,11 @@ fn hex_decode(hex: &str) -> Vec<u8> {
 
 #[test]
 fn base64_crlf_and_whitespace_are_tolerated() {
-    let pem = format!("{}{}", fixture("pkcs8.pem"), fixture("sec1-with-params.pem"));
+    let pem = format!(
+        "{}{}",
+        fixture("pkcs8.pem"),
+        fixture("sec1-with-params.pem")
+    );
     let expected: Vec<String> = Bundle::parse(&pem)
         .unwrap()
         .keys()
@@ -108,8 +127,14 @@ fn rejections_name_the_block_and_reason() {
         reason(&fixture("p384-pkcs8.pem")),
         (Some(1), Reason::OtherCurve("P-384 (secp384r1)".into()))
     );
-    assert_eq!(reason(&fixture("encrypted-pkcs8.pem")), (Some(1), Reason::Encrypted));
-    assert_eq!(reason(&fixture("encrypted-sec1.pem")), (Some(1), Reason::Encrypted));
+    assert_eq!(
+        reason(&fixture("encrypted-pkcs8.pem")),
+        (Some(1), Reason::Encrypted)
+    );
+    assert_eq!(
+        reason(&fixture("encrypted-sec1.pem")),
+        (Some(1), Reason::Encrypted)
+    );
     assert_eq!(
         reason(&fixture("ed25519.pem")),
         (Some(1), Reason::UnsupportedAlgorithm("Ed25519".into()))
@@ -131,10 +156,18 @@ fn rejections_name_the_block_and_reason() {
     assert_eq!(reason(""), (None, Reason::Empty));
     assert_eq!(reason(" \n\t"), (None, Reason::Empty));
     assert_eq!(reason("hello world"), (None, Reason::NotPem));
-    assert_eq!(reason(&STANDARD.encode("not pem at all")), (None, Reason::NotPem));
+    assert_eq!(
+        reason(&STANDARD.encode("not pem at all")),
+        (None, Reason::NotPem)
+    );
     assert_eq!(
         reason(&format!("{good}trailing words\n")),
-        (None, Reason::StrayText { line: good.lines().count() + 1 })
+        (
+            None,
+            Reason::StrayText {
+                line: good.lines().count() + 1
+            }
+        )
     );
     let truncated: String = good.lines().take(3).map(|l| format!("{l}\n")).collect();
     assert_eq!(reason(&truncated), (Some(1), Reason::UnterminatedBlock));
@@ -152,7 +185,8 @@ fn rejections_name_the_block_and_reason() {
 
 #[test]
 fn error_messages_read_well() {
-    let error = Bundle::parse(&format!("{}{}", fixture("pkcs8.pem"), fixture("rsa.pem"))).unwrap_err();
+    let error =
+        Bundle::parse(&format!("{}{}", fixture("pkcs8.pem"), fixture("rsa.pem"))).unwrap_err();
     assert_eq!(
         error.to_string(),
         "block 2: RSA key: only P-256 (ES256) keys are supported"
@@ -162,7 +196,11 @@ fn error_messages_read_well() {
 #[test]
 fn serialization_round_trips_and_keeps_existing_keys_byte_for_byte() {
     let other = BundleKey::generate(KeyFormat::Sec1).unwrap();
-    let original = format!("{}{}", fixture("pkcs8.pem"), other.to_public_only().unwrap().to_pem());
+    let original = format!(
+        "{}{}",
+        fixture("pkcs8.pem"),
+        other.to_public_only().unwrap().to_pem()
+    );
     let bundle = Bundle::parse(&original).unwrap();
     assert_eq!(bundle.to_pem(), original);
     let reparsed = Bundle::parse(&bundle.to_pem()).unwrap();
@@ -174,7 +212,9 @@ fn from_keys_refuses_duplicates_and_emptiness() {
     let key = BundleKey::generate(KeyFormat::Sec1).unwrap();
     let public = key.to_public_only().unwrap();
     assert_eq!(
-        Bundle::from_keys(vec![key.clone(), public]).unwrap_err().reason,
+        Bundle::from_keys(vec![key.clone(), public])
+            .unwrap_err()
+            .reason,
         Reason::Duplicate { first_block: 1 }
     );
     assert_eq!(Bundle::from_keys(vec![]).unwrap_err().reason, Reason::Empty);
@@ -183,10 +223,14 @@ fn from_keys_refuses_duplicates_and_emptiness() {
 
 #[test]
 fn first_private_key_signs_and_every_key_is_published() {
-    let public_only = BundleKey::generate(KeyFormat::Sec1).unwrap().to_public_only().unwrap();
+    let public_only = BundleKey::generate(KeyFormat::Sec1)
+        .unwrap()
+        .to_public_only()
+        .unwrap();
     let signing = BundleKey::generate(KeyFormat::Pkcs8).unwrap();
     let later = BundleKey::generate(KeyFormat::Sec1).unwrap();
-    let bundle = Bundle::from_keys(vec![public_only.clone(), signing.clone(), later.clone()]).unwrap();
+    let bundle =
+        Bundle::from_keys(vec![public_only.clone(), signing.clone(), later.clone()]).unwrap();
     assert_eq!(bundle.signing_key().unwrap().kid(), signing.kid());
     let kids: Vec<String> = bundle.jwks().into_iter().map(|j| j.kid).collect();
     assert_eq!(kids, [public_only.kid(), signing.kid(), later.kid()]);
@@ -198,7 +242,12 @@ fn jwks_document_has_only_public_members_and_a_strong_etag() {
     let document = JwksDocument::new(&[key.jwk()]);
     let json: serde_json::Value = serde_json::from_str(document.body()).unwrap();
     let jwk = &json["keys"][0];
-    let mut members: Vec<&str> = jwk.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut members: Vec<&str> = jwk
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     members.sort_unstable();
     assert_eq!(members, ["alg", "crv", "kid", "kty", "use", "x", "y"]);
     assert_eq!(jwk["use"], "sig");
@@ -217,8 +266,14 @@ fn signed_tokens_have_the_spec_header_and_a_valid_r_s_signature() {
     assert_eq!(parts.len(), 3);
     let header: serde_json::Value =
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
-    assert_eq!(header, serde_json::json!({"alg":"ES256","typ":"JWT","kid":key.kid()}));
-    assert_eq!(URL_SAFE_NO_PAD.decode(parts[1]).unwrap(), br#"{"sub":"alice"}"#);
+    assert_eq!(
+        header,
+        serde_json::json!({"alg":"ES256","typ":"JWT","kid":key.kid()})
+    );
+    assert_eq!(
+        URL_SAFE_NO_PAD.decode(parts[1]).unwrap(),
+        br#"{"sub":"alice"}"#
+    );
     let signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
     assert_eq!(signature.len(), 64);
     let verifier = VerifyingKey::from(key.public_key());
