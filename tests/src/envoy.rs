@@ -1,0 +1,688 @@
+//! One real Envoy process per test: bootstrap generation, start-up with
+//! readiness polling, port discovery through the admin interface, log and
+//! stats access, and clean-up on drop.
+//!
+//! Everything binds port 0 and every instance uses `--use-dynamic-base-id`, so
+//! tests can run in parallel threads without clashing on ports or on hot
+//! restart shared memory.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+use crate::http::{self, Request, Response};
+use crate::idp::TestIdp;
+
+/// Worker threads per Envoy: two, so that the per-worker VMs of the filter
+/// (one per worker) are both exercised.
+pub const CONCURRENCY: usize = 2;
+
+/// How long Envoy gets to become ready (or to fail) before the test fails.
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The listener's name and stat prefix: its stats are
+/// `listener.signed_headers.worker_<n>.*` (with port 0 in the address, an
+/// address-based prefix would read `127.0.0.1_0`).
+const LISTENER_NAME: &str = "signed_headers";
+
+/// The `jwt_authn` provider that trusts the [`TestIdp`].
+const IDP_PROVIDER: &str = "test_idp";
+
+/// Where `jwt_authn` puts the verified payload (namespace
+/// `envoy.filters.http.jwt_authn`), the filter's default `payload_key`.
+const PAYLOAD_METADATA_KEY: &str = "jwt_payload";
+
+/// What Envoy logs (at info) when admin `/logging` sets the log level.
+const LOG_LEVEL_MARKER: &str = "change all log levels";
+
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Which HTTP filter sits between `jwt_authn` and the router.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FilterSetup {
+    /// The signed-headers wasm filter with this plugin configuration text
+    /// (normally JSON; any text, so malformed configurations can be tested).
+    Wasm { configuration: String },
+    /// No filter: only for checking the harness itself.
+    None,
+}
+
+/// How to configure an Envoy instance.
+#[derive(Debug, Clone)]
+pub struct EnvoyOptions {
+    filter: FilterSetup,
+    /// Extra environment variables of the Envoy process.
+    env: Vec<(String, String)>,
+    /// Host environment variables the wasm VM may read.
+    host_env_keys: Vec<String>,
+    log_level: String,
+}
+
+impl EnvoyOptions {
+    /// The filter with `configuration` (a JSON object) as its plugin configuration.
+    pub fn with_filter_config(configuration: &Value) -> Self {
+        Self::with_raw_filter_config(&configuration.to_string())
+    }
+
+    /// The filter with this exact plugin configuration text.
+    pub fn with_raw_filter_config(configuration: &str) -> Self {
+        Self::new(FilterSetup::Wasm {
+            configuration: configuration.to_owned(),
+        })
+    }
+
+    /// Envoy without the filter: `jwt_authn` straight to the router.
+    pub fn without_filter() -> Self {
+        Self::new(FilterSetup::None)
+    }
+
+    fn new(filter: FilterSetup) -> Self {
+        Self {
+            filter,
+            env: Vec::new(),
+            host_env_keys: Vec::new(),
+            log_level: "info".to_owned(),
+        }
+    }
+
+    /// Sets an environment variable of the Envoy process.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Lets the wasm VM read this host environment variable
+    /// (`vm_config.environment_variables.host_env_keys`).
+    pub fn host_env_key(mut self, key: &str) -> Self {
+        self.host_env_keys.push(key.to_owned());
+        self
+    }
+
+    /// Envoy's `--log-level` (default `info`).
+    pub fn log_level(mut self, level: &str) -> Self {
+        self.log_level = level.to_owned();
+        self
+    }
+
+    pub fn filter(&self) -> &FilterSetup {
+        &self.filter
+    }
+
+    /// The Envoy bootstrap: one listener on `127.0.0.1:0` with
+    /// HCM -> `jwt_authn` -> signed-headers wasm -> router, every route to
+    /// the `upstream` cluster, and the admin interface on `127.0.0.1:0`.
+    pub fn bootstrap(&self, upstream: SocketAddr, idp_jwks: &str, wasm: Option<&Path>) -> Value {
+        let mut http_filters = vec![jwt_authn_filter(idp_jwks)];
+        if let FilterSetup::Wasm { configuration } = &self.filter {
+            let wasm = wasm.expect("the wasm filter needs the path of the built .wasm");
+            http_filters.push(wasm_filter(wasm, configuration, &self.host_env_keys));
+        }
+        http_filters.push(json!({
+            "name": "envoy.filters.http.router",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+            }
+        }));
+        json!({
+            "admin": {"address": loopback_port_zero()},
+            "static_resources": {
+                "listeners": [{
+                    "name": LISTENER_NAME,
+                    "stat_prefix": LISTENER_NAME,
+                    "address": loopback_port_zero(),
+                    "filter_chains": [{
+                        "filters": [{
+                            "name": "envoy.filters.network.http_connection_manager",
+                            "typed_config": {
+                                "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                                "stat_prefix": "ingress",
+                                "codec_type": "AUTO",
+                                "route_config": {
+                                    "name": "local",
+                                    "virtual_hosts": [{
+                                        "name": "all",
+                                        "domains": ["*"],
+                                        "routes": [{
+                                            "match": {"prefix": "/"},
+                                            "route": {"cluster": "upstream"}
+                                        }]
+                                    }]
+                                },
+                                "http_filters": http_filters
+                            }
+                        }]
+                    }]
+                }],
+                "clusters": [{
+                    "name": "upstream",
+                    "type": "STATIC",
+                    "connect_timeout": "5s",
+                    "load_assignment": {
+                        "cluster_name": "upstream",
+                        "endpoints": [{
+                            "lb_endpoints": [{
+                                "endpoint": {
+                                    "address": {
+                                        "socket_address": {
+                                            "address": upstream.ip().to_string(),
+                                            "port_value": upstream.port()
+                                        }
+                                    }
+                                }
+                            }]
+                        }]
+                    }
+                }]
+            }
+        })
+    }
+}
+
+fn loopback_port_zero() -> Value {
+    json!({"socket_address": {"address": "127.0.0.1", "port_value": 0}})
+}
+
+/// `jwt_authn` trusting the test IdP. A valid token puts its payload in
+/// dynamic metadata; a missing token is allowed through (so the filter's
+/// `unauthenticated` policy decides, and the JWKS path needs no token); an
+/// invalid token is rejected with 401.
+fn jwt_authn_filter(idp_jwks: &str) -> Value {
+    json!({
+        "name": "envoy.filters.http.jwt_authn",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+            "providers": {
+                IDP_PROVIDER: {
+                    "issuer": TestIdp::ISSUER,
+                    "audiences": [TestIdp::AUDIENCE],
+                    "forward": false,
+                    "payload_in_metadata": PAYLOAD_METADATA_KEY,
+                    "local_jwks": {"inline_string": idp_jwks}
+                }
+            },
+            "rules": [{
+                "match": {"prefix": "/"},
+                "requires": {
+                    "requires_any": {
+                        "requirements": [
+                            {"provider_name": IDP_PROVIDER},
+                            {"allow_missing": {}}
+                        ]
+                    }
+                }
+            }]
+        }
+    })
+}
+
+fn wasm_filter(wasm: &Path, configuration: &str, host_env_keys: &[String]) -> Value {
+    let code = json!({"local": {"filename": wasm.display().to_string()}});
+    let vm_config = if host_env_keys.is_empty() {
+        json!({"vm_id": "signed_headers", "runtime": "envoy.wasm.runtime.v8", "code": code})
+    } else {
+        json!({
+            "vm_id": "signed_headers",
+            "runtime": "envoy.wasm.runtime.v8",
+            "code": code,
+            "environment_variables": {"host_env_keys": host_env_keys}
+        })
+    };
+    json!({
+        "name": "envoy.filters.http.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": "signed_headers",
+                "vm_config": vm_config,
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": configuration
+                }
+            }
+        }
+    })
+}
+
+/// A running Envoy. Killed, and its directory removed, on drop.
+pub struct Envoy {
+    child: Child,
+    files: EnvoyFiles,
+    admin: SocketAddr,
+    listener: SocketAddr,
+    log_level: String,
+    // Last field: dropped after the process is gone.
+    _dir: TempDir,
+}
+
+/// An Envoy that did not start, as expected by an invalid-configuration test.
+#[derive(Debug)]
+pub struct FailedStart {
+    /// The exit status, or `None` when Envoy neither exited nor became ready
+    /// within the timeout (it was then killed).
+    pub exit_status: Option<ExitStatus>,
+    /// Envoy's log and standard error.
+    pub log: String,
+}
+
+impl FailedStart {
+    /// Whether the log has a line containing every one of `needles`.
+    pub fn log_has_line_with(&self, needles: &[&str]) -> bool {
+        log_has_line_with(&self.log, needles)
+    }
+}
+
+/// The files of one Envoy instance, all in its temporary directory.
+struct EnvoyFiles {
+    bootstrap: PathBuf,
+    admin_address: PathBuf,
+    log: PathBuf,
+    stderr: PathBuf,
+}
+
+impl EnvoyFiles {
+    fn in_dir(dir: &Path) -> Self {
+        Self {
+            // JSON is YAML, and serde_json builds it without a YAML dependency.
+            bootstrap: dir.join("envoy.json"),
+            admin_address: dir.join("admin-address"),
+            log: dir.join("envoy.log"),
+            stderr: dir.join("stderr.log"),
+        }
+    }
+
+    fn log(&self) -> String {
+        let mut text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        text = readable_log(&text);
+        let stderr = std::fs::read_to_string(&self.stderr).unwrap_or_default();
+        if !stderr.trim().is_empty() {
+            text.push_str("\n--- stderr ---\n");
+            text.push_str(&stderr);
+        }
+        text
+    }
+
+    fn admin_address(&self) -> Option<SocketAddr> {
+        std::fs::read_to_string(&self.admin_address)
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+}
+
+enum Startup {
+    Ready(SocketAddr),
+    Exited(ExitStatus),
+    TimedOut,
+}
+
+impl Envoy {
+    /// Starts Envoy in front of `upstream`, trusting `idp`, and waits until it
+    /// is ready. Panics with Envoy's log when it exits or is not ready within
+    /// [`STARTUP_TIMEOUT`].
+    pub fn start(options: &EnvoyOptions, upstream: SocketAddr, idp: &TestIdp) -> Self {
+        let (mut child, files, dir) = launch(options, upstream, idp);
+        match wait_for_startup(&mut child, &files, STARTUP_TIMEOUT) {
+            Startup::Ready(admin) => {
+                let listener = discover_listener(admin, &files);
+                Self {
+                    child,
+                    files,
+                    admin,
+                    listener,
+                    log_level: options.log_level.clone(),
+                    _dir: dir,
+                }
+            }
+            Startup::Exited(status) => panic!(
+                "Envoy exited during start-up ({status}).\n--- Envoy log ---\n{}",
+                files.log()
+            ),
+            Startup::TimedOut => {
+                kill(&mut child);
+                panic!(
+                    "Envoy was not ready within {STARTUP_TIMEOUT:?}.\n--- Envoy log ---\n{}",
+                    files.log()
+                )
+            }
+        }
+    }
+
+    /// Starts Envoy with a configuration it must refuse. Returns how it
+    /// failed; panics (with the log) if it becomes ready instead.
+    pub fn start_expecting_failure(
+        options: &EnvoyOptions,
+        upstream: SocketAddr,
+        idp: &TestIdp,
+        timeout: Duration,
+    ) -> FailedStart {
+        let (mut child, files, _dir) = launch(options, upstream, idp);
+        match wait_for_startup(&mut child, &files, timeout) {
+            Startup::Ready(_) => {
+                kill(&mut child);
+                panic!(
+                    "Envoy became ready although its configuration should be refused.\n\
+                     --- Envoy log ---\n{}",
+                    files.log()
+                )
+            }
+            Startup::Exited(status) => FailedStart {
+                exit_status: Some(status),
+                log: files.log(),
+            },
+            Startup::TimedOut => {
+                kill(&mut child);
+                FailedStart {
+                    exit_status: None,
+                    log: files.log(),
+                }
+            }
+        }
+    }
+
+    /// The listener's address (`127.0.0.1:<discovered port>`).
+    pub fn listener_address(&self) -> SocketAddr {
+        self.listener
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.listener)
+    }
+
+    pub fn admin_address(&self) -> SocketAddr {
+        self.admin
+    }
+
+    /// Sends a request to the listener on a new connection.
+    pub fn send(&self, request: &Request) -> Response {
+        http::send(self.listener, request)
+    }
+
+    /// Envoy's log so far (and its standard error, if any).
+    pub fn log(&self) -> String {
+        self.files.log()
+    }
+
+    /// The log, including every line logged before this call. Envoy writes
+    /// its log file from a buffer; this asks the admin interface to log a
+    /// marker line (by re-setting the log level, which Envoy logs at info)
+    /// and waits for it, so lines logged earlier by any thread are in the file.
+    pub fn flushed_log(&self) -> String {
+        assert!(
+            matches!(self.log_level.as_str(), "trace" | "debug" | "info"),
+            "flushed_log needs --log-level info or more verbose (Envoy logs the marker at info), not {}",
+            self.log_level
+        );
+        let count_markers = |log: &str| log.matches(LOG_LEVEL_MARKER).count();
+        let before = count_markers(&self.log());
+        let response = http::send(
+            self.admin,
+            &Request::post(&format!("/logging?level={}", self.log_level)),
+        );
+        assert_eq!(response.status, 200, "admin /logging: {}", response.text());
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            let log = self.log();
+            if count_markers(&log) > before {
+                return log;
+            }
+            if Instant::now() > deadline {
+                panic!("Envoy never logged {LOG_LEVEL_MARKER:?}.\n--- Envoy log ---\n{log}");
+            }
+            thread::sleep(POLL_INTERVAL);
+        }
+    }
+
+    /// Waits (bounded) until the log has a line containing every one of
+    /// `needles`, and returns that line. Envoy flushes its log every 50 ms
+    /// (`--file-flush-interval-msec`), so a line can lag an event a little.
+    pub fn wait_for_log_line(&self, needles: &[&str], timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let log = self.log();
+            if let Some(line) = log
+                .lines()
+                .find(|line| needles.iter().all(|n| line.contains(n)))
+            {
+                return line.to_owned();
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "no log line contains all of {needles:?} within {timeout:?}.\n--- Envoy log ---\n{log}"
+                );
+            }
+            thread::sleep(POLL_INTERVAL);
+        }
+    }
+
+    /// A GET on the admin interface.
+    pub fn admin_get(&self, path: &str) -> Response {
+        http::send(self.admin, &Request::get(path))
+    }
+
+    /// Every counter and gauge from admin `/stats` (histograms left out).
+    pub fn stats(&self) -> BTreeMap<String, u64> {
+        let response = self.admin_get("/stats");
+        assert_eq!(response.status, 200, "admin /stats: {}", response.text());
+        response
+            .text()
+            .lines()
+            .filter_map(|line| {
+                let (name, value) = line.split_once(": ")?;
+                Some((name.to_owned(), value.trim().parse().ok()?))
+            })
+            .collect()
+    }
+
+    /// `listener.signed_headers.worker_<n>.downstream_cx_total` for each
+    /// worker: how many downstream connections each worker accepted.
+    pub fn worker_connection_counts(&self) -> Vec<u64> {
+        let stats = self.stats();
+        (0..CONCURRENCY)
+            .map(|worker| {
+                let name = format!("listener.{LISTENER_NAME}.worker_{worker}.downstream_cx_total");
+                *stats.get(&name).unwrap_or_else(|| {
+                    panic!("Envoy has no stat {name}; listener stats: {:?}", {
+                        stats
+                            .keys()
+                            .filter(|k| k.starts_with("listener."))
+                            .collect::<Vec<_>>()
+                    })
+                })
+            })
+            .collect()
+    }
+}
+
+impl Drop for Envoy {
+    fn drop(&mut self) {
+        kill(&mut self.child);
+        if thread::panicking() {
+            // The test failed: show what Envoy said (the harness captures
+            // stderr and prints it with the failure).
+            eprintln!("--- Envoy log ({}) ---\n{}", self.listener, self.log());
+        }
+    }
+}
+
+fn launch(
+    options: &EnvoyOptions,
+    upstream: SocketAddr,
+    idp: &TestIdp,
+) -> (Child, EnvoyFiles, TempDir) {
+    let envoy = crate::envoy_binary();
+    let wasm = match options.filter {
+        FilterSetup::Wasm { .. } => Some(crate::filter_wasm()),
+        FilterSetup::None => None,
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("signed-headers-e2e-")
+        .tempdir()
+        .expect("cannot create a temporary directory for Envoy");
+    let files = EnvoyFiles::in_dir(dir.path());
+    let bootstrap = options.bootstrap(upstream, idp.jwks(), wasm.as_deref());
+    let bootstrap_text =
+        serde_json::to_string_pretty(&bootstrap).expect("the bootstrap is plain JSON");
+    std::fs::write(&files.bootstrap, bootstrap_text).expect("cannot write the Envoy bootstrap");
+    let stderr = std::fs::File::create(&files.stderr).expect("cannot create Envoy's stderr file");
+
+    let mut command = Command::new(&envoy);
+    command
+        .arg("--config-path")
+        .arg(&files.bootstrap)
+        .args(["--concurrency", &CONCURRENCY.to_string()])
+        .arg("--use-dynamic-base-id")
+        .arg("--admin-address-path")
+        .arg(&files.admin_address)
+        .args(["--log-level", &options.log_level])
+        .arg("--log-path")
+        .arg(&files.log)
+        // The default (10 s) would keep lines out of the file long after the
+        // event a test is looking for.
+        .args(["--file-flush-interval-msec", "50"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        // A developer's own SIGNING_KEY must not leak into a test that
+        // expects an ephemeral key.
+        .env_remove("SIGNING_KEY");
+    for (key, value) in &options.env {
+        command.env(key, value);
+    }
+    let child = command
+        .spawn()
+        .unwrap_or_else(|err| panic!("cannot start {}: {err}", envoy.display()));
+    (child, files, dir)
+}
+
+fn wait_for_startup(child: &mut Child, files: &EnvoyFiles, timeout: Duration) -> Startup {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Startup::Exited(status);
+        }
+        if let Some(admin) = files.admin_address() {
+            let ready = http::try_send(admin, &Request::get("/ready"));
+            if ready.is_ok_and(|response| response.status == 200) {
+                return Startup::Ready(admin);
+            }
+        }
+        if Instant::now() > deadline {
+            return Startup::TimedOut;
+        }
+        thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// The port the kernel gave the listener, from admin `/listeners`.
+fn discover_listener(admin: SocketAddr, files: &EnvoyFiles) -> SocketAddr {
+    let response = http::send(admin, &Request::get("/listeners?format=json"));
+    let listeners = response.json();
+    let port = listeners
+        .get("listener_statuses")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|status| status.get("name").and_then(Value::as_str) == Some(LISTENER_NAME))
+        .and_then(|status| status.pointer("/local_address/socket_address/port_value"))
+        .and_then(Value::as_u64)
+        .and_then(|port| u16::try_from(port).ok())
+        .filter(|port| *port != 0)
+        .unwrap_or_else(|| {
+            panic!(
+                "admin /listeners has no bound port for {LISTENER_NAME}: {listeners}\n--- Envoy log ---\n{}",
+                files.log()
+            )
+        });
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+fn kill(child: &mut Child) {
+    // Nothing to flush: the log file is flushed every 50 ms anyway.
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The log without Envoy's start-up list of statically linked extensions
+/// (over a hundred lines that bury what a failing test needs to see).
+fn readable_log(log: &str) -> String {
+    log.lines().filter(|line| !is_extension_listing(line)).fold(
+        String::with_capacity(log.len()),
+        |mut out, line| {
+            out.push_str(line);
+            out.push('\n');
+            out
+        },
+    )
+}
+
+/// `[...][main] [source/server/server.cc:467]   envoy.clusters: ...`: the
+/// message after the source location is indented.
+fn is_extension_listing(line: &str) -> bool {
+    line.contains("[main]")
+        && line
+            .split_once(".cc:")
+            .and_then(|(_, rest)| rest.split_once("] "))
+            .is_some_and(|(_, message)| message.starts_with(' '))
+}
+
+/// Whether `log` has a line containing every one of `needles`.
+pub(crate) fn log_has_line_with(log: &str, needles: &[&str]) -> bool {
+    log.lines()
+        .any(|line| needles.iter().all(|needle| line.contains(needle)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extension_listing_is_left_out_of_the_readable_log() {
+        let log = "\
+[2026-01-01 00:00:00.000][1][info][main] [source/server/server.cc:465] statically linked extensions:
+[2026-01-01 00:00:00.000][1][info][main] [source/server/server.cc:467]   envoy.clusters: envoy.cluster.static
+[2026-01-01 00:00:00.000][1][error][wasm] [source/extensions/common/wasm/context.cc:1157] wasm log x: signed-headers: invalid configuration
+";
+        let readable = readable_log(log);
+        assert!(readable.contains("statically linked extensions:"));
+        assert!(!readable.contains("envoy.cluster.static"));
+        assert!(readable.contains("signed-headers: invalid configuration"));
+    }
+
+    #[test]
+    fn bootstrap_orders_jwt_authn_wasm_router() {
+        let options = EnvoyOptions::with_filter_config(&json!({"ttl_seconds": 5}))
+            .host_env_key("SIGNING_KEY");
+        let upstream = SocketAddr::from(([127, 0, 0, 1], 8080));
+        let bootstrap = options.bootstrap(upstream, "{\"keys\":[]}", Some(Path::new("/f.wasm")));
+        let hcm = &bootstrap["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+            ["typed_config"];
+        let names: Vec<&str> = hcm["http_filters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "envoy.filters.http.jwt_authn",
+                "envoy.filters.http.wasm",
+                "envoy.filters.http.router"
+            ]
+        );
+        let config = &hcm["http_filters"][1]["typed_config"]["config"];
+        assert_eq!(config["configuration"]["value"], "{\"ttl_seconds\":5}");
+        assert_eq!(
+            config["vm_config"]["environment_variables"]["host_env_keys"],
+            json!(["SIGNING_KEY"])
+        );
+    }
+}

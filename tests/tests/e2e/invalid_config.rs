@@ -1,0 +1,105 @@
+//! Configurations the filter must refuse. Envoy 1.40 runs the plugin's
+//! `on_configure` while loading the static listener; when it returns false
+//! Envoy logs "Unable to create Wasm plugin" and exits with status 1, so a
+//! broken configuration never serves traffic. The filter's own log line must
+//! say what is wrong.
+
+use serde_json::{Value, json};
+use signed_headers_e2e::{
+    EnvoyOptions, FailedStart, TestBed, fixture_text, generate_key, signing_bundle,
+};
+use signed_headers_keys::KeyFormat;
+
+/// Starts Envoy with `configuration`, checks it refused to start, and
+/// returns the failure.
+fn refused(configuration: &EnvoyOptions) -> FailedStart {
+    let failure = TestBed::expect_refused(configuration);
+    let status = failure.exit_status.unwrap_or_else(|| {
+        panic!(
+            "Envoy neither started nor exited.\n--- Envoy log ---\n{}",
+            failure.log
+        )
+    });
+    assert!(
+        !status.success(),
+        "Envoy exited successfully ({status}) with an invalid configuration.\n--- Envoy log ---\n{}",
+        failure.log
+    );
+    assert!(
+        failure.log_has_line_with(&["Unable to create Wasm plugin"]),
+        "Envoy failed for another reason than the plugin.\n--- Envoy log ---\n{}",
+        failure.log
+    );
+    failure
+}
+
+/// Asserts Envoy refuses the plugin configuration `config` and a filter log
+/// line contains every one of `needles`.
+fn assert_refused_with(config: &Value, needles: &[&str]) {
+    let failure = refused(&EnvoyOptions::with_filter_config(config));
+    let mut line_needles = vec!["signed-headers:"];
+    line_needles.extend_from_slice(needles);
+    assert!(
+        failure.log_has_line_with(&line_needles),
+        "no filter log line contains all of {line_needles:?}.\n--- Envoy log ---\n{}",
+        failure.log
+    );
+}
+
+#[test]
+fn unreadable_pem_is_refused() {
+    let garbage =
+        "-----BEGIN EC PRIVATE KEY-----\nthis is not base64!\n-----END EC PRIVATE KEY-----\n";
+    assert_refused_with(&json!({"signing_key": garbage}), &["signing_key"]);
+}
+
+#[test]
+fn rsa_key_is_refused() {
+    // `openssl genrsa 2048` (a PKCS#8 "PRIVATE KEY" block with an RSA key).
+    let rsa = fixture_text("rsa-2048.pem");
+    assert_refused_with(&json!({"signing_key": rsa}), &["signing_key", "RSA"]);
+}
+
+#[test]
+fn public_key_only_bundle_is_refused() {
+    let public_only = generate_key(KeyFormat::Sec1)
+        .to_public_only()
+        .expect("public half of a fresh key")
+        .to_pem();
+    assert_refused_with(
+        &json!({"signing_key": public_only}),
+        &["signing_key", "private key"],
+    );
+}
+
+#[test]
+fn unknown_field_is_refused() {
+    let config = json!({"signing_key": signing_bundle().to_pem(), "signing_keys": "typo"});
+    assert_refused_with(&config, &["unknown field", "signing_keys"]);
+}
+
+#[test]
+fn wrong_types_are_refused() {
+    assert_refused_with(&json!({"ttl_seconds": "x"}), &["ttl_seconds"]);
+    assert_refused_with(&json!({"strip": {"names": "x-extra"}}), &["names"]);
+}
+
+#[test]
+fn conflicting_or_unknown_values_are_refused() {
+    assert_refused_with(
+        &json!({"issuer": "https://fixed.example", "issuer_format": "uri"}),
+        &["issuer"],
+    );
+    assert_refused_with(&json!({"unauthenticated": "maybe"}), &["unauthenticated"]);
+    assert_refused_with(&json!({"issuer_format": "url"}), &["issuer_format"]);
+}
+
+#[test]
+fn configuration_that_is_not_json_is_refused() {
+    let failure = refused(&EnvoyOptions::with_raw_filter_config("{not json"));
+    assert!(
+        failure.log_has_line_with(&["signed-headers:", "configuration"]),
+        "no filter log line explains the configuration error.\n--- Envoy log ---\n{}",
+        failure.log
+    );
+}

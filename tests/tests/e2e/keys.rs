@@ -1,0 +1,121 @@
+//! Where the signing key comes from: `SIGNING_KEY` in Envoy's environment
+//! (through `host_env_keys`), or, with no key at all, one ephemeral key that
+//! every worker shares.
+
+use std::collections::BTreeSet;
+
+use base64::Engine as _;
+use serde_json::json;
+use signed_headers_e2e::http::Request;
+use signed_headers_e2e::{
+    ASSERTION_HEADER, AssertionVerifier, EchoedRequest, EnvoyOptions, JWKS_PATH, TestBed,
+    bundle_of, generate_key,
+};
+use signed_headers_keys::{JwksDocument, KeyFormat};
+
+use crate::support::{assert_assertion_shape, assert_identity_of, upstream_assertion};
+
+/// What the filter logs, once, for an ephemeral key.
+const EPHEMERAL_KEY_LOG: &str = "signed-headers: ephemeral signing key";
+
+/// Base64 of the DER prefix shared by every P-256 SPKI: how the logged public
+/// key is found in the log line.
+const P256_SPKI_BASE64_PREFIX: &str = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE";
+
+/// Upper bound on requests sent to get both workers some traffic.
+const MAX_REQUESTS_FOR_BOTH_WORKERS: usize = 2000;
+
+#[test]
+fn signing_key_from_the_environment_through_host_env_keys() {
+    let signing = generate_key(KeyFormat::Pkcs8);
+    let kid = signing.kid().to_owned();
+    let bundle = bundle_of(vec![signing, generate_key(KeyFormat::Sec1)]);
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bundle.to_pem());
+    let options = EnvoyOptions::with_filter_config(&json!({"ttl_seconds": 90}))
+        .env("SIGNING_KEY", &encoded)
+        .host_env_key("SIGNING_KEY");
+    let bed = TestBed::start_with(&options);
+
+    let response = bed.send(&Request::get(JWKS_PATH));
+    assert_eq!(response.status, 200, "{}", response.text());
+    let expected: serde_json::Value =
+        serde_json::from_str(JwksDocument::new(&bundle.jwks()).body()).expect("JWKS is JSON");
+    assert_eq!(response.json(), expected);
+
+    let token = bed.idp.token_for("alice");
+    let response = bed.send(&Request::get("/").host("app.example").bearer(&token));
+    let echoed = EchoedRequest::from_response(&response);
+    let assertion = upstream_assertion(&bed, &echoed, "app.example", "app.example");
+    assert_assertion_shape(&assertion, &kid, 90);
+    assert_identity_of(&assertion, "alice");
+}
+
+/// The base64 SPKI in the filter's ephemeral-key log line.
+fn logged_public_key(line: &str) -> &str {
+    let start = line
+        .find(P256_SPKI_BASE64_PREFIX)
+        .unwrap_or_else(|| panic!("no base64 P-256 public key in the log line: {line}"));
+    let key = &line[start..];
+    let end = key
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '/' || c == '='))
+        .unwrap_or(key.len());
+    &key[..end]
+}
+
+#[test]
+fn ephemeral_key_is_shared_by_every_worker_and_logged_once() {
+    // SIGNING_KEY may be read but is unset, and no key is configured.
+    let options = EnvoyOptions::with_filter_config(&json!({})).host_env_key("SIGNING_KEY");
+    let bed = TestBed::start_with(&options);
+
+    // The JWKS publishes nothing: the key dies with the process.
+    let response = bed.send(&Request::get(JWKS_PATH));
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(response.json(), json!({"keys": []}));
+
+    // New connections until both workers have served some (the kernel
+    // spreads connections over the workers' sockets). A new identity each
+    // time, so every assertion is freshly signed by the worker that served it
+    // (no token reuse can hide a second key).
+    let mut assertions = Vec::new();
+    let mut per_worker = bed.envoy.worker_connection_counts();
+    for sent in 1..=MAX_REQUESTS_FOR_BOTH_WORKERS {
+        let subject = format!("user-{sent}");
+        let token = bed.idp.token_for(&subject);
+        let response = bed.send(&Request::get("/").host("app.example").bearer(&token));
+        let echoed = EchoedRequest::from_response(&response);
+        assertions.push((subject, echoed.single_header(ASSERTION_HEADER).to_owned()));
+        if sent % 10 == 0 {
+            per_worker = bed.envoy.worker_connection_counts();
+            if per_worker.iter().all(|&count| count > 0) {
+                break;
+            }
+        }
+    }
+    assert!(
+        per_worker.iter().all(|&count| count > 0),
+        "after {MAX_REQUESTS_FOR_BOTH_WORKERS} connections a worker served none: {per_worker:?}"
+    );
+
+    let log = bed.envoy.flushed_log();
+    let key_lines: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains(EPHEMERAL_KEY_LOG))
+        .collect();
+    assert_eq!(
+        key_lines.len(),
+        1,
+        "the ephemeral key must be logged exactly once, got: {key_lines:#?}"
+    );
+    let verifier = AssertionVerifier::from_spki_base64(logged_public_key(key_lines[0]));
+    for (subject, token) in &assertions {
+        let assertion = verifier.verify(token, "app.example", "app.example");
+        assert_identity_of(&assertion, subject);
+    }
+    // One kid for every token.
+    let kids: BTreeSet<String> = assertions
+        .iter()
+        .map(|(_, token)| signed_headers_e2e::decode_segment(token, 0)["kid"].to_string())
+        .collect();
+    assert_eq!(kids.len(), 1, "tokens carry different kids: {kids:?}");
+}

@@ -1,0 +1,19 @@
+//! End-to-end tests: a real Envoy (`$ENVOY_BIN`) running the built filter
+//! (`$SIGNED_HEADERS_WASM`) between a raw HTTP client and an echo upstream.
+//! Run them with `make test`, which builds both and exports the variables.
+//!
+//! One test binary (modules below) so the suite links once; each test starts
+//! its own Envoy, on ports the kernel picks, so tests run in parallel.
+
+// All of this binary is test code, helpers included: a panic is how it
+// reports a failure (clippy exempts only `#[test]` functions themselves).
+#![allow(clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod assertion;
+mod harness;
+mod invalid_config;
+mod jwks;
+mod keys;
+mod policy;
+mod strip;
+mod support;
