@@ -1,0 +1,218 @@
+//! `signing-key`: creates P-256 signing keys, takes a PEM key bundle through
+//! the three-step rotation (add, promote, retire), prints the JWKS it
+//! publishes, encodes it for `SIGNING_KEY`, and verifies tokens.
+//!
+//! Data goes to stdout, messages to stderr. Exit codes: 0 success, 1 a token
+//! failed verification, 2 bad usage or input (including a refused edit).
+
+mod edit;
+mod error;
+mod files;
+mod status;
+mod verify;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use clap::{Parser, Subcommand};
+use signed_headers_keys::{Bundle, JwksDocument};
+
+use crate::error::{CliError, Result};
+use crate::files::{display_name, load_bundle, read_text, write_stdout};
+
+/// Manage the P-256 signing keys of the signed-headers Envoy filter.
+///
+/// A bundle is one or more PEM blocks (EC PRIVATE KEY, PRIVATE KEY or PUBLIC
+/// KEY, P-256 only). The first private key signs; every key is published in
+/// the JWKS. Rotate in three steps, deploying the bundle after each:
+/// `add`, then `promote`, then `retire`.
+///
+/// Exit codes: 0 success, 1 verification failed, 2 usage or input error.
+/// `-` stands for stdin or stdout where a file is expected.
+#[derive(Debug, Parser)]
+#[command(name = "signing-key", version, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate a new P-256 private key (SEC1 "EC PRIVATE KEY", like
+    /// `openssl ecparam -genkey -noout`). Prints the kid on stderr.
+    Generate {
+        /// Write the key to FILE (mode 0600) instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Overwrite FILE if it exists.
+        #[arg(long)]
+        force: bool,
+        /// Write a PKCS#8 "PRIVATE KEY" block instead (like `openssl genpkey`).
+        #[arg(long)]
+        pkcs8: bool,
+    },
+    /// Rotation step 1: append a new key (published, not signing yet).
+    /// Prints its kid on stdout.
+    Add {
+        /// The bundle file, edited in place (`-`: stdin to stdout).
+        #[arg(value_name = "BUNDLE")]
+        bundle: PathBuf,
+        /// Write the new key as PKCS#8 "PRIVATE KEY" instead of SEC1.
+        #[arg(long)]
+        pkcs8: bool,
+    },
+    /// Rotation step 2: move the newest (last) private key, or the one named
+    /// by --kid, to the front: it signs from then on.
+    Promote {
+        /// The bundle file, edited in place (`-`: stdin to stdout).
+        #[arg(value_name = "BUNDLE")]
+        bundle: PathBuf,
+        /// The key to promote (its kid, or a unique prefix of 8+ characters).
+        #[arg(long, value_name = "KID")]
+        kid: Option<String>,
+    },
+    /// Rotation step 3: remove every key but the signing (first private) one.
+    Retire {
+        /// The bundle file, edited in place (`-`: stdin to stdout).
+        #[arg(value_name = "BUNDLE")]
+        bundle: PathBuf,
+        /// Keep the other keys as PUBLIC KEY blocks: still published, so tokens
+        /// they signed still verify, but no longer able to sign.
+        #[arg(long)]
+        keep_public: bool,
+    },
+    /// Emergency removal of one key. Refuses to leave no key that can sign
+    /// (unless --force) and never leaves an empty bundle.
+    Revoke {
+        /// The bundle file, edited in place (`-`: stdin to stdout).
+        #[arg(value_name = "BUNDLE")]
+        bundle: PathBuf,
+        /// The key to remove (its kid, or a unique prefix of 8+ characters).
+        #[arg(value_name = "KID")]
+        kid: String,
+        /// Allow leaving a bundle in which no key can sign.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Each key's kid, kind and role, and the rotation step the bundle is in.
+    #[command(visible_alias = "list")]
+    Status {
+        /// The bundle (raw PEM or base64 of PEM; `-`: stdin).
+        #[arg(value_name = "BUNDLE")]
+        bundle: PathBuf,
+        /// Print a JSON object instead: {keys: [{position, kid, kind, role,
+        /// format}], step, description, next: [{command, when}]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the JWKS document the filter serves for this bundle.
+    Jwks {
+        /// The bundle (raw PEM or base64 of PEM; `-`: stdin).
+        #[arg(value_name = "BUNDLE")]
+        bundle: PathBuf,
+    },
+    /// Print the bundle as one line of base64, for the SIGNING_KEY setting.
+    Encode {
+        /// The bundle (raw PEM or base64 of PEM; `-`: stdin).
+        #[arg(value_name = "BUNDLE")]
+        bundle: PathBuf,
+    },
+    /// Decode a base64 SIGNING_KEY value back to PEM (validated).
+    Decode {
+        /// The base64 text (default `-`: stdin).
+        #[arg(value_name = "INPUT", default_value = "-")]
+        input: PathBuf,
+    },
+    /// Verify an ES256 assertion against a JWKS: signature, exp and iat
+    /// (60 s leeway), and iss / aud when given. Prints the claims.
+    Verify {
+        /// The token (`-`: read it from stdin).
+        #[arg(value_name = "TOKEN")]
+        token: String,
+        /// The JWKS: a file, `-` for stdin, or an http(s) URL.
+        #[arg(long, value_name = "FILE|URL")]
+        jwks: String,
+        /// Require this issuer.
+        #[arg(long, value_name = "ISS")]
+        iss: Option<String>,
+        /// Require this audience (not checked when omitted).
+        #[arg(long, value_name = "AUD")]
+        aud: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Generate {
+            output,
+            force,
+            pkcs8,
+        } => edit::generate(output.as_deref(), force, pkcs8),
+        Command::Add { bundle, pkcs8 } => edit::add(&bundle, pkcs8),
+        Command::Promote { bundle, kid } => edit::promote(&bundle, kid.as_deref()),
+        Command::Retire {
+            bundle,
+            keep_public,
+        } => edit::retire(&bundle, keep_public),
+        Command::Revoke { bundle, kid, force } => edit::revoke(&bundle, &kid, force),
+        Command::Status { bundle, json } => show_status(&bundle, json),
+        Command::Jwks { bundle } => {
+            let bundle = load_bundle(&bundle)?;
+            let document = JwksDocument::new(&bundle.jwks());
+            write_stdout(&format!("{}\n", document.body()))
+        }
+        Command::Encode { bundle } => {
+            let bundle = load_bundle(&bundle)?;
+            write_stdout(&format!("{}\n", STANDARD.encode(bundle.to_pem())))
+        }
+        Command::Decode { input } => decode(&input),
+        Command::Verify {
+            token,
+            jwks,
+            iss,
+            aud,
+        } => verify::run(&verify::Options {
+            token: &token,
+            jwks: &jwks,
+            iss: iss.as_deref(),
+            aud: aud.as_deref(),
+        }),
+    }
+}
+
+fn show_status(path: &Path, json: bool) -> Result<()> {
+    let bundle = load_bundle(path)?;
+    let name = if files::is_stdio(path) {
+        "BUNDLE".to_owned()
+    } else {
+        display_name(path)
+    };
+    let status = status::status(&bundle, &name);
+    if json {
+        let text = serde_json::to_string_pretty(&status)
+            .map_err(|err| CliError::input(format!("printing the status: {err}")))?;
+        write_stdout(&format!("{text}\n"))
+    } else {
+        write_stdout(&status::render(&status))
+    }
+}
+
+fn decode(input: &Path) -> Result<()> {
+    let text = read_text(input)?;
+    let bundle = Bundle::parse(&text)
+        .map_err(|err| CliError::input(format!("{}: {err}", display_name(input))))?;
+    write_stdout(&bundle.to_pem())
+}

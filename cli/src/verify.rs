@@ -1,0 +1,285 @@
+//! `signing-key verify`: checks an assertion with `jsonwebtoken` (AWS-LC
+//! backend), an implementation independent of the signer in
+//! `signed-headers-keys`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::Value;
+
+use crate::error::{CliError, Result};
+use crate::files::{read_text, write_stdout};
+
+/// Clock skew tolerated on `exp` and `iat`, in seconds.
+pub const LEEWAY: u64 = 60;
+
+/// Largest JWKS document accepted over HTTP.
+const MAX_JWKS_BYTES: u64 = 1024 * 1024;
+
+const FETCH_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub struct Options<'a> {
+    pub token: &'a str,
+    pub jwks: &'a str,
+    pub iss: Option<&'a str>,
+    pub aud: Option<&'a str>,
+}
+
+pub fn run(options: &Options<'_>) -> Result<()> {
+    if options.token == "-" && options.jwks == "-" {
+        return Err(CliError::input(
+            "TOKEN and --jwks cannot both be read from stdin",
+        ));
+    }
+    let token = if options.token == "-" {
+        read_text(Path::new("-"))?.trim().to_owned()
+    } else {
+        options.token.trim().to_owned()
+    };
+    if token.is_empty() {
+        return Err(CliError::input("the token is empty"));
+    }
+    let jwks_text = load_jwks(options.jwks)?;
+    let jwks: Value = serde_json::from_str(&jwks_text)
+        .map_err(|err| CliError::input(format!("{}: not a JWKS (JSON): {err}", options.jwks)))?;
+    let keys = jwks.get("keys").and_then(Value::as_array).ok_or_else(|| {
+        CliError::input(format!("{}: not a JWKS: no \"keys\" array", options.jwks))
+    })?;
+
+    let header = token_part(&token, 0, "header")?;
+    match header.get("alg").and_then(Value::as_str) {
+        Some("ES256") => {}
+        Some(other) => {
+            return Err(CliError::verify(format!(
+                "token alg is \"{other}\": only ES256 is accepted"
+            )));
+        }
+        None => return Err(CliError::verify("token header has no alg")),
+    }
+    let kid = header
+        .get("kid")
+        .and_then(Value::as_str)
+        .ok_or_else(|| CliError::verify("token header has no kid: cannot pick a key"))?;
+    let jwk_value = keys
+        .iter()
+        .find(|key| key.get("kid").and_then(Value::as_str) == Some(kid))
+        .ok_or_else(|| {
+            let known: Vec<&str> = keys
+                .iter()
+                .filter_map(|key| key.get("kid").and_then(Value::as_str))
+                .collect();
+            CliError::verify(format!(
+                "kid {kid} is not in the JWKS {} (it has {}: {})",
+                options.jwks,
+                plural(known.len(), "key"),
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            ))
+        })?;
+    let key = decoding_key(kid, jwk_value)?;
+
+    let mut validation = Validation::new(Algorithm::ES256);
+    validation.leeway = LEEWAY;
+    validation.validate_exp = true;
+    validation.validate_nbf = true;
+    let mut required = vec!["exp"];
+    if let Some(iss) = options.iss {
+        validation.set_issuer(&[iss]);
+        required.push("iss");
+    }
+    match options.aud {
+        Some(aud) => {
+            validation.set_audience(&[aud]);
+            required.push("aud");
+        }
+        None => validation.validate_aud = false,
+    }
+    validation.set_required_spec_claims(&required);
+
+    let claims = match jsonwebtoken::decode::<Value>(&token, &key, &validation) {
+        Ok(data) => data.claims,
+        Err(err) => return Err(explain(err.into_kind(), &token, kid, options)),
+    };
+
+    let now = now();
+    let exp = integer_claim(&claims, "exp")?;
+    let iat = integer_claim(&claims, "iat")?;
+    if iat > now.saturating_add(LEEWAY) {
+        return Err(CliError::verify(format!(
+            "iat {iat} is {} s in the future (more than the {LEEWAY} s leeway): check the clocks",
+            iat - now
+        )));
+    }
+
+    let pretty = serde_json::to_string_pretty(&claims)
+        .map_err(|err| CliError::input(format!("printing the claims: {err}")))?;
+    write_stdout(&format!("{pretty}\n"))?;
+    let remaining = if exp >= now {
+        format!("expires in {} s", exp - now)
+    } else {
+        format!("expired {} s ago, within the {LEEWAY} s leeway", now - exp)
+    };
+    eprintln!("verified: ES256 signature by kid {kid}, {remaining}");
+    Ok(())
+}
+
+/// The JWKS text from a file, stdin (`-`) or an http(s) URL (fetched once).
+fn load_jwks(source: &str) -> Result<String> {
+    let lower = source.to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        fetch(source)
+    } else {
+        read_text(Path::new(source))
+    }
+}
+
+fn fetch(url: &str) -> Result<String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let tls = ureq::tls::TlsConfig::builder()
+        .provider(ureq::tls::TlsProvider::Rustls)
+        .unversioned_rustls_crypto_provider(provider)
+        .build();
+    let agent = ureq::Agent::config_builder()
+        .tls_config(tls)
+        .timeout_global(Some(FETCH_TIMEOUT))
+        .user_agent(concat!("signing-key/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .new_agent();
+    let mut response = agent
+        .get(url)
+        .header("accept", "application/json")
+        .call()
+        .map_err(|err| CliError::input(format!("fetching the JWKS from {url}: {err}")))?;
+    response
+        .body_mut()
+        .with_config()
+        .limit(MAX_JWKS_BYTES)
+        .read_to_string()
+        .map_err(|err| CliError::input(format!("reading the JWKS from {url}: {err}")))
+}
+
+/// One dot-separated part of the token, decoded as JSON (for messages and
+/// key selection only: nothing is trusted before the signature checks).
+fn token_part(token: &str, index: usize, what: &str) -> Result<Value> {
+    let parts: Vec<&str> = token.split('.').collect();
+    if parts.len() != 3 {
+        return Err(CliError::verify(format!(
+            "malformed token: {} dot-separated parts, a compact JWS has 3",
+            parts.len()
+        )));
+    }
+    let part = parts.get(index).copied().unwrap_or_default();
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|err| CliError::verify(format!("malformed token {what}: {err}")))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|err| CliError::verify(format!("malformed token {what}: {err}")))
+}
+
+/// A usable ES256 verification key from the JWKS entry for `kid`.
+fn decoding_key(kid: &str, value: &Value) -> Result<DecodingKey> {
+    let unusable = |why: String| CliError::verify(format!("JWK {kid} is unusable: {why}"));
+    let jwk: Jwk =
+        serde_json::from_value(value.clone()).map_err(|err| unusable(err.to_string()))?;
+    if let Some(alg) = jwk.common.key_algorithm
+        && alg != KeyAlgorithm::ES256
+    {
+        return Err(unusable(format!("its alg is {alg:?}, not ES256")));
+    }
+    match &jwk.algorithm {
+        AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {}
+        AlgorithmParameters::EllipticCurve(ec) => {
+            return Err(unusable(format!("curve {:?}, not P-256", ec.curve)));
+        }
+        _ => return Err(unusable("not an EC key".to_owned())),
+    }
+    DecodingKey::from_jwk(&jwk).map_err(|err| unusable(err.to_string()))
+}
+
+/// Turns a `jsonwebtoken` failure into a reason an operator can act on.
+fn explain(kind: ErrorKind, token: &str, kid: &str, options: &Options<'_>) -> CliError {
+    let claims = token_part(token, 1, "payload").unwrap_or(Value::Null);
+    let shown = |name: &str| match claims.get(name) {
+        Some(value) => value.to_string(),
+        None => "(missing)".to_owned(),
+    };
+    let message = match kind {
+        ErrorKind::InvalidSignature => {
+            format!(
+                "signature does not verify with the key {kid} (tampered token, or the wrong key)"
+            )
+        }
+        ErrorKind::ExpiredSignature => {
+            let ago = claims
+                .get("exp")
+                .and_then(Value::as_u64)
+                .map(|exp| format!(" ({} s ago)", now().saturating_sub(exp)))
+                .unwrap_or_default();
+            format!(
+                "token expired: exp {}{ago}, beyond the {LEEWAY} s leeway",
+                shown("exp")
+            )
+        }
+        ErrorKind::ImmatureSignature => format!(
+            "token not valid yet: nbf {} is more than {LEEWAY} s in the future",
+            shown("nbf")
+        ),
+        ErrorKind::InvalidIssuer => format!(
+            "wrong issuer: iss is {}, expected \"{}\"",
+            shown("iss"),
+            options.iss.unwrap_or_default()
+        ),
+        ErrorKind::InvalidAudience => format!(
+            "wrong audience: aud is {}, expected \"{}\"",
+            shown("aud"),
+            options.aud.unwrap_or_default()
+        ),
+        ErrorKind::MissingRequiredClaim(claim) => format!("token has no {claim} claim"),
+        ErrorKind::InvalidClaimFormat(claim) => format!("claim {claim} is not a valid number"),
+        ErrorKind::InvalidAlgorithm => "token alg does not match the key (ES256)".to_owned(),
+        ErrorKind::InvalidEcdsaKey | ErrorKind::InvalidKeyFormat => {
+            format!("JWK {kid} is not a valid P-256 public key")
+        }
+        other => format!(
+            "invalid token: {}",
+            jsonwebtoken::errors::Error::from(other)
+        ),
+    };
+    CliError::verify(message)
+}
+
+/// A claim that must be a non-negative integer (never a float).
+fn integer_claim(claims: &Value, name: &str) -> Result<u64> {
+    match claims.get(name) {
+        None => Err(CliError::verify(format!("token has no {name} claim"))),
+        Some(value) => value.as_u64().ok_or_else(|| {
+            CliError::verify(format!(
+                "claim {name} is {value}: it must be an integer number of seconds"
+            ))
+        }),
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or(0)
+}
+
+pub fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}

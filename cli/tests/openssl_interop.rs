@@ -1,0 +1,223 @@
+//! PEM read and written interchangeably with the real `openssl` binary, and
+//! kids equal to RFC 7638 thumbprints computed here from openssl's own view
+//! of each public key.
+
+// Test code: panicking on an unexpected value is the point.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::fs;
+
+use common::{
+    cli, find_kid, jwks_kids, openssl, openssl_kid, openssl_public_kid, openssl_run, pem_blocks,
+    status_json, status_kids,
+};
+
+fn s(path: &std::path::Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn openssl_ecparam_noout_key_is_accepted_with_the_right_kid() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = common::openssl_ec_key(dir.path(), "k.pem");
+    assert!(
+        fs::read_to_string(&key)
+            .unwrap()
+            .starts_with("-----BEGIN EC PRIVATE KEY-----")
+    );
+    // Independent thumbprint: from `openssl ec -pubout -outform DER`.
+    let der = openssl(&["ec", "-in", s(&key), "-pubout", "-outform", "DER"]);
+    let expected = common::kid_from_spki_der(&der);
+    assert_eq!(status_kids(&key), [expected.as_str()]);
+    assert_eq!(jwks_kids(&key), [expected.as_str()]);
+    let status = status_json(&key);
+    assert_eq!(status["keys"][0]["kind"], "private");
+    assert_eq!(status["keys"][0]["format"], "sec1");
+}
+
+#[test]
+fn openssl_ecparam_with_ec_parameters_block_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k.pem");
+    openssl(&["ecparam", "-genkey", "-name", "prime256v1", "-out", s(&key)]);
+    let text = fs::read_to_string(&key).unwrap();
+    assert!(text.contains("-----BEGIN EC PARAMETERS-----"), "{text}");
+    let expected = openssl_kid(&key);
+    assert_eq!(status_kids(&key), [expected.as_str()]);
+    // Editing keeps the key (the skipped EC PARAMETERS block is dropped).
+    let added = cli(&["add", s(&key)]).ok().trim().to_owned();
+    assert_eq!(status_kids(&key), [expected.as_str(), added.as_str()]);
+}
+
+#[test]
+fn openssl_genpkey_pkcs8_key_is_accepted_with_the_right_kid() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k.pem");
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        s(&key),
+    ]);
+    assert!(
+        fs::read_to_string(&key)
+            .unwrap()
+            .starts_with("-----BEGIN PRIVATE KEY-----")
+    );
+    let expected = openssl_kid(&key);
+    assert_eq!(status_kids(&key), [expected.as_str()]);
+    assert_eq!(status_json(&key)["keys"][0]["format"], "pkcs8");
+}
+
+#[test]
+fn openssl_public_key_is_a_verify_only_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = common::openssl_ec_key(dir.path(), "k.pem");
+    let public = dir.path().join("k.pub");
+    openssl(&["ec", "-in", s(&key), "-pubout", "-out", s(&public)]);
+    let signing = common::openssl_ec_key(dir.path(), "s.pem");
+    let bundle = dir.path().join("bundle.pem");
+    let text = fs::read_to_string(&signing).unwrap() + &fs::read_to_string(&public).unwrap();
+    fs::write(&bundle, text).unwrap();
+    let status = status_json(&bundle);
+    assert_eq!(status["keys"][0]["kid"], openssl_kid(&signing).as_str());
+    assert_eq!(status["keys"][0]["role"], "signing");
+    assert_eq!(
+        status["keys"][1]["kid"],
+        openssl_public_kid(&public).as_str()
+    );
+    assert_eq!(status["keys"][1]["kind"], "public-only");
+    assert_eq!(status["keys"][1]["role"], "published");
+}
+
+#[test]
+fn generated_keys_pass_openssl_checks_and_kids_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let sec1 = dir.path().join("sec1.pem");
+    let kid = find_kid(&cli(&["generate", "-o", s(&sec1)]).fails(0));
+    let text = fs::read_to_string(&sec1).unwrap();
+    assert!(text.starts_with("-----BEGIN EC PRIVATE KEY-----"), "{text}");
+    let check = openssl_run(&["ec", "-in", s(&sec1), "-check", "-noout"], None);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert_eq!(openssl_kid(&sec1), kid);
+    // openssl sees a P-256 key.
+    let described =
+        String::from_utf8(openssl(&["pkey", "-in", s(&sec1), "-noout", "-text"])).unwrap();
+    assert!(
+        described.contains("prime256v1") || described.contains("P-256"),
+        "{described}"
+    );
+
+    let pkcs8 = dir.path().join("pkcs8.pem");
+    let kid = find_kid(&cli(&["generate", "--pkcs8", "-o", s(&pkcs8)]).fails(0));
+    let text = fs::read_to_string(&pkcs8).unwrap();
+    assert!(text.starts_with("-----BEGIN PRIVATE KEY-----"), "{text}");
+    let check = openssl_run(&["pkey", "-in", s(&pkcs8), "-check", "-noout"], None);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert_eq!(openssl_kid(&pkcs8), kid);
+
+    // To stdout, the same kind of key.
+    let stdout_key = cli(&["generate"]).ok();
+    let check = openssl_run(&["ec", "-check", "-noout"], Some(stdout_key.as_bytes()));
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+#[test]
+fn bundle_written_by_add_is_readable_by_openssl_block_by_block() {
+    let dir = tempfile::tempdir().unwrap();
+    // A mixed bundle: openssl SEC1 (with EC PARAMETERS), openssl PKCS#8.
+    let first = dir.path().join("first.pem");
+    openssl(&[
+        "ecparam",
+        "-genkey",
+        "-name",
+        "prime256v1",
+        "-out",
+        s(&first),
+    ]);
+    let second = dir.path().join("second.pem");
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        s(&second),
+    ]);
+    let bundle = dir.path().join("bundle.pem");
+    fs::write(
+        &bundle,
+        fs::read_to_string(&first).unwrap() + &fs::read_to_string(&second).unwrap(),
+    )
+    .unwrap();
+    let expected_first = openssl_kid(&first);
+    let expected_second = openssl_kid(&second);
+
+    let added = cli(&["add", s(&bundle)]).ok().trim().to_owned();
+    let added_pkcs8 = cli(&["add", "--pkcs8", s(&bundle)]).ok().trim().to_owned();
+    let text = fs::read_to_string(&bundle).unwrap();
+    let blocks = pem_blocks(&text);
+    assert_eq!(blocks.len(), 4, "{text}");
+    // The keys that were there are kept byte for byte (as openssl wrote them).
+    assert!(text.contains(pem_blocks(&fs::read_to_string(&first).unwrap())[1].as_str()));
+    assert!(text.contains(pem_blocks(&fs::read_to_string(&second).unwrap())[0].as_str()));
+
+    let expected = [expected_first, expected_second, added, added_pkcs8];
+    for (index, block) in blocks.iter().enumerate() {
+        let path = dir.path().join(format!("block{index}.pem"));
+        fs::write(&path, block).unwrap();
+        let check = openssl_run(&["pkey", "-in", s(&path), "-check", "-noout"], None);
+        assert!(
+            check.status.success(),
+            "block {index}: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        assert_eq!(openssl_kid(&path), expected[index], "block {index}");
+    }
+    assert_eq!(status_kids(&bundle), expected);
+}
+
+#[test]
+fn crlf_bundle_is_accepted_and_edited() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = common::openssl_ec_key(dir.path(), "a.pem");
+    let b = common::openssl_ec_key(dir.path(), "b.pem");
+    let lf = fs::read_to_string(&a).unwrap() + &fs::read_to_string(&b).unwrap();
+    let crlf = format!("\r\n  {}\r\n\r\n", lf.replace('\n', "\r\n"));
+    let bundle = dir.path().join("bundle.pem");
+    fs::write(&bundle, &crlf).unwrap();
+    let expected = [openssl_kid(&a), openssl_kid(&b)];
+    assert_eq!(status_kids(&bundle), expected);
+    assert_eq!(jwks_kids(&bundle), expected);
+    // An edit rewrites it with LF line endings, keys unchanged.
+    cli(&["promote", s(&bundle)]).ok();
+    let text = fs::read_to_string(&bundle).unwrap();
+    assert!(!text.contains('\r'));
+    assert_eq!(
+        status_kids(&bundle),
+        [expected[1].clone(), expected[0].clone()]
+    );
+}
