@@ -189,12 +189,15 @@ impl Bundle {
     /// Parses a bundle given as raw PEM or as base64 of PEM (the `SIGNING_KEY`
     /// convention). Fails on anything it cannot account for.
     pub fn parse(input: &str) -> Result<Self, BundleError> {
+        // Editors on Windows start files with a byte-order mark.
+        let input = input.strip_prefix('\u{feff}').unwrap_or(input);
         let trimmed = input.trim();
         if trimmed.is_empty() {
             return Err(BundleError::whole(Reason::Empty));
         }
         if trimmed.contains("-----BEGIN") {
-            return Self::parse_pem(trimmed);
+            // Untrimmed, so line numbers in errors match the file.
+            return Self::parse_pem(input);
         }
         let pem_text = decode_base64_text(trimmed).ok_or(BundleError::whole(Reason::NotPem))?;
         if !pem_text.contains("-----BEGIN") {

@@ -97,6 +97,7 @@ fn base64_crlf_and_whitespace_are_tolerated() {
     let variants = [
         pem.replace('\n', "\r\n"),
         format!("\n\n  {pem}\n\t\n"),
+        format!("\u{feff}{pem}"),
         STANDARD.encode(&pem),
         format!("{}\n", STANDARD.encode(&pem)),
         STANDARD.encode(&pem).trim_end_matches('=').to_owned(),
@@ -168,6 +169,16 @@ fn rejections_name_the_block_and_reason() {
                 line: good.lines().count() + 1
             }
         )
+    );
+    assert_eq!(
+        reason(&format!("\n\n{good}junk\n")),
+        (
+            None,
+            Reason::StrayText {
+                line: good.lines().count() + 3
+            }
+        ),
+        "line numbers count leading blank lines"
     );
     let truncated: String = good.lines().take(3).map(|l| format!("{l}\n")).collect();
     assert_eq!(reason(&truncated), (Some(1), Reason::UnterminatedBlock));
