@@ -45,7 +45,7 @@ fmt:
 	cargo fmt --all
 
 demo: build envoy
-	./envoy/demo.sh
+	cargo run --quiet -p signed-headers-e2e --bin demo
 
 clean:
 	cargo clean

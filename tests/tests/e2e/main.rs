@@ -10,6 +10,7 @@
 #![allow(clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod assertion;
+mod demo;
 mod harness;
 mod invalid_config;
 mod jwks;
