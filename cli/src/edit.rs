@@ -11,6 +11,7 @@ use signed_headers_keys::{Bundle, BundleKey, KeyFormat};
 
 use crate::error::{CliError, Result};
 use crate::files::{Overwrite, display_name, is_stdio, read_text, write_atomic, write_stdout};
+use crate::history;
 use crate::status::kind;
 
 /// Shortest kid prefix accepted in place of a whole kid.
@@ -83,7 +84,7 @@ fn describe(position: usize, key: &BundleKey) -> String {
 
 /// `generate [-o FILE] [--force] [--pkcs8]`
 pub fn generate(output: Option<&Path>, force: bool, pkcs8: bool) -> Result<()> {
-    let key = new_key(pkcs8)?;
+    let key = history::stamp(new_key(pkcs8)?, 1);
     match output {
         Some(path) if !is_stdio(path) => {
             let overwrite = if force {
@@ -114,7 +115,7 @@ pub fn generate(output: Option<&Path>, force: bool, pkcs8: bool) -> Result<()> {
 pub fn add(path: &Path, pkcs8: bool) -> Result<()> {
     let Loaded { bundle, base64 } = open(path, false)?;
     let had_signer = bundle.signing_key().is_some();
-    let key = new_key(pkcs8)?;
+    let key = history::stamp(new_key(pkcs8)?, history::next_serial(bundle.keys()));
     let kid = key.kid().to_owned();
     let mut keys = bundle.into_keys();
     keys.push(key);
@@ -147,10 +148,7 @@ pub fn promote(path: &Path, kid: Option<&str>) -> Result<()> {
     let signing = bundle.keys().iter().position(BundleKey::is_private);
     let target = match kid {
         Some(query) => find_kid(&bundle, query, &name)?,
-        None => bundle
-            .keys()
-            .iter()
-            .rposition(BundleKey::is_private)
+        None => history::newest_private(bundle.keys())
             .ok_or_else(|| CliError::input(format!("{name}: no private key to promote")))?,
     };
     let keys = bundle.keys();
@@ -164,9 +162,13 @@ pub fn promote(path: &Path, kid: Option<&str>) -> Result<()> {
         )));
     }
     if target == 0 {
+        let next = if keys.len() > 1 {
+            format!("retire the old keys once their tokens have expired: signing-key retire {name}")
+        } else {
+            format!("add a new key first: signing-key add {name}")
+        };
         return Err(CliError::input(format!(
-            "{name}: {} is already first and signing: nothing to promote \
-             (add a new key first: signing-key add {name})",
+            "{name}: {} is already first and signing: nothing to promote ({next})",
             describe(1, key)
         )));
     }

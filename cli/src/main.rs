@@ -8,6 +8,7 @@
 mod edit;
 mod error;
 mod files;
+mod history;
 mod status;
 mod verify;
 

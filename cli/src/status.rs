@@ -4,6 +4,7 @@
 use serde::Serialize;
 use signed_headers_keys::{Bundle, BundleKey, KeyFormat};
 
+use crate::history;
 use crate::verify::plural;
 
 /// One key as `status --json` shows it.
@@ -39,16 +40,18 @@ pub struct Status {
     pub next: Vec<Next>,
 }
 
-/// Where a bundle stands. Only the order and kind of its keys are known: a
-/// PEM bundle records no history.
+/// Where a bundle stands in the rotation. Which key is newest comes from
+/// the history comments `generate` and `add` write (see [`history`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     /// One private key: rotation starts with `add`.
     SingleKey,
-    /// Two or more private keys, the first of them signing: just after `add`
-    /// (the newest waits for `promote`) or just after `promote` (the old keys
-    /// wait for `retire`). A bundle keeps no history, so it cannot tell which.
-    Rotating,
+    /// Step 1 done: the newest private key is published but does not sign
+    /// yet; `promote` is next.
+    Added,
+    /// Step 2 done: the newest key signs, older private keys are still
+    /// there; `retire` is next.
+    Promoted,
     /// One private key that signs, plus verify-only (public) keys: after
     /// `retire --keep-public`.
     VerifyOnlyKept,
@@ -60,7 +63,8 @@ impl Step {
     pub fn id(self) -> &'static str {
         match self {
             Step::SingleKey => "single-key",
-            Step::Rotating => "rotating",
+            Step::Added => "added",
+            Step::Promoted => "promoted",
             Step::VerifyOnlyKept => "verify-only-kept",
             Step::NoSigningKey => "no-signing-key",
         }
@@ -68,12 +72,15 @@ impl Step {
 }
 
 pub fn classify(bundle: &Bundle) -> Step {
-    let private = bundle.keys().iter().filter(|key| key.is_private()).count();
-    match (private, bundle.keys().len()) {
+    let keys = bundle.keys();
+    let private = keys.iter().filter(|key| key.is_private()).count();
+    let signing = keys.iter().position(BundleKey::is_private);
+    match (private, keys.len()) {
         (0, _) => Step::NoSigningKey,
         (1, 1) => Step::SingleKey,
         (1, _) => Step::VerifyOnlyKept,
-        _ => Step::Rotating,
+        _ if history::newest_private(keys) != signing => Step::Added,
+        _ => Step::Promoted,
     }
 }
 
@@ -151,7 +158,8 @@ pub fn status(bundle: &Bundle, name: &str) -> Status {
                 },
             ],
         ),
-        Step::Rotating => rotating(bundle, &command),
+        Step::Added => added(bundle, &command),
+        Step::Promoted => promoted(bundle, &command),
     };
     Status {
         keys,
@@ -161,44 +169,51 @@ pub fn status(bundle: &Bundle, name: &str) -> Status {
     }
 }
 
-/// Two or more private keys: either a new key was added and waits to be
-/// promoted, or it was promoted and the old ones wait to be retired. A PEM
-/// file keeps no history, so both are offered, each named by its kid.
-fn rotating(bundle: &Bundle, command: &dyn Fn(&str) -> String) -> (String, Vec<Next>) {
+/// The signing key and the newest private key, as `(position, kid)`.
+fn signing_and_newest(bundle: &Bundle) -> ((usize, &str), (usize, &str)) {
     let keys = bundle.keys();
-    let private: Vec<(usize, &BundleKey)> = keys
-        .iter()
-        .enumerate()
-        .filter(|(_, key)| key.is_private())
-        .collect();
-    let (signing_index, signing) = match private.first() {
-        Some(&(index, key)) => (index + 1, key.kid()),
-        None => (0, ""),
+    let describe = |index: Option<usize>| {
+        index
+            .and_then(|i| keys.get(i).map(|key| (i + 1, key.kid())))
+            .unwrap_or((0, ""))
     };
-    let (newest_index, newest) = match private.last() {
-        Some(&(index, key)) => (index + 1, key.kid()),
-        None => (0, ""),
-    };
+    (
+        describe(keys.iter().position(BundleKey::is_private)),
+        describe(history::newest_private(keys)),
+    )
+}
+
+fn added(bundle: &Bundle, command: &dyn Fn(&str) -> String) -> (String, Vec<Next>) {
+    let ((signing_position, signing), (newest_position, newest)) = signing_and_newest(bundle);
     let description = format!(
-        "rotation in progress: {} private keys, key {signing_index} signs, key {newest_index} is the newest private key",
-        private.len()
+        "new key added, not signing yet: key {newest_position} ({}) is published, key {signing_position} ({}) signs",
+        short(newest),
+        short(signing)
     );
-    let next = vec![
-        Next {
-            command: command("promote"),
-            when: format!(
-                "if key {newest_index} ({}) is the key you added (new key added, not signing yet): once every verifier has refreshed the JWKS, it signs from then on",
-                short(newest)
-            ),
-        },
-        Next {
-            command: command("retire"),
-            when: format!(
-                "if key {signing_index} ({}) is the key you added and promoted (new key signing, old keys still present): once tokens signed by the old keys have expired (add --keep-public to keep them verifiable)",
-                short(signing)
-            ),
-        },
-    ];
+    let next = vec![Next {
+        command: command("promote"),
+        when: format!(
+            "once every verifier has refreshed the JWKS: key {newest_position} ({}) signs from then on",
+            short(newest)
+        ),
+    }];
+    (description, next)
+}
+
+fn promoted(bundle: &Bundle, command: &dyn Fn(&str) -> String) -> (String, Vec<Next>) {
+    let ((signing_position, signing), _) = signing_and_newest(bundle);
+    let old = bundle.keys().len().saturating_sub(1);
+    let description = format!(
+        "new key signing, old keys still present: key {signing_position} ({}) signs, {} still published",
+        short(signing),
+        plural(old, "older key")
+    );
+    let next = vec![Next {
+        command: command("retire"),
+        when: "once every token signed by the old keys has expired: removes them \
+               (--keep-public keeps them verifiable, without their private halves)"
+            .to_owned(),
+    }];
     (description, next)
 }
 

@@ -56,7 +56,15 @@ fn generate_output_is_0600_and_never_overwritten_without_force() {
     // `-o -` is stdout.
     let run = cli_in(&["generate", "-o", "-"], Some(dir.path()), None);
     assert_eq!(run.code, 0);
-    assert!(run.stdout.starts_with("-----BEGIN EC PRIVATE KEY-----"));
+    // The history comment, then the key.
+    let mut lines = run.stdout.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("# signing-key: serial=1 added=")
+    );
+    assert_eq!(lines.next(), Some("-----BEGIN EC PRIVATE KEY-----"));
     assert!(!dir.path().join("-").exists());
     // Only our file is in the directory: no temporary left over.
     assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);

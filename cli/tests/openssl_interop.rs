@@ -106,7 +106,12 @@ fn generated_keys_pass_openssl_checks_and_kids_agree() {
     let sec1 = dir.path().join("sec1.pem");
     let kid = find_kid(&cli(&["generate", "-o", s(&sec1)]).fails(0));
     let text = fs::read_to_string(&sec1).unwrap();
-    assert!(text.starts_with("-----BEGIN EC PRIVATE KEY-----"), "{text}");
+    // The history comment (which openssl skips), then the SEC1 block.
+    assert!(
+        text.starts_with("# signing-key: serial=1 added=")
+            && text.contains("\n-----BEGIN EC PRIVATE KEY-----\n"),
+        "{text}"
+    );
     let check = openssl_run(&["ec", "-in", s(&sec1), "-check", "-noout"], None);
     assert!(
         check.status.success(),
@@ -125,7 +130,11 @@ fn generated_keys_pass_openssl_checks_and_kids_agree() {
     let pkcs8 = dir.path().join("pkcs8.pem");
     let kid = find_kid(&cli(&["generate", "--pkcs8", "-o", s(&pkcs8)]).fails(0));
     let text = fs::read_to_string(&pkcs8).unwrap();
-    assert!(text.starts_with("-----BEGIN PRIVATE KEY-----"), "{text}");
+    assert!(
+        text.starts_with("# signing-key: serial=1 added=")
+            && text.contains("\n-----BEGIN PRIVATE KEY-----\n"),
+        "{text}"
+    );
     let check = openssl_run(&["pkey", "-in", s(&pkcs8), "-check", "-noout"], None);
     assert!(
         check.status.success(),

@@ -106,13 +106,9 @@ fn generate_add_promote_retire_round_trip() {
         (old.as_str(), "private", "signing"),
         (new.as_str(), "private", "published"),
     ];
-    let both = [
-        format!("signing-key promote {b}"),
-        format!("signing-key retire {b}"),
-    ];
-    let both: Vec<&str> = both.iter().map(String::as_str).collect();
-    assert_json(&bundle, &rows, "rotating", &both);
-    assert_table(&bundle, &rows, "rotation in progress", both[0]);
+    let promote = format!("signing-key promote {b}");
+    assert_json(&bundle, &rows, "added", &[&promote]);
+    assert_table(&bundle, &rows, "new key added, not signing yet", &promote);
     // The status names the newest key as the one to promote.
     let status = status_json(&bundle);
     let when = status["next"][0]["when"].as_str().unwrap();
@@ -128,13 +124,28 @@ fn generate_add_promote_retire_round_trip() {
         (new.as_str(), "private", "signing"),
         (old.as_str(), "private", "published"),
     ];
-    assert_json(&bundle, &rows, "rotating", &both);
-    let status = status_json(&bundle);
-    let when = status["next"][1]["when"].as_str().unwrap();
-    assert!(
-        when.contains("key 1") && when.contains(&new[..12]),
-        "{when}"
+    let retire = format!("signing-key retire {b}");
+    assert_json(&bundle, &rows, "promoted", &[&retire]);
+    assert_table(
+        &bundle,
+        &rows,
+        "new key signing, old keys still present",
+        &retire,
     );
+    let status = status_json(&bundle);
+    let description = status["description"].as_str().unwrap();
+    assert!(
+        description.contains("key 1") && description.contains(&new[..12]),
+        "{description}"
+    );
+    // Promoting again would hand signing back to the old key: refused.
+    let before = fs::read(&bundle).unwrap();
+    let err = cli(&["promote", b]).fails(2);
+    assert!(
+        err.contains("already first") && err.contains("retire"),
+        "{err}"
+    );
+    assert_eq!(fs::read(&bundle).unwrap(), before);
 
     // retire: only the new key is left.
     cli(&["retire", b]).ok();
@@ -323,7 +334,7 @@ fn revoke_removes_one_key_and_refuses_to_leave_nothing_that_signs() {
 fn dash_bundle_filters_stdin_to_stdout() {
     let dir = tempfile::tempdir().unwrap();
     let key = cli(&["generate"]).ok();
-    assert!(key.starts_with("-----BEGIN EC PRIVATE KEY-----"), "{key}");
+    assert!(key.contains("\n-----BEGIN EC PRIVATE KEY-----\n"), "{key}");
     let run = cli_in(&["add", "-"], Some(dir.path()), Some(key.as_bytes()));
     assert_eq!(run.code, 0, "{}", run.stderr);
     let kid = find_kid(&run.stderr);
@@ -333,4 +344,70 @@ fn dash_bundle_filters_stdin_to_stdout() {
     assert_eq!(status_kids(&path)[1], kid);
     // Nothing was written into the working directory but our own file.
     assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn history_comments_tell_added_from_promoted_and_openssl_ignores_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle.pem");
+    let b = path_str(&bundle);
+    // A key made by openssl has no history comment: it counts as the oldest.
+    let status = std::process::Command::new("openssl")
+        .args([
+            "ecparam",
+            "-genkey",
+            "-name",
+            "prime256v1",
+            "-noout",
+            "-out",
+            b,
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(status_json(&bundle)["step"], "single-key");
+    let new = cli(&["add", b]).ok().trim().to_owned();
+    let text = fs::read_to_string(&bundle).unwrap();
+    let history: Vec<&str> = text
+        .lines()
+        .filter(|line| line.starts_with("# signing-key: serial="))
+        .collect();
+    assert_eq!(history.len(), 1, "{text}");
+    assert!(
+        history[0].starts_with("# signing-key: serial=2 added=20"),
+        "{text}"
+    );
+    assert_eq!(status_json(&bundle)["step"], "added");
+
+    // openssl reads each block of the annotated bundle.
+    for (index, block) in common::pem_blocks(&text).iter().enumerate() {
+        let path = dir.path().join(format!("block{index}.pem"));
+        fs::write(&path, block).unwrap();
+        let check = std::process::Command::new("openssl")
+            .args(["ec", "-check", "-noout", "-in", path_str(&path)])
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "{}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+    }
+    // The whole annotated file, comment line first, too.
+    let whole = std::process::Command::new("openssl")
+        .args(["pkey", "-noout", "-in", b])
+        .output()
+        .unwrap();
+    assert!(
+        whole.status.success(),
+        "{}",
+        String::from_utf8_lossy(&whole.stderr)
+    );
+
+    cli(&["promote", b]).ok();
+    assert_eq!(status_kids(&bundle)[0], new);
+    assert_eq!(status_json(&bundle)["step"], "promoted");
+    // The comment travels with its key.
+    let text = fs::read_to_string(&bundle).unwrap();
+    assert!(text.starts_with("# signing-key: serial=2 "), "{text}");
 }

@@ -52,6 +52,9 @@ pub struct BundleKey {
     secret: Option<SecretKey>,
     format: KeyFormat,
     der: Vec<u8>,
+    /// `#` lines written just before the key's block (RFC 7468 allows text
+    /// outside blocks; openssl ignores it). Kept with the key.
+    comments: Vec<String>,
 }
 
 impl std::fmt::Debug for BundleKey {
@@ -95,6 +98,7 @@ impl BundleKey {
             secret: Some(secret),
             format,
             der,
+            comments: Vec::new(),
         })
     }
 
@@ -109,6 +113,7 @@ impl BundleKey {
             secret: None,
             format: KeyFormat::Spki,
             der,
+            comments: Vec::new(),
         })
     }
 
@@ -134,9 +139,32 @@ impl BundleKey {
         Jwk::new(&self.public, self.kid.clone())
     }
 
-    /// The same key reduced to its public half (a `PUBLIC KEY` block).
+    /// The same key reduced to its public half (a `PUBLIC KEY` block),
+    /// comments kept.
     pub fn to_public_only(&self) -> Result<Self, KeyGenerationError> {
-        Self::from_public(self.public)
+        Self::from_public(self.public).map(|key| key.with_comments(self.comments.clone()))
+    }
+
+    /// The `#` comment lines written before this key's block.
+    pub fn comments(&self) -> &[String] {
+        &self.comments
+    }
+
+    /// The same key with these comment lines (a line that does not start
+    /// with `#` is made a comment, so the bundle always parses back).
+    pub fn with_comments(mut self, comments: Vec<String>) -> Self {
+        self.comments = comments
+            .into_iter()
+            .map(|line| {
+                let line = line.replace(['\r', '\n'], " ").trim().to_owned();
+                if line.starts_with('#') {
+                    line
+                } else {
+                    format!("# {line}")
+                }
+            })
+            .collect();
+        self
     }
 
     /// A signer for this key, when it is private.
@@ -157,13 +185,19 @@ impl BundleKey {
         base64::engine::general_purpose::STANDARD.encode(der)
     }
 
-    /// This key alone as a PEM block (LF line endings).
+    /// This key alone as a PEM block preceded by its comments (LF line endings).
     pub fn to_pem(&self) -> String {
         let block = pem::Pem::new(self.format.label(), self.der.clone());
-        pem::encode_config(
+        let mut text: String = self
+            .comments
+            .iter()
+            .map(|line| format!("{line}\n"))
+            .collect();
+        text.push_str(&pem::encode_config(
             &block,
             pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
-        )
+        ));
+        text
     }
 }
 
@@ -220,13 +254,17 @@ impl Bundle {
         // Block numbers count every PEM block, EC PARAMETERS included, so they
         // match what an operator sees in the file.
         let mut key_blocks: Vec<usize> = Vec::new();
+        // Comments before a skipped block belong to the next key.
+        let mut comments: Vec<String> = Vec::new();
         for (index, block) in split_pem_blocks(text)?.into_iter().enumerate() {
             let number = index + 1;
-            let Some(key) =
+            comments.extend(block.comments.iter().cloned());
+            let Some(mut key) =
                 decode_block(&block).map_err(|reason| BundleError::at(number, reason))?
             else {
                 continue;
             };
+            key.comments = std::mem::take(&mut comments);
             if let Some(position) = keys.iter().position(|k| k.kid == key.kid) {
                 let first_block = key_blocks.get(position).copied().unwrap_or(0);
                 return Err(BundleError::at(number, Reason::Duplicate { first_block }));
@@ -297,21 +335,31 @@ fn decode_base64_text(input: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-/// One PEM block's text, from its BEGIN line to its END line.
+/// One PEM block's text, from its BEGIN line to its END line, and the
+/// comment lines before it.
 struct PemBlock {
     label: String,
     text: String,
+    comments: Vec<String>,
 }
 
-/// Splits text into PEM blocks, refusing anything but whitespace between them.
+/// Splits text into PEM blocks, refusing anything between them but
+/// whitespace and `#` comment lines (which belong to the block after them).
 fn split_pem_blocks(text: &str) -> Result<Vec<PemBlock>, BundleError> {
     let mut blocks = Vec::new();
     let mut current: Option<PemBlock> = None;
+    let mut comments: Vec<String> = Vec::new();
+    let mut last_comment_line = 0;
     for (line_index, raw_line) in text.lines().enumerate() {
         let line = raw_line.trim();
         match current.as_mut() {
             None => {
                 if line.is_empty() {
+                    continue;
+                }
+                if line.starts_with('#') {
+                    comments.push(line.to_owned());
+                    last_comment_line = line_index + 1;
                     continue;
                 }
                 let Some(label) = line
@@ -325,6 +373,7 @@ fn split_pem_blocks(text: &str) -> Result<Vec<PemBlock>, BundleError> {
                 current = Some(PemBlock {
                     label: label.to_owned(),
                     text: format!("{line}\n"),
+                    comments: std::mem::take(&mut comments),
                 });
             }
             Some(block) => {
@@ -350,6 +399,11 @@ fn split_pem_blocks(text: &str) -> Result<Vec<PemBlock>, BundleError> {
     }
     if current.is_some() {
         return Err(BundleError::at(blocks.len() + 1, Reason::UnterminatedBlock));
+    }
+    if !comments.is_empty() {
+        return Err(BundleError::whole(Reason::TrailingComment {
+            line: last_comment_line,
+        }));
     }
     Ok(blocks)
 }
@@ -405,6 +459,7 @@ fn decode_spki(der: &[u8]) -> Result<BundleKey, Reason> {
         secret: None,
         format: KeyFormat::Spki,
         der: der.to_vec(),
+        comments: Vec::new(),
     })
 }
 
@@ -416,6 +471,7 @@ fn private_key(secret: SecretKey, format: KeyFormat, der: &[u8]) -> BundleKey {
         secret: Some(secret),
         format,
         der: der.to_vec(),
+        comments: Vec::new(),
     }
 }
 

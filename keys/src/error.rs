@@ -9,6 +9,9 @@ pub enum Reason {
     NotPem,
     /// Text that is not whitespace outside any PEM block (1-based line number).
     StrayText { line: usize },
+    /// `#` comment lines after the last block: comments describe the key
+    /// whose block follows them.
+    TrailingComment { line: usize },
     /// A `BEGIN` line without its matching `END` line (or the reverse).
     UnterminatedBlock,
     /// The block's base64 body or headers could not be decoded.
@@ -37,6 +40,10 @@ impl fmt::Display for Reason {
             Reason::Empty => f.write_str("the bundle is empty"),
             Reason::NotPem => f.write_str("not a PEM bundle (nor base64 of one)"),
             Reason::StrayText { line } => write!(f, "line {line}: text outside a PEM block"),
+            Reason::TrailingComment { line } => write!(
+                f,
+                "line {line}: comment after the last PEM block (a comment belongs to the key below it)"
+            ),
             Reason::UnterminatedBlock => f.write_str("BEGIN line without a matching END line"),
             Reason::BadPem(why) => write!(f, "unreadable PEM: {why}"),
             Reason::Rsa => f.write_str("RSA key: only P-256 (ES256) keys are supported"),

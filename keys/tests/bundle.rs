@@ -293,3 +293,48 @@ fn signed_tokens_have_the_spec_header_and_a_valid_r_s_signature() {
     verifier.verify(signed.as_bytes(), &signature).unwrap();
     assert!(verifier.verify(b"tampered", &signature).is_err());
 }
+
+#[test]
+fn comment_lines_belong_to_the_key_below_and_round_trip() {
+    let sec1 = fixture("sec1-with-params.pem");
+    let pkcs8 = fixture("pkcs8.pem");
+    // The comment before EC PARAMETERS carries over to the key it precedes.
+    let text = format!("# first key\n{sec1}\n  # second key\n# added today\n{pkcs8}");
+    let bundle = Bundle::parse(&text).unwrap();
+    assert_eq!(bundle.keys()[0].comments(), ["# first key"]);
+    assert_eq!(
+        bundle.keys()[1].comments(),
+        ["# second key", "# added today"]
+    );
+    let written = bundle.to_pem();
+    assert!(written.starts_with("# first key\n-----BEGIN EC PRIVATE KEY-----\n"));
+    let reparsed = Bundle::parse(&written).unwrap();
+    assert_eq!(reparsed.to_pem(), written);
+    assert_eq!(
+        reparsed.keys()[1].comments(),
+        ["# second key", "# added today"]
+    );
+    // Kept when a key is reduced to its public half.
+    let public = bundle.keys()[1].to_public_only().unwrap();
+    assert_eq!(public.comments(), ["# second key", "# added today"]);
+
+    assert_eq!(
+        reason(&format!("{pkcs8}# dangling\n")),
+        (
+            None,
+            Reason::TrailingComment {
+                line: pkcs8.lines().count() + 1
+            }
+        )
+    );
+}
+
+#[test]
+fn with_comments_always_writes_parseable_comments() {
+    let key = BundleKey::generate(KeyFormat::Sec1)
+        .unwrap()
+        .with_comments(vec!["no hash\nsecond line".into(), "# fine".into()]);
+    assert_eq!(key.comments(), ["# no hash second line", "# fine"]);
+    let bundle = Bundle::parse(&key.to_pem()).unwrap();
+    assert_eq!(bundle.keys()[0].comments(), key.comments());
+}
