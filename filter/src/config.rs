@@ -217,47 +217,27 @@ impl Settings {
             (None, format) => Issuer::FromHost(format.unwrap_or(IssuerFormat::Host)),
         };
 
-        let ttl_seconds = raw.ttl_seconds.unwrap_or(DEFAULT_TTL_SECONDS);
-        if !(1..=MAX_TTL_SECONDS).contains(&ttl_seconds) {
-            return Err(field_error(
-                "ttl_seconds",
-                format!("{ttl_seconds} is out of range (1 to {MAX_TTL_SECONDS})"),
-            ));
-        }
-        let jwks_max_age_seconds = raw
-            .jwks_max_age_seconds
-            .unwrap_or(DEFAULT_JWKS_MAX_AGE_SECONDS);
-        if jwks_max_age_seconds > MAX_JWKS_MAX_AGE_SECONDS {
-            return Err(field_error(
-                "jwks_max_age_seconds",
-                format!("{jwks_max_age_seconds} is out of range (0 to {MAX_JWKS_MAX_AGE_SECONDS})"),
-            ));
-        }
+        let ttl_seconds = in_range(
+            "ttl_seconds",
+            raw.ttl_seconds,
+            DEFAULT_TTL_SECONDS,
+            1..=MAX_TTL_SECONDS,
+        )?;
+        let jwks_max_age_seconds = in_range(
+            "jwks_max_age_seconds",
+            raw.jwks_max_age_seconds,
+            DEFAULT_JWKS_MAX_AGE_SECONDS,
+            0..=MAX_JWKS_MAX_AGE_SECONDS,
+        )?;
+        let token_cache_entries = in_range(
+            "token_cache_entries",
+            raw.token_cache_entries,
+            DEFAULT_TOKEN_CACHE_ENTRIES,
+            0..=MAX_TOKEN_CACHE_ENTRIES,
+        )?;
 
-        let token_cache_entries = raw
-            .token_cache_entries
-            .unwrap_or(DEFAULT_TOKEN_CACHE_ENTRIES);
-        if token_cache_entries > MAX_TOKEN_CACHE_ENTRIES {
-            return Err(field_error(
-                "token_cache_entries",
-                format!("{token_cache_entries} is out of range (0 to {MAX_TOKEN_CACHE_ENTRIES})"),
-            ));
-        }
-
-        let mut strip_names = Vec::with_capacity(raw.strip.names.len());
-        for (index, name) in raw.strip.names.iter().enumerate() {
-            strip_names.push(validate_header_name(
-                &format!("strip.names[{index}]"),
-                name,
-            )?);
-        }
-        let mut strip_prefixes = Vec::with_capacity(raw.strip.prefixes.len());
-        for (index, prefix) in raw.strip.prefixes.iter().enumerate() {
-            strip_prefixes.push(validate_header_name(
-                &format!("strip.prefixes[{index}]"),
-                prefix,
-            )?);
-        }
+        let strip_names = validate_header_names("strip.names", &raw.strip.names)?;
+        let strip_prefixes = validate_header_names("strip.prefixes", &raw.strip.prefixes)?;
         let strip = StripRules::new(&header, strip_names, strip_prefixes);
 
         let IdentitySource::JwtAuthn = raw.identity.source;
@@ -287,6 +267,38 @@ impl Settings {
             unauthenticated: raw.unauthenticated,
         })
     }
+}
+
+fn in_range<T>(
+    field: &str,
+    value: Option<T>,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: PartialOrd + std::fmt::Display,
+{
+    let value = value.unwrap_or(default);
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(field_error(
+            field,
+            format!(
+                "{value} is out of range ({} to {})",
+                range.start(),
+                range.end()
+            ),
+        ))
+    }
+}
+
+fn validate_header_names(field: &str, names: &[String]) -> Result<Vec<String>, ConfigError> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(index, name)| validate_header_name(&format!("{field}[{index}]"), name))
+        .collect()
 }
 
 fn non_empty(field: &str, value: Option<String>, default: &str) -> Result<String, ConfigError> {
