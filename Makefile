@@ -47,6 +47,14 @@ fmt:
 demo: build envoy
 	cargo run --quiet -p signed-headers-e2e --bin demo
 
+# Throughput and latency of one Envoy worker with and without the filter
+# (signing every request vs the token cache); see BENCHMARKS.md.
+bench: build envoy
+	@command -v wrk >/dev/null || { \
+	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  $$sudo apt-get update && $$sudo apt-get install -y wrk; }
+	cargo run --release -p signed-headers-e2e --bin bench
+
 clean:
 	cargo clean
 	rm -rf $(VENV)

@@ -90,12 +90,18 @@ struct CachedToken {
 ///
 /// A token is reused while at least half its lifetime remains, so the
 /// upstream always gets one valid for `ttl / 2` seconds or more. Memory is
-/// bounded: when full, expired entries go, and if that frees nothing the
-/// cache starts over (cheap to refill, and no adversary can grow it).
+/// bounded by `capacity`. When full, stale entries are purged (at most once
+/// per second in which one has gone stale, so a full cache costs no scan per
+/// miss); if none is stale the new token is simply not cached. Keeping what
+/// is cached, rather than evicting, means more users than entries still get
+/// `capacity` hits, where clearing or LRU would miss on every request of a
+/// cyclic workload.
 #[derive(Debug)]
 pub struct TokenCache {
     entries: HashMap<CacheKey, CachedToken>,
     capacity: usize,
+    /// The earliest `reuse_until` among the entries: nothing is stale before.
+    earliest_reuse_until: u64,
 }
 
 /// Why no token could be minted.
@@ -119,6 +125,7 @@ impl TokenCache {
         Self {
             entries: HashMap::new(),
             capacity,
+            earliest_reuse_until: u64::MAX,
         }
     }
 
@@ -165,18 +172,24 @@ impl TokenCache {
         let token = signer
             .sign_claims(&claims)
             .map_err(|e| MintError::Serialize(e.to_string()))?;
-        if self.capacity > 0 {
-            if self.entries.len() >= self.capacity {
-                self.entries.retain(|_, cached| now <= cached.reuse_until);
-                if self.entries.len() >= self.capacity {
-                    self.entries.clear();
-                }
-            }
+        let reuse_until = now.saturating_add(ttl_seconds / 2);
+        if self.entries.len() >= self.capacity && now > self.earliest_reuse_until {
+            self.entries.retain(|_, cached| now <= cached.reuse_until);
+            self.earliest_reuse_until = self
+                .entries
+                .values()
+                .map(|cached| cached.reuse_until)
+                .min()
+                .unwrap_or(u64::MAX);
+        }
+        // A stale entry for this key is replaced in place, full or not.
+        if self.entries.len() < self.capacity || self.entries.contains_key(&key) {
+            self.earliest_reuse_until = self.earliest_reuse_until.min(reuse_until);
             self.entries.insert(
                 key,
                 CachedToken {
                     token: token.clone(),
-                    reuse_until: now.saturating_add(ttl_seconds / 2),
+                    reuse_until,
                 },
             );
         }
@@ -284,6 +297,38 @@ mod tests {
             .token(&signer, &bob, "i".into(), "a".into(), 1151, 300)
             .unwrap();
         assert_eq!(decode_claims(&bobs).sub, "bob");
+    }
+
+    #[test]
+    fn a_full_cache_keeps_serving_its_entries_and_purges_stale_ones() {
+        let signer = BundleKey::generate(KeyFormat::Sec1)
+            .unwrap()
+            .signer()
+            .unwrap();
+        let mut cache = TokenCache::new(2);
+        let user = |n: u32| Identity {
+            sub: format!("user{n}"),
+            ..alice()
+        };
+        let mint = |cache: &mut TokenCache, n: u32, now: u64| {
+            cache
+                .token(&signer, &user(n), "i".into(), "a".into(), now, 300)
+                .unwrap()
+        };
+        let first = mint(&mut cache, 1, 1000);
+        let second = mint(&mut cache, 2, 1000);
+        // Full: a third user is signed for but not cached...
+        let third = mint(&mut cache, 3, 1001);
+        assert_ne!(mint(&mut cache, 3, 1001), third);
+        assert_eq!(cache.len(), 2);
+        // ...and the cached users keep their tokens: a cyclic workload larger
+        // than the cache still hits for most of its users.
+        assert_eq!(mint(&mut cache, 1, 1002), first);
+        assert_eq!(mint(&mut cache, 2, 1002), second);
+        // Once entries go stale they are purged and room is made.
+        let later = mint(&mut cache, 3, 1151);
+        assert_eq!(mint(&mut cache, 3, 1152), later);
+        assert!(cache.len() <= 2);
     }
 
     #[test]

@@ -62,6 +62,8 @@ pub struct EnvoyOptions {
     /// Host environment variables the wasm VM may read.
     host_env_keys: Vec<String>,
     log_level: String,
+    /// Envoy's `--concurrency` (worker threads).
+    concurrency: usize,
 }
 
 impl EnvoyOptions {
@@ -88,6 +90,7 @@ impl EnvoyOptions {
             env: Vec::new(),
             host_env_keys: Vec::new(),
             log_level: "info".to_owned(),
+            concurrency: CONCURRENCY,
         }
     }
 
@@ -107,6 +110,14 @@ impl EnvoyOptions {
     /// Envoy's `--log-level` (default `info`).
     pub fn log_level(mut self, level: &str) -> Self {
         self.log_level = level.to_owned();
+        self
+    }
+
+    /// Envoy's `--concurrency`: how many worker threads (default
+    /// [`CONCURRENCY`]). The benchmark uses one, to measure what a single
+    /// worker sustains.
+    pub fn concurrency(mut self, workers: usize) -> Self {
+        self.concurrency = workers;
         self
     }
 
@@ -256,6 +267,7 @@ pub struct Envoy {
     admin: SocketAddr,
     listener: SocketAddr,
     log_level: String,
+    concurrency: usize,
     // Last field: dropped after the process is gone.
     _dir: TempDir,
 }
@@ -337,6 +349,7 @@ impl Envoy {
                     admin,
                     listener,
                     log_level: options.log_level.clone(),
+                    concurrency: options.concurrency,
                     _dir: dir,
                 }
             }
@@ -398,6 +411,11 @@ impl Envoy {
 
     pub fn admin_address(&self) -> SocketAddr {
         self.admin
+    }
+
+    /// The Envoy process id (to read its CPU time from `/proc`, for example).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Sends a request to the listener on a new connection.
@@ -485,7 +503,7 @@ impl Envoy {
     /// worker: how many downstream connections each worker accepted.
     pub fn worker_connection_counts(&self) -> Vec<u64> {
         let stats = self.stats();
-        (0..CONCURRENCY)
+        (0..self.concurrency)
             .map(|worker| {
                 let name = format!("listener.{LISTENER_NAME}.worker_{worker}.downstream_cx_total");
                 *stats.get(&name).unwrap_or_else(|| {
@@ -537,7 +555,7 @@ fn launch(
     command
         .arg("--config-path")
         .arg(&files.bootstrap)
-        .args(["--concurrency", &CONCURRENCY.to_string()])
+        .args(["--concurrency", &options.concurrency.to_string()])
         .arg("--use-dynamic-base-id")
         .arg("--admin-address-path")
         .arg(&files.admin_address)

@@ -1,0 +1,976 @@
+//! `make bench`: what the filter costs one Envoy worker.
+//!
+//! Each scenario gets its own Envoy (`--concurrency 1`: one worker, so the
+//! numbers are per-worker throughput, which is what signing cost limits),
+//! the same build, in front of a minimal keep-alive upstream that answers a
+//! fixed `200` (so the upstream is never what limits throughput; the harness's
+//! JSON echo upstream is measured too, as a check). `wrk` drives it over
+//! loopback for a bounded time, after a short warm-up, and only once the
+//! machine is quiet: before each measurement the bench waits (bounded) for
+//! the 1-minute load average to drop below a threshold, and prints it.
+//!
+//! Scenarios:
+//! - `a`: `jwt_authn` + router, no wasm filter (baseline), with and without
+//!   an IdP token;
+//! - `b`: the filter with `unauthenticated: pass` and no token: it runs (strip,
+//!   identity lookup) but never signs;
+//! - `c`: the filter, one user, default token cache: the token is reused;
+//! - `d`: the filter, one user, `token_cache_entries: 0`: every request signs;
+//! - `e`: many users rotated by a wrk Lua script, cache on: fewer users than
+//!   the cache holds, then more (the cache keeps what it holds and signs for
+//!   the rest).
+//!
+//! Besides wrk's throughput and latency it reads Envoy's CPU time from
+//! `/proc`, so the per-request cost stays visible even when wrk and the
+//! upstream share the machine's cores with Envoy.
+//!
+//! Environment (all optional): `BENCH_DURATION_SECONDS` (10),
+//! `BENCH_WARMUP_SECONDS` (2), `BENCH_CONNECTIONS` (16), `BENCH_MAX_LOAD`
+//! (0.7), `BENCH_LOAD_WAIT_SECONDS` (300), `BENCH_USERS` (1000, scenario e),
+//! `BENCH_ONLY` (comma-separated scenario ids, e.g. `c,d`).
+
+// Like the harness it drives, the bench reports failure by panicking.
+#![allow(clippy::expect_used, clippy::panic)]
+
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use signed_headers_e2e::http::{self, Request, Response};
+use signed_headers_e2e::{
+    ASSERTION_HEADER, EchoUpstream, EchoedRequest, Envoy, EnvoyOptions, TestIdp, signing_bundle,
+};
+
+/// The `Host` of every request: the filter's `iss` and `aud`.
+const HOST: &str = "app.example.com";
+/// The fast upstream copies the assertion it received into this response
+/// header while probing (never during a measurement).
+const PROBE_HEADER: &str = "x-bench-assertion";
+/// wrk threads: one is plenty for one Envoy worker, and leaves the other core
+/// to Envoy.
+const WRK_THREADS: u32 = 1;
+/// Cache capacity of the filter by default (`token_cache_entries`).
+const DEFAULT_CACHE_ENTRIES: usize = 4096;
+
+fn main() {
+    let settings = Settings::from_env();
+    let workdir = tempfile::Builder::new()
+        .prefix("signed-headers-bench-")
+        .tempdir()
+        .expect("temporary directory");
+    let machine = Machine::describe();
+    let pem = signing_bundle().to_pem();
+
+    eprintln!("{}", machine.markdown());
+    eprintln!(
+        "wrk -t{WRK_THREADS} -c{} -d{}s --latency (warm-up {}s), each measurement once the 1-minute load average is below {} (waiting at most {}s)",
+        settings.connections,
+        settings.duration.as_secs(),
+        settings.warmup.as_secs(),
+        settings.max_load,
+        settings.load_wait.as_secs()
+    );
+
+    let mut results: Vec<Measured> = Vec::new();
+    for scenario in scenarios(&settings, &pem) {
+        if !settings.selected(scenario.id) {
+            continue;
+        }
+        eprintln!("\n== {}: {}", scenario.id, scenario.title);
+        let measured = run_scenario(&scenario, &settings, workdir.path());
+        eprintln!("   {}", measured.one_line());
+        results.push(measured);
+    }
+
+    let report = report(&machine, &settings, &results);
+    println!("{report}");
+}
+
+// ---------------------------------------------------------------- settings
+
+struct Settings {
+    duration: Duration,
+    warmup: Duration,
+    connections: u32,
+    max_load: f64,
+    load_wait: Duration,
+    users: usize,
+    only: Option<Vec<String>>,
+}
+
+impl Settings {
+    fn from_env() -> Self {
+        Self {
+            duration: Duration::from_secs(env_number("BENCH_DURATION_SECONDS", 10)),
+            warmup: Duration::from_secs(env_number("BENCH_WARMUP_SECONDS", 2)),
+            connections: env_number("BENCH_CONNECTIONS", 16),
+            max_load: env_number("BENCH_MAX_LOAD", 0.7),
+            load_wait: Duration::from_secs(env_number("BENCH_LOAD_WAIT_SECONDS", 300)),
+            users: env_number("BENCH_USERS", 1000),
+            only: std::env::var("BENCH_ONLY").ok().map(|list| {
+                list.split(',')
+                    .map(|id| id.trim().to_owned())
+                    .filter(|id| !id.is_empty())
+                    .collect()
+            }),
+        }
+    }
+
+    fn selected(&self, id: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|o| o == id))
+    }
+}
+
+fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("${name} = {text:?} is not a number")),
+        Err(_) => default,
+    }
+}
+
+// ---------------------------------------------------------------- scenarios
+
+/// What drives the requests.
+enum Load {
+    /// No `Authorization` header.
+    Anonymous,
+    /// One user's IdP token on every request.
+    OneUser,
+    /// `n` users' IdP tokens, rotated by a wrk Lua script.
+    Users(usize),
+}
+
+/// Where Envoy routes, or what wrk hits directly.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum UpstreamKind {
+    /// The bench's fixed-response keep-alive server.
+    Fast,
+    /// The harness's JSON echo server.
+    Echo,
+}
+
+/// What a probe request through Envoy must show before measuring.
+enum Expect {
+    /// No assertion reaches the upstream.
+    NoAssertion,
+    /// Two requests of the same user carry the same assertion.
+    Reused,
+    /// Two requests of the same user carry different assertions.
+    Fresh,
+}
+
+struct Scenario {
+    id: &'static str,
+    title: String,
+    /// `None`: wrk hits the upstream directly, no Envoy.
+    envoy: Option<EnvoyOptions>,
+    upstream: UpstreamKind,
+    load: Load,
+    expect: Expect,
+}
+
+fn scenarios(settings: &Settings, pem: &str) -> Vec<Scenario> {
+    let filter = |extra: Value| {
+        let mut config = json!({"signing_key": pem});
+        if let (Value::Object(config), Value::Object(extra)) = (&mut config, extra) {
+            config.extend(extra);
+        }
+        EnvoyOptions::with_filter_config(&config)
+            .concurrency(1)
+            .log_level("warn")
+    };
+    let baseline = || {
+        EnvoyOptions::without_filter()
+            .concurrency(1)
+            .log_level("warn")
+    };
+    let users = settings.users;
+    let too_many = DEFAULT_CACHE_ENTRIES + DEFAULT_CACHE_ENTRIES / 4;
+    vec![
+        Scenario {
+            id: "up-fast",
+            title: "upstream check: wrk straight to the bench's fixed-response upstream".into(),
+            envoy: None,
+            upstream: UpstreamKind::Fast,
+            load: Load::Anonymous,
+            expect: Expect::NoAssertion,
+        },
+        Scenario {
+            id: "up-echo",
+            title: "upstream check: wrk straight to the harness's JSON echo upstream".into(),
+            envoy: None,
+            upstream: UpstreamKind::Echo,
+            load: Load::Anonymous,
+            expect: Expect::NoAssertion,
+        },
+        Scenario {
+            id: "a-echo",
+            title: "upstream check: baseline a, but routed to the harness's echo upstream".into(),
+            envoy: Some(baseline()),
+            upstream: UpstreamKind::Echo,
+            load: Load::OneUser,
+            expect: Expect::NoAssertion,
+        },
+        Scenario {
+            id: "a0",
+            title: "baseline: jwt_authn + router, no wasm filter, no token".into(),
+            envoy: Some(baseline()),
+            upstream: UpstreamKind::Fast,
+            load: Load::Anonymous,
+            expect: Expect::NoAssertion,
+        },
+        Scenario {
+            id: "a",
+            title: "baseline: jwt_authn (verifies the IdP token) + router, no wasm filter".into(),
+            envoy: Some(baseline()),
+            upstream: UpstreamKind::Fast,
+            load: Load::OneUser,
+            expect: Expect::NoAssertion,
+        },
+        Scenario {
+            id: "b",
+            title: "filter, unauthenticated: pass, no token (strip + identity lookup, no signing)"
+                .into(),
+            envoy: Some(filter(json!({"unauthenticated": "pass"}))),
+            upstream: UpstreamKind::Fast,
+            load: Load::Anonymous,
+            expect: Expect::NoAssertion,
+        },
+        Scenario {
+            id: "c",
+            title: "filter, one user, default token cache (token reused)".into(),
+            envoy: Some(filter(json!({}))),
+            upstream: UpstreamKind::Fast,
+            load: Load::OneUser,
+            expect: Expect::Reused,
+        },
+        Scenario {
+            id: "d",
+            title: "filter, one user, token_cache_entries: 0 (signs every request)".into(),
+            envoy: Some(filter(json!({"token_cache_entries": 0}))),
+            upstream: UpstreamKind::Fast,
+            load: Load::OneUser,
+            expect: Expect::Fresh,
+        },
+        Scenario {
+            id: "e",
+            title: format!("filter, {users} users in rotation, default token cache"),
+            envoy: Some(filter(json!({}))),
+            upstream: UpstreamKind::Fast,
+            load: Load::Users(users),
+            expect: Expect::Reused,
+        },
+        Scenario {
+            id: "e-over",
+            title: format!(
+                "filter, {too_many} users in rotation, default token cache ({DEFAULT_CACHE_ENTRIES} entries: more users than it holds)"
+            ),
+            envoy: Some(filter(json!({}))),
+            upstream: UpstreamKind::Fast,
+            load: Load::Users(too_many),
+            expect: Expect::Reused,
+        },
+    ]
+}
+
+// ---------------------------------------------------------------- one run
+
+struct Measured {
+    id: &'static str,
+    title: String,
+    wrk: WrkResult,
+    /// Envoy's CPU time (all threads) over the measurement, if Envoy ran.
+    envoy_cpu: Option<Duration>,
+    /// The bench process's CPU time (the upstream's threads) over the measurement.
+    upstream_cpu: Duration,
+    load_before: f64,
+    waited: Duration,
+    quiet: bool,
+}
+
+impl Measured {
+    fn rps(&self) -> f64 {
+        self.wrk.rps()
+    }
+
+    fn per_request(&self, cpu: Duration) -> f64 {
+        if self.wrk.requests == 0 {
+            return f64::NAN;
+        }
+        cpu.as_secs_f64() * 1e6 / self.wrk.requests as f64
+    }
+
+    fn envoy_us_per_request(&self) -> Option<f64> {
+        self.envoy_cpu.map(|cpu| self.per_request(cpu))
+    }
+
+    fn envoy_cores(&self) -> Option<f64> {
+        self.envoy_cpu
+            .map(|cpu| cpu.as_secs_f64() / self.wrk.duration.as_secs_f64())
+    }
+
+    fn one_line(&self) -> String {
+        format!(
+            "{:.0} req/s, mean {}, p99 {}, Envoy CPU {} per request ({} cores), upstream CPU {:.1} µs per request, load {:.2}{}",
+            self.rps(),
+            micros(self.wrk.mean_us),
+            micros(self.wrk.p99_us),
+            self.envoy_us_per_request()
+                .map_or("-".to_owned(), |us| format!("{us:.1} µs")),
+            self.envoy_cores()
+                .map_or("-".to_owned(), |c| format!("{c:.2}")),
+            self.per_request(self.upstream_cpu),
+            self.load_before,
+            self.wrk.error_note(),
+        )
+    }
+}
+
+fn run_scenario(scenario: &Scenario, settings: &Settings, workdir: &Path) -> Measured {
+    let fast = FastUpstream::start();
+    let echo = EchoUpstream::start();
+    let upstream = match scenario.upstream {
+        UpstreamKind::Fast => fast.address(),
+        UpstreamKind::Echo => echo.address(),
+    };
+    let idp = TestIdp::new();
+    let envoy = scenario
+        .envoy
+        .as_ref()
+        .map(|options| Envoy::start(options, upstream, &idp));
+    let target = envoy
+        .as_ref()
+        .map_or(upstream, |envoy| envoy.listener_address());
+
+    let (load_before, waited, quiet) = wait_for_quiet_machine(settings);
+
+    // Minted after the wait, so no token is near its expiry during the run.
+    let tokens: Vec<String> = match scenario.load {
+        Load::Anonymous => Vec::new(),
+        Load::OneUser => vec![idp.token_for("alice")],
+        Load::Users(n) => (0..n)
+            .map(|i| idp.token_for(&format!("user-{i:05}")))
+            .collect(),
+    };
+    if envoy.is_some() {
+        probe(scenario, &fast, target, &tokens);
+    }
+
+    let script = wrk_script(workdir, scenario.id, &scenario.load, &tokens);
+    let mut wrk = WrkCommand {
+        target,
+        connections: settings.connections,
+        duration: settings.warmup,
+        script,
+        bearer: match scenario.load {
+            Load::OneUser => tokens.first().cloned(),
+            Load::Anonymous | Load::Users(_) => None,
+        },
+    };
+    if !settings.warmup.is_zero() {
+        wrk.run();
+    }
+    wrk.duration = settings.duration;
+    let envoy_before = envoy.as_ref().map(|envoy| process_cpu(envoy.pid()));
+    let own_before = process_cpu(std::process::id());
+    let result = wrk.run();
+    let upstream_cpu = process_cpu(std::process::id()).saturating_sub(own_before);
+    let envoy_cpu = envoy
+        .as_ref()
+        .zip(envoy_before)
+        .map(|(envoy, before)| process_cpu(envoy.pid()).saturating_sub(before));
+
+    Measured {
+        id: scenario.id,
+        title: scenario.title.clone(),
+        wrk: result,
+        envoy_cpu,
+        upstream_cpu,
+        load_before,
+        waited,
+        quiet,
+    }
+}
+
+/// Requests through Envoy, before measuring, proving the scenario does what
+/// it claims (an assertion or none; reused or fresh).
+fn probe(scenario: &Scenario, fast: &FastUpstream, envoy: SocketAddr, tokens: &[String]) {
+    let send = |token: Option<&String>| -> Response {
+        let mut request = Request::get("/").host(HOST);
+        if let Some(token) = token {
+            request = request.bearer(token);
+        }
+        let response = http::send(envoy, &request);
+        assert_eq!(
+            response.status,
+            200,
+            "{}: probe request failed: {:?} {}",
+            scenario.id,
+            response.headers,
+            response.text()
+        );
+        response
+    };
+    let assertion = |response: &Response| -> Option<String> {
+        match scenario.upstream {
+            UpstreamKind::Fast => response.header(PROBE_HEADER).map(str::to_owned),
+            UpstreamKind::Echo => EchoedRequest::from_response(response)
+                .header_values(ASSERTION_HEADER)
+                .first()
+                .map(|v| (*v).to_owned()),
+        }
+    };
+
+    fast.set_probing(true);
+    let first_user = tokens.first();
+    let first = assertion(&send(first_user));
+    let second = assertion(&send(first_user));
+    let other_user = tokens.get(1).map(|token| assertion(&send(Some(token))));
+    fast.set_probing(false);
+
+    match scenario.expect {
+        Expect::NoAssertion => assert!(
+            first.is_none() && second.is_none(),
+            "{}: expected no assertion upstream, got {first:?}",
+            scenario.id
+        ),
+        Expect::Reused | Expect::Fresh => {
+            let (Some(first), Some(second)) = (first, second) else {
+                panic!("{}: the upstream received no assertion", scenario.id);
+            };
+            let reused = first == second;
+            let want_reused = matches!(scenario.expect, Expect::Reused);
+            assert_eq!(
+                reused, want_reused,
+                "{}: two requests of one user: reused = {reused}, expected {want_reused}",
+                scenario.id
+            );
+            if let Some(other) = other_user {
+                assert!(
+                    other.is_some_and(|other| other != first),
+                    "{}: a second user must get an assertion of their own",
+                    scenario.id
+                );
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- load average
+
+fn load_average() -> f64 {
+    let text = std::fs::read_to_string("/proc/loadavg").expect("read /proc/loadavg");
+    text.split_whitespace()
+        .next()
+        .and_then(|first| first.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected /proc/loadavg: {text:?}"))
+}
+
+/// Waits until the 1-minute load average is below the threshold, at most
+/// `settings.load_wait`. Returns the load average when it stopped waiting,
+/// how long it waited, and whether the machine was quiet.
+fn wait_for_quiet_machine(settings: &Settings) -> (f64, Duration, bool) {
+    let start = Instant::now();
+    let mut last_report = start;
+    loop {
+        let load = load_average();
+        if load < settings.max_load {
+            return (load, start.elapsed(), true);
+        }
+        if start.elapsed() >= settings.load_wait {
+            eprintln!(
+                "   load average still {load:.2} after {}s: measuring anyway (marked in the results)",
+                start.elapsed().as_secs()
+            );
+            return (load, start.elapsed(), false);
+        }
+        if last_report.elapsed() >= Duration::from_secs(15) || last_report == start {
+            eprintln!(
+                "   waiting for the load average ({load:.2}) to drop below {}",
+                settings.max_load
+            );
+            last_report = Instant::now();
+        }
+        thread::sleep(Duration::from_secs(2));
+    }
+}
+
+// ---------------------------------------------------------------- CPU time
+
+/// User + system CPU time of a process (all its threads), from `/proc`.
+fn process_cpu(pid: u32) -> Duration {
+    let path = format!("/proc/{pid}/stat");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+    // Fields after the command name (which may contain spaces) in parentheses:
+    // state is field 3, utime 14, stime 15.
+    let after_name = text
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or_else(|| panic!("unexpected {path}: {text:?}"));
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |index: usize| -> u64 {
+        fields
+            .get(index)
+            .and_then(|f| f.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected {path}: {text:?}"))
+    };
+    let total = ticks(11) + ticks(12);
+    Duration::from_secs_f64(total as f64 / clock_ticks_per_second())
+}
+
+fn clock_ticks_per_second() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|out| String::from_utf8(out.stdout).ok())
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+// ---------------------------------------------------------------- wrk
+
+struct WrkCommand {
+    target: SocketAddr,
+    connections: u32,
+    duration: Duration,
+    script: PathBuf,
+    bearer: Option<String>,
+}
+
+impl WrkCommand {
+    fn run(&self) -> WrkResult {
+        let mut command = Command::new("wrk");
+        command
+            .arg(format!("-t{WRK_THREADS}"))
+            .arg(format!("-c{}", self.connections))
+            .arg(format!("-d{}s", self.duration.as_secs().max(1)))
+            .args(["--timeout", "5s", "--latency"])
+            .arg("--script")
+            .arg(&self.script)
+            .args(["-H", &format!("Host: {HOST}")]);
+        if let Some(token) = &self.bearer {
+            command.args(["-H", &format!("Authorization: Bearer {token}")]);
+        }
+        command.arg(format!("http://{}/", self.target));
+        let output = command.output().unwrap_or_else(|e| {
+            panic!(
+                "cannot run wrk ({e}): install it (`apt-get install -y wrk`) or run `make bench`"
+            )
+        });
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "wrk failed ({}):\n{stdout}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        WrkResult::parse(&stdout)
+            .unwrap_or_else(|| panic!("no BENCH_RESULT line in wrk's output:\n{stdout}"))
+    }
+}
+
+/// wrk's summary, as printed by the `done` hook of [`wrk_script`].
+struct WrkResult {
+    requests: u64,
+    duration: Duration,
+    mean_us: f64,
+    p50_us: f64,
+    p99_us: f64,
+    /// Responses other than 2xx/3xx.
+    status_errors: u64,
+    /// Connect, read, write and timeout errors.
+    socket_errors: u64,
+}
+
+impl WrkResult {
+    fn parse(output: &str) -> Option<Self> {
+        let line = output
+            .lines()
+            .find_map(|line| line.strip_prefix("BENCH_RESULT "))?;
+        let field = |name: &str| -> Option<f64> {
+            line.split_whitespace()
+                .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))?
+                .parse()
+                .ok()
+        };
+        let count = |name: &str| field(name).map(|v| v as u64);
+        Some(Self {
+            requests: count("requests")?,
+            duration: Duration::from_micros(count("duration_us")?),
+            mean_us: field("mean_us")?,
+            p50_us: field("p50_us")?,
+            p99_us: field("p99_us")?,
+            status_errors: count("status")?,
+            socket_errors: count("connect")? + count("read")? + count("write")? + count("timeout")?,
+        })
+    }
+
+    fn rps(&self) -> f64 {
+        self.requests as f64 / self.duration.as_secs_f64()
+    }
+
+    fn error_note(&self) -> String {
+        let mut note = String::new();
+        if self.status_errors > 0 {
+            let _ = write!(note, ", {} non-2xx responses", self.status_errors);
+        }
+        if self.socket_errors > 0 {
+            let _ = write!(note, ", {} socket errors", self.socket_errors);
+        }
+        note
+    }
+}
+
+/// The wrk Lua script of a scenario: a `done` hook printing one
+/// machine-readable line and, for many users, a `request` hook rotating
+/// among pre-built requests (one per user's IdP token).
+fn wrk_script(workdir: &Path, id: &str, load: &Load, tokens: &[String]) -> PathBuf {
+    let mut script = String::new();
+    if let Load::Users(_) = load {
+        let token_file = workdir.join(format!("{id}-tokens.txt"));
+        std::fs::write(&token_file, tokens.join("\n") + "\n").expect("write the token file");
+        let _ = write!(
+            script,
+            r#"local requests = {{}}
+local next_request = 0
+
+init = function(args)
+  for token in io.lines([==[{}]==]) do
+    local headers = {{}}
+    for name, value in pairs(wrk.headers) do headers[name] = value end
+    headers["Authorization"] = "Bearer " .. token
+    requests[#requests + 1] = wrk.format(nil, nil, headers)
+  end
+end
+
+request = function()
+  next_request = next_request % #requests + 1
+  return requests[next_request]
+end
+"#,
+            token_file.display()
+        );
+    }
+    script.push_str(
+        r#"
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "BENCH_RESULT requests=%d duration_us=%d mean_us=%.1f p50_us=%d p99_us=%d connect=%d read=%d write=%d timeout=%d status=%d\n",
+    summary.requests, summary.duration, latency.mean,
+    latency:percentile(50), latency:percentile(99),
+    e.connect, e.read, e.write, e.timeout, e.status))
+end
+"#,
+    );
+    let path = workdir.join(format!("{id}.lua"));
+    std::fs::write(&path, script).expect("write the wrk script");
+    path
+}
+
+// ---------------------------------------------------------------- upstream
+
+/// The upstream for measurements: HTTP/1.1 keep-alive, one thread per
+/// connection (Envoy pools a handful), a fixed `200 ok` for every request,
+/// no parsing beyond finding where each request ends. While probing it
+/// copies the assertion header it received into [`PROBE_HEADER`].
+struct FastUpstream {
+    address: SocketAddr,
+    shared: Arc<FastShared>,
+}
+
+#[derive(Default)]
+struct FastShared {
+    probing: AtomicBool,
+    stopping: AtomicBool,
+}
+
+const FIXED_RESPONSE: &[u8] =
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 3\r\n\r\nok\n";
+
+impl FastUpstream {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bench upstream: bind");
+        let address = listener.local_addr().expect("bench upstream: address");
+        let shared = Arc::new(FastShared::default());
+        let accept_shared = Arc::clone(&shared);
+        thread::Builder::new()
+            .name("bench-upstream-accept".to_owned())
+            .spawn(move || {
+                for stream in listener.incoming() {
+                    if accept_shared.stopping.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let connection_shared = Arc::clone(&accept_shared);
+                    let _ = thread::Builder::new()
+                        .name("bench-upstream".to_owned())
+                        .spawn(move || serve_fixed(stream, &connection_shared));
+                }
+            })
+            .expect("bench upstream: spawn the accept thread");
+        Self { address, shared }
+    }
+
+    fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    fn set_probing(&self, on: bool) {
+        self.shared.probing.store(on, Ordering::SeqCst);
+    }
+}
+
+impl Drop for FastUpstream {
+    fn drop(&mut self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.address);
+    }
+}
+
+fn serve_fixed(mut stream: TcpStream, shared: &FastShared) {
+    let _ = stream.set_nodelay(true);
+    let mut buffer: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut chunk = [0_u8; 16 * 1024];
+    loop {
+        // One request: its head, then as many body bytes as it declares.
+        let head_end = loop {
+            if let Some(end) = find(&buffer, b"\r\n\r\n") {
+                break end + 4;
+            }
+            if buffer.len() > 1 << 20 {
+                return;
+            }
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buffer.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+            }
+        };
+        let head = String::from_utf8_lossy(buffer.get(..head_end).unwrap_or_default()).into_owned();
+        let request_end = head_end + content_length(&head);
+        while buffer.len() < request_end {
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buffer.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+            }
+        }
+        buffer.drain(..request_end);
+
+        let written = if shared.probing.load(Ordering::Relaxed) {
+            let assertion = header_value(&head, ASSERTION_HEADER);
+            let extra = assertion.map_or(String::new(), |value| {
+                format!("{PROBE_HEADER}: {value}\r\n")
+            });
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 3\r\n{extra}\r\nok\n"
+            );
+            stream.write_all(response.as_bytes())
+        } else {
+            stream.write_all(FIXED_RESPONSE)
+        };
+        if written.is_err() {
+            return;
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}
+
+fn header_value<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.split("\r\n").skip(1).find_map(|line| {
+        let (n, value) = line.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+    })
+}
+
+fn content_length(head: &str) -> usize {
+    header_value(head, "content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+// ---------------------------------------------------------------- machine
+
+struct Machine {
+    cpus: usize,
+    cpu_model: String,
+    kernel: String,
+    envoy_version: String,
+    wrk_version: String,
+}
+
+impl Machine {
+    fn describe() -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu_model = cpuinfo
+            .lines()
+            .find_map(|line| {
+                let (key, value) = line.split_once(':')?;
+                (key.trim() == "model name").then(|| value.trim().to_owned())
+            })
+            .unwrap_or_else(|| "unknown".to_owned());
+        let envoy = signed_headers_e2e::envoy_binary();
+        let envoy_version = command_text(Command::new(&envoy).arg("--version"))
+            .split_once("version:")
+            .map(|(_, version)| version.trim().to_owned())
+            .unwrap_or_else(|| "unknown".to_owned());
+        let wrk_version = command_text(Command::new("wrk").arg("-v"))
+            .lines()
+            .next()
+            .unwrap_or("unknown")
+            .trim()
+            .to_owned();
+        Self {
+            cpus: thread::available_parallelism().map_or(0, usize::from),
+            cpu_model,
+            kernel: command_text(Command::new("uname").arg("-r"))
+                .trim()
+                .to_owned(),
+            envoy_version,
+            wrk_version,
+        }
+    }
+
+    fn markdown(&self) -> String {
+        format!(
+            "- CPUs (nproc): {}\n- CPU model: {}\n- kernel: {}\n- Envoy: {}\n- wrk: {}",
+            self.cpus, self.cpu_model, self.kernel, self.envoy_version, self.wrk_version
+        )
+    }
+}
+
+/// A command's stdout and stderr (wrk -v exits non-zero), or empty.
+fn command_text(command: &mut Command) -> String {
+    command.output().map_or(String::new(), |out| {
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&out.stderr));
+        text
+    })
+}
+
+// ---------------------------------------------------------------- report
+
+fn micros(us: f64) -> String {
+    if us >= 1000.0 {
+        format!("{:.2} ms", us / 1000.0)
+    } else {
+        format!("{us:.0} µs")
+    }
+}
+
+fn report(machine: &Machine, settings: &Settings, results: &[Measured]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "## Machine\n\n{}\n", machine.markdown());
+    let _ = writeln!(
+        out,
+        "Envoy `--concurrency 1`; `wrk -t{WRK_THREADS} -c{} -d{}s --latency` on loopback after a {}s warm-up; \
+         each measurement started once the 1-minute load average was below {} (or after {}s).\n",
+        settings.connections,
+        settings.duration.as_secs(),
+        settings.warmup.as_secs(),
+        settings.max_load,
+        settings.load_wait.as_secs()
+    );
+
+    let (checks, main): (Vec<&Measured>, Vec<&Measured>) = results
+        .iter()
+        .partition(|m| m.id.starts_with("up-") || m.id.ends_with("-echo"));
+
+    if !main.is_empty() {
+        let _ = writeln!(out, "## Results\n");
+        let _ = writeln!(
+            out,
+            "| scenario | requests/s | mean latency | p50 | p99 | Envoy CPU per request | Envoy CPU (cores) | load avg before |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
+        for m in &main {
+            let _ = writeln!(
+                out,
+                "| {} — {}{} | {:.0} | {} | {} | {} | {} | {} | {:.2}{} |",
+                m.id,
+                m.title,
+                m.wrk.error_note(),
+                m.rps(),
+                micros(m.wrk.mean_us),
+                micros(m.wrk.p50_us),
+                micros(m.wrk.p99_us),
+                m.envoy_us_per_request()
+                    .map_or("-".to_owned(), |us| format!("{us:.1} µs")),
+                m.envoy_cores()
+                    .map_or("-".to_owned(), |c| format!("{c:.2}")),
+                m.load_before,
+                if m.quiet {
+                    String::new()
+                } else {
+                    format!(" (not quiet after {}s)", m.waited.as_secs())
+                },
+            );
+        }
+        let _ = writeln!(out);
+    }
+
+    let by_id = |id: &str| results.iter().find(|m| m.id == id);
+    if let (Some(c), Some(d)) = (by_id("c"), by_id("d")) {
+        let wall = (1.0 / d.rps() - 1.0 / c.rps()) * 1e6;
+        let _ = write!(
+            out,
+            "Signing cost per request, d vs c: 1/rps_d − 1/rps_c = **{wall:.0} µs**"
+        );
+        if let (Some(cd), Some(cc)) = (d.envoy_us_per_request(), c.envoy_us_per_request()) {
+            let _ = write!(
+                out,
+                "; Envoy CPU per request, d − c = **{:.0} µs**",
+                cd - cc
+            );
+        }
+        let _ = writeln!(out, ".\n");
+    }
+
+    if !checks.is_empty() {
+        let _ = writeln!(out, "## Upstream check\n");
+        let _ = writeln!(
+            out,
+            "| run | requests/s | mean latency | p99 | upstream CPU per request | load avg before |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+        let mut rows: Vec<&Measured> = checks;
+        if let Some(a) = by_id("a") {
+            rows.push(a);
+        }
+        for m in rows {
+            let _ = writeln!(
+                out,
+                "| {} — {}{} | {:.0} | {} | {} | {:.1} µs | {:.2} |",
+                m.id,
+                m.title,
+                m.wrk.error_note(),
+                m.rps(),
+                micros(m.wrk.mean_us),
+                micros(m.wrk.p99_us),
+                m.per_request(m.upstream_cpu),
+                m.load_before,
+            );
+        }
+    }
+    out
+}
