@@ -43,6 +43,13 @@ const LOG_LEVEL_MARKER: &str = "change all log levels";
 
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
+/// `version_info` of a reloadable listener's first LDS file.
+const FIRST_LISTENER_VERSION: u64 = 1;
+/// Counters of listener updates from the LDS file.
+const LDS_ACCEPTED: &str = "listener_manager.lds.update_success";
+const LDS_REJECTED: &str = "listener_manager.lds.update_rejected";
+const LISTENERS_WARMING: &str = "listener_manager.total_listeners_warming";
+
 /// Which HTTP filter sits between `jwt_authn` and the router.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FilterSetup {
@@ -64,6 +71,9 @@ pub struct EnvoyOptions {
     log_level: String,
     /// Envoy's `--concurrency` (worker threads).
     concurrency: usize,
+    /// The listener comes from a file (LDS over the filesystem), so it can
+    /// be changed while Envoy runs.
+    reloadable: bool,
 }
 
 impl EnvoyOptions {
@@ -91,7 +101,16 @@ impl EnvoyOptions {
             host_env_keys: Vec::new(),
             log_level: "info".to_owned(),
             concurrency: CONCURRENCY,
+            reloadable: false,
         }
+    }
+
+    /// Serves the listener from a file (LDS over the filesystem) instead of
+    /// the static bootstrap, so [`Envoy::reload_filter_config`] can change
+    /// the filter's configuration while Envoy runs, as a control plane would.
+    pub fn reloadable(mut self) -> Self {
+        self.reloadable = true;
+        self
     }
 
     /// Sets an environment variable of the Envoy process.
@@ -268,8 +287,20 @@ pub struct Envoy {
     listener: SocketAddr,
     log_level: String,
     concurrency: usize,
+    /// What a reload needs to rebuild the listener, when it is reloadable.
+    reload: Option<ReloadInputs>,
     // Last field: dropped after the process is gone.
     _dir: TempDir,
+}
+
+/// The inputs of the listener, kept to rebuild it with a new filter
+/// configuration.
+struct ReloadInputs {
+    options: EnvoyOptions,
+    upstream: SocketAddr,
+    idp_jwks: String,
+    wasm: Option<PathBuf>,
+    version: u64,
 }
 
 /// An Envoy that did not start, as expected by an invalid-configuration test.
@@ -292,6 +323,8 @@ impl FailedStart {
 /// The files of one Envoy instance, all in its temporary directory.
 struct EnvoyFiles {
     bootstrap: PathBuf,
+    /// The LDS file of a reloadable listener.
+    listeners: PathBuf,
     admin_address: PathBuf,
     log: PathBuf,
     stderr: PathBuf,
@@ -302,6 +335,7 @@ impl EnvoyFiles {
         Self {
             // JSON is YAML, and serde_json builds it without a YAML dependency.
             bootstrap: dir.join("envoy.json"),
+            listeners: dir.join("listeners.json"),
             admin_address: dir.join("admin-address"),
             log: dir.join("envoy.log"),
             stderr: dir.join("stderr.log"),
@@ -350,6 +384,13 @@ impl Envoy {
                     listener,
                     log_level: options.log_level.clone(),
                     concurrency: options.concurrency,
+                    reload: options.reloadable.then(|| ReloadInputs {
+                        options: options.clone(),
+                        upstream,
+                        idp_jwks: idp.jwks().to_owned(),
+                        wasm: filter_wasm_of(options),
+                        version: FIRST_LISTENER_VERSION,
+                    }),
                     _dir: dir,
                 }
             }
@@ -411,6 +452,54 @@ impl Envoy {
 
     pub fn admin_address(&self) -> SocketAddr {
         self.admin
+    }
+
+    /// Replaces the filter's plugin configuration while Envoy runs: writes
+    /// the listener file anew (atomically, as Envoy's file watch expects),
+    /// waits until Envoy has accepted it and the new listener is serving,
+    /// and picks up its port. Needs [`EnvoyOptions::reloadable`].
+    pub fn reload_filter_config(&mut self, configuration: &Value) {
+        let before = self.stats();
+        let reload = self
+            .reload
+            .as_mut()
+            .expect("reload_filter_config needs EnvoyOptions::reloadable()");
+        reload.version += 1;
+        let mut options = reload.options.clone();
+        options.filter = FilterSetup::Wasm {
+            configuration: configuration.to_string(),
+        };
+        let mut bootstrap =
+            options.bootstrap(reload.upstream, &reload.idp_jwks, reload.wasm.as_deref());
+        let listener = take_listener(&mut bootstrap);
+        write_listener_file(&self.files.listeners, reload.version, listener);
+
+        let counter = |stats: &BTreeMap<String, u64>, name: &str| -> u64 {
+            stats.get(name).copied().unwrap_or(0)
+        };
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            let stats = self.stats();
+            if counter(&stats, LDS_REJECTED) > counter(&before, LDS_REJECTED) {
+                panic!(
+                    "Envoy rejected the new listener.\n--- Envoy log ---\n{}",
+                    self.log()
+                );
+            }
+            if counter(&stats, LDS_ACCEPTED) > counter(&before, LDS_ACCEPTED)
+                && counter(&stats, LISTENERS_WARMING) == 0
+            {
+                break;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "Envoy did not take the new listener within {STARTUP_TIMEOUT:?}.\n--- Envoy log ---\n{}",
+                    self.log()
+                );
+            }
+            thread::sleep(POLL_INTERVAL);
+        }
+        self.listener = discover_listener(self.admin, &self.files);
     }
 
     /// The Envoy process id (to read its CPU time from `/proc`, for example).
@@ -530,22 +619,82 @@ impl Drop for Envoy {
     }
 }
 
+/// The built filter, when the options use it.
+fn filter_wasm_of(options: &EnvoyOptions) -> Option<PathBuf> {
+    match options.filter {
+        FilterSetup::Wasm { .. } => Some(crate::filter_wasm()),
+        FilterSetup::None => None,
+    }
+}
+
+/// Writes the LDS file: the listener as a discovery response, replaced
+/// atomically (Envoy watches for the file being moved into place).
+fn write_listener_file(path: &Path, version: u64, mut listener: Value) {
+    object(&mut listener).insert(
+        "@type".to_owned(),
+        json!("type.googleapis.com/envoy.config.listener.v3.Listener"),
+    );
+    let response = json!({"version_info": version.to_string(), "resources": [listener]});
+    let staging = path.with_extension("staging");
+    std::fs::write(&staging, response.to_string()).expect("cannot write the listener file");
+    std::fs::rename(&staging, path).expect("cannot move the listener file into place");
+}
+
+/// Moves the bootstrap's listener into an LDS file and points Envoy at it.
+fn make_listener_dynamic(bootstrap: &mut Value, listeners_file: &Path) {
+    let listener = take_listener(bootstrap);
+    if let Some(resources) = bootstrap
+        .pointer_mut("/static_resources")
+        .and_then(Value::as_object_mut)
+    {
+        resources.remove("listeners");
+    }
+    write_listener_file(listeners_file, FIRST_LISTENER_VERSION, listener);
+    let bootstrap = object(bootstrap);
+    // Envoy requires a node identity for any xDS subscription, even a file.
+    bootstrap.insert(
+        "node".to_owned(),
+        json!({"id": "signed-headers-e2e", "cluster": "signed-headers-e2e"}),
+    );
+    bootstrap.insert(
+        "dynamic_resources".to_owned(),
+        json!({
+            "lds_config": {
+                "resource_api_version": "V3",
+                "path_config_source": {"path": listeners_file.display().to_string()}
+            }
+        }),
+    );
+}
+
+/// The (only) listener of a bootstrap built by [`EnvoyOptions::bootstrap`].
+fn take_listener(bootstrap: &mut Value) -> Value {
+    bootstrap
+        .pointer_mut("/static_resources/listeners/0")
+        .map(Value::take)
+        .expect("the bootstrap has a static listener")
+}
+
+fn object(value: &mut Value) -> &mut serde_json::Map<String, Value> {
+    value.as_object_mut().expect("a JSON object")
+}
+
 fn launch(
     options: &EnvoyOptions,
     upstream: SocketAddr,
     idp: &TestIdp,
 ) -> (Child, EnvoyFiles, TempDir) {
     let envoy = crate::envoy_binary();
-    let wasm = match options.filter {
-        FilterSetup::Wasm { .. } => Some(crate::filter_wasm()),
-        FilterSetup::None => None,
-    };
+    let wasm = filter_wasm_of(options);
     let dir = tempfile::Builder::new()
         .prefix("signed-headers-e2e-")
         .tempdir()
         .expect("cannot create a temporary directory for Envoy");
     let files = EnvoyFiles::in_dir(dir.path());
-    let bootstrap = options.bootstrap(upstream, idp.jwks(), wasm.as_deref());
+    let mut bootstrap = options.bootstrap(upstream, idp.jwks(), wasm.as_deref());
+    if options.reloadable {
+        make_listener_dynamic(&mut bootstrap, &files.listeners);
+    }
     let bootstrap_text =
         serde_json::to_string_pretty(&bootstrap).expect("the bootstrap is plain JSON");
     std::fs::write(&files.bootstrap, bootstrap_text).expect("cannot write the Envoy bootstrap");

@@ -119,3 +119,52 @@ fn ephemeral_key_is_shared_by_every_worker_and_logged_once() {
         .collect();
     assert_eq!(kids.len(), 1, "tokens carry different kids: {kids:?}");
 }
+
+#[test]
+fn ephemeral_key_survives_a_configuration_reload() {
+    let options = EnvoyOptions::with_filter_config(&json!({})).reloadable();
+    let mut bed = TestBed::start_with(&options);
+    let line = bed.wait_for_log_line(&[EPHEMERAL_KEY_LOG]);
+    let verifier = AssertionVerifier::from_spki_base64(logged_public_key(&line));
+
+    let assertion_for = |bed: &TestBed, subject: &str| {
+        let token = bed.idp.token_for(subject);
+        let response = bed.send(&Request::get("/").host("app.example").bearer(&token));
+        EchoedRequest::from_response(&response)
+            .single_header(ASSERTION_HEADER)
+            .to_owned()
+    };
+    let before = assertion_for(&bed, "alice");
+    let checked = verifier.verify(&before, "app.example", "app.example");
+    assert_eq!(
+        checked.integer_claim("exp") - checked.integer_claim("iat"),
+        300
+    );
+
+    // A new plugin configuration: every VM runs on_configure again.
+    bed.envoy
+        .reload_filter_config(&json!({"ttl_seconds": 120, "issuer_format": "uri"}));
+    for subject in ["bob", "carol", "dave"] {
+        let after = assertion_for(&bed, subject);
+        // The new configuration is in force...
+        let checked = verifier.verify(&after, "https://app.example/", "app.example");
+        assert_identity_of(&checked, subject);
+        assert_eq!(
+            checked.integer_claim("exp") - checked.integer_claim("iat"),
+            120
+        );
+        // ...and the key is the same: the same kid, the same logged public key.
+        assert_eq!(
+            signed_headers_e2e::decode_segment(&after, 0)["kid"],
+            signed_headers_e2e::decode_segment(&before, 0)["kid"]
+        );
+    }
+    let log = bed.envoy.flushed_log();
+    assert_eq!(
+        log.lines()
+            .filter(|line| line.contains(EPHEMERAL_KEY_LOG))
+            .count(),
+        1,
+        "a reload must not make (or log) another ephemeral key"
+    );
+}
