@@ -72,6 +72,12 @@ impl Plugin {
 
 /// The ephemeral key every VM with this VM id shares: read it, or make one
 /// and store it with compare-and-swap, then re-read and adopt whatever won.
+///
+/// Envoy configures the main thread's VM before any worker's (at start-up
+/// and on reload), so in practice one VM stores the key and every other one
+/// reads it. Proxy-wasm has no "set if absent": two VMs that both found the
+/// key missing at the same instant could each store one, which that
+/// ordering rules out.
 fn shared_ephemeral_key() -> Result<BundleKey, String> {
     let host_error = |status: Status| format!("shared data unavailable: {status:?}");
     for _attempt in 0..8 {
