@@ -12,9 +12,10 @@
 
 mod common;
 
+use common::path_str;
+
 use std::fs;
 use std::os::unix::fs::symlink;
-use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -22,32 +23,28 @@ use signed_headers_keys::{Bundle, JwksDocument};
 
 use common::{cli, cli_in, find_kid, mode, set_mode, status_kids};
 
-fn s(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
 #[test]
 fn generate_output_is_0600_and_never_overwritten_without_force() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("key.pem");
-    let first = find_kid(&cli(&["generate", "-o", s(&key)]).fails(0));
+    let first = find_kid(&cli(&["generate", "-o", path_str(&key)]).fails(0));
     assert_eq!(mode(&key), 0o600);
     let before = fs::read(&key).unwrap();
 
     // Refused: exit 2, same bytes.
-    let err = cli(&["generate", "-o", s(&key)]).fails(2);
+    let err = cli(&["generate", "-o", path_str(&key)]).fails(2);
     assert!(
         err.contains("already exists") && err.contains("--force"),
         "{err}"
     );
     assert_eq!(fs::read(&key).unwrap(), before);
-    let err = cli(&["generate", "--pkcs8", "-o", s(&key)]).fails(2);
+    let err = cli(&["generate", "--pkcs8", "-o", path_str(&key)]).fails(2);
     assert!(err.contains("already exists"), "{err}");
     assert_eq!(fs::read(&key).unwrap(), before);
 
     // With --force: a new key, still 0600 even if the old file was 0644.
     set_mode(&key, 0o644);
-    let second = find_kid(&cli(&["generate", "-o", s(&key), "--force"]).fails(0));
+    let second = find_kid(&cli(&["generate", "-o", path_str(&key), "--force"]).fails(0));
     assert_ne!(first, second);
     assert_ne!(fs::read(&key).unwrap(), before);
     assert_eq!(status_kids(&key), [second]);
@@ -74,22 +71,22 @@ fn generate_output_is_0600_and_never_overwritten_without_force() {
 fn edits_leave_mode_0600_even_from_0644() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("bundle.pem");
-    cli(&["generate", "-o", s(&bundle)]).fails(0);
+    cli(&["generate", "-o", path_str(&bundle)]).fails(0);
     for step in [
-        vec!["add", s(&bundle)],
-        vec!["promote", s(&bundle)],
-        vec!["retire", "--keep-public", s(&bundle)],
-        vec!["add", s(&bundle)],
-        vec!["retire", s(&bundle)],
+        vec!["add", path_str(&bundle)],
+        vec!["promote", path_str(&bundle)],
+        vec!["retire", "--keep-public", path_str(&bundle)],
+        vec!["add", path_str(&bundle)],
+        vec!["retire", path_str(&bundle)],
     ] {
         set_mode(&bundle, 0o644);
         cli(&step).ok();
         assert_eq!(mode(&bundle), 0o600, "after {step:?}");
     }
     // revoke too.
-    let kid = cli(&["add", s(&bundle)]).ok().trim().to_owned();
+    let kid = cli(&["add", path_str(&bundle)]).ok().trim().to_owned();
     set_mode(&bundle, 0o644);
-    cli(&["revoke", s(&bundle), &kid]).ok();
+    cli(&["revoke", path_str(&bundle), &kid]).ok();
     assert_eq!(mode(&bundle), 0o600);
     assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
 }
@@ -98,10 +95,10 @@ fn edits_leave_mode_0600_even_from_0644() {
 fn edits_follow_a_symlink_and_keep_it() {
     let dir = tempfile::tempdir().unwrap();
     let real = dir.path().join("real.pem");
-    cli(&["generate", "-o", s(&real)]).fails(0);
+    cli(&["generate", "-o", path_str(&real)]).fails(0);
     let link = dir.path().join("link.pem");
     symlink(&real, &link).unwrap();
-    let kid = cli(&["add", s(&link)]).ok().trim().to_owned();
+    let kid = cli(&["add", path_str(&link)]).ok().trim().to_owned();
     assert!(
         fs::symlink_metadata(&link)
             .unwrap()
@@ -115,11 +112,11 @@ fn edits_follow_a_symlink_and_keep_it() {
 fn encode_decode_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("bundle.pem");
-    cli(&["generate", "-o", s(&bundle)]).fails(0);
-    cli(&["add", "--pkcs8", s(&bundle)]).ok();
+    cli(&["generate", "-o", path_str(&bundle)]).fails(0);
+    cli(&["add", "--pkcs8", path_str(&bundle)]).ok();
     let pem = fs::read_to_string(&bundle).unwrap();
 
-    let encoded = cli(&["encode", s(&bundle)]).ok();
+    let encoded = cli(&["encode", path_str(&bundle)]).ok();
     assert!(encoded.ends_with('\n'));
     let line = encoded.trim_end();
     assert!(!line.contains('\n') && !line.contains(' '));
@@ -135,15 +132,18 @@ fn encode_decode_round_trip() {
     assert_eq!(run.stdout, pem);
     let encoded_file = dir.path().join("key.b64");
     fs::write(&encoded_file, &encoded).unwrap();
-    assert_eq!(cli(&["decode", s(&encoded_file)]).ok(), pem);
+    assert_eq!(cli(&["decode", path_str(&encoded_file)]).ok(), pem);
 
     // The encoded form is itself a bundle every command reads.
     assert_eq!(status_kids(&encoded_file), status_kids(&bundle));
-    assert_eq!(cli(&["encode", s(&encoded_file)]).ok(), encoded);
+    assert_eq!(cli(&["encode", path_str(&encoded_file)]).ok(), encoded);
 
     // Editing the base64 form keeps it base64 (one line).
     let kids = status_kids(&encoded_file);
-    let added = cli(&["add", s(&encoded_file)]).ok().trim().to_owned();
+    let added = cli(&["add", path_str(&encoded_file)])
+        .ok()
+        .trim()
+        .to_owned();
     let text = fs::read_to_string(&encoded_file).unwrap();
     assert!(
         !text.contains("-----BEGIN") && text.trim_end().lines().count() == 1,
@@ -171,12 +171,12 @@ fn encode_decode_round_trip() {
 fn jwks_prints_exactly_the_filter_document() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("bundle.pem");
-    cli(&["generate", "-o", s(&bundle)]).fails(0);
-    cli(&["add", s(&bundle)]).ok();
-    cli(&["promote", s(&bundle)]).ok();
-    cli(&["retire", "--keep-public", s(&bundle)]).ok();
+    cli(&["generate", "-o", path_str(&bundle)]).fails(0);
+    cli(&["add", path_str(&bundle)]).ok();
+    cli(&["promote", path_str(&bundle)]).ok();
+    cli(&["retire", "--keep-public", path_str(&bundle)]).ok();
 
-    let printed = cli(&["jwks", s(&bundle)]).ok();
+    let printed = cli(&["jwks", path_str(&bundle)]).ok();
     let parsed = Bundle::parse(&fs::read_to_string(&bundle).unwrap()).unwrap();
     let expected = JwksDocument::new(&parsed.jwks());
     assert_eq!(printed, format!("{}\n", expected.body()));

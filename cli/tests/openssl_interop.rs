@@ -12,16 +12,14 @@
 
 mod common;
 
+use common::path_str;
+
 use std::fs;
 
 use common::{
     cli, find_kid, jwks_kids, openssl, openssl_kid, openssl_public_kid, openssl_run, pem_blocks,
     status_json, status_kids,
 };
-
-fn s(path: &std::path::Path) -> &str {
-    path.to_str().unwrap()
-}
 
 #[test]
 fn openssl_ecparam_noout_key_is_accepted_with_the_right_kid() {
@@ -33,7 +31,7 @@ fn openssl_ecparam_noout_key_is_accepted_with_the_right_kid() {
             .starts_with("-----BEGIN EC PRIVATE KEY-----")
     );
     // Independent thumbprint: from `openssl ec -pubout -outform DER`.
-    let der = openssl(&["ec", "-in", s(&key), "-pubout", "-outform", "DER"]);
+    let der = openssl(&["ec", "-in", path_str(&key), "-pubout", "-outform", "DER"]);
     let expected = common::kid_from_spki_der(&der);
     assert_eq!(status_kids(&key), [expected.as_str()]);
     assert_eq!(jwks_kids(&key), [expected.as_str()]);
@@ -46,13 +44,20 @@ fn openssl_ecparam_noout_key_is_accepted_with_the_right_kid() {
 fn openssl_ecparam_with_ec_parameters_block_is_accepted() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("k.pem");
-    openssl(&["ecparam", "-genkey", "-name", "prime256v1", "-out", s(&key)]);
+    openssl(&[
+        "ecparam",
+        "-genkey",
+        "-name",
+        "prime256v1",
+        "-out",
+        path_str(&key),
+    ]);
     let text = fs::read_to_string(&key).unwrap();
     assert!(text.contains("-----BEGIN EC PARAMETERS-----"), "{text}");
     let expected = openssl_kid(&key);
     assert_eq!(status_kids(&key), [expected.as_str()]);
     // Editing keeps the key (the skipped EC PARAMETERS block is dropped).
-    let added = cli(&["add", s(&key)]).ok().trim().to_owned();
+    let added = cli(&["add", path_str(&key)]).ok().trim().to_owned();
     assert_eq!(status_kids(&key), [expected.as_str(), added.as_str()]);
 }
 
@@ -67,7 +72,7 @@ fn openssl_genpkey_pkcs8_key_is_accepted_with_the_right_kid() {
         "-pkeyopt",
         "ec_paramgen_curve:P-256",
         "-out",
-        s(&key),
+        path_str(&key),
     ]);
     assert!(
         fs::read_to_string(&key)
@@ -84,7 +89,14 @@ fn openssl_public_key_is_a_verify_only_key() {
     let dir = tempfile::tempdir().unwrap();
     let key = common::openssl_ec_key(dir.path(), "k.pem");
     let public = dir.path().join("k.pub");
-    openssl(&["ec", "-in", s(&key), "-pubout", "-out", s(&public)]);
+    openssl(&[
+        "ec",
+        "-in",
+        path_str(&key),
+        "-pubout",
+        "-out",
+        path_str(&public),
+    ]);
     let signing = common::openssl_ec_key(dir.path(), "s.pem");
     let bundle = dir.path().join("bundle.pem");
     let text = fs::read_to_string(&signing).unwrap() + &fs::read_to_string(&public).unwrap();
@@ -104,7 +116,7 @@ fn openssl_public_key_is_a_verify_only_key() {
 fn generated_keys_pass_openssl_checks_and_kids_agree() {
     let dir = tempfile::tempdir().unwrap();
     let sec1 = dir.path().join("sec1.pem");
-    let kid = find_kid(&cli(&["generate", "-o", s(&sec1)]).fails(0));
+    let kid = find_kid(&cli(&["generate", "-o", path_str(&sec1)]).fails(0));
     let text = fs::read_to_string(&sec1).unwrap();
     // The history comment (which openssl skips), then the SEC1 block.
     assert!(
@@ -112,7 +124,7 @@ fn generated_keys_pass_openssl_checks_and_kids_agree() {
             && text.contains("\n-----BEGIN EC PRIVATE KEY-----\n"),
         "{text}"
     );
-    let check = openssl_run(&["ec", "-in", s(&sec1), "-check", "-noout"], None);
+    let check = openssl_run(&["ec", "-in", path_str(&sec1), "-check", "-noout"], None);
     assert!(
         check.status.success(),
         "{}",
@@ -120,22 +132,28 @@ fn generated_keys_pass_openssl_checks_and_kids_agree() {
     );
     assert_eq!(openssl_kid(&sec1), kid);
     // openssl sees a P-256 key.
-    let described =
-        String::from_utf8(openssl(&["pkey", "-in", s(&sec1), "-noout", "-text"])).unwrap();
+    let described = String::from_utf8(openssl(&[
+        "pkey",
+        "-in",
+        path_str(&sec1),
+        "-noout",
+        "-text",
+    ]))
+    .unwrap();
     assert!(
         described.contains("prime256v1") || described.contains("P-256"),
         "{described}"
     );
 
     let pkcs8 = dir.path().join("pkcs8.pem");
-    let kid = find_kid(&cli(&["generate", "--pkcs8", "-o", s(&pkcs8)]).fails(0));
+    let kid = find_kid(&cli(&["generate", "--pkcs8", "-o", path_str(&pkcs8)]).fails(0));
     let text = fs::read_to_string(&pkcs8).unwrap();
     assert!(
         text.starts_with("# signing-key: serial=1 added=")
             && text.contains("\n-----BEGIN PRIVATE KEY-----\n"),
         "{text}"
     );
-    let check = openssl_run(&["pkey", "-in", s(&pkcs8), "-check", "-noout"], None);
+    let check = openssl_run(&["pkey", "-in", path_str(&pkcs8), "-check", "-noout"], None);
     assert!(
         check.status.success(),
         "{}",
@@ -164,7 +182,7 @@ fn bundle_written_by_add_is_readable_by_openssl_block_by_block() {
         "-name",
         "prime256v1",
         "-out",
-        s(&first),
+        path_str(&first),
     ]);
     let second = dir.path().join("second.pem");
     openssl(&[
@@ -174,7 +192,7 @@ fn bundle_written_by_add_is_readable_by_openssl_block_by_block() {
         "-pkeyopt",
         "ec_paramgen_curve:P-256",
         "-out",
-        s(&second),
+        path_str(&second),
     ]);
     let bundle = dir.path().join("bundle.pem");
     fs::write(
@@ -185,8 +203,11 @@ fn bundle_written_by_add_is_readable_by_openssl_block_by_block() {
     let expected_first = openssl_kid(&first);
     let expected_second = openssl_kid(&second);
 
-    let added = cli(&["add", s(&bundle)]).ok().trim().to_owned();
-    let added_pkcs8 = cli(&["add", "--pkcs8", s(&bundle)]).ok().trim().to_owned();
+    let added = cli(&["add", path_str(&bundle)]).ok().trim().to_owned();
+    let added_pkcs8 = cli(&["add", "--pkcs8", path_str(&bundle)])
+        .ok()
+        .trim()
+        .to_owned();
     let text = fs::read_to_string(&bundle).unwrap();
     let blocks = pem_blocks(&text);
     assert_eq!(blocks.len(), 4, "{text}");
@@ -198,7 +219,7 @@ fn bundle_written_by_add_is_readable_by_openssl_block_by_block() {
     for (index, block) in blocks.iter().enumerate() {
         let path = dir.path().join(format!("block{index}.pem"));
         fs::write(&path, block).unwrap();
-        let check = openssl_run(&["pkey", "-in", s(&path), "-check", "-noout"], None);
+        let check = openssl_run(&["pkey", "-in", path_str(&path), "-check", "-noout"], None);
         assert!(
             check.status.success(),
             "block {index}: {}",
@@ -222,7 +243,7 @@ fn crlf_bundle_is_accepted_and_edited() {
     assert_eq!(status_kids(&bundle), expected);
     assert_eq!(jwks_kids(&bundle), expected);
     // An edit rewrites it with LF line endings, keys unchanged.
-    cli(&["promote", s(&bundle)]).ok();
+    cli(&["promote", path_str(&bundle)]).ok();
     let text = fs::read_to_string(&bundle).unwrap();
     assert!(!text.contains('\r'));
     assert_eq!(

@@ -11,14 +11,12 @@
 
 mod common;
 
+use common::path_str;
+
 use std::fs;
 use std::path::Path;
 
 use common::{cli, openssl, openssl_ec_key};
-
-fn s(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
 
 /// Runs every command that reads a bundle against `content` and checks each
 /// one fails with exit 2, a message containing each of `expected`, and the
@@ -27,7 +25,7 @@ fn s(path: &Path) -> &str {
 fn assert_rejected(dir: &Path, content: &[u8], expected: &[&str]) {
     let bundle = dir.join("bundle.pem");
     fs::write(&bundle, content).unwrap();
-    let b = s(&bundle);
+    let b = path_str(&bundle);
     let some_kid = "a".repeat(64);
     let commands: Vec<Vec<&str>> = vec![
         vec!["add", b],
@@ -119,7 +117,7 @@ fn encrypted_key_is_rejected() {
         "-passout",
         "pass:x",
         "-in",
-        s(&key),
+        path_str(&key),
     ]);
     assert!(String::from_utf8_lossy(&encrypted).contains("ENCRYPTED PRIVATE KEY"));
     let content = after_valid_key(dir.path(), &encrypted);
@@ -162,7 +160,7 @@ fn duplicate_key_is_rejected() {
         &["block 2", "duplicate key", "block 1"],
     );
     // The public half of a key already present is a duplicate too.
-    let public = openssl(&["ec", "-in", s(&key), "-pubout"]);
+    let public = openssl(&["ec", "-in", path_str(&key), "-pubout"]);
     let content = [fs::read(&key).unwrap(), public].concat();
     assert_rejected(dir.path(), &content, &["block 2", "duplicate key"]);
 }
@@ -186,7 +184,7 @@ fn certificate_and_other_labels_are_rejected() {
         "-x509",
         "-new",
         "-key",
-        s(&key),
+        path_str(&key),
         "-subj",
         "/CN=test",
         "-days",
@@ -205,13 +203,13 @@ fn certificate_and_other_labels_are_rejected() {
 fn public_only_bundle_cannot_be_promoted_or_retired() {
     let dir = tempfile::tempdir().unwrap();
     let key = openssl_ec_key(dir.path(), "k.pem");
-    let public = openssl(&["ec", "-in", s(&key), "-pubout"]);
+    let public = openssl(&["ec", "-in", path_str(&key), "-pubout"]);
     let bundle = dir.path().join("bundle.pem");
     fs::write(&bundle, &public).unwrap();
     for args in [
-        vec!["promote", s(&bundle)],
-        vec!["retire", s(&bundle)],
-        vec!["retire", "--keep-public", s(&bundle)],
+        vec!["promote", path_str(&bundle)],
+        vec!["retire", path_str(&bundle)],
+        vec!["retire", "--keep-public", path_str(&bundle)],
     ] {
         let err = cli(&args).fails(2);
         assert!(
@@ -229,7 +227,7 @@ fn public_only_bundle_cannot_be_promoted_or_retired() {
 fn missing_file_and_usage_errors_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.pem");
-    let err = cli(&["add", s(&missing)]).fails(2);
+    let err = cli(&["add", path_str(&missing)]).fails(2);
     assert!(err.contains("nope.pem"), "{err}");
     assert!(!missing.exists());
     cli(&["frobnicate"]).fails(2);

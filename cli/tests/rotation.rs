@@ -12,14 +12,12 @@
 
 mod common;
 
+use common::path_str;
+
 use std::fs;
 use std::path::Path;
 
 use common::{cli, cli_in, find_kid, jwks_kids, mode, status_json, status_kids};
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
 
 /// Checks the human `status` table: one row per key, in order, with its kind
 /// and role, and the step and next command.
@@ -349,22 +347,9 @@ fn dash_bundle_filters_stdin_to_stdout() {
 #[test]
 fn history_comments_tell_added_from_promoted_and_openssl_ignores_them() {
     let dir = tempfile::tempdir().unwrap();
-    let bundle = dir.path().join("bundle.pem");
-    let b = path_str(&bundle);
     // A key made by openssl has no history comment: it counts as the oldest.
-    let status = std::process::Command::new("openssl")
-        .args([
-            "ecparam",
-            "-genkey",
-            "-name",
-            "prime256v1",
-            "-noout",
-            "-out",
-            b,
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let bundle = common::openssl_ec_key(dir.path(), "bundle.pem");
+    let b = path_str(&bundle);
     assert_eq!(status_json(&bundle)["step"], "single-key");
     let new = cli(&["add", b]).ok().trim().to_owned();
     let text = fs::read_to_string(&bundle).unwrap();

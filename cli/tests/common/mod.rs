@@ -226,3 +226,8 @@ pub fn find_kid(text: &str) -> String {
         .unwrap_or_else(|| panic!("no kid in {text:?}"))
         .to_owned()
 }
+
+/// A path as a command-line argument (test paths are always UTF-8).
+pub fn path_str(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
