@@ -23,29 +23,13 @@ impl Identity {
     }
 }
 
-/// The request host without port, lowercase: the assertion's audience.
-pub fn audience(authority: &str) -> String {
-    let authority = authority.trim();
-    let host = if let Some(rest) = authority.strip_prefix('[') {
-        // IPv6 literal: keep the brackets, drop what follows them.
-        match rest.find(']') {
-            Some(end) => authority.get(..end + 2).unwrap_or(authority),
-            None => authority,
-        }
-    } else {
-        match authority.rsplit_once(':') {
-            Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
-            _ => authority,
-        }
-    };
-    host.to_ascii_lowercase()
-}
-
-pub fn issuer(issuer: &Issuer, audience: &str) -> String {
+/// `iss` for a request to `host` (as [`crate::authority::request_host`]
+/// gives it).
+pub fn issuer(issuer: &Issuer, host: &str) -> String {
     match issuer {
         Issuer::Fixed(fixed) => fixed.clone(),
-        Issuer::FromHost(IssuerFormat::Host) => audience.to_owned(),
-        Issuer::FromHost(IssuerFormat::Uri) => format!("https://{audience}/"),
+        Issuer::FromHost(IssuerFormat::Host) => host.to_owned(),
+        Issuer::FromHost(IssuerFormat::Uri) => format!("https://{host}/"),
     }
 }
 
@@ -219,18 +203,6 @@ mod tests {
             name: "Alice".into(),
             sid: "s1".into(),
         }
-    }
-
-    #[test]
-    fn audience_drops_port_and_lowercases() {
-        assert_eq!(audience("App.Example.com:8443"), "app.example.com");
-        assert_eq!(audience("app.example.com"), "app.example.com");
-        assert_eq!(audience("[::1]:8080"), "[::1]");
-        assert_eq!(audience("[::1]"), "[::1]");
-        assert_eq!(audience("127.0.0.1:10000"), "127.0.0.1");
-        assert_eq!(audience(""), "");
-        assert_eq!(audience("[broken"), "[broken");
-        assert_eq!(audience("host:notaport"), "host:notaport");
     }
 
     #[test]

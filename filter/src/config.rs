@@ -32,6 +32,7 @@ struct RawConfig {
     jwks_path: Option<String>,
     issuer_format: Option<IssuerFormat>,
     issuer: Option<String>,
+    audience: Option<String>,
     ttl_seconds: Option<u64>,
     jwks_max_age_seconds: Option<u64>,
     token_cache_entries: Option<usize>,
@@ -122,6 +123,8 @@ pub struct Settings {
     pub header: String,
     pub jwks_path: String,
     pub issuer: Issuer,
+    /// A fixed `aud`; `None` means the request host.
+    pub audience: Option<String>,
     pub ttl_seconds: u64,
     pub jwks_max_age_seconds: u64,
     /// Per-worker cache of minted tokens; 0 signs every request.
@@ -129,6 +132,14 @@ pub struct Settings {
     pub strip: StripRules,
     pub identity: JwtAuthnSource,
     pub unauthenticated: UnauthenticatedPolicy,
+}
+
+impl Settings {
+    /// Whether `iss` or `aud` names the request host, which must then be
+    /// valid before anything is signed.
+    pub fn names_request_host(&self) -> bool {
+        !matches!(self.issuer, Issuer::Fixed(_)) || self.audience.is_none()
+    }
 }
 
 /// A configuration error, phrased to name the field at fault.
@@ -216,6 +227,12 @@ impl Settings {
             (Some(fixed), None) => Issuer::Fixed(fixed),
             (None, format) => Issuer::FromHost(format.unwrap_or(IssuerFormat::Host)),
         };
+        let audience = match raw.audience {
+            Some(fixed) if fixed.trim().is_empty() => {
+                return Err(field_error("audience", "must not be empty"));
+            }
+            fixed => fixed,
+        };
 
         let ttl_seconds = in_range(
             "ttl_seconds",
@@ -259,6 +276,7 @@ impl Settings {
             header,
             jwks_path,
             issuer,
+            audience,
             ttl_seconds,
             jwks_max_age_seconds,
             token_cache_entries,
@@ -343,6 +361,8 @@ mod tests {
             assert_eq!(settings.header, "x-pomerium-jwt-assertion");
             assert_eq!(settings.jwks_path, "/.well-known/pomerium/jwks.json");
             assert_eq!(settings.issuer, Issuer::FromHost(IssuerFormat::Host));
+            assert_eq!(settings.audience, None);
+            assert!(settings.names_request_host());
             assert_eq!(settings.ttl_seconds, 300);
             assert_eq!(settings.jwks_max_age_seconds, 60);
             assert_eq!(settings.token_cache_entries, 4096);
@@ -370,11 +390,24 @@ mod tests {
         assert!(error(r#"{"token_cache_entries":-1}"#).starts_with("token_cache_entries: invalid"));
         assert!(error(r#"{"jwks_path":"relative"}"#).starts_with("jwks_path:"));
         assert!(error(r#"{"issuer":"x","issuer_format":"uri"}"#).starts_with("issuer:"));
+        assert_eq!(error(r#"{"audience":" "}"#), "audience: must not be empty");
+        assert!(error(r#"{"audience":["a"]}"#).starts_with("audience: invalid type"));
         assert!(error(r#"{"identity":{"source":"mtls"}}"#).starts_with("identity.source:"));
         assert!(error(r#"{"signing_key":"garbage"}"#).starts_with("signing_key: not a PEM"));
         assert_eq!(error("[1]"), "configuration: must be a JSON object");
         assert_eq!(error("\"x\""), "configuration: must be a JSON object");
         assert!(error("{} trailing").starts_with("configuration: trailing characters"));
+    }
+
+    #[test]
+    fn only_a_fixed_issuer_and_audience_free_the_request_host() {
+        let names_host = |json: &str| parse(json).unwrap().names_request_host();
+        assert!(names_host(r#"{"issuer":"https://id.example"}"#));
+        assert!(names_host(r#"{"audience":"app"}"#));
+        assert!(names_host(r#"{"audience":"app","issuer_format":"uri"}"#));
+        assert!(!names_host(
+            r#"{"audience":"app","issuer":"https://id.example"}"#
+        ));
     }
 
     #[test]

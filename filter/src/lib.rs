@@ -8,6 +8,7 @@
 //! helpers that unwrap, because a panic would kill the worker's VM.
 
 mod assertion;
+mod authority;
 mod config;
 mod jwks_endpoint;
 mod metadata;
@@ -217,6 +218,24 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
         )));
     }
 
+    // Before anything is signed: an empty or doubled Host would be signed
+    // as the audience (RFC 9110 asks for a 400 either way).
+    let host = if settings.names_request_host() {
+        let authority = header_text(&headers, ":authority").unwrap_or_default();
+        match authority::request_host(&authority) {
+            Ok(host) => host,
+            Err(invalid) => {
+                log::debug!("signed-headers: 400: {invalid}");
+                return Ok(Some(plain_response(
+                    400,
+                    &format!("signed-headers: {invalid}\n"),
+                )));
+            }
+        }
+    } else {
+        String::new()
+    };
+
     // Strip before anything reads the request further.
     for name in settings
         .strip
@@ -247,8 +266,8 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
         .duration_since(UNIX_EPOCH)
         .map_err(|_| "the host clock is before 1970".to_owned())?
         .as_secs();
-    let audience = assertion::audience(&header_text(&headers, ":authority").unwrap_or_default());
-    let issuer = assertion::issuer(&settings.issuer, &audience);
+    let issuer = assertion::issuer(&settings.issuer, &host);
+    let audience = settings.audience.clone().unwrap_or(host);
     let token = plugin
         .tokens
         .try_borrow_mut()

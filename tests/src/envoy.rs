@@ -279,12 +279,63 @@ fn wasm_filter(wasm: &Path, configuration: &str, host_env_keys: &[String]) -> Va
     })
 }
 
+/// A configuration file shipped under `envoy/`, as a user copies it, with
+/// only what a test must change: ports, addresses and paths. Each
+/// substitution must match exactly once, so a test never silently runs a
+/// configuration other than the one it names.
+#[derive(Debug, Clone)]
+pub struct ShippedConfig {
+    file_name: String,
+    text: String,
+    env: Vec<(String, String)>,
+}
+
+impl ShippedConfig {
+    /// Reads `envoy/<file_name>` from the repository.
+    pub fn load(file_name: &str) -> Self {
+        let path = crate::repository_root().join("envoy").join(file_name);
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()));
+        Self {
+            file_name: file_name.to_owned(),
+            text,
+            env: Vec::new(),
+        }
+    }
+
+    /// Replaces the one occurrence of `from` with `to`; panics when `from`
+    /// occurs zero or several times.
+    pub fn substitute(mut self, from: &str, to: &str) -> Self {
+        let count = self.text.matches(from).count();
+        assert_eq!(
+            count, 1,
+            "envoy/{}: {from:?} occurs {count} times, the test expects exactly one",
+            self.file_name
+        );
+        self.text = self.text.replacen(from, to, 1);
+        self
+    }
+
+    /// Sets an environment variable of the Envoy process.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The configuration text as Envoy will load it.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
 /// A running Envoy. Killed, and its directory removed, on drop.
 pub struct Envoy {
     child: Child,
     files: EnvoyFiles,
     admin: SocketAddr,
     listener: SocketAddr,
+    /// The listener whose port is discovered and whose stats are read.
+    listener_name: String,
     log_level: String,
     concurrency: usize,
     /// What a reload needs to rebuild the listener, when it is reloadable.
@@ -373,24 +424,66 @@ impl Envoy {
     /// is ready. Panics with Envoy's log when it exits or is not ready within
     /// [`STARTUP_TIMEOUT`].
     pub fn start(options: &EnvoyOptions, upstream: SocketAddr, idp: &TestIdp) -> Self {
-        let (mut child, files, dir) = launch(options, upstream, idp);
+        let (child, files, dir) = launch(options, upstream, idp);
+        let mut envoy = Self::when_ready(
+            child,
+            files,
+            dir,
+            LISTENER_NAME,
+            &options.log_level,
+            options.concurrency,
+        );
+        envoy.reload = options.reloadable.then(|| ReloadInputs {
+            options: options.clone(),
+            upstream,
+            idp_jwks: idp.jwks().to_owned(),
+            wasm: filter_wasm_of(options),
+            version: FIRST_LISTENER_VERSION,
+        });
+        envoy
+    }
+
+    /// Starts Envoy with a configuration shipped under `envoy/` (with the
+    /// test's substitutions), from the repository root as its comments say,
+    /// and waits until its listener `listener_name` is ready.
+    pub fn start_shipped(config: &ShippedConfig, listener_name: &str) -> Self {
+        let dir = envoy_dir();
+        let files = EnvoyFiles::in_dir(dir.path());
+        let bootstrap = dir.path().join(&config.file_name);
+        std::fs::write(&bootstrap, &config.text).expect("cannot write the Envoy configuration");
+        let child = spawn(
+            &files,
+            &bootstrap,
+            CONCURRENCY,
+            "info",
+            &config.env,
+            Some(&crate::repository_root()),
+        );
+        Self::when_ready(child, files, dir, listener_name, "info", CONCURRENCY)
+    }
+
+    /// Waits for a launched Envoy to be ready. Panics with Envoy's log when
+    /// it exits or is not ready within [`STARTUP_TIMEOUT`].
+    fn when_ready(
+        mut child: Child,
+        files: EnvoyFiles,
+        dir: TempDir,
+        listener_name: &str,
+        log_level: &str,
+        concurrency: usize,
+    ) -> Self {
         match wait_for_startup(&mut child, &files, STARTUP_TIMEOUT) {
             Startup::Ready(admin) => {
-                let listener = discover_listener(admin, &files);
+                let listener = discover_listener(admin, &files, listener_name);
                 Self {
                     child,
                     files,
                     admin,
                     listener,
-                    log_level: options.log_level.clone(),
-                    concurrency: options.concurrency,
-                    reload: options.reloadable.then(|| ReloadInputs {
-                        options: options.clone(),
-                        upstream,
-                        idp_jwks: idp.jwks().to_owned(),
-                        wasm: filter_wasm_of(options),
-                        version: FIRST_LISTENER_VERSION,
-                    }),
+                    listener_name: listener_name.to_owned(),
+                    log_level: log_level.to_owned(),
+                    concurrency,
+                    reload: None,
                     _dir: dir,
                 }
             }
@@ -499,7 +592,7 @@ impl Envoy {
             }
             thread::sleep(POLL_INTERVAL);
         }
-        self.listener = discover_listener(self.admin, &self.files);
+        self.listener = discover_listener(self.admin, &self.files, &self.listener_name);
     }
 
     /// The Envoy process id (to read its CPU time from `/proc`, for example).
@@ -594,7 +687,10 @@ impl Envoy {
         let stats = self.stats();
         (0..self.concurrency)
             .map(|worker| {
-                let name = format!("listener.{LISTENER_NAME}.worker_{worker}.downstream_cx_total");
+                let name = format!(
+                    "listener.{}.worker_{worker}.downstream_cx_total",
+                    self.listener_name
+                );
                 *stats.get(&name).unwrap_or_else(|| {
                     panic!("Envoy has no stat {name}; listener stats: {:?}", {
                         stats
@@ -679,17 +775,20 @@ fn object(value: &mut Value) -> &mut serde_json::Map<String, Value> {
     value.as_object_mut().expect("a JSON object")
 }
 
+fn envoy_dir() -> TempDir {
+    tempfile::Builder::new()
+        .prefix("signed-headers-e2e-")
+        .tempdir()
+        .expect("cannot create a temporary directory for Envoy")
+}
+
 fn launch(
     options: &EnvoyOptions,
     upstream: SocketAddr,
     idp: &TestIdp,
 ) -> (Child, EnvoyFiles, TempDir) {
-    let envoy = crate::envoy_binary();
     let wasm = filter_wasm_of(options);
-    let dir = tempfile::Builder::new()
-        .prefix("signed-headers-e2e-")
-        .tempdir()
-        .expect("cannot create a temporary directory for Envoy");
+    let dir = envoy_dir();
     let files = EnvoyFiles::in_dir(dir.path());
     let mut bootstrap = options.bootstrap(upstream, idp.jwks(), wasm.as_deref());
     if options.reloadable {
@@ -698,17 +797,37 @@ fn launch(
     let bootstrap_text =
         serde_json::to_string_pretty(&bootstrap).expect("the bootstrap is plain JSON");
     std::fs::write(&files.bootstrap, bootstrap_text).expect("cannot write the Envoy bootstrap");
-    let stderr = std::fs::File::create(&files.stderr).expect("cannot create Envoy's stderr file");
+    let child = spawn(
+        &files,
+        &files.bootstrap,
+        options.concurrency,
+        &options.log_level,
+        &options.env,
+        None,
+    );
+    (child, files, dir)
+}
 
+/// Runs Envoy on `bootstrap`, logging into `files`.
+fn spawn(
+    files: &EnvoyFiles,
+    bootstrap: &Path,
+    concurrency: usize,
+    log_level: &str,
+    env: &[(String, String)],
+    working_dir: Option<&Path>,
+) -> Child {
+    let envoy = crate::envoy_binary();
+    let stderr = std::fs::File::create(&files.stderr).expect("cannot create Envoy's stderr file");
     let mut command = Command::new(&envoy);
     command
         .arg("--config-path")
-        .arg(&files.bootstrap)
-        .args(["--concurrency", &options.concurrency.to_string()])
+        .arg(bootstrap)
+        .args(["--concurrency", &concurrency.to_string()])
         .arg("--use-dynamic-base-id")
         .arg("--admin-address-path")
         .arg(&files.admin_address)
-        .args(["--log-level", &options.log_level])
+        .args(["--log-level", log_level])
         .arg("--log-path")
         .arg(&files.log)
         // The default (10 s) would keep lines out of the file long after the
@@ -720,13 +839,15 @@ fn launch(
         // A developer's own SIGNING_KEY must not leak into a test that
         // expects an ephemeral key.
         .env_remove("SIGNING_KEY");
-    for (key, value) in &options.env {
+    if let Some(dir) = working_dir {
+        command.current_dir(dir);
+    }
+    for (key, value) in env {
         command.env(key, value);
     }
-    let child = command
+    command
         .spawn()
-        .unwrap_or_else(|err| panic!("cannot start {}: {err}", envoy.display()));
-    (child, files, dir)
+        .unwrap_or_else(|err| panic!("cannot start {}: {err}", envoy.display()))
 }
 
 fn wait_for_startup(child: &mut Child, files: &EnvoyFiles, timeout: Duration) -> Startup {
@@ -749,7 +870,7 @@ fn wait_for_startup(child: &mut Child, files: &EnvoyFiles, timeout: Duration) ->
 }
 
 /// The port the kernel gave the listener, from admin `/listeners`.
-fn discover_listener(admin: SocketAddr, files: &EnvoyFiles) -> SocketAddr {
+fn discover_listener(admin: SocketAddr, files: &EnvoyFiles, listener_name: &str) -> SocketAddr {
     let response = http::send(admin, &Request::get("/listeners?format=json"));
     let listeners = response.json();
     let port = listeners
@@ -757,14 +878,14 @@ fn discover_listener(admin: SocketAddr, files: &EnvoyFiles) -> SocketAddr {
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .find(|status| status.get("name").and_then(Value::as_str) == Some(LISTENER_NAME))
+        .find(|status| status.get("name").and_then(Value::as_str) == Some(listener_name))
         .and_then(|status| status.pointer("/local_address/socket_address/port_value"))
         .and_then(Value::as_u64)
         .and_then(|port| u16::try_from(port).ok())
         .filter(|port| *port != 0)
         .unwrap_or_else(|| {
             panic!(
-                "admin /listeners has no bound port for {LISTENER_NAME}: {listeners}\n--- Envoy log ---\n{}",
+                "admin /listeners has no bound port for {listener_name}: {listeners}\n--- Envoy log ---\n{}",
                 files.log()
             )
         });

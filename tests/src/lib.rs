@@ -29,10 +29,11 @@ mod envoy;
 pub mod http;
 mod idp;
 mod testbed;
+pub mod tls;
 mod verify;
 
 pub use echo::{EchoUpstream, EchoedRequest};
-pub use envoy::{Envoy, EnvoyOptions, FailedStart, FilterSetup};
+pub use envoy::{Envoy, EnvoyOptions, FailedStart, FilterSetup, ShippedConfig};
 pub use idp::TestIdp;
 pub use testbed::{TestBed, bundle_of, generate_key, signing_bundle};
 pub use verify::{AssertionVerifier, VerifiedAssertion, decode_segment};
@@ -76,6 +77,15 @@ fn required_file(var: &str, what: &str) -> PathBuf {
         );
     }
     path
+}
+
+/// The repository's top directory (where the shipped configurations expect
+/// Envoy to run).
+pub fn repository_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .expect("tests/ has a parent directory")
 }
 
 /// A path to a file under `tests/fixtures/`.

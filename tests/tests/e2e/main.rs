@@ -12,9 +12,11 @@
 mod assertion;
 mod demo;
 mod harness;
+mod host;
 mod invalid_config;
 mod jwks;
 mod keys;
 mod policy;
+mod shipped;
 mod strip;
 mod support;

@@ -1,6 +1,7 @@
 //! Helpers shared by the end-to-end tests.
 
 use serde_json::{Value, json};
+use signed_headers_e2e::http::Request;
 use signed_headers_e2e::{ASSERTION_HEADER, EchoedRequest, TestBed, VerifiedAssertion};
 use signed_headers_keys::Bundle;
 
@@ -109,4 +110,56 @@ pub fn upstream_assertion(
 ) -> VerifiedAssertion {
     let token = echoed.single_header(ASSERTION_HEADER);
     bed.jwks_verifier().verify(token, issuer, audience)
+}
+
+/// A header value a client forges; none may reach the upstream.
+pub const FORGED: &str = "forged-by-client";
+
+/// A realistic forgery: a well-formed assertion for "admin", signed by a key
+/// the filter does not know.
+pub fn forged_assertion() -> String {
+    signed_headers_e2e::TestIdp::new()
+        .sign(&json!({"sub": "admin", "email": "admin@example.com", "groups": ["admin"]}))
+}
+
+/// `request` plus every built-in identity header a client might forge: in
+/// mixed case, repeated, and in the underscore spelling that CGI-style
+/// servers read as the same name. Plus one harmless header that must survive.
+pub fn with_forged_identity_headers(request: Request, forged_assertion: &str) -> Request {
+    request
+        .header("X-Pomerium-Jwt-Assertion", forged_assertion)
+        .header("x-pomerium-jwt-assertion", FORGED)
+        .header("x-pomerium-jwt-assertion", forged_assertion)
+        .header("x_pomerium_jwt_assertion", forged_assertion)
+        .header("X_Pomerium_Jwt_Assertion", FORGED)
+        .header("x_pomerium_jwt_assertion", FORGED)
+        .header("x-pomerium-jwt-assertion-for", FORGED)
+        .header("X_POMERIUM_JWT_ASSERTION_FOR", FORGED)
+        .header("x-pomerium-jwt_assertion-for", FORGED)
+        .header("x-pomerium-claim-email", FORGED)
+        .header("X-Pomerium-Claim-Groups", FORGED)
+        .header("X_Pomerium_Claim_Email", FORGED)
+        .header("x_pomerium_claim_email", FORGED)
+        .header("X-Keep", "kept")
+}
+
+/// Checks that no forged identity header reached the upstream in any
+/// spelling, that the harmless one did, and returns how many assertion
+/// headers the upstream got (in the filter's own spelling).
+pub fn assert_no_forged_identity_header(echoed: &EchoedRequest, forged_assertion: &str) -> usize {
+    for (name, value) in &echoed.headers {
+        assert!(
+            value != FORGED && value != forged_assertion,
+            "forged header {name}: {value} reached the upstream: {:#?}",
+            echoed.headers
+        );
+        let canonical = name.to_ascii_lowercase().replace('_', "-");
+        assert!(
+            !canonical.starts_with("x-pomerium-") || name == ASSERTION_HEADER,
+            "client header {name} reached the upstream: {:#?}",
+            echoed.headers
+        );
+    }
+    assert_eq!(echoed.header_values("x-keep"), ["kept"]);
+    echoed.header_values(ASSERTION_HEADER).len()
 }

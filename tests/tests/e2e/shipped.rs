@@ -1,0 +1,200 @@
+//! The configurations shipped under `envoy/`, loaded as users copy them:
+//! only ports, addresses and paths are substituted. `envoy/envoy.yaml`
+//! fetches the identity provider's JWKS over HTTPS (here from a server with a
+//! certificate for `idp.example.com` issued by a test CA), takes the signing
+//! key from `SIGNING_KEY`, and drops underscore header names.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+use signed_headers_e2e::http::Request;
+use signed_headers_e2e::tls::{HttpsServer, TestCa};
+use signed_headers_e2e::{
+    AssertionVerifier, EchoUpstream, EchoedRequest, Envoy, JWKS_PATH, ShippedConfig, TestIdp,
+    filter_wasm, signing_bundle,
+};
+use tempfile::TempDir;
+
+use crate::support::{
+    FORGED, assert_assertion_shape, assert_no_forged_identity_header, forged_assertion,
+    with_forged_identity_headers,
+};
+
+/// The identity provider `envoy/envoy.yaml` trusts.
+const SHIPPED_IDP_ISSUER: &str = "https://idp.example.com";
+const SHIPPED_IDP_AUDIENCE: &str = "my-app";
+const SHIPPED_IDP_HOST: &str = "idp.example.com";
+const SHIPPED_IDP_JWKS_PATH: &str = "/.well-known/jwks.json";
+
+/// `envoy/envoy.yaml` running in front of an echo upstream.
+struct ShippedStaticBed {
+    // Drop order: Envoy first, then what it talks to.
+    envoy: Envoy,
+    upstream: EchoUpstream,
+    idp: TestIdp,
+    idp_jwks: HttpsServer,
+    signing_kid: String,
+    _dir: TempDir,
+}
+
+impl ShippedStaticBed {
+    fn start() -> Self {
+        let upstream = EchoUpstream::start();
+        let idp = TestIdp::new();
+        let ca = TestCa::new("signed-headers e2e CA");
+        let idp_jwks = HttpsServer::serve_json(
+            &ca.issue_server(&[SHIPPED_IDP_HOST]),
+            SHIPPED_IDP_JWKS_PATH,
+            idp.jwks(),
+        );
+        let dir = tempfile::tempdir().expect("cannot create a temporary directory");
+        let ca_file = ca.write_cert(dir.path(), "ca.pem");
+        let bundle = signing_bundle();
+        let signing_kid = bundle.keys()[0].kid().to_owned();
+
+        let config = ShippedConfig::load("envoy.yaml")
+            .substitute(
+                "{address: 127.0.0.1, port_value: 9901}",
+                "{address: 127.0.0.1, port_value: 0}",
+            )
+            .substitute(
+                "{address: 0.0.0.0, port_value: 10000}",
+                "{address: 127.0.0.1, port_value: 0}",
+            )
+            .substitute(
+                "{address: 127.0.0.1, port_value: 8080}",
+                &format!(
+                    "{{address: 127.0.0.1, port_value: {}}}",
+                    upstream.address().port()
+                ),
+            )
+            .substitute(
+                "{address: idp.example.com, port_value: 443}",
+                &format!(
+                    "{{address: 127.0.0.1, port_value: {}}}",
+                    idp_jwks.address().port()
+                ),
+            )
+            .substitute(
+                "{filename: /etc/ssl/certs/ca-certificates.crt}",
+                &format!("{{filename: {}}}", ca_file.display()),
+            )
+            .substitute(
+                "filename: target/wasm32-wasip1/release/signed_headers.wasm",
+                &format!("filename: {}", filter_wasm().display()),
+            )
+            .env("SIGNING_KEY", &STANDARD.encode(bundle.to_pem()));
+        let envoy = Envoy::start_shipped(&config, "ingress");
+        Self {
+            envoy,
+            upstream,
+            idp,
+            idp_jwks,
+            signing_kid,
+            _dir: dir,
+        }
+    }
+
+    /// A token the shipped `jwt_authn` provider accepts.
+    fn idp_token(&self, subject: &str) -> String {
+        let mut claims = TestIdp::user_claims(subject);
+        claims["iss"] = json!(SHIPPED_IDP_ISSUER);
+        claims["aud"] = json!(SHIPPED_IDP_AUDIENCE);
+        self.idp.token(&claims)
+    }
+
+    fn verifier(&self) -> AssertionVerifier {
+        let response = self.envoy.send(&Request::get(JWKS_PATH));
+        assert_eq!(response.status, 200, "{}", response.text());
+        AssertionVerifier::from_jwks(&response.text())
+    }
+}
+
+#[test]
+fn shipped_static_config_signs_for_verified_users_and_serves_the_jwks() {
+    let bed = ShippedStaticBed::start();
+    assert!(
+        bed.idp_jwks.served() >= 1,
+        "Envoy never fetched the IdP's JWKS over HTTPS"
+    );
+
+    let token = bed.idp_token("alice");
+    let response = bed.envoy.send(
+        &Request::get("/page")
+            .host("app.example:10000")
+            .bearer(&token),
+    );
+    let echoed = EchoedRequest::from_response(&response);
+    let assertion = bed.verifier().verify(
+        echoed.single_header(signed_headers_e2e::ASSERTION_HEADER),
+        "app.example",
+        "app.example",
+    );
+    assert_assertion_shape(&assertion, &bed.signing_kid, 300);
+    assert_eq!(assertion.claim("sub"), "alice");
+    assert_eq!(assertion.claim("email"), "alice@example.com");
+    assert!(
+        echoed.header_values("authorization").is_empty(),
+        "the IdP token reached the app (forward: false): {:#?}",
+        echoed.headers
+    );
+
+    // No token: denied by the filter (`unauthenticated: deny`).
+    let response = bed.envoy.send(&Request::get("/").host("app.example"));
+    assert_eq!(response.status, 401, "{}", response.text());
+    // A token from another IdP: refused by jwt_authn.
+    let stranger = TestIdp::new().token(&json!({
+        "sub": "mallory", "iss": SHIPPED_IDP_ISSUER, "aud": SHIPPED_IDP_AUDIENCE
+    }));
+    let response = bed
+        .envoy
+        .send(&Request::get("/").host("app.example").bearer(&stranger));
+    assert_eq!(response.status, 401, "{}", response.text());
+    assert_eq!(bed.upstream.request_count(), 1);
+
+    let jwks: Value = bed.envoy.send(&Request::get(JWKS_PATH)).json();
+    assert_eq!(jwks["keys"][0]["kid"], json!(bed.signing_kid));
+}
+
+#[test]
+fn shipped_static_config_lets_no_spelling_of_an_identity_header_through() {
+    let bed = ShippedStaticBed::start();
+    let token = bed.idp_token("alice");
+    let forged = forged_assertion();
+    let request = with_forged_identity_headers(
+        Request::get("/").host("app.example").bearer(&token),
+        &forged,
+    )
+    .header("x_internal_user", FORGED)
+    .header("x-internal-user", FORGED)
+    .header("x_unrelated_underscore", FORGED);
+    let echoed = EchoedRequest::from_response(&bed.envoy.send(&request));
+    assert_eq!(assert_no_forged_identity_header(&echoed, &forged), 1);
+    assert!(
+        echoed.headers.iter().all(|(name, _)| !name.contains('_')),
+        "headers_with_underscores_action: DROP_HEADER lets no underscore name through: {:#?}",
+        echoed.headers
+    );
+    let dropped = bed
+        .envoy
+        .stats()
+        // The HTTP/1 codec's counter, not scoped by the listener.
+        .get("http1.dropped_headers_with_underscores")
+        .copied()
+        .unwrap_or(0);
+    assert!(dropped > 0, "Envoy itself dropped the underscore names");
+}
+
+#[test]
+fn shipped_static_config_refuses_empty_and_doubled_host() {
+    let bed = ShippedStaticBed::start();
+    let token = bed.idp_token("alice");
+    for request in [
+        Request::get("/").host(""),
+        Request::get("/").host("a.example").host("b.example"),
+    ] {
+        let response = bed.envoy.send(&request.bearer(&token));
+        assert_eq!(response.status, 400, "{}", response.text());
+    }
+    assert_eq!(bed.upstream.request_count(), 0);
+}
