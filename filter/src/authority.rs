@@ -153,4 +153,44 @@ mod tests {
         assert!(long_name.len() > MAX_HOST_NAME_LEN);
         assert_eq!(request_host(&long_name), Err(Malformed));
     }
+
+    #[test]
+    fn mutated_authorities_never_panic_and_accepted_hosts_are_clean() {
+        let seeds = ["App.Example:8443", "[2001:db8::1]:443", "a.b.", "[::1]"];
+        let alphabet = b"[]:.,-_@%aZ09\xff ";
+        let mut state: u64 = 0x51ed_2701_a3c9_4b17;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..20_000 {
+            let mut bytes = seeds[round % seeds.len()].as_bytes().to_vec();
+            for _ in 0..=next() % 3 {
+                let at = (next() as usize) % (bytes.len() + 1);
+                let byte = alphabet[(next() as usize) % alphabet.len()];
+                match next() % 3 {
+                    0 if at < bytes.len() => bytes[at] = byte,
+                    1 => bytes.truncate(at),
+                    _ => bytes.insert(at, byte),
+                }
+            }
+            let authority = String::from_utf8_lossy(&bytes);
+            if let Ok(host) = request_host(&authority) {
+                // What is signed never carries a port, a comma, a space or
+                // an upper-case letter.
+                assert!(!host.is_empty(), "{authority:?}");
+                assert!(
+                    !host.contains([',', ' ', '@', '%'])
+                        && !host.chars().any(|c| c.is_ascii_uppercase()),
+                    "{authority:?} -> {host:?}"
+                );
+                assert!(
+                    host.starts_with('[') || !host.contains(':'),
+                    "{authority:?} -> {host:?}"
+                );
+            }
+        }
+    }
 }
