@@ -158,13 +158,7 @@ mod tests {
     fn mutated_authorities_never_panic_and_accepted_hosts_are_clean() {
         let seeds = ["App.Example:8443", "[2001:db8::1]:443", "a.b.", "[::1]"];
         let alphabet = b"[]:.,-_@%aZ09\xff ";
-        let mut state: u64 = 0x51ed_2701_a3c9_4b17;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::test_rng::xorshift(0x51ed_2701_a3c9_4b17);
         for round in 0..20_000 {
             let mut bytes = seeds[round % seeds.len()].as_bytes().to_vec();
             for _ in 0..=next() % 3 {

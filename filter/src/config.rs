@@ -461,13 +461,7 @@ mod tests {
     fn mutated_configurations_never_panic() {
         let valid = br#"{"header":"x-a","jwks_path":"/j","issuer_format":"uri","ttl_seconds":60,"jwks_max_age_seconds":5,"strip":{"names":["x-b"],"prefixes":["x-c-"]},"identity":{"source":"jwt_authn","payload_key":"p"},"unauthenticated":"pass"}"#;
         assert!(Settings::parse(valid, None).is_ok());
-        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::test_rng::xorshift(0x2545_f491_4f6c_dd1d);
         for _ in 0..20_000 {
             let mut bytes = valid.to_vec();
             for _ in 0..=next() % 3 {

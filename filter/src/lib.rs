@@ -13,6 +13,8 @@ mod config;
 mod jwks_endpoint;
 mod metadata;
 mod strip;
+#[cfg(test)]
+mod test_rng;
 
 use std::cell::RefCell;
 use std::rc::Rc;

@@ -180,16 +180,10 @@ mod tests {
 
     #[test]
     fn random_and_mutated_metadata_never_panics() {
-        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::test_rng::xorshift(0x9e37_79b9_7f4a_7c15);
         let valid = encode_list(&["admins", "dev", ""]);
         for _ in 0..20_000 {
-            let mut bytes = if next() % 2 == 0 {
+            let mut bytes = if next().is_multiple_of(2) {
                 valid.clone()
             } else {
                 (0..next() % 64).map(|_| next() as u8).collect()
