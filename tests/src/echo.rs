@@ -4,14 +4,13 @@
 //! which is how a test proves the upstream was *not* reached.
 
 use std::io::{BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::thread;
 
 use serde::{Deserialize, Serialize};
 
 use crate::http::{self, BodyEnd};
+use crate::server::LoopbackServer;
 
 /// A request as the upstream received it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,34 +74,27 @@ impl EchoedRequest {
 #[derive(Debug, Default)]
 struct Shared {
     requests: Mutex<Vec<EchoedRequest>>,
-    stopping: AtomicBool,
 }
 
 /// The echo server; stops accepting when dropped.
 #[derive(Debug)]
 pub struct EchoUpstream {
-    address: SocketAddr,
+    server: LoopbackServer,
     shared: Arc<Shared>,
 }
 
 impl EchoUpstream {
     pub fn start() -> Self {
-        let listener =
-            TcpListener::bind("127.0.0.1:0").expect("echo upstream: cannot bind 127.0.0.1:0");
-        let address = listener
-            .local_addr()
-            .expect("echo upstream: no local address");
         let shared = Arc::new(Shared::default());
-        let accept_shared = Arc::clone(&shared);
-        thread::Builder::new()
-            .name(format!("echo-accept-{}", address.port()))
-            .spawn(move || accept_loop(&listener, &accept_shared))
-            .expect("echo upstream: cannot spawn the accept thread");
-        Self { address, shared }
+        let connection_shared = Arc::clone(&shared);
+        let server = LoopbackServer::start("echo", move |stream| {
+            serve_connection(stream, &connection_shared);
+        });
+        Self { server, shared }
     }
 
     pub fn address(&self) -> SocketAddr {
-        self.address
+        self.server.address()
     }
 
     /// How many requests reached the upstream so far.
@@ -121,29 +113,6 @@ impl EchoUpstream {
             .requests
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl Drop for EchoUpstream {
-    fn drop(&mut self) {
-        self.shared.stopping.store(true, Ordering::SeqCst);
-        // Wake the blocking accept() so its thread sees the flag and exits.
-        let _ = TcpStream::connect(self.address);
-    }
-}
-
-fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
-    for stream in listener.incoming() {
-        if shared.stopping.load(Ordering::SeqCst) {
-            return;
-        }
-        let Ok(stream) = stream else { continue };
-        let connection_shared = Arc::clone(shared);
-        // Envoy keeps upstream connections alive and pools them: one thread
-        // per connection, serving requests until Envoy closes it.
-        let _ = thread::Builder::new()
-            .name("echo-connection".to_owned())
-            .spawn(move || serve_connection(stream, &connection_shared));
     }
 }
 

@@ -321,11 +321,6 @@ impl ShippedConfig {
         self.env.push((key.to_owned(), value.to_owned()));
         self
     }
-
-    /// The configuration text as Envoy will load it.
-    pub fn text(&self) -> &str {
-        &self.text
-    }
 }
 
 /// A running Envoy. Killed, and its directory removed, on drop.

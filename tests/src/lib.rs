@@ -28,6 +28,7 @@ mod echo;
 mod envoy;
 pub mod http;
 mod idp;
+mod server;
 mod testbed;
 pub mod tls;
 mod verify;
@@ -35,6 +36,7 @@ mod verify;
 pub use echo::{EchoUpstream, EchoedRequest};
 pub use envoy::{Envoy, EnvoyOptions, FailedStart, FilterSetup, ShippedConfig};
 pub use idp::TestIdp;
+pub use server::LoopbackServer;
 pub use testbed::{TestBed, bundle_of, generate_key, signing_bundle};
 pub use verify::{AssertionVerifier, VerifiedAssertion, decode_segment};
 

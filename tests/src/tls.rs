@@ -4,11 +4,10 @@
 //! host-name checks on Envoy's side.
 
 use std::io::{BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::thread;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
@@ -16,6 +15,7 @@ use rcgen::{
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::http::{self, BodyEnd};
+use crate::server::LoopbackServer;
 
 /// A certificate authority that exists only for this test.
 pub struct TestCa {
@@ -87,7 +87,7 @@ impl TestCa {
 /// An HTTPS/1.1 server on `127.0.0.1:0` that answers `GET path` with a fixed
 /// JSON body (404 for anything else) and counts the requests it answered.
 pub struct HttpsServer {
-    address: SocketAddr,
+    server: LoopbackServer,
     shared: Arc<ServerShared>,
 }
 
@@ -95,7 +95,6 @@ struct ServerShared {
     path: String,
     body: String,
     served: AtomicUsize,
-    stopping: AtomicBool,
 }
 
 impl HttpsServer {
@@ -109,48 +108,25 @@ impl HttpsServer {
             .with_single_cert(vec![cert.cert_der.clone()], key)
             .expect("rustls: the test certificate and key do not match");
         let config = Arc::new(config);
-        let listener = TcpListener::bind("127.0.0.1:0").expect("https server: cannot bind");
-        let address = listener.local_addr().expect("https server: no address");
         let shared = Arc::new(ServerShared {
             path: path.to_owned(),
             body: body.to_owned(),
             served: AtomicUsize::new(0),
-            stopping: AtomicBool::new(false),
         });
-        let accept_shared = Arc::clone(&shared);
-        thread::Builder::new()
-            .name(format!("https-accept-{}", address.port()))
-            .spawn(move || {
-                for stream in listener.incoming() {
-                    if accept_shared.stopping.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    let Ok(stream) = stream else { continue };
-                    let config = Arc::clone(&config);
-                    let shared = Arc::clone(&accept_shared);
-                    let _ = thread::Builder::new()
-                        .name("https-connection".to_owned())
-                        .spawn(move || serve_tls_connection(stream, config, &shared));
-                }
-            })
-            .expect("https server: cannot spawn");
-        Self { address, shared }
+        let connection_shared = Arc::clone(&shared);
+        let server = LoopbackServer::start("https", move |stream| {
+            serve_tls_connection(stream, Arc::clone(&config), &connection_shared);
+        });
+        Self { server, shared }
     }
 
     pub fn address(&self) -> SocketAddr {
-        self.address
+        self.server.address()
     }
 
     /// How many requests for the path were answered.
     pub fn served(&self) -> usize {
         self.shared.served.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for HttpsServer {
-    fn drop(&mut self) {
-        self.shared.stopping.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(self.address);
     }
 }
 

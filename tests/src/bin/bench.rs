@@ -34,7 +34,7 @@
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -45,7 +45,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use signed_headers_e2e::http::{self, Request, Response};
 use signed_headers_e2e::{
-    ASSERTION_HEADER, EchoUpstream, EchoedRequest, Envoy, EnvoyOptions, TestIdp, signing_bundle,
+    ASSERTION_HEADER, EchoUpstream, EchoedRequest, Envoy, EnvoyOptions, LoopbackServer, TestIdp,
+    signing_bundle,
 };
 
 /// The `Host` of every request: the filter's `iss` and `aud`.
@@ -691,14 +692,13 @@ end
 /// no parsing beyond finding where each request ends. While probing it
 /// copies the assertion header it received into [`PROBE_HEADER`].
 struct FastUpstream {
-    address: SocketAddr,
+    server: LoopbackServer,
     shared: Arc<FastShared>,
 }
 
 #[derive(Default)]
 struct FastShared {
     probing: AtomicBool,
-    stopping: AtomicBool,
 }
 
 const FIXED_RESPONSE: &[u8] =
@@ -706,41 +706,20 @@ const FIXED_RESPONSE: &[u8] =
 
 impl FastUpstream {
     fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bench upstream: bind");
-        let address = listener.local_addr().expect("bench upstream: address");
         let shared = Arc::new(FastShared::default());
-        let accept_shared = Arc::clone(&shared);
-        thread::Builder::new()
-            .name("bench-upstream-accept".to_owned())
-            .spawn(move || {
-                for stream in listener.incoming() {
-                    if accept_shared.stopping.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    let Ok(stream) = stream else { continue };
-                    let connection_shared = Arc::clone(&accept_shared);
-                    let _ = thread::Builder::new()
-                        .name("bench-upstream".to_owned())
-                        .spawn(move || serve_fixed(stream, &connection_shared));
-                }
-            })
-            .expect("bench upstream: spawn the accept thread");
-        Self { address, shared }
+        let connection_shared = Arc::clone(&shared);
+        let server = LoopbackServer::start("bench-upstream", move |stream| {
+            serve_fixed(stream, &connection_shared);
+        });
+        Self { server, shared }
     }
 
     fn address(&self) -> SocketAddr {
-        self.address
+        self.server.address()
     }
 
     fn set_probing(&self, on: bool) {
         self.shared.probing.store(on, Ordering::SeqCst);
-    }
-}
-
-impl Drop for FastUpstream {
-    fn drop(&mut self) {
-        self.shared.stopping.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(self.address);
     }
 }
 

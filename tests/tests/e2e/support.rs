@@ -143,6 +143,11 @@ pub fn with_forged_identity_headers(request: Request, forged_assertion: &str) ->
         .header("X-Keep", "kept")
 }
 
+/// A header name as CGI-style servers see it: lowercase, `_` read as `-`.
+pub fn canonical_header_name(name: &str) -> String {
+    name.to_ascii_lowercase().replace('_', "-")
+}
+
 /// Checks that no forged identity header reached the upstream in any
 /// spelling, that the harmless one did, and returns how many assertion
 /// headers the upstream got (in the filter's own spelling).
@@ -153,9 +158,8 @@ pub fn assert_no_forged_identity_header(echoed: &EchoedRequest, forged_assertion
             "forged header {name}: {value} reached the upstream: {:#?}",
             echoed.headers
         );
-        let canonical = name.to_ascii_lowercase().replace('_', "-");
         assert!(
-            !canonical.starts_with("x-pomerium-") || name == ASSERTION_HEADER,
+            !canonical_header_name(name).starts_with("x-pomerium-") || name == ASSERTION_HEADER,
             "client header {name} reached the upstream: {:#?}",
             echoed.headers
         );
