@@ -45,6 +45,7 @@ fn claims(iat: u64, exp: u64) -> AssertionClaims {
         groups: vec!["admins".into(), "dev".into()],
         sid: "session-9".into(),
         name: "Ada Lovelace".into(),
+        groups_truncated: false,
     }
 }
 

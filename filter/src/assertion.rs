@@ -1,27 +1,12 @@
-//! Who the user is, and the assertion minted for them.
+//! The assertion minted for a user, and the cache that spares most
+//! requests a signature.
 
 use std::collections::HashMap;
 
-use signed_headers_keys::{AssertionClaims, Es256Signer};
+use signed_headers_keys::{AssertionClaims, Audience, Es256Signer};
 
 use crate::config::{Issuer, IssuerFormat};
-
-/// The verified identity of the request's user.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
-pub struct Identity {
-    pub sub: String,
-    pub email: String,
-    pub groups: Vec<String>,
-    pub name: String,
-    pub sid: String,
-}
-
-impl Identity {
-    /// The identity of a request that has none (`unauthenticated: anonymous`).
-    pub fn anonymous() -> Self {
-        Self::default()
-    }
-}
+use crate::identity::Identity;
 
 /// `iss` for a request to `host` (as [`crate::authority::request_host`]
 /// gives it).
@@ -37,7 +22,7 @@ pub fn issuer(issuer: &Issuer, host: &str) -> String {
 pub fn claims(
     identity: &Identity,
     iss: String,
-    aud: String,
+    aud: Audience,
     jti: String,
     now: u64,
     ttl_seconds: u64,
@@ -49,11 +34,12 @@ pub fn claims(
         iat: now,
         exp: now.saturating_add(ttl_seconds),
         sub: identity.sub.clone(),
-        user: identity.sub.clone(),
+        user: identity.user.clone(),
         email: identity.email.clone(),
         groups: identity.groups.clone(),
         sid: identity.sid.clone(),
         name: identity.name.clone(),
+        groups_truncated: identity.groups_truncated,
     }
 }
 
@@ -61,13 +47,36 @@ pub fn claims(
 struct CacheKey {
     identity: Identity,
     iss: String,
-    aud: String,
+    aud: Audience,
+}
+
+/// A minted assertion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Minted {
+    pub token: String,
+    /// How many groups were left out to keep the token within its size
+    /// limit (0: none).
+    pub dropped_groups: usize,
+}
+
+impl Minted {
+    pub fn groups_dropped(&self) -> bool {
+        self.dropped_groups > 0
+    }
 }
 
 #[derive(Debug, Clone)]
 struct CachedToken {
-    token: String,
+    minted: Minted,
     reuse_until: u64,
+}
+
+/// What every token of one configuration shares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenLimits {
+    pub ttl_seconds: u64,
+    /// Longer tokens lose their groups (and get `groups_truncated`).
+    pub max_token_bytes: usize,
 }
 
 /// Recently minted tokens, so a user's burst of requests costs one signature.
@@ -84,6 +93,7 @@ struct CachedToken {
 pub struct TokenCache {
     entries: HashMap<CacheKey, CachedToken>,
     capacity: usize,
+    limits: TokenLimits,
     /// The earliest `reuse_until` among the entries: nothing is stale before.
     earliest_reuse_until: u64,
 }
@@ -105,10 +115,11 @@ impl std::fmt::Display for MintError {
 }
 
 impl TokenCache {
-    pub fn new(capacity: usize) -> Self {
+    pub fn new(capacity: usize, limits: TokenLimits) -> Self {
         Self {
             entries: HashMap::new(),
             capacity,
+            limits,
             earliest_reuse_until: u64::MAX,
         }
     }
@@ -130,10 +141,9 @@ impl TokenCache {
         signer: &Es256Signer,
         identity: &Identity,
         iss: String,
-        aud: String,
+        aud: Audience,
         now: u64,
-        ttl_seconds: u64,
-    ) -> Result<String, MintError> {
+    ) -> Result<Minted, MintError> {
         let key = CacheKey {
             identity: identity.clone(),
             iss,
@@ -142,21 +152,10 @@ impl TokenCache {
         if let Some(cached) = self.entries.get(&key)
             && now <= cached.reuse_until
         {
-            return Ok(cached.token.clone());
+            return Ok(cached.minted.clone());
         }
-        let jti = signed_headers_keys::random_jti().map_err(|_| MintError::Random)?;
-        let claims = claims(
-            identity,
-            key.iss.clone(),
-            key.aud.clone(),
-            jti,
-            now,
-            ttl_seconds,
-        );
-        let token = signer
-            .sign_claims(&claims)
-            .map_err(|e| MintError::Serialize(e.to_string()))?;
-        let reuse_until = now.saturating_add(ttl_seconds / 2);
+        let minted = self.mint(signer, &key, now)?;
+        let reuse_until = now.saturating_add(self.limits.ttl_seconds / 2);
         if self.entries.len() >= self.capacity && now > self.earliest_reuse_until {
             self.entries.retain(|_, cached| now <= cached.reuse_until);
             self.earliest_reuse_until = self
@@ -172,12 +171,46 @@ impl TokenCache {
             self.entries.insert(
                 key,
                 CachedToken {
-                    token: token.clone(),
+                    minted: minted.clone(),
                     reuse_until,
                 },
             );
         }
-        Ok(token)
+        Ok(minted)
+    }
+
+    /// Signs a new token; if it would be too long, signs one without groups
+    /// (and with `groups_truncated`) rather than one servers would refuse.
+    fn mint(
+        &mut self,
+        signer: &Es256Signer,
+        key: &CacheKey,
+        now: u64,
+    ) -> Result<Minted, MintError> {
+        let jti = signed_headers_keys::random_jti().map_err(|_| MintError::Random)?;
+        let mut claims = claims(
+            &key.identity,
+            key.iss.clone(),
+            key.aud.clone(),
+            jti,
+            now,
+            self.limits.ttl_seconds,
+        );
+        let serialize = |claims: &AssertionClaims| {
+            serde_json::to_vec(claims).map_err(|e| MintError::Serialize(e.to_string()))
+        };
+        let mut payload = serialize(&claims)?;
+        let too_long = signer.token_len(payload.len()) > self.limits.max_token_bytes;
+        let dropped_groups = if too_long { claims.groups.len() } else { 0 };
+        if dropped_groups > 0 {
+            claims.groups.clear();
+            claims.groups_truncated = true;
+            payload = serialize(&claims)?;
+        }
+        Ok(Minted {
+            token: signer.sign(&payload),
+            dropped_groups,
+        })
     }
 }
 
@@ -198,11 +231,27 @@ mod tests {
     fn alice() -> Identity {
         Identity {
             sub: "alice".into(),
+            user: "alice".into(),
             email: "alice@example.com".into(),
             groups: vec!["admins".into()],
             name: "Alice".into(),
             sid: "s1".into(),
+            groups_truncated: false,
         }
+    }
+
+    fn limits() -> TokenLimits {
+        TokenLimits {
+            ttl_seconds: 300,
+            max_token_bytes: 8000,
+        }
+    }
+
+    fn signer() -> Es256Signer {
+        BundleKey::generate(KeyFormat::Sec1)
+            .unwrap()
+            .signer()
+            .unwrap()
     }
 
     #[test]
@@ -242,50 +291,50 @@ mod tests {
 
     #[test]
     fn cache_reuses_fresh_tokens_per_identity_and_audience() {
-        let signer = BundleKey::generate(KeyFormat::Sec1)
-            .unwrap()
-            .signer()
-            .unwrap();
-        let mut cache = TokenCache::new(16);
+        let signer = signer();
+        let mut cache = TokenCache::new(16, limits());
         let first = cache
-            .token(&signer, &alice(), "i".into(), "a".into(), 1000, 300)
-            .unwrap();
+            .token(&signer, &alice(), "i".into(), "a".into(), 1000)
+            .unwrap()
+            .token;
         let again = cache
-            .token(&signer, &alice(), "i".into(), "a".into(), 1150, 300)
-            .unwrap();
+            .token(&signer, &alice(), "i".into(), "a".into(), 1150)
+            .unwrap()
+            .token;
         assert_eq!(first, again, "half the lifetime left: reuse");
         let renewed = cache
-            .token(&signer, &alice(), "i".into(), "a".into(), 1151, 300)
-            .unwrap();
+            .token(&signer, &alice(), "i".into(), "a".into(), 1151)
+            .unwrap()
+            .token;
         assert_ne!(first, renewed, "less than half left: sign again");
         assert_eq!(decode_claims(&renewed).iat, 1151);
         let other_audience = cache
-            .token(&signer, &alice(), "i".into(), "b".into(), 1151, 300)
-            .unwrap();
-        assert_eq!(decode_claims(&other_audience).aud, "b");
+            .token(&signer, &alice(), "i".into(), "b".into(), 1151)
+            .unwrap()
+            .token;
+        assert_eq!(decode_claims(&other_audience).aud, Audience::from("b"));
         let mut bob = alice();
         bob.sub = "bob".into();
         let bobs = cache
-            .token(&signer, &bob, "i".into(), "a".into(), 1151, 300)
-            .unwrap();
+            .token(&signer, &bob, "i".into(), "a".into(), 1151)
+            .unwrap()
+            .token;
         assert_eq!(decode_claims(&bobs).sub, "bob");
     }
 
     #[test]
     fn a_full_cache_keeps_serving_its_entries_and_purges_stale_ones() {
-        let signer = BundleKey::generate(KeyFormat::Sec1)
-            .unwrap()
-            .signer()
-            .unwrap();
-        let mut cache = TokenCache::new(2);
+        let signer = signer();
+        let mut cache = TokenCache::new(2, limits());
         let user = |n: u32| Identity {
             sub: format!("user{n}"),
             ..alice()
         };
         let mint = |cache: &mut TokenCache, n: u32, now: u64| {
             cache
-                .token(&signer, &user(n), "i".into(), "a".into(), now, 300)
+                .token(&signer, &user(n), "i".into(), "a".into(), now)
                 .unwrap()
+                .token
         };
         let first = mint(&mut cache, 1, 1000);
         let second = mint(&mut cache, 2, 1000);
@@ -305,23 +354,95 @@ mod tests {
 
     #[test]
     fn cache_memory_is_bounded() {
-        let signer = BundleKey::generate(KeyFormat::Sec1)
-            .unwrap()
-            .signer()
-            .unwrap();
-        let mut cache = TokenCache::new(4);
+        let signer = signer();
+        let mut cache = TokenCache::new(4, limits());
         for n in 0..20 {
             let mut user = alice();
             user.sub = format!("user{n}");
             cache
-                .token(&signer, &user, "i".into(), "a".into(), 1000, 300)
+                .token(&signer, &user, "i".into(), "a".into(), 1000)
                 .unwrap();
             assert!(cache.len() <= 4);
         }
-        let mut uncached = TokenCache::new(0);
+        let mut uncached = TokenCache::new(0, limits());
         uncached
-            .token(&signer, &alice(), "i".into(), "a".into(), 1000, 300)
+            .token(&signer, &alice(), "i".into(), "a".into(), 1000)
             .unwrap();
         assert!(uncached.is_empty());
+    }
+
+    #[test]
+    fn several_audiences_are_an_array_and_key_the_cache() {
+        let signer = signer();
+        let mut cache = TokenCache::new(16, limits());
+        let both = Audience::Many(vec!["api".into(), "web".into()]);
+        let token = cache
+            .token(&signer, &alice(), "i".into(), both.clone(), 1000)
+            .unwrap()
+            .token;
+        assert_eq!(decode_claims(&token).aud, both);
+        let one = cache
+            .token(&signer, &alice(), "i".into(), "api".into(), 1000)
+            .unwrap()
+            .token;
+        assert_ne!(token, one);
+    }
+
+    #[test]
+    fn groups_that_would_make_the_token_too_long_are_dropped_and_marked() {
+        let signer = signer();
+        let limits = TokenLimits {
+            ttl_seconds: 300,
+            max_token_bytes: 1500,
+        };
+        let mut cache = TokenCache::new(16, limits);
+        let few = cache
+            .token(&signer, &alice(), "i".into(), "a".into(), 1000)
+            .unwrap();
+        assert_eq!(few.dropped_groups, 0);
+        let claims = decode_claims(&few.token);
+        assert_eq!(claims.groups, vec!["admins"]);
+        assert!(!claims.groups_truncated);
+        let json: serde_json::Value = serde_json::from_slice(
+            &base64::Engine::decode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                few.token.split('.').nth(1).unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert!(json.get("groups_truncated").is_none(), "absent unless set");
+
+        let many = Identity {
+            groups: (0..500).map(|n| format!("group-{n:04}")).collect(),
+            ..alice()
+        };
+        let dropped = cache
+            .token(&signer, &many, "i".into(), "a".into(), 1000)
+            .unwrap();
+        assert_eq!(dropped.dropped_groups, 500);
+        assert!(dropped.token.len() <= 1500);
+        let claims = decode_claims(&dropped.token);
+        assert!(claims.groups.is_empty());
+        assert!(claims.groups_truncated);
+        assert_eq!(claims.sub, "alice");
+        // The same answer from the cache.
+        assert_eq!(
+            cache
+                .token(&signer, &many, "i".into(), "a".into(), 1001)
+                .unwrap(),
+            dropped
+        );
+
+        // Just under the limit: kept.
+        let exact = TokenLimits {
+            max_token_bytes: few.token.len(),
+            ..limits
+        };
+        let kept = TokenCache::new(0, exact)
+            .token(&signer, &alice(), "i".into(), "a".into(), 1000)
+            .unwrap();
+        assert!(!kept.groups_dropped());
+        assert_eq!(kept.token.len(), few.token.len());
     }
 }

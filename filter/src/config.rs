@@ -3,7 +3,11 @@
 use serde::Deserialize;
 use signed_headers_keys::{Bundle, BundleError};
 
+use crate::claim_headers::{Claim, ClaimHeader};
+use crate::groups::GroupsPolicy;
+use crate::identity::{CertificateField, ClaimFields, Source};
 use crate::strip::StripRules;
+pub use signed_headers_keys::Audience;
 
 pub const DEFAULT_HEADER: &str = "x-pomerium-jwt-assertion";
 pub const DEFAULT_JWKS_PATH: &str = "/.well-known/pomerium/jwks.json";
@@ -15,6 +19,12 @@ pub const DEFAULT_TOKEN_CACHE_ENTRIES: usize = 4096;
 const MAX_TOKEN_CACHE_ENTRIES: usize = 1_000_000;
 pub const DEFAULT_METADATA_NAMESPACE: &str = "envoy.filters.http.jwt_authn";
 pub const DEFAULT_PAYLOAD_KEY: &str = "jwt_payload";
+/// Where Envoy's `ext_authz` filter puts `dynamic_metadata_from_headers`,
+/// whatever the filter is named.
+pub const DEFAULT_EXT_AUTHZ_NAMESPACE: &str = "envoy.filters.http.ext_authz";
+/// Most servers refuse a header line over 8 KiB (nginx, Apache's 8190).
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 8000;
+const MAX_HEADER_BYTES_RANGE: std::ops::RangeInclusive<usize> = 1024..=1_048_576;
 /// The environment variable read (through `host_env_keys`) when the
 /// configuration holds no key.
 pub const SIGNING_KEY_ENV: &str = "SIGNING_KEY";
@@ -32,14 +42,20 @@ struct RawConfig {
     jwks_path: Option<String>,
     issuer_format: Option<IssuerFormat>,
     issuer: Option<String>,
-    audience: Option<String>,
+    audience: Option<Audience>,
     ttl_seconds: Option<u64>,
     jwks_max_age_seconds: Option<u64>,
     token_cache_entries: Option<usize>,
+    max_header_bytes: Option<usize>,
     #[serde(default)]
     strip: RawStrip,
+    /// One source object or a list of them: parsed by [`parse_sources`].
+    identity: Option<serde_json::Value>,
+    /// A list of claims, or an object of claim to header name: parsed by
+    /// [`parse_claim_headers`].
+    claim_headers: Option<serde_json::Value>,
     #[serde(default)]
-    identity: RawIdentity,
+    groups: RawGroups,
     #[serde(default)]
     unauthenticated: UnauthenticatedPolicy,
 }
@@ -51,22 +67,117 @@ struct RawStrip {
     names: Vec<String>,
     #[serde(default)]
     prefixes: Vec<String>,
+    #[serde(default)]
+    cookies: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawIdentity {
+struct RawGroups {
     #[serde(default)]
-    source: IdentitySource,
-    metadata_namespace: Option<String>,
-    payload_key: Option<String>,
+    allow: Vec<String>,
+    #[serde(default)]
+    allow_prefixes: Vec<String>,
+    max_count: Option<usize>,
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum IdentitySource {
-    #[default]
-    JwtAuthn,
+/// The fields of each kind of source as written, besides `"source"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJwtAuthn {
+    metadata_namespace: Option<String>,
+    payload_key: Option<String>,
+    #[serde(default)]
+    claims: RawClaims<PayloadPath>,
+    www_authenticate: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExtAuthz {
+    metadata_namespace: Option<String>,
+    #[serde(default)]
+    claims: RawClaims<String>,
+    groups_delimiter: Option<String>,
+    www_authenticate: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClientCertificate {
+    #[serde(default)]
+    claims: RawClaims<CertificateField>,
+    www_authenticate: Option<String>,
+}
+
+const SOURCE_KINDS: &str = "jwt_authn, ext_authz or client_certificate";
+
+/// A claim mapping as written: an absent claim keeps the source's default,
+/// `null` maps it to nothing.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, bound = "F: Deserialize<'de>")]
+struct RawClaims<F> {
+    #[serde(default, deserialize_with = "present")]
+    sub: Option<Option<F>>,
+    #[serde(default, deserialize_with = "present")]
+    user: Option<Option<F>>,
+    #[serde(default, deserialize_with = "present")]
+    email: Option<Option<F>>,
+    #[serde(default, deserialize_with = "present")]
+    groups: Option<Option<F>>,
+    #[serde(default, deserialize_with = "present")]
+    name: Option<Option<F>>,
+    #[serde(default, deserialize_with = "present")]
+    sid: Option<Option<F>>,
+}
+
+impl<F> Default for RawClaims<F> {
+    fn default() -> Self {
+        Self {
+            sub: None,
+            user: None,
+            email: None,
+            groups: None,
+            name: None,
+            sid: None,
+        }
+    }
+}
+
+/// Tells a field written as `null` (`Some(None)`) from an absent one (`None`).
+fn present<'de, D, F>(deserializer: D) -> Result<Option<Option<F>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    F: Deserialize<'de>,
+{
+    Option::<F>::deserialize(deserializer).map(Some)
+}
+
+/// A claim of the `jwt_authn` payload: a top-level key (which may contain
+/// dots, as namespaced claims like `https://example.com/roles` do), or a
+/// list of keys into nested objects.
+#[derive(Debug)]
+struct PayloadPath(Vec<String>);
+
+impl<'de> Deserialize<'de> for PayloadPath {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let expected = "a claim name, or a non-empty list of nested claim names, none empty";
+        let keys = match serde_json::Value::deserialize(deserializer)? {
+            serde_json::Value::String(key) => vec![key],
+            serde_json::Value::Array(keys) => keys
+                .into_iter()
+                .map(|key| match key {
+                    serde_json::Value::String(key) => Ok(key),
+                    _ => Err(serde::de::Error::custom(expected)),
+                })
+                .collect::<Result<_, _>>()?,
+            _ => return Err(serde::de::Error::custom(expected)),
+        };
+        if keys.is_empty() || keys.iter().any(String::is_empty) {
+            return Err(serde::de::Error::custom(expected));
+        }
+        Ok(Self(keys))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -98,15 +209,6 @@ pub enum UnauthenticatedPolicy {
     Pass,
 }
 
-/// Where the verified identity is read from: the payload that Envoy's
-/// `jwt_authn` filter stores in dynamic metadata (`payload_in_metadata`),
-/// which a client cannot write.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JwtAuthnSource {
-    pub metadata_namespace: String,
-    pub payload_key: String,
-}
-
 /// Where the signing key comes from.
 #[derive(Debug, Clone)]
 pub enum KeySource {
@@ -124,13 +226,21 @@ pub struct Settings {
     pub jwks_path: String,
     pub issuer: Issuer,
     /// A fixed `aud`; `None` means the request host.
-    pub audience: Option<String>,
+    pub audience: Option<Audience>,
     pub ttl_seconds: u64,
     pub jwks_max_age_seconds: u64,
     /// Per-worker cache of minted tokens; 0 signs every request.
     pub token_cache_entries: usize,
+    /// The assertion header line (name, `: `, token) is kept within this
+    /// many bytes by dropping groups.
+    pub max_header_bytes: usize,
     pub strip: StripRules,
-    pub identity: JwtAuthnSource,
+    /// Cookies removed from the request's `Cookie` header.
+    pub strip_cookies: Vec<String>,
+    /// Tried in order; the first that yields a subject wins.
+    pub identity: Vec<Source>,
+    pub claim_headers: Vec<ClaimHeader>,
+    pub groups: GroupsPolicy,
     pub unauthenticated: UnauthenticatedPolicy,
 }
 
@@ -144,16 +254,45 @@ impl Settings {
 
 /// A configuration error, phrased to name the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError(String);
+pub struct ConfigError {
+    /// Where in the configuration, e.g. `identity[1].claims.sub`; empty
+    /// when the message says it all.
+    field: String,
+    message: String,
+}
+
+impl ConfigError {
+    /// The same error, one level down from `parent`.
+    fn within(self, parent: &str) -> Self {
+        let field = if self.field.is_empty() {
+            parent.to_owned()
+        } else {
+            format!("{parent}.{}", self.field)
+        };
+        Self { field, ..self }
+    }
+}
 
 impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        if self.field.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.field, self.message)
+        }
     }
 }
 
 fn field_error(field: &str, message: impl std::fmt::Display) -> ConfigError {
-    ConfigError(format!("{field}: {message}"))
+    ConfigError {
+        field: field.to_owned(),
+        message: message.to_string(),
+    }
+}
+
+/// An error about the value itself, placed by the caller with `within`.
+fn value_error(message: impl std::fmt::Display) -> ConfigError {
+    field_error("", message)
 }
 
 fn bundle_error(field: &str, error: BundleError) -> ConfigError {
@@ -228,8 +367,16 @@ impl Settings {
             (None, format) => Issuer::FromHost(format.unwrap_or(IssuerFormat::Host)),
         };
         let audience = match raw.audience {
-            Some(fixed) if fixed.trim().is_empty() => {
+            Some(Audience::One(fixed)) if fixed.trim().is_empty() => {
                 return Err(field_error("audience", "must not be empty"));
+            }
+            Some(Audience::Many(list))
+                if list.is_empty() || list.iter().any(|aud| aud.trim().is_empty()) =>
+            {
+                return Err(field_error(
+                    "audience",
+                    "a list must hold at least one audience, none empty",
+                ));
             }
             fixed => fixed,
         };
@@ -253,22 +400,32 @@ impl Settings {
             0..=MAX_TOKEN_CACHE_ENTRIES,
         )?;
 
-        let strip_names = validate_header_names("strip.names", &raw.strip.names)?;
-        let strip_prefixes = validate_header_names("strip.prefixes", &raw.strip.prefixes)?;
-        let strip = StripRules::new(&header, strip_names, strip_prefixes);
+        let max_header_bytes = in_range(
+            "max_header_bytes",
+            raw.max_header_bytes,
+            DEFAULT_MAX_HEADER_BYTES,
+            MAX_HEADER_BYTES_RANGE,
+        )?;
 
-        let IdentitySource::JwtAuthn = raw.identity.source;
-        let identity = JwtAuthnSource {
-            metadata_namespace: non_empty(
-                "identity.metadata_namespace",
-                raw.identity.metadata_namespace,
-                DEFAULT_METADATA_NAMESPACE,
-            )?,
-            payload_key: non_empty(
-                "identity.payload_key",
-                raw.identity.payload_key,
-                DEFAULT_PAYLOAD_KEY,
-            )?,
+        let claim_headers = parse_claim_headers(raw.claim_headers, &header)?;
+        let mut strip_names = validate_header_names("strip.names", &raw.strip.names)?;
+        let strip_prefixes = validate_header_names("strip.prefixes", &raw.strip.prefixes)?;
+        // A client copy of every header the filter sets is removed first.
+        strip_names.extend(claim_headers.iter().map(|claim| claim.header.clone()));
+        let strip = StripRules::new(&header, strip_names, strip_prefixes);
+        let strip_cookies = raw
+            .strip
+            .cookies
+            .iter()
+            .enumerate()
+            .map(|(index, name)| validate_cookie_name(&format!("strip.cookies[{index}]"), name))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let identity = parse_sources(raw.identity)?;
+        let groups = GroupsPolicy {
+            allow: raw.groups.allow,
+            allow_prefixes: raw.groups.allow_prefixes,
+            max_count: raw.groups.max_count,
         };
 
         Ok(Self {
@@ -280,8 +437,12 @@ impl Settings {
             ttl_seconds,
             jwks_max_age_seconds,
             token_cache_entries,
+            max_header_bytes,
             strip,
+            strip_cookies,
             identity,
+            claim_headers,
+            groups,
             unauthenticated: raw.unauthenticated,
         })
     }
@@ -327,6 +488,282 @@ fn non_empty(field: &str, value: Option<String>, default: &str) -> Result<String
     }
 }
 
+/// The source list as written: one object, or a non-empty list of them;
+/// absent means `jwt_authn` with its defaults.
+fn parse_sources(value: Option<serde_json::Value>) -> Result<Vec<Source>, ConfigError> {
+    let written = match value {
+        None => {
+            return Ok(vec![jwt_authn_source(
+                None,
+                None,
+                RawClaims::default(),
+                None,
+            )?]);
+        }
+        Some(serde_json::Value::Array(list)) if list.is_empty() => {
+            return Err(field_error("identity", "the list of sources is empty"));
+        }
+        Some(serde_json::Value::Array(list)) => list
+            .into_iter()
+            .enumerate()
+            .map(|(index, item)| (format!("identity[{index}]"), item))
+            .collect(),
+        Some(object @ serde_json::Value::Object(_)) => vec![("identity".to_owned(), object)],
+        Some(_) => {
+            return Err(field_error(
+                "identity",
+                "must be a source object or a list of them",
+            ));
+        }
+    };
+    written
+        .into_iter()
+        .map(|(field, item)| source(item).map_err(|error| error.within(&field)))
+        .collect()
+}
+
+/// Deserializes `value`, naming the failing field within it.
+fn typed<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let path = error.path().to_string();
+        if path.is_empty() || path == "." {
+            value_error(error.inner())
+        } else {
+            field_error(&path, error.inner())
+        }
+    })
+}
+
+/// One source, its kind named by `"source"`; errors are relative to it.
+fn source(item: serde_json::Value) -> Result<Source, ConfigError> {
+    let serde_json::Value::Object(mut object) = item else {
+        return Err(value_error(format!(
+            "must be an object with a \"source\" ({SOURCE_KINDS})"
+        )));
+    };
+    let kind = match object.remove("source") {
+        Some(serde_json::Value::String(kind)) => kind,
+        Some(_) => return Err(field_error("source", "must be a string")),
+        None => {
+            return Err(value_error(format!(
+                "missing field `source` ({SOURCE_KINDS})"
+            )));
+        }
+    };
+    let fields = serde_json::Value::Object(object);
+    match kind.as_str() {
+        "jwt_authn" => {
+            let raw: RawJwtAuthn = typed(fields)?;
+            jwt_authn_source(
+                raw.metadata_namespace,
+                raw.payload_key,
+                raw.claims,
+                raw.www_authenticate,
+            )
+        }
+        "ext_authz" => ext_authz_source(typed(fields)?),
+        "client_certificate" => {
+            let raw: RawClientCertificate = typed(fields)?;
+            let defaults = ClaimFields {
+                sub: CertificateField::UriSan,
+                user: None,
+                email: None,
+                groups: None,
+                name: Some(CertificateField::SubjectCn),
+                sid: None,
+            };
+            Ok(Source::ClientCertificate {
+                claims: claim_fields(raw.claims, defaults)?,
+                www_authenticate: challenge_or(raw.www_authenticate, "mTLS")?,
+            })
+        }
+        other => Err(field_error(
+            "source",
+            format!("unknown source `{other}`, expected {SOURCE_KINDS}"),
+        )),
+    }
+}
+
+fn ext_authz_source(raw: RawExtAuthz) -> Result<Source, ConfigError> {
+    let header = |name: &str| Some(name.to_owned());
+    let defaults = ClaimFields {
+        sub: "x-auth-request-user".to_owned(),
+        user: None,
+        email: header("x-auth-request-email"),
+        groups: header("x-auth-request-groups"),
+        name: header("x-auth-request-preferred-username"),
+        sid: None,
+    };
+    let claims = claim_fields(raw.claims, defaults)?;
+    // Envoy keys the metadata by the lowercase header name.
+    let lowercase =
+        |field: &str, name: String| validate_header_name(&format!("claims.{field}"), &name);
+    let optional =
+        |field: &str, name: Option<String>| name.map(|name| lowercase(field, name)).transpose();
+    Ok(Source::ExtAuthz {
+        metadata_namespace: non_empty(
+            "metadata_namespace",
+            raw.metadata_namespace,
+            DEFAULT_EXT_AUTHZ_NAMESPACE,
+        )?,
+        claims: ClaimFields {
+            sub: lowercase("sub", claims.sub)?,
+            user: optional("user", claims.user)?,
+            email: optional("email", claims.email)?,
+            groups: optional("groups", claims.groups)?,
+            name: optional("name", claims.name)?,
+            sid: optional("sid", claims.sid)?,
+        },
+        groups_delimiter: non_empty("groups_delimiter", raw.groups_delimiter, ",")?,
+        www_authenticate: challenge(raw.www_authenticate)?,
+    })
+}
+
+fn jwt_authn_source(
+    metadata_namespace: Option<String>,
+    payload_key: Option<String>,
+    claims: RawClaims<PayloadPath>,
+    www_authenticate: Option<String>,
+) -> Result<Source, ConfigError> {
+    let key = |name: &str| Some(PayloadPath(vec![name.to_owned()]));
+    let defaults = ClaimFields {
+        sub: PayloadPath(vec!["sub".to_owned()]),
+        user: None,
+        email: key("email"),
+        groups: key("groups"),
+        name: key("name"),
+        sid: key("sid"),
+    };
+    let claims = claim_fields(claims, defaults)?;
+    let path = |path: PayloadPath| path.0;
+    Ok(Source::JwtAuthn {
+        metadata_namespace: non_empty(
+            "metadata_namespace",
+            metadata_namespace,
+            DEFAULT_METADATA_NAMESPACE,
+        )?,
+        payload_key: non_empty("payload_key", payload_key, DEFAULT_PAYLOAD_KEY)?,
+        claims: ClaimFields {
+            sub: path(claims.sub),
+            user: claims.user.map(path),
+            email: claims.email.map(path),
+            groups: claims.groups.map(path),
+            name: claims.name.map(path),
+            sid: claims.sid.map(path),
+        },
+        www_authenticate: challenge(www_authenticate)?,
+    })
+}
+
+/// The written mapping over the source's defaults; `sub` must map to a field.
+fn claim_fields<F>(
+    raw: RawClaims<F>,
+    defaults: ClaimFields<F>,
+) -> Result<ClaimFields<F>, ConfigError> {
+    let sub = match raw.sub {
+        None => defaults.sub,
+        Some(Some(sub)) => sub,
+        Some(None) => {
+            return Err(field_error(
+                "claims.sub",
+                "must name a field: the subject is what identifies the user",
+            ));
+        }
+    };
+    Ok(ClaimFields {
+        sub,
+        user: raw.user.unwrap_or(defaults.user),
+        email: raw.email.unwrap_or(defaults.email),
+        groups: raw.groups.unwrap_or(defaults.groups),
+        name: raw.name.unwrap_or(defaults.name),
+        sid: raw.sid.unwrap_or(defaults.sid),
+    })
+}
+
+fn challenge(written: Option<String>) -> Result<String, ConfigError> {
+    challenge_or(written, "Bearer")
+}
+
+/// A `www-authenticate` value: printable ASCII, starting with a scheme.
+fn challenge_or(written: Option<String>, default: &str) -> Result<String, ConfigError> {
+    let value = written.unwrap_or_else(|| default.to_owned());
+    let printable = |c: char| c == ' ' || c.is_ascii_graphic();
+    if value.trim().is_empty() || !value.chars().all(printable) {
+        return Err(field_error(
+            "www_authenticate",
+            format!("{value:?} is not a challenge (printable ASCII, starting with a scheme)"),
+        ));
+    }
+    Ok(value)
+}
+
+/// `["email", ...]` for the default names (`x-pomerium-claim-<claim>`), or
+/// `{"email": "x-user-email", ...}` for names of the operator's choosing.
+fn parse_claim_headers(
+    value: Option<serde_json::Value>,
+    assertion_header: &str,
+) -> Result<Vec<ClaimHeader>, ConfigError> {
+    let written: Vec<(String, String, Option<serde_json::Value>)> = match value {
+        None => Vec::new(),
+        Some(serde_json::Value::Array(claims)) => claims
+            .into_iter()
+            .enumerate()
+            .map(|(index, claim)| (format!("claim_headers[{index}]"), claim))
+            .map(|(field, claim)| match claim {
+                serde_json::Value::String(claim) => Ok((field, claim, None)),
+                _ => Err(field_error(&field, "must be a claim name")),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(serde_json::Value::Object(headers)) => headers
+            .into_iter()
+            .map(|(claim, header)| (format!("claim_headers.{claim}"), claim, Some(header)))
+            .collect(),
+        Some(_) => {
+            return Err(field_error(
+                "claim_headers",
+                "must be a list of claims or an object of claim to header name",
+            ));
+        }
+    };
+    let mut headers: Vec<ClaimHeader> = Vec::with_capacity(written.len());
+    for (field, claim_name, header) in written {
+        let claim = Claim::from_name(&claim_name).ok_or_else(|| {
+            field_error(
+                &field,
+                format!(
+                    "unknown claim \"{claim_name}\" (one of {})",
+                    Claim::NAMES.join(", ")
+                ),
+            )
+        })?;
+        let header = match header {
+            None => format!("x-pomerium-claim-{claim_name}"),
+            Some(serde_json::Value::String(header)) => validate_header_name(&field, &header)?,
+            Some(_) => return Err(field_error(&field, "must be a header name")),
+        };
+        if header == assertion_header || headers.iter().any(|other| other.header == header) {
+            return Err(field_error(
+                &field,
+                format!("header \"{header}\" is already set by the filter"),
+            ));
+        }
+        headers.push(ClaimHeader { claim, header });
+    }
+    Ok(headers)
+}
+
+/// A cookie name is an HTTP token, matched exactly (RFC 6265).
+fn validate_cookie_name(field: &str, name: &str) -> Result<String, ConfigError> {
+    let is_token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || !name.chars().all(is_token_char) {
+        return Err(field_error(
+            field,
+            format!("\"{name}\" is not a valid cookie name"),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
 /// Header names are matched lowercase (Envoy lowercases them); anything that
 /// is not an HTTP token would never match and is surely a mistake.
 fn validate_header_name(field: &str, name: &str) -> Result<String, ConfigError> {
@@ -367,14 +804,245 @@ mod tests {
             assert_eq!(settings.jwks_max_age_seconds, 60);
             assert_eq!(settings.token_cache_entries, 4096);
             assert_eq!(settings.unauthenticated, UnauthenticatedPolicy::Deny);
+            assert_eq!(settings.max_header_bytes, 8000);
+            assert!(settings.claim_headers.is_empty());
+            assert!(settings.strip_cookies.is_empty());
+            assert_eq!(settings.groups, GroupsPolicy::default());
+            let key = |name: &str| Some(vec![name.to_owned()]);
             assert_eq!(
                 settings.identity,
-                JwtAuthnSource {
+                vec![Source::JwtAuthn {
                     metadata_namespace: "envoy.filters.http.jwt_authn".into(),
                     payload_key: "jwt_payload".into(),
-                }
+                    claims: ClaimFields {
+                        sub: vec!["sub".to_owned()],
+                        user: None,
+                        email: key("email"),
+                        groups: key("groups"),
+                        name: key("name"),
+                        sid: key("sid"),
+                    },
+                    www_authenticate: "Bearer".into(),
+                }]
             );
         }
+    }
+
+    #[test]
+    fn identity_is_one_source_or_a_list_with_defaults_per_kind() {
+        let one = parse(r#"{"identity":{"source":"ext_authz"}}"#).unwrap();
+        let list = parse(r#"{"identity":[{"source":"ext_authz"}]}"#).unwrap();
+        assert_eq!(one.identity, list.identity);
+        let header = |name: &str| Some(name.to_owned());
+        assert_eq!(
+            one.identity,
+            vec![Source::ExtAuthz {
+                metadata_namespace: "envoy.filters.http.ext_authz".into(),
+                claims: ClaimFields {
+                    sub: "x-auth-request-user".into(),
+                    user: None,
+                    email: header("x-auth-request-email"),
+                    groups: header("x-auth-request-groups"),
+                    name: header("x-auth-request-preferred-username"),
+                    sid: None,
+                },
+                groups_delimiter: ",".into(),
+                www_authenticate: "Bearer".into(),
+            }]
+        );
+        let certificate = parse(
+            r#"{"identity":[{"source":"client_certificate","claims":{"sub":"dns_san","email":"subject_cn","name":null}},{"source":"jwt_authn"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            certificate.identity[0],
+            Source::ClientCertificate {
+                claims: ClaimFields {
+                    sub: CertificateField::DnsSan,
+                    user: None,
+                    email: Some(CertificateField::SubjectCn),
+                    groups: None,
+                    name: None,
+                    sid: None,
+                },
+                www_authenticate: "mTLS".into(),
+            }
+        );
+        assert!(matches!(certificate.identity[1], Source::JwtAuthn { .. }));
+    }
+
+    #[test]
+    fn claim_mappings_name_fields_paths_and_headers() {
+        let settings = parse(
+            r#"{"identity":[
+                {"source":"jwt_authn","claims":{"user":"preferred_username","groups":["realm_access","roles"],"sid":null}},
+                {"source":"ext_authz","claims":{"sub":"X-User","groups":"X-Groups"},"groups_delimiter":"|","www_authenticate":"Basic realm=\"app\""}
+            ]}"#,
+        )
+        .unwrap();
+        let Source::JwtAuthn { claims, .. } = &settings.identity[0] else {
+            panic!("jwt_authn first");
+        };
+        assert_eq!(claims.user, Some(vec!["preferred_username".to_owned()]));
+        assert_eq!(
+            claims.groups,
+            Some(vec!["realm_access".to_owned(), "roles".to_owned()])
+        );
+        assert_eq!(claims.sid, None);
+        assert_eq!(claims.email, Some(vec!["email".to_owned()]));
+        let Source::ExtAuthz {
+            claims,
+            groups_delimiter,
+            www_authenticate,
+            ..
+        } = &settings.identity[1]
+        else {
+            panic!("ext_authz second");
+        };
+        assert_eq!(claims.sub, "x-user");
+        assert_eq!(claims.groups.as_deref(), Some("x-groups"));
+        assert_eq!(groups_delimiter, "|");
+        assert_eq!(www_authenticate, "Basic realm=\"app\"");
+    }
+
+    #[test]
+    fn identity_errors_name_the_source_and_field() {
+        assert_eq!(
+            error(r#"{"identity":[]}"#),
+            "identity: the list of sources is empty"
+        );
+        assert_eq!(
+            error(r#"{"identity":"jwt_authn"}"#),
+            "identity: must be a source object or a list of them"
+        );
+        assert!(
+            error(r#"{"identity":{"source":"mtls"}}"#)
+                .starts_with("identity.source: unknown source `mtls`")
+        );
+        assert_eq!(
+            error(r#"{"identity":{}}"#),
+            "identity: missing field `source` (jwt_authn, ext_authz or client_certificate)"
+        );
+        assert!(error(r#"{"identity":[1]}"#).starts_with("identity[0]: must be an object"));
+        assert!(
+            error(r#"{"identity":{"source":"jwt_authn","claims":{"email":{}}}}"#)
+                .starts_with("identity.claims.email: a claim name")
+        );
+        assert!(
+            error(r#"{"identity":[{"source":"jwt_authn"},{"source":"ext_authz","bogus":1}]}"#)
+                .starts_with("identity[1].bogus: unknown field `bogus`")
+        );
+        assert!(
+            error(r#"{"identity":{"source":"ext_authz","claims":{"email":1}}}"#)
+                .starts_with("identity.claims.email: invalid type")
+        );
+        assert!(
+            error(r#"{"identity":{"source":"ext_authz","claims":{"phone":"x"}}}"#)
+                .starts_with("identity.claims.phone: unknown field `phone`")
+        );
+        assert_eq!(
+            error(r#"{"identity":{"source":"jwt_authn","claims":{"sub":null}}}"#),
+            "identity.claims.sub: must name a field: the subject is what identifies the user"
+        );
+        assert!(
+            error(r#"{"identity":{"source":"jwt_authn","claims":{"email":[]}}}"#)
+                .starts_with("identity.claims.email: a claim name")
+        );
+        assert!(
+            error(r#"{"identity":{"source":"ext_authz","claims":{"sub":"bad header"}}}"#)
+                .starts_with("identity.claims.sub:")
+        );
+        assert!(
+            error(r#"{"identity":{"source":"client_certificate","claims":{"sub":"email_san"}}}"#)
+                .starts_with("identity.claims.sub: unknown variant `email_san`")
+        );
+        assert!(
+            error(r#"{"identity":{"source":"ext_authz","groups_delimiter":""}}"#)
+                .starts_with("identity.groups_delimiter: must not be empty")
+        );
+        assert!(
+            error(r#"{"identity":{"source":"jwt_authn","www_authenticate":"Bearer\n"}}"#)
+                .starts_with("identity.www_authenticate:")
+        );
+    }
+
+    #[test]
+    fn audience_is_one_string_or_a_list() {
+        assert_eq!(
+            parse(r#"{"audience":["a","b"]}"#).unwrap().audience,
+            Some(Audience::Many(vec!["a".into(), "b".into()]))
+        );
+        assert_eq!(
+            parse(r#"{"audience":"a"}"#).unwrap().audience,
+            Some(Audience::One("a".into()))
+        );
+        assert!(error(r#"{"audience":[]}"#).starts_with("audience: a list must hold"));
+        assert!(error(r#"{"audience":["a",""]}"#).starts_with("audience: a list must hold"));
+        assert!(error(r#"{"audience":1}"#).starts_with("audience:"));
+    }
+
+    #[test]
+    fn claim_headers_by_default_name_or_chosen_name_are_stripped_first() {
+        let listed = parse(r#"{"claim_headers":["email","groups"]}"#).unwrap();
+        assert_eq!(
+            listed.claim_headers,
+            vec![
+                ClaimHeader {
+                    claim: Claim::Email,
+                    header: "x-pomerium-claim-email".into()
+                },
+                ClaimHeader {
+                    claim: Claim::Groups,
+                    header: "x-pomerium-claim-groups".into()
+                },
+            ]
+        );
+        let named = parse(r#"{"claim_headers":{"email":"X-User-Email"}}"#).unwrap();
+        assert_eq!(named.claim_headers[0].header, "x-user-email");
+        assert!(named.strip.should_strip("x_user_email"));
+        assert!(
+            error(r#"{"claim_headers":["phone"]}"#)
+                .starts_with("claim_headers[0]: unknown claim \"phone\"")
+        );
+        assert!(
+            error(r#"{"claim_headers":{"email":"bad name"}}"#).starts_with("claim_headers.email:")
+        );
+        assert!(error(r#"{"claim_headers":{"email":1}}"#).starts_with("claim_headers.email:"));
+        assert!(
+            error(r#"{"claim_headers":{"email":"x-pomerium-jwt-assertion"}}"#)
+                .contains("already set by the filter")
+        );
+        assert!(
+            error(r#"{"claim_headers":{"email":"x-a","name":"x-a"}}"#)
+                .contains("already set by the filter")
+        );
+        assert!(error(r#"{"claim_headers":"email"}"#).starts_with("claim_headers: must be"));
+    }
+
+    #[test]
+    fn groups_cookies_and_header_size() {
+        let settings = parse(
+            r#"{"groups":{"allow":["admins"],"allow_prefixes":["team-"],"max_count":50},"strip":{"cookies":["IdToken","BearerToken"]},"max_header_bytes":4096}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            settings.groups,
+            GroupsPolicy {
+                allow: vec!["admins".into()],
+                allow_prefixes: vec!["team-".into()],
+                max_count: Some(50),
+            }
+        );
+        assert_eq!(settings.strip_cookies, vec!["IdToken", "BearerToken"]);
+        assert_eq!(settings.max_header_bytes, 4096);
+        assert!(error(r#"{"strip":{"cookies":["a b"]}}"#).starts_with("strip.cookies[0]:"));
+        assert!(
+            error(r#"{"max_header_bytes":100}"#)
+                .starts_with("max_header_bytes: 100 is out of range")
+        );
+        assert!(
+            error(r#"{"groups":{"deny":[]}}"#).starts_with("groups.deny: unknown field `deny`")
+        );
     }
 
     #[test]
@@ -391,8 +1059,6 @@ mod tests {
         assert!(error(r#"{"jwks_path":"relative"}"#).starts_with("jwks_path:"));
         assert!(error(r#"{"issuer":"x","issuer_format":"uri"}"#).starts_with("issuer:"));
         assert_eq!(error(r#"{"audience":" "}"#), "audience: must not be empty");
-        assert!(error(r#"{"audience":["a"]}"#).starts_with("audience: invalid type"));
-        assert!(error(r#"{"identity":{"source":"mtls"}}"#).starts_with("identity.source:"));
         assert!(error(r#"{"signing_key":"garbage"}"#).starts_with("signing_key: not a PEM"));
         assert_eq!(error("[1]"), "configuration: must be a JSON object");
         assert_eq!(error("\"x\""), "configuration: must be a JSON object");
@@ -459,7 +1125,7 @@ mod tests {
 
     #[test]
     fn mutated_configurations_never_panic() {
-        let valid = br#"{"header":"x-a","jwks_path":"/j","issuer_format":"uri","ttl_seconds":60,"jwks_max_age_seconds":5,"strip":{"names":["x-b"],"prefixes":["x-c-"]},"identity":{"source":"jwt_authn","payload_key":"p"},"unauthenticated":"pass"}"#;
+        let valid = br#"{"header":"x-a","jwks_path":"/j","issuer_format":"uri","ttl_seconds":60,"jwks_max_age_seconds":5,"strip":{"names":["x-b"],"prefixes":["x-c-"]},"identity":[{"source":"jwt_authn","payload_key":"p","claims":{"groups":["a","b"]}},{"source":"ext_authz","groups_delimiter":";"},{"source":"client_certificate","claims":{"sub":"subject"}}],"claim_headers":{"email":"x-e"},"groups":{"allow":["g"],"max_count":3},"unauthenticated":"pass"}"#;
         assert!(Settings::parse(valid, None).is_ok());
         let mut next = crate::test_rng::xorshift(0x2545_f491_4f6c_dd1d);
         for _ in 0..20_000 {

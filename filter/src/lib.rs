@@ -9,14 +9,18 @@
 
 mod assertion;
 mod authority;
+mod claim_headers;
 mod config;
+mod cookies;
+mod groups;
+mod identity;
 mod jwks_endpoint;
 mod metadata;
 mod strip;
 #[cfg(test)]
 mod test_rng;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::UNIX_EPOCH;
 
@@ -25,8 +29,9 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, Status};
 use signed_headers_keys::{Bundle, BundleKey, Es256Signer, JwksDocument, KeyFormat};
 
-use assertion::{Identity, TokenCache};
-use config::{KeySource, Settings, UnauthenticatedPolicy};
+use assertion::{TokenCache, TokenLimits};
+use config::{Audience, KeySource, Settings, UnauthenticatedPolicy};
+use identity::Identity;
 use jwks_endpoint::LocalResponse;
 
 /// Shared-data key of the ephemeral signing key, one per VM id, so every
@@ -44,10 +49,14 @@ struct Plugin {
     signer: Es256Signer,
     jwks: JwksDocument,
     tokens: RefCell<TokenCache>,
+    /// Shared-data key that marks "dropped groups logged" for this
+    /// configuration, so every worker VM together logs it once.
+    dropped_groups_logged_key: String,
+    dropped_groups_logged: Cell<bool>,
 }
 
 impl Plugin {
-    fn new(settings: Settings) -> Result<Self, String> {
+    fn new(settings: Settings, configuration: &[u8]) -> Result<Self, String> {
         let (signer, jwks) = match &settings.key_source {
             KeySource::Bundle(bundle) => {
                 let signer = bundle
@@ -64,13 +73,53 @@ impl Plugin {
                 (signer, JwksDocument::empty())
             }
         };
+        let limits = TokenLimits {
+            ttl_seconds: settings.ttl_seconds,
+            // The header line is `name: token`.
+            max_token_bytes: settings
+                .max_header_bytes
+                .saturating_sub(settings.header.len() + 2),
+        };
         Ok(Self {
-            tokens: RefCell::new(TokenCache::new(settings.token_cache_entries)),
+            tokens: RefCell::new(TokenCache::new(settings.token_cache_entries, limits)),
+            dropped_groups_logged_key: format!(
+                "signed-headers.dropped-groups-logged.{:016x}",
+                fnv1a(configuration)
+            ),
+            dropped_groups_logged: Cell::new(false),
             settings,
             signer,
             jwks,
         })
     }
+
+    /// Warns that groups were dropped, once per configuration across all
+    /// worker VMs (the first to swap the shared-data flag in logs).
+    fn log_dropped_groups_once(&self, dropped_groups: usize) {
+        if self.dropped_groups_logged.replace(true) {
+            return;
+        }
+        let first = match hostcalls::get_shared_data(&self.dropped_groups_logged_key) {
+            Ok((None, cas)) => {
+                hostcalls::set_shared_data(&self.dropped_groups_logged_key, Some(b"1"), cas).is_ok()
+            }
+            _ => false,
+        };
+        if first {
+            log::warn!(
+                "signed-headers: groups dropped from an assertion (groups_truncated set): {dropped_groups} groups would make the {} header longer than max_header_bytes ({}); narrow them with groups.allow or groups.allow_prefixes. Logged once per configuration.",
+                self.settings.header,
+                self.settings.max_header_bytes
+            );
+        }
+    }
+}
+
+/// FNV-1a: a stable fingerprint of the configuration, not a security hash.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// The ephemeral key every VM with this VM id shares: read it, or make one
@@ -141,7 +190,7 @@ impl RootContext for SignedHeadersRoot {
         let environment_key = std::env::var(config::SIGNING_KEY_ENV).ok();
         let plugin = Settings::parse(&configuration, environment_key.as_deref())
             .map_err(|e| e.to_string())
-            .and_then(Plugin::new);
+            .and_then(|settings| Plugin::new(settings, &configuration));
         match plugin {
             Ok(plugin) => {
                 self.plugin = Some(Rc::new(plugin));
@@ -246,22 +295,32 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
         hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, None)
             .map_err(|status| format!("cannot remove header {name}: {status:?}"))?;
     }
+    strip_cookies(&settings.strip_cookies, &headers)?;
 
-    let identity = metadata::read_identity(&settings.identity, |path| {
+    let identity = identity::read(&settings.identity, |path| {
         hostcalls::get_property(path.to_vec()).ok().flatten()
     });
-    let identity = match (identity, settings.unauthenticated) {
+    let mut identity = match (identity, settings.unauthenticated) {
         (Some(identity), _) => identity,
         (None, UnauthenticatedPolicy::Deny) => {
             let mut response = plain_response(401, "signed-headers: authentication required\n");
-            response
-                .headers
-                .push(("www-authenticate", "Bearer".to_owned()));
+            let mut challenges: Vec<&str> = Vec::new();
+            for source in &settings.identity {
+                if !challenges.contains(&source.www_authenticate()) {
+                    challenges.push(source.www_authenticate());
+                }
+            }
+            for challenge in challenges {
+                response
+                    .headers
+                    .push(("www-authenticate", challenge.to_owned()));
+            }
             return Ok(Some(response));
         }
         (None, UnauthenticatedPolicy::Anonymous) => Identity::anonymous(),
         (None, UnauthenticatedPolicy::Pass) => return Ok(None),
     };
+    settings.groups.apply(&mut identity);
 
     let now = hostcalls::get_current_time()
         .map_err(|status| format!("cannot read the clock: {status:?}"))?
@@ -269,23 +328,65 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
         .map_err(|_| "the host clock is before 1970".to_owned())?
         .as_secs();
     let issuer = assertion::issuer(&settings.issuer, &host);
-    let audience = settings.audience.clone().unwrap_or(host);
-    let token = plugin
+    let audience = match &settings.audience {
+        Some(fixed) => fixed.clone(),
+        None => Audience::One(host),
+    };
+    let minted = plugin
         .tokens
         .try_borrow_mut()
         .map_err(|_| "token cache busy".to_owned())?
-        .token(
-            &plugin.signer,
-            &identity,
-            issuer,
-            audience,
-            now,
-            settings.ttl_seconds,
-        )
+        .token(&plugin.signer, &identity, issuer, audience, now)
         .map_err(|e| e.to_string())?;
-    hostcalls::set_map_value(MapType::HttpRequestHeaders, &settings.header, Some(&token))
-        .map_err(|status| format!("cannot set {}: {status:?}", settings.header))?;
+    if minted.groups_dropped() {
+        plugin.log_dropped_groups_once(minted.dropped_groups);
+    }
+    hostcalls::set_map_value(
+        MapType::HttpRequestHeaders,
+        &settings.header,
+        Some(&minted.token),
+    )
+    .map_err(|status| format!("cannot set {}: {status:?}", settings.header))?;
+    for claim_header in &settings.claim_headers {
+        if let Some(value) = claim_header.value(&identity, minted.groups_dropped()) {
+            hostcalls::set_map_value(
+                MapType::HttpRequestHeaders,
+                &claim_header.header,
+                Some(&value),
+            )
+            .map_err(|status| format!("cannot set {}: {status:?}", claim_header.header))?;
+        }
+    }
     Ok(None)
+}
+
+/// Rewrites the `Cookie` header(s) without the configured cookies.
+fn strip_cookies(names: &[String], headers: &[(String, Vec<u8>)]) -> Result<(), String> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let cookie_headers: Vec<&[u8]> = headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("cookie"))
+        .map(|(_, value)| value.as_slice())
+        .collect();
+    let rewritten: Vec<Option<Vec<u8>>> = cookie_headers
+        .iter()
+        .map(|header| cookies::without_cookies(header, names))
+        .collect();
+    if rewritten.iter().all(Option::is_none) {
+        return Ok(());
+    }
+    let cannot = |status| format!("cannot rewrite the cookie header: {status:?}");
+    hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, "cookie", None).map_err(cannot)?;
+    for (original, rewritten) in cookie_headers.iter().zip(&rewritten) {
+        let kept = rewritten.as_deref().unwrap_or(original);
+        if !kept.is_empty() {
+            hostcalls::add_map_value_bytes(MapType::HttpRequestHeaders, "cookie", kept)
+                .map_err(cannot)?;
+        }
+    }
+    Ok(())
 }
 
 fn plain_response(status: u32, body: &str) -> LocalResponse {

@@ -1,41 +1,9 @@
-//! Reading the verified JWT payload that `jwt_authn` stored in dynamic
-//! metadata. Envoy hands each value over in its native encoding: strings as
-//! their bytes, lists in the proxy-wasm "pairs" encoding.
-
-use crate::assertion::Identity;
-use crate::config::JwtAuthnSource;
-
-/// Reads the identity through `property` (the host's `get_property`), or
-/// `None` when the request carries no verified subject.
-pub fn read_identity(
-    source: &JwtAuthnSource,
-    property: impl Fn(&[&str]) -> Option<Vec<u8>>,
-) -> Option<Identity> {
-    let claim = |name: &str| {
-        property(&[
-            "metadata",
-            "filter_metadata",
-            &source.metadata_namespace,
-            &source.payload_key,
-            name,
-        ])
-    };
-    let text = |name: &str| claim(name).and_then(|bytes| String::from_utf8(bytes).ok());
-    let sub = text("sub").filter(|sub| !sub.is_empty())?;
-    Some(Identity {
-        sub,
-        email: text("email").unwrap_or_default(),
-        groups: claim("groups")
-            .map(|bytes| groups(&bytes))
-            .unwrap_or_default(),
-        name: text("name").unwrap_or_default(),
-        sid: text("sid").unwrap_or_default(),
-    })
-}
+//! Decoding values Envoy hands over from dynamic metadata in their native
+//! encoding: strings as their bytes, lists in the proxy-wasm "pairs" encoding.
 
 /// A `groups` claim: normally a list; some identity providers send a single
 /// string, which becomes a one-element list.
-fn groups(bytes: &[u8]) -> Vec<String> {
+pub fn groups(bytes: &[u8]) -> Vec<String> {
     match decode_list(bytes) {
         Some(items) => items
             .into_iter()
@@ -82,7 +50,6 @@ fn decode_list(bytes: &[u8]) -> Option<Vec<&[u8]>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     /// Envoy's encoding of a list of strings.
     fn encode_list(items: &[&str]) -> Vec<u8> {
@@ -96,70 +63,6 @@ mod tests {
             out.extend([0, 0]);
         }
         out
-    }
-
-    fn source() -> JwtAuthnSource {
-        JwtAuthnSource {
-            metadata_namespace: "envoy.filters.http.jwt_authn".into(),
-            payload_key: "jwt_payload".into(),
-        }
-    }
-
-    fn lookup(claims: HashMap<&'static str, Vec<u8>>) -> impl Fn(&[&str]) -> Option<Vec<u8>> {
-        move |path: &[&str]| {
-            assert_eq!(
-                path[..4],
-                [
-                    "metadata",
-                    "filter_metadata",
-                    "envoy.filters.http.jwt_authn",
-                    "jwt_payload"
-                ]
-            );
-            claims.get(path[4]).cloned()
-        }
-    }
-
-    #[test]
-    fn reads_every_claim() {
-        let identity = read_identity(
-            &source(),
-            lookup(HashMap::from([
-                ("sub", b"alice".to_vec()),
-                ("email", b"alice@example.com".to_vec()),
-                ("name", b"Alice".to_vec()),
-                ("sid", b"s-1".to_vec()),
-                ("groups", encode_list(&["admins", "dev"])),
-            ])),
-        )
-        .unwrap();
-        assert_eq!(
-            identity,
-            Identity {
-                sub: "alice".into(),
-                email: "alice@example.com".into(),
-                groups: vec!["admins".into(), "dev".into()],
-                name: "Alice".into(),
-                sid: "s-1".into(),
-            }
-        );
-    }
-
-    #[test]
-    fn no_subject_means_no_identity() {
-        assert_eq!(read_identity(&source(), lookup(HashMap::new())), None);
-        let empty_sub = HashMap::from([("sub", Vec::new()), ("email", b"x".to_vec())]);
-        assert_eq!(read_identity(&source(), lookup(empty_sub)), None);
-        let binary_sub = HashMap::from([("sub", vec![0xff, 0xfe])]);
-        assert_eq!(read_identity(&source(), lookup(binary_sub)), None);
-    }
-
-    #[test]
-    fn missing_optional_claims_are_empty() {
-        let identity =
-            read_identity(&source(), lookup(HashMap::from([("sub", b"bob".to_vec())]))).unwrap();
-        assert_eq!(identity.groups, Vec::<String>::new());
-        assert_eq!(identity.email, "");
     }
 
     #[test]
@@ -194,8 +97,6 @@ mod tests {
                 bytes.truncate((next() as usize) % (bytes.len() + 1));
             }
             let _ = groups(&bytes);
-            let claims = HashMap::from([("sub", bytes.clone()), ("groups", bytes)]);
-            let _ = read_identity(&source(), lookup(claims));
         }
     }
 }

@@ -50,11 +50,17 @@ impl Es256Signer {
         &self.kid
     }
 
+    /// The length of the token [`Self::sign`] makes from a payload of
+    /// `payload_len` bytes, known before signing.
+    pub fn token_len(&self, payload_len: usize) -> usize {
+        // header + '.' + payload + '.' + 86 characters of signature
+        let encoded_payload = payload_len.div_ceil(3) * 4 - (3 - payload_len % 3) % 3;
+        self.encoded_header.len() + 1 + encoded_payload + 1 + 86
+    }
+
     /// `header.payload.signature` over the given payload bytes (JSON).
     pub fn sign(&self, payload: &[u8]) -> String {
-        let payload_len = base64::encoded_len(payload.len(), false).unwrap_or(0);
-        // header + '.' + payload + '.' + 86 chars of signature
-        let mut token = String::with_capacity(self.encoded_header.len() + payload_len + 88);
+        let mut token = String::with_capacity(self.token_len(payload.len()));
         token.push_str(&self.encoded_header);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(payload, &mut token);
@@ -70,11 +76,31 @@ impl Es256Signer {
     }
 }
 
+/// `aud`: one audience as a string, several as an array (RFC 7519 4.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl From<&str> for Audience {
+    fn from(audience: &str) -> Self {
+        Self::One(audience.to_owned())
+    }
+}
+
+impl From<String> for Audience {
+    fn from(audience: String) -> Self {
+        Self::One(audience)
+    }
+}
+
 /// The claims of an assertion, in the order the spec lists them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AssertionClaims {
     pub iss: String,
-    pub aud: String,
+    pub aud: Audience,
     pub jti: String,
     pub iat: u64,
     pub exp: u64,
@@ -84,6 +110,15 @@ pub struct AssertionClaims {
     pub groups: Vec<String>,
     pub sid: String,
     pub name: String,
+    /// Present (and `true`) only when the user's groups were dropped to keep
+    /// the header within its size or count limit: `groups` is then empty
+    /// although the user has groups, and must not be read as "no groups".
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub groups_truncated: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// 128 random bits, base64url: a token id that never repeats in practice.

@@ -10,4 +10,4 @@ mod jws;
 pub use bundle::{Bundle, BundleKey, KeyFormat, KeyGenerationError};
 pub use error::{BundleError, Reason};
 pub use jwk::{Jwk, JwksDocument, thumbprint_kid};
-pub use jws::{AssertionClaims, Es256Signer, random_jti};
+pub use jws::{AssertionClaims, Audience, Es256Signer, random_jti};

@@ -338,3 +338,33 @@ fn with_comments_always_writes_parseable_comments() {
     let bundle = Bundle::parse(&key.to_pem()).unwrap();
     assert_eq!(bundle.keys()[0].comments(), key.comments());
 }
+
+#[test]
+fn token_length_is_known_before_signing() {
+    let signer = BundleKey::generate(KeyFormat::Sec1)
+        .unwrap()
+        .signer()
+        .unwrap();
+    for payload_len in 0..40 {
+        let payload = vec![b'a'; payload_len];
+        assert_eq!(
+            signer.token_len(payload_len),
+            signer.sign(&payload).len(),
+            "payload of {payload_len} bytes"
+        );
+    }
+}
+
+#[test]
+fn one_audience_is_a_string_and_several_an_array() {
+    use signed_headers_keys::Audience;
+    let one = serde_json::to_value(Audience::from("app")).unwrap();
+    assert_eq!(one, serde_json::json!("app"));
+    let many = Audience::Many(vec!["a".into(), "b".into()]);
+    assert_eq!(
+        serde_json::to_value(&many).unwrap(),
+        serde_json::json!(["a", "b"])
+    );
+    let back: Audience = serde_json::from_value(serde_json::json!(["a", "b"])).unwrap();
+    assert_eq!(back, many);
+}

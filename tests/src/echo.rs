@@ -2,6 +2,10 @@
 //! answers every request with `200` and a JSON echo of the request, so a test
 //! sees exactly which headers Envoy forwarded. It also records every request,
 //! which is how a test proves the upstream was *not* reached.
+//!
+//! Like Apache (`LimitRequestFieldSize`) and nginx, it refuses a request with
+//! a header line over [`MAX_HEADER_LINE_BYTES`] (431, not recorded): a header
+//! the filter makes must fit what real servers accept.
 
 use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -71,6 +75,9 @@ impl EchoedRequest {
     }
 }
 
+/// Apache's default limit on one header line (name, `: ` and value).
+pub const MAX_HEADER_LINE_BYTES: usize = 8190;
+
 #[derive(Debug, Default)]
 struct Shared {
     requests: Mutex<Vec<EchoedRequest>>,
@@ -128,6 +135,15 @@ fn serve_connection(stream: TcpStream, shared: &Shared) {
         let Ok(body) = http::read_body(&mut reader, &head.headers, BodyEnd::Empty) else {
             return;
         };
+        let too_long = head
+            .headers
+            .iter()
+            .any(|(name, value)| name.len() + 2 + value.len() > MAX_HEADER_LINE_BYTES);
+        if too_long {
+            let refusal = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+            let _ = writer.write_all(refusal);
+            return;
+        }
         let mut parts = head.start_line.split(' ');
         let method = parts.next().unwrap_or_default().to_owned();
         let path = parts.next().unwrap_or_default().to_owned();
@@ -192,5 +208,16 @@ mod tests {
         assert_eq!(response.status, 200);
         assert!(response.body.is_empty());
         assert_eq!(echo.request_count(), 2);
+
+        let at_limit = "v".repeat(MAX_HEADER_LINE_BYTES - "x-big: ".len());
+        let response = http::send(
+            echo.address(),
+            &Request::get("/").header("x-big", &at_limit),
+        );
+        assert_eq!(response.status, 200);
+        let over = format!("{at_limit}v");
+        let response = http::send(echo.address(), &Request::get("/").header("x-big", &over));
+        assert_eq!(response.status, 431);
+        assert_eq!(echo.request_count(), 3);
     }
 }

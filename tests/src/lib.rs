@@ -33,7 +33,7 @@ mod testbed;
 pub mod tls;
 mod verify;
 
-pub use echo::{EchoUpstream, EchoedRequest};
+pub use echo::{EchoUpstream, EchoedRequest, MAX_HEADER_LINE_BYTES};
 pub use envoy::{Envoy, EnvoyOptions, FailedStart, FilterSetup, ShippedConfig};
 pub use idp::TestIdp;
 pub use server::LoopbackServer;

@@ -1,0 +1,472 @@
+//! Who the user is, read only from what a client cannot write: the payload
+//! `jwt_authn` verified, the dynamic metadata an `ext_authz` service's
+//! response produced, or the TLS client certificate Envoy validated.
+//!
+//! Every read goes through `property` (the host's `get_property`), so the
+//! decisions here are tested natively.
+
+use crate::metadata;
+
+/// Which field of a source each claim comes from; `None` leaves the claim
+/// empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimFields<F> {
+    pub sub: F,
+    pub user: Option<F>,
+    pub email: Option<F>,
+    pub groups: Option<F>,
+    pub name: Option<F>,
+    pub sid: Option<F>,
+}
+
+/// A field of the peer certificate, as Envoy's connection attributes expose
+/// it (only the first SAN of each kind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertificateField {
+    /// The first URI SAN, e.g. a SPIFFE ID.
+    UriSan,
+    /// The first DNS SAN.
+    DnsSan,
+    /// The whole subject, RFC 2253 (`CN=carol,OU=Eng,O=Example`).
+    Subject,
+    /// The subject's common name.
+    SubjectCn,
+    /// The certificate's SHA-256 fingerprint, lowercase hex.
+    Sha256Digest,
+}
+
+impl CertificateField {
+    fn attribute(self) -> &'static str {
+        match self {
+            CertificateField::UriSan => "uri_san_peer_certificate",
+            CertificateField::DnsSan => "dns_san_peer_certificate",
+            CertificateField::Subject | CertificateField::SubjectCn => "subject_peer_certificate",
+            CertificateField::Sha256Digest => "sha256_peer_certificate_digest",
+        }
+    }
+}
+
+/// One place an identity can come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The verified JWT payload `jwt_authn` stored with `payload_in_metadata`.
+    /// Fields are paths into the payload (one key, or nested keys).
+    JwtAuthn {
+        metadata_namespace: String,
+        payload_key: String,
+        claims: ClaimFields<Vec<String>>,
+        www_authenticate: String,
+    },
+    /// The auth service's response headers that `ext_authz` copied into
+    /// dynamic metadata (`dynamic_metadata_from_headers`): flat strings,
+    /// keyed by lowercase header name; groups as one delimited string.
+    ExtAuthz {
+        metadata_namespace: String,
+        claims: ClaimFields<String>,
+        groups_delimiter: String,
+        www_authenticate: String,
+    },
+    /// The client certificate of an mTLS connection.
+    ClientCertificate {
+        claims: ClaimFields<CertificateField>,
+        www_authenticate: String,
+    },
+}
+
+impl Source {
+    /// The `www-authenticate` challenge a `deny` answer names for this source.
+    pub fn www_authenticate(&self) -> &str {
+        match self {
+            Source::JwtAuthn {
+                www_authenticate, ..
+            }
+            | Source::ExtAuthz {
+                www_authenticate, ..
+            }
+            | Source::ClientCertificate {
+                www_authenticate, ..
+            } => www_authenticate,
+        }
+    }
+}
+
+/// The verified identity of the request's user.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Identity {
+    pub sub: String,
+    pub user: String,
+    pub email: String,
+    pub groups: Vec<String>,
+    pub name: String,
+    pub sid: String,
+    /// The user's groups were dropped by the groups policy.
+    pub groups_truncated: bool,
+}
+
+impl Identity {
+    /// The identity of a request that has none (`unauthenticated: anonymous`).
+    pub fn anonymous() -> Self {
+        Self::default()
+    }
+}
+
+/// The identity from the first source that yields a subject, or `None`.
+pub fn read(sources: &[Source], property: impl Fn(&[&str]) -> Option<Vec<u8>>) -> Option<Identity> {
+    sources
+        .iter()
+        .find_map(|source| read_source(source, &property))
+}
+
+fn text(bytes: Option<Vec<u8>>) -> Option<String> {
+    bytes.and_then(|bytes| String::from_utf8(bytes).ok())
+}
+
+/// Reads every claim with `field` (a claim's raw value) and `groups` (the
+/// groups decoding of the source); `None` without a non-empty subject.
+fn read_claims<F>(
+    claims: &ClaimFields<F>,
+    field: impl Fn(&F) -> Option<String>,
+    groups: impl Fn(&F) -> Vec<String>,
+) -> Option<Identity> {
+    let sub = field(&claims.sub).filter(|sub| !sub.is_empty())?;
+    let optional = |mapped: &Option<F>| mapped.as_ref().and_then(&field).unwrap_or_default();
+    Some(Identity {
+        user: match &claims.user {
+            Some(user) => field(user).unwrap_or_default(),
+            None => sub.clone(),
+        },
+        sub,
+        email: optional(&claims.email),
+        groups: claims.groups.as_ref().map(groups).unwrap_or_default(),
+        name: optional(&claims.name),
+        sid: optional(&claims.sid),
+        groups_truncated: false,
+    })
+}
+
+fn read_source(
+    source: &Source,
+    property: &impl Fn(&[&str]) -> Option<Vec<u8>>,
+) -> Option<Identity> {
+    match source {
+        Source::JwtAuthn {
+            metadata_namespace,
+            payload_key,
+            claims,
+            ..
+        } => {
+            let claim = |path: &Vec<String>| {
+                let mut full: Vec<&str> = vec![
+                    "metadata",
+                    "filter_metadata",
+                    metadata_namespace,
+                    payload_key,
+                ];
+                full.extend(path.iter().map(String::as_str));
+                property(&full)
+            };
+            read_claims(
+                claims,
+                |path| text(claim(path)),
+                |path| {
+                    claim(path)
+                        .map(|bytes| metadata::groups(&bytes))
+                        .unwrap_or_default()
+                },
+            )
+        }
+        Source::ExtAuthz {
+            metadata_namespace,
+            claims,
+            groups_delimiter,
+            ..
+        } => {
+            let value = |key: &String| {
+                text(property(&[
+                    "metadata",
+                    "filter_metadata",
+                    metadata_namespace,
+                    key,
+                ]))
+            };
+            read_claims(claims, value, |key| {
+                value(key)
+                    .map(|joined| split_groups(&joined, groups_delimiter))
+                    .unwrap_or_default()
+            })
+        }
+        Source::ClientCertificate { claims, .. } => {
+            // Absent without a presented certificate; a presented one was
+            // validated at the handshake (see SECURITY.md on ACCEPT_UNTRUSTED).
+            if property(&["connection", "mtls"]).as_deref() != Some(&[1]) {
+                return None;
+            }
+            let value = |field: &CertificateField| {
+                let raw = text(property(&["connection", field.attribute()]))?;
+                match field {
+                    CertificateField::SubjectCn => common_name(&raw),
+                    _ => Some(raw),
+                }
+            };
+            read_claims(claims, value, |field| value(field).into_iter().collect())
+        }
+    }
+}
+
+/// Groups sent as one delimited string: items trimmed, empty ones dropped.
+fn split_groups(joined: &str, delimiter: &str) -> Vec<String> {
+    joined
+        .split(delimiter)
+        .map(str::trim)
+        .filter(|group| !group.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The first `CN` of an RFC 2253 subject, unescaped (`\,` and friends, and
+/// `\XX` hex pairs). `None` without one or when it is hex-encoded (`#...`).
+fn common_name(subject: &str) -> Option<String> {
+    let mut attributes = Vec::new();
+    let mut current = String::new();
+    let mut chars = subject.chars();
+    // Split on unescaped ',' and '+' (multi-valued RDNs), keeping escapes.
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                current.push('\\');
+                if let Some(escaped) = chars.next() {
+                    current.push(escaped);
+                }
+            }
+            ',' | '+' => attributes.push(std::mem::take(&mut current)),
+            other => current.push(other),
+        }
+    }
+    attributes.push(current);
+    let value = attributes.iter().find_map(|attribute| {
+        let (kind, value) = attribute.split_once('=')?;
+        kind.trim().eq_ignore_ascii_case("CN").then_some(value)
+    })?;
+    if value.starts_with('#') {
+        return None;
+    }
+    unescape_dn_value(value)
+}
+
+fn unescape_dn_value(value: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(value.len());
+    let mut rest = value.as_bytes();
+    while let Some((&byte, tail)) = rest.split_first() {
+        rest = tail;
+        if byte != b'\\' {
+            bytes.push(byte);
+            continue;
+        }
+        let hex = |b: u8| (b as char).to_digit(16);
+        match rest {
+            [high, low, tail @ ..] if hex(*high).is_some() && hex(*low).is_some() => {
+                let (high, low) = (hex(*high)?, hex(*low)?);
+                bytes.push(u8::try_from(high * 16 + low).ok()?);
+                rest = tail;
+            }
+            [escaped, tail @ ..] => {
+                bytes.push(*escaped);
+                rest = tail;
+            }
+            [] => return None,
+        }
+    }
+    String::from_utf8(bytes).ok().filter(|cn| !cn.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn jwt_authn() -> Source {
+        Source::JwtAuthn {
+            metadata_namespace: "envoy.filters.http.jwt_authn".into(),
+            payload_key: "jwt_payload".into(),
+            claims: ClaimFields {
+                sub: vec!["sub".into()],
+                user: None,
+                email: Some(vec!["email".into()]),
+                groups: Some(vec!["groups".into()]),
+                name: Some(vec!["name".into()]),
+                sid: Some(vec!["sid".into()]),
+            },
+            www_authenticate: "Bearer".into(),
+        }
+    }
+
+    fn ext_authz() -> Source {
+        Source::ExtAuthz {
+            metadata_namespace: "envoy.filters.http.ext_authz".into(),
+            claims: ClaimFields {
+                sub: "x-auth-request-user".into(),
+                user: None,
+                email: Some("x-auth-request-email".into()),
+                groups: Some("x-auth-request-groups".into()),
+                name: None,
+                sid: None,
+            },
+            groups_delimiter: ",".into(),
+            www_authenticate: "Bearer".into(),
+        }
+    }
+
+    fn certificate() -> Source {
+        Source::ClientCertificate {
+            claims: ClaimFields {
+                sub: CertificateField::UriSan,
+                user: None,
+                email: None,
+                groups: None,
+                name: Some(CertificateField::SubjectCn),
+                sid: None,
+            },
+            www_authenticate: "mTLS".into(),
+        }
+    }
+
+    /// A host whose properties are the given paths (joined with '/').
+    fn host(properties: &[(&str, &[u8])]) -> impl Fn(&[&str]) -> Option<Vec<u8>> + use<> {
+        let properties: HashMap<String, Vec<u8>> = properties
+            .iter()
+            .map(|(path, value)| ((*path).to_owned(), value.to_vec()))
+            .collect();
+        move |path: &[&str]| properties.get(&path.join("/")).cloned()
+    }
+
+    const JWT: &str = "metadata/filter_metadata/envoy.filters.http.jwt_authn/jwt_payload";
+    const EXT: &str = "metadata/filter_metadata/envoy.filters.http.ext_authz";
+
+    #[test]
+    fn jwt_authn_reads_mapped_and_nested_claims() {
+        let Source::JwtAuthn {
+            metadata_namespace,
+            payload_key,
+            mut claims,
+            www_authenticate,
+        } = jwt_authn()
+        else {
+            unreachable!()
+        };
+        claims.user = Some(vec!["preferred_username".into()]);
+        claims.groups = Some(vec!["realm_access".into(), "roles".into()]);
+        let source = Source::JwtAuthn {
+            metadata_namespace,
+            payload_key,
+            claims,
+            www_authenticate,
+        };
+        let identity = read(
+            &[source],
+            host(&[
+                (&format!("{JWT}/sub"), b"u-1"),
+                (&format!("{JWT}/preferred_username"), b"alice"),
+                (&format!("{JWT}/email"), b"alice@example.com"),
+                (&format!("{JWT}/realm_access/roles"), b"admins"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(identity.sub, "u-1");
+        assert_eq!(identity.user, "alice");
+        assert_eq!(identity.email, "alice@example.com");
+        assert_eq!(identity.groups, vec!["admins"]);
+        assert_eq!((identity.name.as_str(), identity.sid.as_str()), ("", ""));
+    }
+
+    #[test]
+    fn user_defaults_to_the_subject() {
+        let identity = read(&[jwt_authn()], host(&[(&format!("{JWT}/sub"), b"bob")])).unwrap();
+        assert_eq!(identity.user, "bob");
+    }
+
+    #[test]
+    fn ext_authz_splits_delimited_groups() {
+        let identity = read(
+            &[ext_authz()],
+            host(&[
+                (&format!("{EXT}/x-auth-request-user"), b"carol"),
+                (&format!("{EXT}/x-auth-request-email"), b"carol@example.com"),
+                (
+                    &format!("{EXT}/x-auth-request-groups"),
+                    b"admins, dev,,ops ",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(identity.sub, "carol");
+        assert_eq!(identity.email, "carol@example.com");
+        assert_eq!(identity.groups, vec!["admins", "dev", "ops"]);
+    }
+
+    #[test]
+    fn client_certificate_needs_mtls_and_reads_the_san_and_common_name() {
+        let uri = "connection/uri_san_peer_certificate";
+        let subject = "connection/subject_peer_certificate";
+        let properties = [
+            (uri, b"spiffe://example.org/ns/prod/sa/api".as_slice()),
+            (subject, br"CN=Carol\, Jr.,OU=Eng,O=Example".as_slice()),
+        ];
+        assert_eq!(read(&[certificate()], host(&properties)), None);
+        let mut with_mtls = properties.to_vec();
+        with_mtls.push(("connection/mtls", &[1]));
+        let identity = read(&[certificate()], host(&with_mtls)).unwrap();
+        assert_eq!(identity.sub, "spiffe://example.org/ns/prod/sa/api");
+        assert_eq!(identity.name, "Carol, Jr.");
+        let no_san = [("connection/mtls", [1].as_slice()), (subject, b"CN=x")];
+        assert_eq!(read(&[certificate()], host(&no_san)), None);
+    }
+
+    #[test]
+    fn the_first_source_with_a_subject_wins() {
+        let sources = [jwt_authn(), ext_authz()];
+        let both = host(&[
+            (&format!("{JWT}/sub"), b"from-jwt"),
+            (&format!("{EXT}/x-auth-request-user"), b"from-ext"),
+        ]);
+        assert_eq!(read(&sources, both).unwrap().sub, "from-jwt");
+        let empty_jwt_sub = host(&[
+            (&format!("{JWT}/sub"), b""),
+            (&format!("{EXT}/x-auth-request-user"), b"from-ext"),
+        ]);
+        assert_eq!(read(&sources, empty_jwt_sub).unwrap().sub, "from-ext");
+        assert_eq!(read(&sources, host(&[])), None);
+    }
+
+    #[test]
+    fn binary_values_are_absent() {
+        let binary = host(&[(&format!("{JWT}/sub"), &[0xff, 0xfe])]);
+        assert_eq!(read(&[jwt_authn()], binary), None);
+    }
+
+    #[test]
+    fn common_names() {
+        assert_eq!(common_name("CN=carol,O=x").as_deref(), Some("carol"));
+        assert_eq!(common_name("O=x,cn=dave").as_deref(), Some("dave"));
+        assert_eq!(common_name(r"CN=a\2Cb").as_deref(), Some("a,b"));
+        assert_eq!(common_name("CN=a+UID=7").as_deref(), Some("a"));
+        assert_eq!(common_name(r"CN=caf\C3\A9").as_deref(), Some("café"));
+        assert_eq!(common_name("CN=#0403616263"), None);
+        assert_eq!(common_name("O=x"), None);
+        assert_eq!(common_name("CN="), None);
+        assert_eq!(common_name(r"CN=a\"), None);
+        assert_eq!(common_name(r"CN=\FF"), None);
+    }
+
+    #[test]
+    fn random_subjects_never_panic() {
+        let mut next = crate::test_rng::xorshift(0x1234_5678_9abc_def1);
+        let alphabet = b"CN=\\,+#0aF\xc3\xa9 ";
+        for _ in 0..20_000 {
+            let bytes: Vec<u8> = (0..next() % 24)
+                .map(|_| alphabet[(next() as usize) % alphabet.len()])
+                .collect();
+            let _ = common_name(&String::from_utf8_lossy(&bytes));
+        }
+    }
+}
