@@ -24,6 +24,7 @@
 // A test harness reports failure by panicking; the messages say what broke.
 #![allow(clippy::expect_used, clippy::panic)]
 
+pub mod auth_service;
 mod echo;
 mod envoy;
 pub mod http;

@@ -12,6 +12,7 @@
 mod assertion;
 mod claims;
 mod demo;
+mod ext_authz;
 mod harness;
 mod host;
 mod invalid_config;

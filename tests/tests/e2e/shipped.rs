@@ -26,6 +26,35 @@ const SHIPPED_IDP_AUDIENCE: &str = "my-app";
 const SHIPPED_IDP_HOST: &str = "idp.example.com";
 const SHIPPED_IDP_JWKS_PATH: &str = "/.well-known/jwks.json";
 
+/// `envoy/<file_name>` with what every shipped configuration has
+/// substituted: the admin port (9901) and the listener (0.0.0.0:10000) on
+/// loopback port 0, the app (127.0.0.1:8080) as `upstream`, and the filter
+/// as built. The caller substitutes what is particular to the file.
+pub fn load_shipped(file_name: &str, upstream: &EchoUpstream) -> ShippedConfig {
+    ShippedConfig::load(file_name)
+        .substitute(
+            "{address: 127.0.0.1, port_value: 9901}",
+            "{address: 127.0.0.1, port_value: 0}",
+        )
+        .substitute(
+            "{address: 0.0.0.0, port_value: 10000}",
+            "{address: 127.0.0.1, port_value: 0}",
+        )
+        .substitute(
+            "{address: 127.0.0.1, port_value: 8080}",
+            &loopback_port(upstream.address().port()),
+        )
+        .substitute(
+            "filename: target/wasm32-wasip1/release/signed_headers.wasm",
+            &format!("filename: {}", filter_wasm().display()),
+        )
+}
+
+/// A `socket_address` value on loopback.
+pub fn loopback_port(port: u16) -> String {
+    format!("{{address: 127.0.0.1, port_value: {port}}}")
+}
+
 /// `envoy/envoy.yaml` running in front of an echo upstream.
 struct ShippedStaticBed {
     // Drop order: Envoy first, then what it talks to.
@@ -52,36 +81,14 @@ impl ShippedStaticBed {
         let bundle = signing_bundle();
         let signing_kid = bundle.keys()[0].kid().to_owned();
 
-        let config = ShippedConfig::load("envoy.yaml")
-            .substitute(
-                "{address: 127.0.0.1, port_value: 9901}",
-                "{address: 127.0.0.1, port_value: 0}",
-            )
-            .substitute(
-                "{address: 0.0.0.0, port_value: 10000}",
-                "{address: 127.0.0.1, port_value: 0}",
-            )
-            .substitute(
-                "{address: 127.0.0.1, port_value: 8080}",
-                &format!(
-                    "{{address: 127.0.0.1, port_value: {}}}",
-                    upstream.address().port()
-                ),
-            )
+        let config = load_shipped("envoy.yaml", &upstream)
             .substitute(
                 "{address: idp.example.com, port_value: 443}",
-                &format!(
-                    "{{address: 127.0.0.1, port_value: {}}}",
-                    idp_jwks.address().port()
-                ),
+                &loopback_port(idp_jwks.address().port()),
             )
             .substitute(
                 "{filename: /etc/ssl/certs/ca-certificates.crt}",
                 &format!("{{filename: {}}}", ca_file.display()),
-            )
-            .substitute(
-                "filename: target/wasm32-wasip1/release/signed_headers.wasm",
-                &format!("filename: {}", filter_wasm().display()),
             )
             .env("SIGNING_KEY", &STANDARD.encode(bundle.to_pem()));
         let envoy = Envoy::start_shipped(&config, "ingress");

@@ -152,6 +152,16 @@ pub fn canonical_header_name(name: &str) -> String {
 /// spelling, that the harmless one did, and returns how many assertion
 /// headers the upstream got (in the filter's own spelling).
 pub fn assert_no_forged_identity_header(echoed: &EchoedRequest, forged_assertion: &str) -> usize {
+    assert_no_forged_identity_header_beside(echoed, forged_assertion, &[])
+}
+
+/// [`assert_no_forged_identity_header`] for a filter that also sets the
+/// claim headers `claim_headers` (with values of its own, not forged ones).
+pub fn assert_no_forged_identity_header_beside(
+    echoed: &EchoedRequest,
+    forged_assertion: &str,
+    claim_headers: &[&str],
+) -> usize {
     for (name, value) in &echoed.headers {
         assert!(
             value != FORGED && value != forged_assertion,
@@ -159,11 +169,20 @@ pub fn assert_no_forged_identity_header(echoed: &EchoedRequest, forged_assertion
             echoed.headers
         );
         assert!(
-            !canonical_header_name(name).starts_with("x-pomerium-") || name == ASSERTION_HEADER,
+            !canonical_header_name(name).starts_with("x-pomerium-")
+                || name == ASSERTION_HEADER
+                || claim_headers.contains(&name.as_str()),
             "client header {name} reached the upstream: {:#?}",
             echoed.headers
         );
     }
     assert_eq!(echoed.header_values("x-keep"), ["kept"]);
+    for claim_header in claim_headers {
+        assert!(
+            echoed.header_values(claim_header).len() <= 1,
+            "{claim_header} repeated: {:#?}",
+            echoed.headers
+        );
+    }
     echoed.header_values(ASSERTION_HEADER).len()
 }
