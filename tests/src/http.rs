@@ -4,7 +4,7 @@
 //! kernel-balanced listener spreads requests over its workers. Every request
 //! is sent with `Connection: close` and the response is read to EOF.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
@@ -158,9 +158,24 @@ pub fn send(address: SocketAddr, request: &Request) -> Response {
 
 /// Like [`send`], but returns I/O and protocol errors.
 pub fn try_send(address: SocketAddr, request: &Request) -> std::io::Result<Response> {
-    let mut stream = TcpStream::connect_timeout(&address, IO_TIMEOUT)?;
+    exchange(connect(address)?, address, request)
+}
+
+/// A TCP connection to `address` with the exchange's time limits set.
+pub fn connect(address: SocketAddr) -> std::io::Result<TcpStream> {
+    let stream = TcpStream::connect_timeout(&address, IO_TIMEOUT)?;
     stream.set_read_timeout(Some(IO_TIMEOUT))?;
     stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    Ok(stream)
+}
+
+/// Writes `request` on `stream` (a connection to `address`, plain or TLS)
+/// and reads the response to the end.
+pub fn exchange<S: Read + Write>(
+    mut stream: S,
+    address: SocketAddr,
+    request: &Request,
+) -> std::io::Result<Response> {
     stream.write_all(&request.to_wire(address))?;
     stream.flush()?;
 

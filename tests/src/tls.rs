@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose, SanType,
 };
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 
-use crate::http::{self, BodyEnd};
+use crate::http::{self, BodyEnd, Request, Response};
 use crate::server::LoopbackServer;
 
 /// A certificate authority that exists only for this test.
@@ -70,6 +71,40 @@ impl TestCa {
         self.issue(params)
     }
 
+    /// A client certificate (for mTLS) naming `subject`.
+    pub fn issue_client(&self, subject: &ClientSubject) -> IssuedCert {
+        let mut params = CertificateParams::default();
+        if let Some(common_name) = &subject.common_name {
+            params
+                .distinguished_name
+                .push(DnType::CommonName, common_name.as_str());
+        }
+        if let Some(organization) = &subject.organization {
+            params
+                .distinguished_name
+                .push(DnType::OrganizationName, organization.as_str());
+        }
+        for uri in &subject.uri_sans {
+            let uri = uri.as_str().try_into().expect("test CA: invalid URI SAN");
+            params.subject_alt_names.push(SanType::URI(uri));
+        }
+        for dns in &subject.dns_sans {
+            let dns = dns.as_str().try_into().expect("test CA: invalid DNS SAN");
+            params.subject_alt_names.push(SanType::DnsName(dns));
+        }
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        self.issue(params)
+    }
+
+    /// The CA as a rustls trust store.
+    fn root_store(&self) -> rustls::RootCertStore {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(self.issuer.der().clone())
+            .expect("rustls: the test CA certificate is not usable as a root");
+        roots
+    }
+
     fn issue(&self, params: CertificateParams) -> IssuedCert {
         let key = KeyPair::generate().expect("test CA: cannot generate a key");
         let cert = params
@@ -82,6 +117,58 @@ impl TestCa {
             key_pkcs8_der: key.serialize_der(),
         }
     }
+}
+
+/// What a client certificate says about its holder.
+#[derive(Debug, Clone, Default)]
+pub struct ClientSubject {
+    pub common_name: Option<String>,
+    pub organization: Option<String>,
+    pub uri_sans: Vec<String>,
+    pub dns_sans: Vec<String>,
+}
+
+impl IssuedCert {
+    /// Writes the certificate and key into `dir` as `<stem>.crt` and
+    /// `<stem>.key`; returns both paths.
+    pub fn write(&self, dir: &Path, stem: &str) -> (PathBuf, PathBuf) {
+        let cert = dir.join(format!("{stem}.crt"));
+        let key = dir.join(format!("{stem}.key"));
+        std::fs::write(&cert, &self.cert_pem).expect("cannot write a test certificate");
+        std::fs::write(&key, &self.key_pem).expect("cannot write a test key");
+        (cert, key)
+    }
+}
+
+/// Sends `request` over TLS to `address`, checking the server's certificate
+/// for `server_name` against `ca`, and presenting `client_cert` if given.
+/// Errors include a refused handshake.
+pub fn try_send_https(
+    address: SocketAddr,
+    server_name: &str,
+    ca: &TestCa,
+    client_cert: Option<&IssuedCert>,
+    request: &Request,
+) -> std::io::Result<Response> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("rustls: default protocol versions")
+        .with_root_certificates(ca.root_store());
+    let config = match client_cert {
+        Some(cert) => builder
+            .with_client_auth_cert(
+                vec![cert.cert_der.clone()],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.key_pkcs8_der.clone())),
+            )
+            .expect("rustls: the client certificate and key do not match"),
+        None => builder.with_no_client_auth(),
+    };
+    let name = ServerName::try_from(server_name.to_owned()).expect("a valid server name");
+    let connection = rustls::ClientConnection::new(Arc::new(config), name)
+        .map_err(|err| std::io::Error::other(err.to_string()))?;
+    let stream = rustls::StreamOwned::new(connection, http::connect(address)?);
+    http::exchange(stream, address, request)
 }
 
 /// An HTTPS/1.1 server on `127.0.0.1:0` that answers `GET path` with a fixed

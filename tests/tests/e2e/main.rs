@@ -18,6 +18,7 @@ mod host;
 mod invalid_config;
 mod jwks;
 mod keys;
+mod mtls;
 mod policy;
 mod shipped;
 mod strip;
