@@ -25,13 +25,16 @@
 #![allow(clippy::expect_used, clippy::panic)]
 
 pub mod auth_service;
+pub mod browser;
 mod echo;
 mod envoy;
 pub mod http;
 mod idp;
+pub mod oidc;
 mod server;
 mod testbed;
 pub mod tls;
+pub mod url;
 mod verify;
 
 pub use echo::{EchoUpstream, EchoedRequest, MAX_HEADER_LINE_BYTES};

@@ -171,21 +171,57 @@ pub fn try_send_https(
     http::exchange(stream, address, request)
 }
 
-/// An HTTPS/1.1 server on `127.0.0.1:0` that answers `GET path` with a fixed
-/// JSON body (404 for anything else) and counts the requests it answered.
-pub struct HttpsServer {
-    server: LoopbackServer,
-    shared: Arc<ServerShared>,
+/// A request an [`HttpsServer`] received.
+#[derive(Debug, Clone)]
+pub struct ServedRequest {
+    pub method: String,
+    /// Path and query, as sent.
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
-struct ServerShared {
-    path: String,
-    body: String,
-    served: AtomicUsize,
+/// What an [`HttpsServer`] answers.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: &str) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    /// A `302 Found` to `location`.
+    pub fn redirect(location: &str) -> Self {
+        Self {
+            status: 302,
+            headers: vec![("location".into(), location.to_owned())],
+            body: Vec::new(),
+        }
+    }
+}
+
+type Handler = dyn Fn(&ServedRequest) -> Reply + Send + Sync;
+
+/// An HTTPS/1.1 server on `127.0.0.1:0` answering every request with its
+/// handler; stops accepting when dropped.
+pub struct HttpsServer {
+    server: LoopbackServer,
+    served: Arc<AtomicUsize>,
 }
 
 impl HttpsServer {
-    pub fn serve_json(cert: &IssuedCert, path: &str, body: &str) -> Self {
+    pub fn start(
+        cert: &IssuedCert,
+        handler: impl Fn(&ServedRequest) -> Reply + Send + Sync + 'static,
+    ) -> Self {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.key_pkcs8_der.clone()));
         let config = rustls::ServerConfig::builder_with_provider(provider)
@@ -195,32 +231,42 @@ impl HttpsServer {
             .with_single_cert(vec![cert.cert_der.clone()], key)
             .expect("rustls: the test certificate and key do not match");
         let config = Arc::new(config);
-        let shared = Arc::new(ServerShared {
-            path: path.to_owned(),
-            body: body.to_owned(),
-            served: AtomicUsize::new(0),
-        });
-        let connection_shared = Arc::clone(&shared);
+        let handler: Arc<Handler> = Arc::new(handler);
+        let served = Arc::new(AtomicUsize::new(0));
+        let connection_served = Arc::clone(&served);
         let server = LoopbackServer::start("https", move |stream| {
-            serve_tls_connection(stream, Arc::clone(&config), &connection_shared);
+            serve_tls_connection(stream, Arc::clone(&config), &*handler, &connection_served);
         });
-        Self { server, shared }
+        Self { server, served }
+    }
+
+    /// Answers `GET path` with a fixed JSON body, anything else with 404.
+    pub fn serve_json(cert: &IssuedCert, path: &str, body: &str) -> Self {
+        let (path, body) = (path.to_owned(), body.to_owned());
+        Self::start(cert, move |request| {
+            if request.target == path {
+                Reply::json(200, &body)
+            } else {
+                Reply::json(404, "{}")
+            }
+        })
     }
 
     pub fn address(&self) -> SocketAddr {
         self.server.address()
     }
 
-    /// How many requests for the path were answered.
+    /// How many requests were answered with a 2xx.
     pub fn served(&self) -> usize {
-        self.shared.served.load(Ordering::SeqCst)
+        self.served.load(Ordering::SeqCst)
     }
 }
 
 fn serve_tls_connection(
     stream: TcpStream,
     config: Arc<rustls::ServerConfig>,
-    shared: &ServerShared,
+    handler: &Handler,
+    served: &AtomicUsize,
 ) {
     let Ok(connection) = rustls::ServerConnection::new(config) else {
         return;
@@ -230,22 +276,29 @@ fn serve_tls_connection(
         let Ok(Some(head)) = http::read_head(&mut reader) else {
             return;
         };
-        if http::read_body(&mut reader, &head.headers, BodyEnd::Empty).is_err() {
+        let Ok(body) = http::read_body(&mut reader, &head.headers, BodyEnd::Empty) else {
             return;
-        }
-        let target = head.start_line.split(' ').nth(1).unwrap_or_default();
-        let (status, body) = if target == shared.path {
-            shared.served.fetch_add(1, Ordering::SeqCst);
-            ("200 OK", shared.body.as_str())
-        } else {
-            ("404 Not Found", "{}")
         };
-        let response = format!(
-            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-            body.len()
-        );
+        let mut parts = head.start_line.split(' ');
+        let request = ServedRequest {
+            method: parts.next().unwrap_or_default().to_owned(),
+            target: parts.next().unwrap_or_default().to_owned(),
+            headers: head.headers,
+            body,
+        };
+        let reply = handler(&request);
+        if (200..300).contains(&reply.status) {
+            served.fetch_add(1, Ordering::SeqCst);
+        }
+        let mut response = format!("HTTP/1.1 {} X\r\n", reply.status);
+        for (name, value) in &reply.headers {
+            response.push_str(&format!("{name}: {value}\r\n"));
+        }
+        response.push_str(&format!("content-length: {}\r\n\r\n", reply.body.len()));
+        let mut bytes = response.into_bytes();
+        bytes.extend_from_slice(&reply.body);
         let stream = reader.get_mut();
-        if stream.write_all(response.as_bytes()).is_err() || stream.flush().is_err() {
+        if stream.write_all(&bytes).is_err() || stream.flush().is_err() {
             return;
         }
     }

@@ -10,6 +10,7 @@
 #![allow(clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod assertion;
+mod browser_login;
 mod claims;
 mod demo;
 mod ext_authz;

@@ -1,0 +1,286 @@
+//! `envoy/browser-login.yaml`: a real login flow. A browser (cookie jar,
+//! redirects) asks for a page, Envoy's oauth2 filter sends it to the test
+//! OpenID Connect provider, the code comes back to `/callback`, Envoy trades
+//! it for tokens (PKCE), and the next request carries an `IdToken` cookie
+//! that `jwt_authn` verifies and signed-headers turns into the assertion.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+use signed_headers_e2e::browser::{Browser, Visit};
+use signed_headers_e2e::oidc::{OidcClient, OidcProvider};
+use signed_headers_e2e::tls::TestCa;
+use signed_headers_e2e::{
+    ASSERTION_HEADER, AssertionVerifier, EchoUpstream, EchoedRequest, Envoy, JWKS_PATH, TestIdp,
+    signing_bundle,
+};
+use tempfile::TempDir;
+
+use crate::shipped::{load_shipped, loopback_port};
+use crate::support::{assert_assertion_shape, now};
+
+const FILE: &str = "browser-login.yaml";
+const APP_HOST: &str = "app.example";
+const IDP_HOST: &str = "idp.example.com";
+/// What the shipped file configures for the IdP and its client.
+const ISSUER: &str = "https://idp.example.com";
+const CLIENT_ID: &str = "my-app";
+/// The oauth2 filter's cookies that carry the IdP's tokens.
+const TOKEN_COOKIES: [&str; 3] = ["IdToken", "BearerToken", "RefreshToken"];
+
+fn alice() -> Value {
+    json!({
+        "sub": "alice-id",
+        "email": "alice@example.com",
+        "name": "Alice Example",
+        "groups": ["engineering"],
+    })
+}
+
+struct BrowserLoginBed {
+    envoy: Envoy,
+    upstream: EchoUpstream,
+    oidc: OidcProvider,
+    ca: TestCa,
+    signing_kid: String,
+    _dir: TempDir,
+}
+
+impl BrowserLoginBed {
+    fn start() -> Self {
+        let upstream = EchoUpstream::start();
+        let ca = TestCa::new("signed-headers e2e CA");
+        let client_secret = "test-client-secret";
+        let oidc = OidcProvider::start(
+            &ca.issue_server(&[IDP_HOST]),
+            OidcClient {
+                issuer: ISSUER.into(),
+                client_id: CLIENT_ID.into(),
+                client_secret: client_secret.into(),
+            },
+            alice(),
+        );
+        let dir = tempfile::tempdir().expect("cannot create a temporary directory");
+        let (server_cert, server_key) = ca.issue_server(&[APP_HOST]).write(dir.path(), "server");
+        let ca_file = ca.write_cert(dir.path(), "ca.pem");
+        let client_secret_file = dir.path().join("client-secret");
+        std::fs::write(&client_secret_file, client_secret).expect("cannot write a secret");
+        let hmac_secret_file = dir.path().join("hmac-secret");
+        std::fs::write(&hmac_secret_file, STANDARD.encode(rand_bytes()))
+            .expect("cannot write a secret");
+        let bundle = signing_bundle();
+        let signing_kid = bundle.keys()[0].kid().to_owned();
+        let file = |path: &std::path::Path| format!("{{filename: {}}}", path.display());
+        let config = load_shipped(FILE, &upstream)
+            .substitute("{filename: /etc/envoy/tls/server.crt}", &file(&server_cert))
+            .substitute("{filename: /etc/envoy/tls/server.key}", &file(&server_key))
+            .substitute(
+                "{filename: /etc/envoy/secrets/client-secret}",
+                &file(&client_secret_file),
+            )
+            .substitute(
+                "{filename: /etc/envoy/secrets/hmac-secret}",
+                &file(&hmac_secret_file),
+            )
+            .substitute(
+                "{address: idp.example.com, port_value: 443}",
+                &loopback_port(oidc.address().port()),
+            )
+            .substitute(
+                "{filename: /etc/ssl/certs/ca-certificates.crt}",
+                &file(&ca_file),
+            )
+            .env("SIGNING_KEY", &STANDARD.encode(bundle.to_pem()));
+        let envoy = Envoy::start_shipped(&config, "ingress");
+        Self {
+            envoy,
+            upstream,
+            oidc,
+            ca,
+            signing_kid,
+            _dir: dir,
+        }
+    }
+
+    fn browser(&self) -> Browser<'_> {
+        Browser::new(&self.ca)
+            .resolve(APP_HOST, self.envoy.listener_address())
+            .resolve(IDP_HOST, self.oidc.address())
+    }
+
+    fn verifier(&self) -> AssertionVerifier {
+        let response = self
+            .browser()
+            .get(&format!("https://{APP_HOST}{JWKS_PATH}"));
+        assert_eq!(response.status, 200, "{}", response.text());
+        AssertionVerifier::from_jwks(&response.text())
+    }
+}
+
+/// 32 bytes that differ per run (no RNG dependency needed for a test HMAC
+/// key: the JWKS key generator already draws from the OS).
+fn rand_bytes() -> Vec<u8> {
+    signed_headers_e2e::generate_key(signed_headers_keys::KeyFormat::Sec1)
+        .kid()
+        .as_bytes()
+        .to_vec()
+}
+
+fn describe(visits: &[Visit]) -> String {
+    visits
+        .iter()
+        .map(|visit| {
+            format!(
+                "{} -> {} {:?}",
+                visit.url,
+                visit.response.status,
+                visit.response.header_values("location")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn final_response(visits: &[Visit]) -> &signed_headers_e2e::http::Response {
+    &visits
+        .last()
+        .expect("a navigation has at least one visit")
+        .response
+}
+
+#[test]
+fn browser_login_flow_ends_with_a_verified_assertion_and_no_token_cookies_upstream() {
+    let bed = BrowserLoginBed::start();
+    let mut browser = bed.browser();
+
+    let visits = browser.navigate(&format!("https://{APP_HOST}/dashboard?tab=1"));
+    let flow = describe(&visits);
+    assert!(
+        visits.len() >= 4,
+        "expected app -> IdP -> callback -> app:\n{flow}"
+    );
+    assert!(
+        visits[1]
+            .url
+            .starts_with(&format!("https://{IDP_HOST}/authorize?")),
+        "{flow}"
+    );
+    assert!(
+        visits[2]
+            .url
+            .starts_with(&format!("https://{APP_HOST}/callback?")),
+        "{flow}"
+    );
+    assert_eq!(bed.oidc.tokens_issued(), 1, "{flow}");
+    let echoed = EchoedRequest::from_response(final_response(&visits));
+    assert_eq!(echoed.path, "/dashboard?tab=1");
+
+    let assertion =
+        bed.verifier()
+            .verify(echoed.single_header(ASSERTION_HEADER), APP_HOST, APP_HOST);
+    assert_assertion_shape(&assertion, &bed.signing_kid, 300);
+    assert_eq!(assertion.claim("sub"), "alice-id");
+    assert_eq!(assertion.claim("email"), "alice@example.com");
+    assert_eq!(assertion.claim("name"), "Alice Example");
+    assert_eq!(assertion.claim("groups"), &json!(["engineering"]));
+
+    // The browser holds the IdP's tokens; the app never sees them.
+    let held: Vec<&str> = browser
+        .cookies(APP_HOST)
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert!(held.contains(&"IdToken"), "browser cookies: {held:?}");
+    let cookies = echoed.header_values("cookie").join("; ");
+    for token_cookie in TOKEN_COOKIES {
+        assert!(
+            !cookies.contains(&format!("{token_cookie}=")),
+            "{token_cookie} reached the app: {cookies}"
+        );
+    }
+    assert!(
+        echoed.header_values("authorization").is_empty(),
+        "the access token reached the app: {:?}",
+        echoed.headers
+    );
+
+    // The session holds: the next page needs no new login.
+    let visits = browser.navigate(&format!("https://{APP_HOST}/settings"));
+    assert_eq!(visits.len(), 1, "{}", describe(&visits));
+    let echoed = EchoedRequest::from_response(final_response(&visits));
+    let again = bed
+        .verifier()
+        .verify(echoed.single_header(ASSERTION_HEADER), APP_HOST, APP_HOST);
+    assert_eq!(again.claim("sub"), "alice-id");
+    assert_eq!(bed.oidc.tokens_issued(), 1);
+}
+
+#[test]
+fn browser_login_jwks_needs_no_login_and_pages_do() {
+    let bed = BrowserLoginBed::start();
+    let mut browser = bed.browser();
+    let jwks = browser.get(&format!("https://{APP_HOST}{JWKS_PATH}"));
+    assert_eq!(jwks.status, 200, "{}", jwks.text());
+    assert_eq!(jwks.json()["keys"][0]["kid"], json!(bed.signing_kid));
+
+    let page = browser.get(&format!("https://{APP_HOST}/dashboard"));
+    assert_eq!(page.status, 302, "{}", page.text());
+    let location = page.header("location").unwrap_or_default();
+    assert!(
+        location.starts_with(&format!("https://{IDP_HOST}/authorize?")),
+        "{location}"
+    );
+    assert!(
+        location.contains("code_challenge_method=S256"),
+        "{location}"
+    );
+    assert_eq!(bed.upstream.request_count(), 0);
+}
+
+#[test]
+fn browser_login_forged_or_invalid_id_tokens_get_no_assertion() {
+    let bed = BrowserLoginBed::start();
+    let stranger = TestIdp::new();
+    let forged = stranger.sign(&json!({
+        "iss": ISSUER, "aud": CLIENT_ID, "sub": "admin",
+        "iat": now(), "exp": now() + 600,
+    }));
+
+    // A forged IdToken cookie without a session: sent to log in.
+    let mut browser = bed.browser();
+    browser.set_cookie(APP_HOST, "IdToken", &forged);
+    let response = browser.get(&format!("https://{APP_HOST}/"));
+    assert_eq!(response.status, 302, "{}", response.text());
+
+    // A forged IdToken cookie swapped into a real session: refused.
+    let mut browser = bed.browser();
+    let visits = browser.navigate(&format!("https://{APP_HOST}/"));
+    EchoedRequest::from_response(final_response(&visits));
+    let before = bed.upstream.request_count();
+    browser.set_cookie(APP_HOST, "IdToken", &forged);
+    let response = browser.get(&format!("https://{APP_HOST}/"));
+    assert_ne!(response.status, 200, "{}", response.text());
+    assert_eq!(bed.upstream.request_count(), before);
+
+    // The IdP itself hands out an expired ID token: the oauth2 filter sets
+    // an IdToken cookie that has already expired, so the browser is sent to
+    // log in again and again, and never reaches the app.
+    bed.oidc.log_in_as(json!({
+        "sub": "late", "iat": now() - 7200, "exp": now() - 3600,
+    }));
+    let mut browser = bed.browser();
+    let visits = browser.navigate_at_most(&format!("https://{APP_HOST}/"), 9);
+    assert!(
+        visits.iter().all(|visit| visit.response.status != 200),
+        "{}",
+        describe(&visits)
+    );
+
+    // An ID token signed by a key the IdP's JWKS does not publish.
+    bed.oidc.log_in_as(alice());
+    bed.oidc.forge_signatures();
+    let mut browser = bed.browser();
+    let visits = browser.navigate(&format!("https://{APP_HOST}/"));
+    assert_eq!(final_response(&visits).status, 401, "{}", describe(&visits));
+    assert_eq!(bed.upstream.request_count(), before);
+}
