@@ -21,6 +21,7 @@ mod jwks;
 mod keys;
 mod mtls;
 mod policy;
+mod readme;
 mod shipped;
 mod strip;
 mod support;

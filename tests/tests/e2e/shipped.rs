@@ -205,3 +205,38 @@ fn shipped_static_config_refuses_empty_and_doubled_host() {
     }
     assert_eq!(bed.upstream.request_count(), 0);
 }
+
+#[test]
+fn every_shipped_envoy_config_is_loaded_by_a_test() {
+    let root = signed_headers_e2e::repository_root();
+    let test_dir = root.join("tests/tests/e2e");
+    let sources: String = std::fs::read_dir(&test_dir)
+        .expect("the e2e test directory")
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "rs"))
+        .map(|path| std::fs::read_to_string(path).expect("a test source"))
+        .collect();
+    let mut configs: Vec<String> = std::fs::read_dir(root.join("envoy"))
+        .expect("the envoy/ directory")
+        .map(|entry| entry.expect("a directory entry").file_name())
+        .map(|name| name.to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".yaml") && name != "docker-compose.yaml")
+        .collect();
+    configs.sort();
+    assert!(configs.len() >= 4, "{configs:?}");
+    for config in &configs {
+        let named = format!("\"{config}\"");
+        assert!(
+            sources.contains(&format!("load_shipped({named}"))
+                || sources.contains(&format!("ShippedConfig::load({named}"))
+                || sources.contains(&format!("const FILE: &str = {named};")),
+            "envoy/{config} is shipped but no end-to-end test loads it"
+        );
+    }
+
+    // docker-compose.yaml runs envoy/envoy.yaml, which the tests above load.
+    let compose = std::fs::read_to_string(root.join("envoy/docker-compose.yaml"))
+        .expect("envoy/docker-compose.yaml");
+    assert!(compose.contains(r#""envoy/envoy.yaml""#), "{compose}");
+    assert!(compose.contains("./envoy.yaml:"), "{compose}");
+}
