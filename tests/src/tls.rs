@@ -73,27 +73,7 @@ impl TestCa {
 
     /// A client certificate (for mTLS) naming `subject`.
     pub fn issue_client(&self, subject: &ClientSubject) -> IssuedCert {
-        let mut params = CertificateParams::default();
-        if let Some(common_name) = &subject.common_name {
-            params
-                .distinguished_name
-                .push(DnType::CommonName, common_name.as_str());
-        }
-        if let Some(organization) = &subject.organization {
-            params
-                .distinguished_name
-                .push(DnType::OrganizationName, organization.as_str());
-        }
-        for uri in &subject.uri_sans {
-            let uri = uri.as_str().try_into().expect("test CA: invalid URI SAN");
-            params.subject_alt_names.push(SanType::URI(uri));
-        }
-        for dns in &subject.dns_sans {
-            let dns = dns.as_str().try_into().expect("test CA: invalid DNS SAN");
-            params.subject_alt_names.push(SanType::DnsName(dns));
-        }
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        self.issue(params)
+        self.issue(client_params(subject))
     }
 
     /// The CA as a rustls trust store.
@@ -128,7 +108,46 @@ pub struct ClientSubject {
     pub dns_sans: Vec<String>,
 }
 
+/// The parameters of a client certificate naming `subject`.
+fn client_params(subject: &ClientSubject) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    if let Some(common_name) = &subject.common_name {
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name.as_str());
+    }
+    if let Some(organization) = &subject.organization {
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, organization.as_str());
+    }
+    for uri in &subject.uri_sans {
+        let uri = uri.as_str().try_into().expect("test CA: invalid URI SAN");
+        params.subject_alt_names.push(SanType::URI(uri));
+    }
+    for dns in &subject.dns_sans {
+        let dns = dns.as_str().try_into().expect("test CA: invalid DNS SAN");
+        params.subject_alt_names.push(SanType::DnsName(dns));
+    }
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    params
+}
+
 impl IssuedCert {
+    /// A client certificate naming `subject`, signed by its own key: what an
+    /// attacker without the CA's key can make.
+    pub fn self_signed_client(subject: &ClientSubject) -> Self {
+        let key = KeyPair::generate().expect("cannot generate a key");
+        let cert = client_params(subject)
+            .self_signed(&key)
+            .expect("cannot self-sign a certificate");
+        Self {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            cert_der: cert.der().clone(),
+            key_pkcs8_der: key.serialize_der(),
+        }
+    }
     /// Writes the certificate and key into `dir` as `<stem>.crt` and
     /// `<stem>.key`; returns both paths.
     pub fn write(&self, dir: &Path, stem: &str) -> (PathBuf, PathBuf) {

@@ -34,6 +34,12 @@ struct MtlsBed {
 
 impl MtlsBed {
     fn start() -> Self {
+        Self::start_with_policy("deny")
+    }
+
+    /// The shipped file, with its `unauthenticated` policy replaced by
+    /// `policy` (the file says `deny`).
+    fn start_with_policy(policy: &str) -> Self {
         let upstream = EchoUpstream::start();
         let ca = TestCa::new("signed-headers e2e client CA");
         let dir = tempfile::tempdir().expect("cannot create a temporary directory");
@@ -41,7 +47,7 @@ impl MtlsBed {
         let ca_file = ca.write_cert(dir.path(), "client-ca.crt");
         let bundle = signing_bundle();
         let signing_kid = bundle.keys()[0].kid().to_owned();
-        let config = load_shipped(FILE, &upstream)
+        let mut config = load_shipped(FILE, &upstream)
             .substitute(
                 "{filename: /etc/envoy/tls/server.crt}",
                 &format!("{{filename: {}}}", server_cert.display()),
@@ -55,6 +61,12 @@ impl MtlsBed {
                 &format!("{{filename: {}}}", ca_file.display()),
             )
             .env("SIGNING_KEY", &STANDARD.encode(bundle.to_pem()));
+        if policy != "deny" {
+            config = config.substitute(
+                r#""unauthenticated": "deny""#,
+                &format!(r#""unauthenticated": "{policy}""#),
+            );
+        }
         let envoy = Envoy::start_shipped(&config, "ingress");
         Self {
             envoy,
@@ -141,18 +153,24 @@ fn mtls_without_a_usable_certificate_gets_no_identity() {
     let response = bed.send(Some(&no_san), &Request::get("/").host(SERVER_NAME));
     assert_eq!(response.status, 401, "{}", response.text());
 
-    // A certificate from another CA claiming the same SPIFFE ID is refused
-    // at the handshake (or the connection dies before any response).
+    // A certificate from another CA, or self-signed, claiming the same
+    // SPIFFE ID is refused at the handshake.
     let stranger = TestCa::new("attacker CA").issue_client(&ClientSubject {
         uri_sans: vec![SPIFFE_ID.into()],
         ..ClientSubject::default()
     });
-    let refused = bed.try_send(Some(&stranger), &Request::get("/").host(SERVER_NAME));
-    assert!(
-        refused.is_err(),
-        "a certificate from an unknown CA was accepted: {:?}",
-        refused.map(|response| (response.status, response.text()))
-    );
+    let self_signed = IssuedCert::self_signed_client(&ClientSubject {
+        uri_sans: vec![SPIFFE_ID.into()],
+        ..ClientSubject::default()
+    });
+    for forged in [&stranger, &self_signed] {
+        let refused = bed.try_send(Some(forged), &Request::get("/").host(SERVER_NAME));
+        assert!(
+            refused.is_err(),
+            "an untrusted certificate was accepted: {:?}",
+            refused.map(|response| (response.status, response.text()))
+        );
+    }
     assert_eq!(bed.upstream.request_count(), 0);
 }
 
@@ -174,6 +192,39 @@ fn mtls_forged_identity_headers_never_reach_the_app() {
         echoed.headers
     );
     let assertion = bed.verifier().verify(
+        echoed.single_header(ASSERTION_HEADER),
+        "https://app.example/",
+        "app.example",
+    );
+    assert_eq!(assertion.claim("sub"), SPIFFE_ID);
+}
+
+#[test]
+fn mtls_without_a_certificate_follows_each_policy() {
+    let anonymous = MtlsBed::start_with_policy("anonymous");
+    let echoed =
+        EchoedRequest::from_response(&anonymous.send(None, &Request::get("/").host(SERVER_NAME)));
+    let assertion = anonymous.verifier().verify(
+        echoed.single_header(ASSERTION_HEADER),
+        "https://app.example/",
+        "app.example",
+    );
+    assert_eq!(assertion.claim("sub"), "");
+
+    let pass = MtlsBed::start_with_policy("pass");
+    let echoed =
+        EchoedRequest::from_response(&pass.send(None, &Request::get("/").host(SERVER_NAME)));
+    assert!(
+        echoed.header_values(ASSERTION_HEADER).is_empty(),
+        "{:?}",
+        echoed.headers
+    );
+    // A certificate still names its holder under `pass`.
+    let client = pass.billing_service_cert();
+    let echoed = EchoedRequest::from_response(
+        &pass.send(Some(&client), &Request::get("/").host(SERVER_NAME)),
+    );
+    let assertion = pass.verifier().verify(
         echoed.single_header(ASSERTION_HEADER),
         "https://app.example/",
         "app.example",
