@@ -12,11 +12,12 @@ use signed_headers_e2e::oidc::{OidcClient, OidcProvider};
 use signed_headers_e2e::tls::TestCa;
 use signed_headers_e2e::{
     ASSERTION_HEADER, AssertionVerifier, EchoUpstream, EchoedRequest, Envoy, JWKS_PATH, TestIdp,
-    signing_bundle,
 };
 use tempfile::TempDir;
 
-use crate::shipped::{load_shipped, loopback_port};
+use crate::shipped::{
+    filename, load_shipped, with_idp_at, with_listener_certificate, with_signing_key,
+};
 use crate::support::{assert_assertion_shape, now};
 
 const FILE: &str = "browser-login.yaml";
@@ -61,36 +62,27 @@ impl BrowserLoginBed {
             alice(),
         );
         let dir = tempfile::tempdir().expect("cannot create a temporary directory");
-        let (server_cert, server_key) = ca.issue_server(&[APP_HOST]).write(dir.path(), "server");
         let ca_file = ca.write_cert(dir.path(), "ca.pem");
         let client_secret_file = dir.path().join("client-secret");
         std::fs::write(&client_secret_file, client_secret).expect("cannot write a secret");
         let hmac_secret_file = dir.path().join("hmac-secret");
         std::fs::write(&hmac_secret_file, STANDARD.encode(rand_bytes()))
             .expect("cannot write a secret");
-        let bundle = signing_bundle();
-        let signing_kid = bundle.keys()[0].kid().to_owned();
-        let file = |path: &std::path::Path| format!("{{filename: {}}}", path.display());
-        let config = load_shipped(FILE, &upstream)
-            .substitute("{filename: /etc/envoy/tls/server.crt}", &file(&server_cert))
-            .substitute("{filename: /etc/envoy/tls/server.key}", &file(&server_key))
-            .substitute(
-                "{filename: /etc/envoy/secrets/client-secret}",
-                &file(&client_secret_file),
-            )
-            .substitute(
-                "{filename: /etc/envoy/secrets/hmac-secret}",
-                &file(&hmac_secret_file),
-            )
-            .substitute(
-                "{address: idp.example.com, port_value: 443}",
-                &loopback_port(oidc.address().port()),
-            )
-            .substitute(
-                "{filename: /etc/ssl/certs/ca-certificates.crt}",
-                &file(&ca_file),
-            )
-            .env("SIGNING_KEY", &STANDARD.encode(bundle.to_pem()));
+        let config = with_listener_certificate(
+            load_shipped(FILE, &upstream),
+            &ca.issue_server(&[APP_HOST]),
+            dir.path(),
+        )
+        .substitute(
+            "{filename: /etc/envoy/secrets/client-secret}",
+            &filename(&client_secret_file),
+        )
+        .substitute(
+            "{filename: /etc/envoy/secrets/hmac-secret}",
+            &filename(&hmac_secret_file),
+        );
+        let (config, signing_kid) =
+            with_signing_key(with_idp_at(config, oidc.address().port(), &ca_file));
         let envoy = Envoy::start_shipped(&config, "ingress");
         Self {
             envoy,

@@ -1,17 +1,14 @@
 //! `envoy/ext-authz.yaml`: identity from an auth service through
 //! `ext_authz`'s dynamic metadata, never from request headers.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
 use signed_headers_e2e::auth_service::{AuthService, PUBLIC_PREFIX, SessionUser};
 use signed_headers_e2e::http::Request;
 use signed_headers_e2e::{
     ASSERTION_HEADER, AssertionVerifier, EchoUpstream, EchoedRequest, Envoy, JWKS_PATH,
-    signing_bundle,
 };
 
-use crate::shipped::{load_shipped, loopback_port};
+use crate::shipped::{load_shipped, loopback_port, with_signing_key, with_unauthenticated_policy};
 use crate::support::{
     assert_assertion_shape, assert_no_forged_identity_header_beside, forged_assertion,
     with_forged_identity_headers,
@@ -45,25 +42,18 @@ impl ExtAuthzBed {
     fn start_with_policy(policy: &str) -> Self {
         let upstream = EchoUpstream::start();
         let auth = AuthService::start();
-        let bundle = signing_bundle();
-        let signing_kid = bundle.keys()[0].kid().to_owned();
-        let mut config = load_shipped(FILE, &upstream)
-            .substitute(
-                "{address: 127.0.0.1, port_value: 4180}",
-                &loopback_port(auth.address().port()),
-            )
-            .substitute(
-                "uri: http://127.0.0.1:4180",
-                &format!("uri: http://{}", auth.address()),
-            )
-            .env("SIGNING_KEY", &STANDARD.encode(bundle.to_pem()));
-        if policy != "deny" {
-            config = config.substitute(
-                r#""unauthenticated": "deny""#,
-                &format!(r#""unauthenticated": "{policy}""#),
-            );
-        }
-        let envoy = Envoy::start_shipped(&config, "ingress");
+        let (config, signing_kid) = with_signing_key(
+            load_shipped(FILE, &upstream)
+                .substitute(
+                    "{address: 127.0.0.1, port_value: 4180}",
+                    &loopback_port(auth.address().port()),
+                )
+                .substitute(
+                    "uri: http://127.0.0.1:4180",
+                    &format!("uri: http://{}", auth.address()),
+                ),
+        );
+        let envoy = Envoy::start_shipped(&with_unauthenticated_policy(config, policy), "ingress");
         Self {
             envoy,
             upstream,

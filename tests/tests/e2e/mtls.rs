@@ -1,18 +1,18 @@
 //! `envoy/mtls.yaml`: identity from the client certificate Envoy validated,
 //! over a real TLS listener, with certificates this test issues.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
 use signed_headers_e2e::http::{Request, Response};
 use signed_headers_e2e::tls::{ClientSubject, IssuedCert, TestCa, try_send_https};
 use signed_headers_e2e::{
     ASSERTION_HEADER, AssertionVerifier, EchoUpstream, EchoedRequest, Envoy, JWKS_PATH,
-    signing_bundle,
 };
 use tempfile::TempDir;
 
-use crate::shipped::load_shipped;
+use crate::shipped::{
+    filename, load_shipped, with_listener_certificate, with_signing_key,
+    with_unauthenticated_policy,
+};
 use crate::support::{
     assert_assertion_shape, assert_no_forged_identity_header, forged_assertion,
     with_forged_identity_headers,
@@ -43,31 +43,18 @@ impl MtlsBed {
         let upstream = EchoUpstream::start();
         let ca = TestCa::new("signed-headers e2e client CA");
         let dir = tempfile::tempdir().expect("cannot create a temporary directory");
-        let (server_cert, server_key) = ca.issue_server(&[SERVER_NAME]).write(dir.path(), "server");
         let ca_file = ca.write_cert(dir.path(), "client-ca.crt");
-        let bundle = signing_bundle();
-        let signing_kid = bundle.keys()[0].kid().to_owned();
-        let mut config = load_shipped(FILE, &upstream)
-            .substitute(
-                "{filename: /etc/envoy/tls/server.crt}",
-                &format!("{{filename: {}}}", server_cert.display()),
-            )
-            .substitute(
-                "{filename: /etc/envoy/tls/server.key}",
-                &format!("{{filename: {}}}", server_key.display()),
-            )
-            .substitute(
-                "{filename: /etc/envoy/tls/client-ca.crt}",
-                &format!("{{filename: {}}}", ca_file.display()),
-            )
-            .env("SIGNING_KEY", &STANDARD.encode(bundle.to_pem()));
-        if policy != "deny" {
-            config = config.substitute(
-                r#""unauthenticated": "deny""#,
-                &format!(r#""unauthenticated": "{policy}""#),
-            );
-        }
-        let envoy = Envoy::start_shipped(&config, "ingress");
+        let config = with_listener_certificate(
+            load_shipped(FILE, &upstream),
+            &ca.issue_server(&[SERVER_NAME]),
+            dir.path(),
+        )
+        .substitute(
+            "{filename: /etc/envoy/tls/client-ca.crt}",
+            &filename(&ca_file),
+        );
+        let (config, signing_kid) = with_signing_key(config);
+        let envoy = Envoy::start_shipped(&with_unauthenticated_policy(config, policy), "ingress");
         Self {
             envoy,
             upstream,

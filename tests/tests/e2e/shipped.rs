@@ -8,7 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use signed_headers_e2e::http::Request;
-use signed_headers_e2e::tls::{HttpsServer, TestCa};
+use signed_headers_e2e::tls::{HttpsServer, IssuedCert, TestCa};
 use signed_headers_e2e::{
     AssertionVerifier, EchoUpstream, EchoedRequest, Envoy, JWKS_PATH, ShippedConfig, TestIdp,
     filter_wasm, signing_bundle,
@@ -50,6 +50,60 @@ pub fn load_shipped(file_name: &str, upstream: &EchoUpstream) -> ShippedConfig {
         )
 }
 
+/// `config` signing with a fresh key, given as Envoy's `SIGNING_KEY` (base64
+/// of the PEM bundle, as `signing-key encode` prints it); returns its kid.
+pub fn with_signing_key(config: ShippedConfig) -> (ShippedConfig, String) {
+    let bundle = signing_bundle();
+    let kid = bundle.keys()[0].kid().to_owned();
+    (
+        config.env("SIGNING_KEY", &STANDARD.encode(bundle.to_pem())),
+        kid,
+    )
+}
+
+/// `config` with its `idp` cluster (`idp.example.com:443`) at a test server
+/// on `port`, trusted through the CA certificate in `ca_file`.
+pub fn with_idp_at(config: ShippedConfig, port: u16, ca_file: &std::path::Path) -> ShippedConfig {
+    config
+        .substitute(
+            "{address: idp.example.com, port_value: 443}",
+            &loopback_port(port),
+        )
+        .substitute(
+            "{filename: /etc/ssl/certs/ca-certificates.crt}",
+            &filename(ca_file),
+        )
+}
+
+/// `config` with its TLS listener serving this certificate and key.
+pub fn with_listener_certificate(
+    config: ShippedConfig,
+    cert: &IssuedCert,
+    dir: &std::path::Path,
+) -> ShippedConfig {
+    let (cert, key) = cert.write(dir, "server");
+    config
+        .substitute("{filename: /etc/envoy/tls/server.crt}", &filename(&cert))
+        .substitute("{filename: /etc/envoy/tls/server.key}", &filename(&key))
+}
+
+/// A `DataSource` value naming a file.
+pub fn filename(path: &std::path::Path) -> String {
+    format!("{{filename: {}}}", path.display())
+}
+
+/// `config` with its `"unauthenticated": "deny"` replaced by `policy` (a
+/// variation on the shipped file, for the tests of each policy).
+pub fn with_unauthenticated_policy(config: ShippedConfig, policy: &str) -> ShippedConfig {
+    if policy == "deny" {
+        return config;
+    }
+    config.substitute(
+        r#""unauthenticated": "deny""#,
+        &format!(r#""unauthenticated": "{policy}""#),
+    )
+}
+
 /// A `socket_address` value on loopback.
 pub fn loopback_port(port: u16) -> String {
     format!("{{address: 127.0.0.1, port_value: {port}}}")
@@ -78,19 +132,11 @@ impl ShippedStaticBed {
         );
         let dir = tempfile::tempdir().expect("cannot create a temporary directory");
         let ca_file = ca.write_cert(dir.path(), "ca.pem");
-        let bundle = signing_bundle();
-        let signing_kid = bundle.keys()[0].kid().to_owned();
-
-        let config = load_shipped("envoy.yaml", &upstream)
-            .substitute(
-                "{address: idp.example.com, port_value: 443}",
-                &loopback_port(idp_jwks.address().port()),
-            )
-            .substitute(
-                "{filename: /etc/ssl/certs/ca-certificates.crt}",
-                &format!("{{filename: {}}}", ca_file.display()),
-            )
-            .env("SIGNING_KEY", &STANDARD.encode(bundle.to_pem()));
+        let (config, signing_kid) = with_signing_key(with_idp_at(
+            load_shipped("envoy.yaml", &upstream),
+            idp_jwks.address().port(),
+            &ca_file,
+        ));
         let envoy = Envoy::start_shipped(&config, "ingress");
         Self {
             envoy,
