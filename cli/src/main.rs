@@ -6,6 +6,7 @@
 //! failed verification, 2 bad usage or input (including a refused edit).
 
 mod edit;
+mod envoy_config;
 mod error;
 mod files;
 mod history;
@@ -114,6 +115,35 @@ enum Command {
         #[arg(value_name = "BUNDLE")]
         bundle: PathBuf,
     },
+    /// Write the file Envoy reads the filter's configuration from (extension
+    /// config discovery): the plugin settings plus this bundle as
+    /// `signing_key`. Written atomically (a rename, which is what Envoy
+    /// watches for), mode 0600: it holds the private keys.
+    EnvoyConfig {
+        /// The bundle (raw PEM or base64 of PEM; `-`: stdin).
+        #[arg(value_name = "BUNDLE")]
+        bundle: PathBuf,
+        /// The discovery file to write (`-`: stdout).
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// A JSON object of plugin settings, as in a static configuration,
+        /// without `signing_key` (default: `{}`, every default).
+        #[arg(long, value_name = "FILE")]
+        settings: Option<PathBuf>,
+        /// The filter's `.wasm`, as Envoy finds it.
+        #[arg(
+            long,
+            value_name = "PATH",
+            default_value = "target/wasm32-wasip1/release/signed_headers.wasm"
+        )]
+        wasm: String,
+        /// The filter's name in the listener's `config_discovery`.
+        #[arg(long, default_value = "signed_headers")]
+        name: String,
+        /// The VM id (VMs with one id share the ephemeral key and caches).
+        #[arg(long, default_value = "signed_headers")]
+        vm_id: String,
+    },
     /// Print the bundle as one line of base64, for the SIGNING_KEY setting.
     Encode {
         /// The bundle (raw PEM or base64 of PEM; `-`: stdin).
@@ -179,6 +209,21 @@ fn run(command: Command) -> Result<()> {
             let bundle = load_bundle(&bundle)?;
             write_stdout(&format!("{}\n", STANDARD.encode(bundle.to_pem())))
         }
+        Command::EnvoyConfig {
+            bundle,
+            output,
+            settings,
+            wasm,
+            name,
+            vm_id,
+        } => envoy_config::run(&envoy_config::Options {
+            bundle: &bundle,
+            output: &output,
+            settings: settings.as_deref(),
+            wasm: &wasm,
+            name: &name,
+            vm_id: &vm_id,
+        }),
         Command::Decode { input } => decode(&input),
         Command::Verify {
             token,

@@ -10,6 +10,19 @@ pub struct LocalResponse {
     pub body: Option<String>,
 }
 
+/// What the JWKS path serves for one configuration: the document, and the
+/// kid of the key signing now, sent as `x-signing-kid` so that an operator
+/// (or a rotation tool) can see which key is live, whatever Envoy's own
+/// config dump claims.
+#[derive(Debug, Clone)]
+pub struct PublishedKeys {
+    pub document: JwksDocument,
+    pub signing_kid: String,
+}
+
+/// The header naming the signing key on JWKS responses.
+pub const SIGNING_KID_HEADER: &str = "x-signing-kid";
+
 /// The path part of a `:path` pseudo-header (query and fragment dropped).
 pub fn path_only(path: &str) -> &str {
     path.split(['?', '#']).next().unwrap_or(path)
@@ -19,7 +32,7 @@ pub fn path_only(path: &str) -> &str {
 /// reply to `HEAD` itself while keeping its `content-length`, which is what
 /// a `HEAD` should look like.
 pub fn respond(
-    document: &JwksDocument,
+    published: &PublishedKeys,
     max_age_seconds: u64,
     method: &str,
     if_none_match: Option<&str>,
@@ -35,10 +48,17 @@ pub fn respond(
             body: Some("method not allowed\n".to_owned()),
         };
     }
+    let document = &published.document;
     let mut headers = vec![
         ("etag", document.etag().to_owned()),
         ("cache-control", cache_control),
         ("access-control-allow-origin", "*".to_owned()),
+        // Readable from browsers too (CORS hides non-safelisted headers).
+        (
+            "access-control-expose-headers",
+            SIGNING_KID_HEADER.to_owned(),
+        ),
+        (SIGNING_KID_HEADER, published.signing_kid.clone()),
     ];
     if if_none_match.is_some_and(|value| etag_matches(value, document.etag())) {
         return LocalResponse {
@@ -70,9 +90,12 @@ mod tests {
     use super::*;
     use signed_headers_keys::{BundleKey, KeyFormat};
 
-    fn document() -> JwksDocument {
+    fn document() -> PublishedKeys {
         let key = BundleKey::generate(KeyFormat::Sec1).unwrap();
-        JwksDocument::new(&[key.jwk()])
+        PublishedKeys {
+            document: JwksDocument::new(&[key.jwk()]),
+            signing_kid: key.kid().to_owned(),
+        }
     }
 
     fn header<'a>(response: &'a LocalResponse, name: &str) -> Option<&'a str> {
@@ -88,21 +111,25 @@ mod tests {
         let document = document();
         let response = respond(&document, 120, "GET", None);
         assert_eq!(response.status, 200);
-        assert_eq!(response.body.as_deref(), Some(document.body()));
+        assert_eq!(response.body.as_deref(), Some(document.document.body()));
         assert_eq!(header(&response, "content-type"), Some("application/json"));
         assert_eq!(
             header(&response, "cache-control"),
             Some("public, max-age=120")
         );
         assert_eq!(header(&response, "access-control-allow-origin"), Some("*"));
-        assert_eq!(header(&response, "etag"), Some(document.etag()));
+        assert_eq!(header(&response, "etag"), Some(document.document.etag()));
+        assert_eq!(
+            header(&response, "x-signing-kid"),
+            Some(document.signing_kid.as_str())
+        );
         assert_eq!(respond(&document, 120, "HEAD", None), response);
     }
 
     #[test]
     fn matching_if_none_match_gives_304_without_body() {
         let document = document();
-        let etag = document.etag().to_owned();
+        let etag = document.document.etag().to_owned();
         for value in [
             etag.clone(),
             format!("W/{etag}"),
@@ -113,6 +140,10 @@ mod tests {
             assert_eq!(response.status, 304, "{value}");
             assert_eq!(response.body, None);
             assert_eq!(header(&response, "etag"), Some(etag.as_str()));
+            assert_eq!(
+                header(&response, "x-signing-kid"),
+                Some(document.signing_kid.as_str())
+            );
         }
         assert_eq!(respond(&document, 60, "GET", Some("\"stale\"")).status, 200);
     }

@@ -32,7 +32,7 @@ use signed_headers_keys::{Bundle, BundleKey, Es256Signer, JwksDocument, KeyForma
 use assertion::{TokenCache, TokenLimits};
 use config::{Audience, KeySource, Settings, UnauthenticatedPolicy};
 use identity::Identity;
-use jwks_endpoint::LocalResponse;
+use jwks_endpoint::{LocalResponse, PublishedKeys};
 
 /// Shared-data key of the ephemeral signing key, one per VM id, so every
 /// worker and every configuration reload signs with the same key.
@@ -47,7 +47,7 @@ proxy_wasm::main! {{
 struct Plugin {
     settings: Settings,
     signer: Es256Signer,
-    jwks: JwksDocument,
+    published: PublishedKeys,
     tokens: RefCell<TokenCache>,
     /// Shared-data key that marks "dropped groups logged" for this
     /// configuration, so every worker VM together logs it once.
@@ -57,21 +57,33 @@ struct Plugin {
 
 impl Plugin {
     fn new(settings: Settings, configuration: &[u8]) -> Result<Self, String> {
-        let (signer, jwks) = match &settings.key_source {
+        let (signer, document, published_kids) = match &settings.key_source {
             KeySource::Bundle(bundle) => {
                 let signer = bundle
                     .signing_key()
                     .and_then(BundleKey::signer)
                     .ok_or("signing_key: no private key: nothing in the bundle can sign")?;
-                (signer, JwksDocument::new(&bundle.jwks()))
+                let kids: Vec<&str> = bundle.keys().iter().map(BundleKey::kid).collect();
+                (signer, JwksDocument::new(&bundle.jwks()), kids.join(","))
             }
             KeySource::Ephemeral => {
                 let key = shared_ephemeral_key()?;
                 let signer = key.signer().ok_or("ephemeral key has no private half")?;
                 // Nothing is published for a key nobody configured; operators
                 // who need verification configure a key.
-                (signer, JwksDocument::empty())
+                (signer, JwksDocument::empty(), String::new())
             }
+        };
+        // The one line that says which keys this configuration serves: Envoy's
+        // own stats and config dump also report configurations it rejected.
+        log::info!(
+            "signed-headers: configured: signing_kid={} published_kids=[{published_kids}] jwks_etag={}",
+            signer.kid(),
+            document.etag()
+        );
+        let published = PublishedKeys {
+            signing_kid: signer.kid().to_owned(),
+            document,
         };
         let limits = TokenLimits {
             ttl_seconds: settings.ttl_seconds,
@@ -89,7 +101,7 @@ impl Plugin {
             dropped_groups_logged: Cell::new(false),
             settings,
             signer,
-            jwks,
+            published,
         })
     }
 
@@ -262,7 +274,7 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
         let method = header_text(&headers, ":method").unwrap_or_default();
         let if_none_match = header_text(&headers, "if-none-match");
         return Ok(Some(jwks_endpoint::respond(
-            &plugin.jwks,
+            &plugin.published,
             settings.jwks_max_age_seconds,
             &method,
             if_none_match.as_deref(),

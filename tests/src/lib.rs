@@ -69,6 +69,30 @@ pub fn filter_wasm() -> PathBuf {
     required_file(WASM_VAR, "the built filter (`make wasm`)")
 }
 
+/// Environment variable naming the `signing-key` CLI (exported by the Makefile).
+pub const SIGNING_KEY_BIN_VAR: &str = "SIGNING_KEY_BIN";
+
+/// The built `signing-key` CLI. Panics when it is missing, like [`envoy_binary`].
+pub fn signing_key_cli() -> PathBuf {
+    required_file(SIGNING_KEY_BIN_VAR, "the signing-key CLI (`make cli`)")
+}
+
+/// Runs `signing-key` with `args`; panics with its stderr unless it exits 0.
+/// Returns its stdout.
+pub fn run_signing_key(args: &[&std::ffi::OsStr]) -> String {
+    let output = std::process::Command::new(signing_key_cli())
+        .args(args)
+        .output()
+        .expect("cannot run signing-key");
+    assert!(
+        output.status.success(),
+        "signing-key {args:?} failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 fn required_file(var: &str, what: &str) -> PathBuf {
     let Some(value) = std::env::var_os(var) else {
         panic!(

@@ -19,6 +19,7 @@ mod host;
 mod invalid_config;
 mod jwks;
 mod keys;
+mod live_reload;
 mod mtls;
 mod policy;
 mod readme;

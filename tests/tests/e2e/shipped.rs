@@ -31,6 +31,15 @@ const SHIPPED_IDP_JWKS_PATH: &str = "/.well-known/jwks.json";
 /// loopback port 0, the app (127.0.0.1:8080) as `upstream`, and the filter
 /// as built. The caller substitutes what is particular to the file.
 pub fn load_shipped(file_name: &str, upstream: &EchoUpstream) -> ShippedConfig {
+    load_shipped_without_filter(file_name, upstream).substitute(
+        "filename: target/wasm32-wasip1/release/signed_headers.wasm",
+        &format!("filename: {}", filter_wasm().display()),
+    )
+}
+
+/// [`load_shipped`] for a file that does not name the filter itself (it
+/// comes from a discovery file).
+pub fn load_shipped_without_filter(file_name: &str, upstream: &EchoUpstream) -> ShippedConfig {
     ShippedConfig::load(file_name)
         .substitute(
             "{address: 127.0.0.1, port_value: 9901}",
@@ -43,10 +52,6 @@ pub fn load_shipped(file_name: &str, upstream: &EchoUpstream) -> ShippedConfig {
         .substitute(
             "{address: 127.0.0.1, port_value: 8080}",
             &loopback_port(upstream.address().port()),
-        )
-        .substitute(
-            "filename: target/wasm32-wasip1/release/signed_headers.wasm",
-            &format!("filename: {}", filter_wasm().display()),
         )
 }
 
@@ -275,6 +280,7 @@ fn every_shipped_envoy_config_is_loaded_by_a_test() {
         assert!(
             sources.contains(&format!("load_shipped({named}"))
                 || sources.contains(&format!("ShippedConfig::load({named}"))
+                || sources.contains(&format!("load_shipped_without_filter({named}"))
                 || sources.contains(&format!("const FILE: &str = {named};")),
             "envoy/{config} is shipped but no end-to-end test loads it"
         );

@@ -1,0 +1,126 @@
+//! `signing-key envoy-config`: the file Envoy reads the filter's
+//! configuration from through extension config discovery (ECDS,
+//! `config_discovery` with a `path_config_source`). Envoy applies a new
+//! version when the file is renamed into place (or, with
+//! `watched_directory`, when Kubernetes swaps its `..data` link), without a
+//! restart; an invalid one is rejected and the previous one keeps serving.
+
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Map, Value, json};
+use signed_headers_keys::{Bundle, JwksDocument};
+
+use crate::error::{CliError, Result};
+use crate::files::{
+    Overwrite, display_name, is_stdio, load_bundle, read_text, write_atomic, write_stdout,
+};
+
+/// What goes around the plugin settings in the discovery file.
+pub struct Options<'a> {
+    pub bundle: &'a Path,
+    pub output: &'a Path,
+    /// A JSON object of plugin settings (everything but `signing_key`).
+    pub settings: Option<&'a Path>,
+    /// The `.wasm` as Envoy will find it.
+    pub wasm: &'a str,
+    /// The HTTP filter's name in the listener (`config_discovery`), which
+    /// the discovery file must repeat.
+    pub name: &'a str,
+    pub vm_id: &'a str,
+}
+
+const WASM_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm";
+const EXTENSION_TYPE: &str = "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig";
+
+fn settings_object(path: Option<&Path>) -> Result<Map<String, Value>> {
+    let Some(path) = path else {
+        return Ok(Map::new());
+    };
+    let name = display_name(path);
+    let text = read_text(path)?;
+    match serde_json::from_str(&text) {
+        Ok(Value::Object(settings)) if settings.contains_key("signing_key") => {
+            Err(CliError::input(format!(
+                "{name}: has a signing_key: the key comes from the bundle; remove it from the settings"
+            )))
+        }
+        Ok(Value::Object(settings)) => Ok(settings),
+        Ok(_) => Err(CliError::input(format!(
+            "{name}: the plugin settings must be a JSON object"
+        ))),
+        Err(err) => Err(CliError::input(format!("{name}: not JSON: {err}"))),
+    }
+}
+
+/// The discovery response for `bundle` and `settings`.
+pub fn document(
+    bundle: &Bundle,
+    settings: Map<String, Value>,
+    options: &Options<'_>,
+) -> Result<String> {
+    let signing_kid = bundle
+        .signing_key()
+        .map(|key| key.kid().to_owned())
+        .ok_or_else(|| {
+            CliError::input(format!(
+                "{}: no private key: nothing in the bundle can sign",
+                display_name(options.bundle)
+            ))
+        })?;
+    let mut settings = settings;
+    settings.insert(
+        "signing_key".to_owned(),
+        Value::String(STANDARD.encode(bundle.to_pem())),
+    );
+    let configuration = serde_json::to_string(&settings)
+        .map_err(|err| CliError::input(format!("serializing the settings: {err}")))?;
+    let etag = JwksDocument::new(&bundle.jwks())
+        .etag()
+        .trim_matches('"')
+        .to_owned();
+    let document = json!({
+        // Informational for Envoy; here it names the key set and signer.
+        "version_info": format!("{etag}-{}", signing_kid.get(..12).unwrap_or(&signing_kid)),
+        "resources": [{
+            "@type": EXTENSION_TYPE,
+            "name": options.name,
+            "typed_config": {
+                "@type": WASM_TYPE,
+                "config": {
+                    "name": options.name,
+                    "vm_config": {
+                        "vm_id": options.vm_id,
+                        "runtime": "envoy.wasm.runtime.v8",
+                        "code": {"local": {"filename": options.wasm}}
+                    },
+                    "configuration": {
+                        "@type": "type.googleapis.com/google.protobuf.StringValue",
+                        "value": configuration
+                    }
+                }
+            }
+        }]
+    });
+    serde_json::to_string_pretty(&document)
+        .map(|text| format!("{text}\n"))
+        .map_err(|err| CliError::input(format!("serializing the discovery file: {err}")))
+}
+
+pub fn run(options: &Options<'_>) -> Result<()> {
+    let bundle = load_bundle(options.bundle)?;
+    let settings = settings_object(options.settings)?;
+    let text = document(&bundle, settings, options)?;
+    if is_stdio(options.output) {
+        return write_stdout(&text);
+    }
+    write_atomic(options.output, &text, Overwrite::Replace)?;
+    eprintln!(
+        "wrote {}: {} key(s) published, signing with {}",
+        display_name(options.output),
+        bundle.keys().len(),
+        bundle.signing_key().map_or("?", |key| key.kid())
+    );
+    Ok(())
+}

@@ -1,0 +1,373 @@
+//! `envoy/live-reload.yaml`: the filter's configuration, signing keys
+//! included, comes from a discovery file `signing-key envoy-config` writes;
+//! Envoy applies each new file without a restart. Rotation steps are run
+//! with the real CLI against a running Envoy.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use signed_headers_e2e::http::Request;
+use signed_headers_e2e::tls::{HttpsServer, TestCa};
+use signed_headers_e2e::{
+    ASSERTION_HEADER, AssertionVerifier, EchoUpstream, EchoedRequest, Envoy, JWKS_PATH, TestIdp,
+    filter_wasm, run_signing_key,
+};
+use tempfile::TempDir;
+
+use crate::shipped::{load_shipped_without_filter, with_idp_at};
+
+const FILE: &str = "live-reload.yaml";
+const DISCOVERY_FILE: &str = "filter.json";
+/// How long a new discovery file may take to be served everywhere. Envoy
+/// needs about 10 ms; this only bounds a hang.
+const RELOAD_TIMEOUT: Duration = Duration::from_secs(15);
+/// Consecutive JWKS answers (each on a new connection, so both workers are
+/// asked) that must agree before a reload counts as done everywhere.
+const AGREEING_ANSWERS: usize = 12;
+
+/// What the JWKS path says about the live key set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveKeys {
+    pub signing_kid: String,
+    pub etag: String,
+    pub kids: Vec<String>,
+    pub body: String,
+}
+
+/// Envoy running `envoy/live-reload.yaml`, its discovery file written from a
+/// bundle by the CLI.
+pub struct LiveReloadBed {
+    pub envoy: Envoy,
+    pub upstream: EchoUpstream,
+    idp: TestIdp,
+    _idp_jwks: HttpsServer,
+    dir: TempDir,
+}
+
+impl LiveReloadBed {
+    /// Starts Envoy with `discovery_dir`/filter.json already written from a
+    /// new one-key bundle (`keys.pem` in the test directory). With
+    /// `kubernetes`, the directory is laid out as kubelet mounts a Secret
+    /// (`filter.json -> ..data/filter.json`, `..data -> ..<timestamp>`).
+    pub fn start(kubernetes: bool) -> Self {
+        let upstream = EchoUpstream::start();
+        let idp = TestIdp::new();
+        let ca = TestCa::new("signed-headers e2e CA");
+        let idp_jwks = HttpsServer::serve_json(
+            &ca.issue_server(&["idp.example.com"]),
+            "/.well-known/jwks.json",
+            idp.jwks(),
+        );
+        let dir = tempfile::tempdir().expect("cannot create a temporary directory");
+        let ca_file = ca.write_cert(dir.path(), "ca.pem");
+        let discovery_dir = dir.path().join("signed-headers");
+        std::fs::create_dir(&discovery_dir).expect("cannot create the discovery directory");
+        let bed_paths = Paths {
+            root: dir.path().to_path_buf(),
+        };
+        run_signing_key(&[
+            "generate".as_ref(),
+            "-o".as_ref(),
+            bed_paths.bundle().as_os_str(),
+        ]);
+        if kubernetes {
+            bed_paths.publish_kubernetes_style(1);
+        } else {
+            bed_paths.write_discovery_file();
+        }
+
+        let config = with_idp_at(
+            load_shipped_without_filter(FILE, &upstream),
+            idp_jwks.address().port(),
+            &ca_file,
+        )
+        .substitute(
+            "path: /etc/envoy/signed-headers/filter.json",
+            &format!("path: {}", discovery_dir.join(DISCOVERY_FILE).display()),
+        )
+        .substitute(
+            "{path: /etc/envoy/signed-headers}",
+            &format!("{{path: {}}}", discovery_dir.display()),
+        );
+        let envoy = Envoy::start_shipped(&config, "ingress");
+        Self {
+            envoy,
+            upstream,
+            idp,
+            _idp_jwks: idp_jwks,
+            dir,
+        }
+    }
+
+    fn paths(&self) -> Paths {
+        Paths {
+            root: self.dir.path().to_path_buf(),
+        }
+    }
+
+    /// The bundle the rotation edits.
+    pub fn bundle(&self) -> PathBuf {
+        self.paths().bundle()
+    }
+
+    /// Runs a `signing-key` edit of the bundle (`add`, `promote`, ...).
+    pub fn edit_bundle(&self, command: &str, extra: &[&str]) -> String {
+        let bundle = self.bundle();
+        let mut args: Vec<&std::ffi::OsStr> = vec![command.as_ref(), bundle.as_os_str()];
+        args.extend(extra.iter().map(|arg| std::ffi::OsStr::new(*arg)));
+        run_signing_key(&args)
+    }
+
+    /// Writes the discovery file from the bundle (renamed into place).
+    pub fn write_discovery_file(&self) {
+        self.paths().write_discovery_file();
+    }
+
+    /// Replaces the discovery file, by rename, with exactly `contents`.
+    pub fn replace_discovery_file(&self, contents: &str) {
+        let discovery = self.paths().discovery_file();
+        let temp = discovery.with_extension("json.new");
+        std::fs::write(&temp, contents).expect("cannot write the new discovery file");
+        std::fs::rename(&temp, &discovery).expect("cannot rename the discovery file");
+    }
+
+    /// Publishes the bundle as kubelet updates a mounted Secret: a new
+    /// timestamped directory, then an atomic swap of the `..data` link.
+    pub fn publish_kubernetes_style(&self, generation: u32) {
+        self.paths().publish_kubernetes_style(generation);
+    }
+
+    /// The live key set, as one JWKS answer says.
+    pub fn live_keys(&self) -> LiveKeys {
+        let response = self.envoy.send(&Request::get(JWKS_PATH));
+        assert_eq!(response.status, 200, "{}", response.text());
+        let jwks = response.json();
+        LiveKeys {
+            signing_kid: response
+                .header("x-signing-kid")
+                .expect("the JWKS names its signing kid")
+                .to_owned(),
+            etag: response.header("etag").expect("an ETag").to_owned(),
+            kids: jwks["keys"]
+                .as_array()
+                .expect("a key list")
+                .iter()
+                .map(|key| key["kid"].as_str().expect("a kid").to_owned())
+                .collect(),
+            body: response.text(),
+        }
+    }
+
+    /// Waits until every answer (on new connections, so from every worker)
+    /// agrees on a key set that satisfies `wanted`; returns it.
+    pub fn wait_for_keys(&self, what: &str, wanted: impl Fn(&LiveKeys) -> bool) -> LiveKeys {
+        let deadline = Instant::now() + RELOAD_TIMEOUT;
+        let mut agreeing = 0;
+        loop {
+            let keys = self.live_keys();
+            agreeing = if wanted(&keys) { agreeing + 1 } else { 0 };
+            if agreeing >= AGREEING_ANSWERS {
+                return keys;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Envoy never served {what}; last answer {keys:?}\n--- Envoy log ---\n{}",
+                self.envoy.flushed_log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// An assertion for `subject`, through Envoy.
+    pub fn assertion_for(&self, subject: &str) -> String {
+        let mut claims = TestIdp::user_claims(subject);
+        claims["iss"] = json!("https://idp.example.com");
+        claims["aud"] = json!("my-app");
+        let token = self.idp.token(&claims);
+        let response = self
+            .envoy
+            .send(&Request::get("/").host("app.example").bearer(&token));
+        EchoedRequest::from_response(&response)
+            .single_header(ASSERTION_HEADER)
+            .to_owned()
+    }
+}
+
+/// The bed's files.
+struct Paths {
+    root: PathBuf,
+}
+
+impl Paths {
+    fn bundle(&self) -> PathBuf {
+        self.root.join("keys.pem")
+    }
+
+    fn discovery_dir(&self) -> PathBuf {
+        self.root.join("signed-headers")
+    }
+
+    fn discovery_file(&self) -> PathBuf {
+        self.discovery_dir().join(DISCOVERY_FILE)
+    }
+
+    fn envoy_config_into(&self, output: &Path) {
+        let wasm = filter_wasm();
+        run_signing_key(&[
+            "envoy-config".as_ref(),
+            self.bundle().as_os_str(),
+            "--wasm".as_ref(),
+            wasm.as_os_str(),
+            "-o".as_ref(),
+            output.as_os_str(),
+        ]);
+    }
+
+    fn write_discovery_file(&self) {
+        self.envoy_config_into(&self.discovery_file());
+    }
+
+    fn publish_kubernetes_style(&self, generation: u32) {
+        let dir = self.discovery_dir();
+        let version = format!("..2026_11_24_{generation:06}");
+        std::fs::create_dir(dir.join(&version)).expect("cannot create a Secret version");
+        self.envoy_config_into(&dir.join(&version).join(DISCOVERY_FILE));
+        let link = dir.join("..data_tmp");
+        std::os::unix::fs::symlink(&version, &link).expect("cannot create ..data_tmp");
+        std::fs::rename(&link, dir.join("..data")).expect("cannot swap ..data");
+        let visible = self.discovery_file();
+        if std::fs::symlink_metadata(&visible).is_err() {
+            std::os::unix::fs::symlink(format!("..data/{DISCOVERY_FILE}"), &visible)
+                .expect("cannot link filter.json");
+        }
+    }
+}
+
+/// Every assertion in `tokens` verifies against `jwks` (a JWKS document
+/// body): `verify` panics with the reason otherwise.
+fn assert_all_verify(tokens: &[String], jwks: &str) {
+    let verifier = AssertionVerifier::from_jwks(jwks);
+    for token in tokens {
+        verifier.verify(token, "app.example", "app.example");
+    }
+}
+
+fn kid_of(token: &str) -> String {
+    signed_headers_e2e::decode_segment(token, 0)["kid"]
+        .as_str()
+        .expect("a kid")
+        .to_owned()
+}
+
+/// add, promote, retire, each followed by a new discovery file; checks what
+/// a verifier holding the JWKS of each moment sees.
+fn rotate_through_three_steps(bed: &LiveReloadBed, publish: &dyn Fn()) {
+    let pid = bed.envoy.pid();
+    let first = bed.wait_for_keys("the first key", |keys| keys.kids.len() == 1);
+    let old_kid = first.signing_kid.clone();
+    let mut tokens = vec![bed.assertion_for("alice")];
+    assert_eq!(kid_of(&tokens[0]), old_kid);
+
+    // 1. add: the new key is published, the old one still signs.
+    let new_kid = bed.edit_bundle("add", &[]).trim().to_owned();
+    publish();
+    let added = bed.wait_for_keys("the added key", |keys| keys.kids.len() == 2);
+    assert_eq!(added.signing_kid, old_kid);
+    assert_eq!(added.kids, [old_kid.clone(), new_kid.clone()]);
+    assert_ne!(added.etag, first.etag);
+    assert_all_verify(&tokens, &added.body);
+    tokens.push(bed.assertion_for("bob"));
+    assert_eq!(kid_of(&tokens[1]), old_kid);
+
+    // 2. promote: the new key signs; the old one is still published.
+    bed.edit_bundle("promote", &[]);
+    publish();
+    let promoted = bed.wait_for_keys("the promoted key", |keys| keys.signing_kid == new_kid);
+    assert_eq!(promoted.kids, [new_kid.clone(), old_kid.clone()]);
+    assert_all_verify(&tokens, &promoted.body);
+    let fresh = bed.assertion_for("carol");
+    assert_eq!(kid_of(&fresh), new_kid);
+    // A verifier still holding the JWKS from before the promotion already
+    // knows the new key.
+    assert_all_verify(std::slice::from_ref(&fresh), &added.body);
+    tokens.push(fresh);
+
+    // 3. retire: only the new key is left.
+    bed.edit_bundle("retire", &[]);
+    publish();
+    let retired = bed.wait_for_keys("the retired key set", |keys| keys.kids.len() == 1);
+    assert_eq!(retired.kids, std::slice::from_ref(&new_kid));
+    assert_eq!(kid_of(&bed.assertion_for("dave")), new_kid);
+
+    assert_eq!(bed.envoy.pid(), pid, "Envoy was never restarted");
+    assert_eq!(bed.upstream.request_count(), 4, "every request got through");
+}
+
+#[test]
+fn live_reload_rotates_keys_through_a_renamed_discovery_file() {
+    let bed = LiveReloadBed::start(false);
+    rotate_through_three_steps(&bed, &|| bed.write_discovery_file());
+    assert_eq!(bed.envoy.log().matches("signed-headers: invalid").count(), 0);
+}
+
+#[test]
+fn live_reload_follows_a_kubernetes_data_link_swap() {
+    let bed = LiveReloadBed::start(true);
+    let generation = std::cell::Cell::new(1);
+    rotate_through_three_steps(&bed, &|| {
+        generation.set(generation.get() + 1);
+        bed.publish_kubernetes_style(generation.get());
+    });
+}
+
+#[test]
+fn live_reload_keeps_the_last_good_keys_when_a_broken_file_arrives() {
+    let bed = LiveReloadBed::start(false);
+    let before = bed.wait_for_keys("the first key", |keys| keys.kids.len() == 1);
+    let discovery = std::fs::read_to_string(bed.paths().discovery_file())
+        .expect("the discovery file the CLI wrote");
+
+    // A bundle the filter refuses, and a file that is not even JSON.
+    let mut broken: Value = serde_json::from_str(&discovery).expect("JSON");
+    let settings = &mut broken["resources"][0]["typed_config"]["config"]["configuration"]["value"];
+    *settings = json!(r#"{"signing_key": "-----BEGIN EC PRIVATE KEY-----\ngarbage\n-----END EC PRIVATE KEY-----\n"}"#);
+    for (round, contents) in [broken.to_string(), "{ not json".to_owned()]
+        .into_iter()
+        .enumerate()
+    {
+        bed.replace_discovery_file(&contents);
+        let deadline = Instant::now() + RELOAD_TIMEOUT;
+        loop {
+            let rejected = bed
+                .envoy
+                .stats()
+                .into_iter()
+                .filter(|(name, _)| {
+                    name.starts_with("extension_config_discovery.")
+                        && (name.ends_with(".update_rejected") || name.ends_with(".update_failure"))
+                })
+                .map(|(_, count)| count)
+                .sum::<u64>();
+            if rejected > round as u64 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Envoy never rejected broken file {round}\n--- Envoy log ---\n{}",
+                bed.envoy.flushed_log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The previous keys keep serving, on every worker.
+        let after = bed.wait_for_keys("the previous keys", |keys| *keys == before);
+        assert_eq!(after.signing_kid, before.signing_kid);
+        assert_eq!(kid_of(&bed.assertion_for("alice")), before.signing_kid);
+    }
+    assert!(
+        bed.envoy
+            .flushed_log()
+            .contains("signed-headers: invalid configuration: signing_key:"),
+        "the filter says why it refused the bundle"
+    );
+}
