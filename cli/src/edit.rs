@@ -12,6 +12,7 @@ use signed_headers_keys::{Bundle, BundleKey, KeyFormat};
 use crate::error::{CliError, Result};
 use crate::files::{Overwrite, display_name, is_stdio, read_text, write_atomic, write_stdout};
 use crate::history;
+use crate::safety::{self, Checks};
 use crate::status::kind;
 
 /// Shortest kid prefix accepted in place of a whole kid.
@@ -142,7 +143,7 @@ pub fn add(path: &Path, pkcs8: bool) -> Result<()> {
 }
 
 /// `promote BUNDLE [--kid KID]`: rotation step 2.
-pub fn promote(path: &Path, kid: Option<&str>) -> Result<()> {
+pub fn promote(path: &Path, kid: Option<&str>, checks: &Checks) -> Result<()> {
     let Loaded { bundle, base64 } = open(path, true)?;
     let name = display_name(path);
     let signing = bundle.keys().iter().position(BundleKey::is_private);
@@ -178,13 +179,14 @@ pub fn promote(path: &Path, kid: Option<&str>) -> Result<()> {
             describe(target + 1, key)
         )));
     }
+    safety::before_promote(&bundle, target, checks, &name)?.required()?;
     let promoted = key.kid().to_owned();
     let previous = signing
         .and_then(|index| keys.get(index))
         .map(|key| key.kid().to_owned())
         .unwrap_or_default();
     let mut keys = bundle.into_keys();
-    let moved = keys.remove(target);
+    let moved = history::stamp_promoted(keys.remove(target), checks.now);
     keys.insert(0, moved);
     save(path, keys, base64)?;
     eprintln!(
@@ -198,7 +200,7 @@ pub fn promote(path: &Path, kid: Option<&str>) -> Result<()> {
 }
 
 /// `retire BUNDLE [--keep-public]`: rotation step 3.
-pub fn retire(path: &Path, keep_public: bool) -> Result<()> {
+pub fn retire(path: &Path, keep_public: bool, checks: &Checks) -> Result<()> {
     let Loaded { bundle, base64 } = open(path, true)?;
     let name = display_name(path);
     let Some(signing) = bundle.keys().iter().position(BundleKey::is_private) else {
@@ -240,6 +242,7 @@ pub fn retire(path: &Path, keep_public: bool) -> Result<()> {
         };
         return Err(CliError::input(format!("{name}: nothing to retire: {why}")));
     }
+    safety::before_retire(&bundle, signing, keep_public, checks, &name)?.required()?;
     let signer = kept
         .first()
         .map(|key| key.kid().to_owned())

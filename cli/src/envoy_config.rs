@@ -34,7 +34,7 @@ pub struct Options<'a> {
 const WASM_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm";
 const EXTENSION_TYPE: &str = "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig";
 
-fn settings_object(path: Option<&Path>) -> Result<Map<String, Value>> {
+pub fn settings_object(path: Option<&Path>) -> Result<Map<String, Value>> {
     let Some(path) = path else {
         return Ok(Map::new());
     };
@@ -115,7 +115,7 @@ pub fn run(options: &Options<'_>) -> Result<()> {
     if is_stdio(options.output) {
         return write_stdout(&text);
     }
-    write_atomic(options.output, &text, Overwrite::Replace)?;
+    write(options.output, &text)?;
     eprintln!(
         "wrote {}: {} key(s) published, signing with {}",
         display_name(options.output),
@@ -123,4 +123,9 @@ pub fn run(options: &Options<'_>) -> Result<()> {
         bundle.signing_key().map_or("?", |key| key.kid())
     );
     Ok(())
+}
+
+/// Replaces the discovery file atomically (a rename: what Envoy watches).
+pub fn write(output: &Path, text: &str) -> Result<()> {
+    write_atomic(output, text, Overwrite::Replace)
 }

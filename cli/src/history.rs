@@ -8,6 +8,11 @@
 //! -----BEGIN EC PRIVATE KEY-----
 //! ```
 //!
+//! `promote` adds `promoted=<time>` to the key it moves first. The times are
+//! what the rotation's safety checks (`--min-age`) and `rotate` read: how
+//! long a key has been published before it signs, and how long the old key
+//! has been out of use before it goes.
+//!
 //! RFC 7468 allows text outside PEM blocks and openssl ignores it; the
 //! library keeps such comments with the key below them.
 
@@ -17,15 +22,68 @@ use signed_headers_keys::BundleKey;
 
 const MARKER: &str = "# signing-key:";
 
-/// The serial `generate` or `add` gave this key, if any.
-pub fn serial(key: &BundleKey) -> Option<u64> {
+/// The value of `name=` in the key's history line, if any.
+fn field(key: &BundleKey, name: &str) -> Option<String> {
     key.comments().iter().find_map(|line| {
         line.strip_prefix(MARKER)?
             .split_whitespace()
-            .find_map(|field| field.strip_prefix("serial="))?
-            .parse()
-            .ok()
+            .find_map(|field| field.strip_prefix(name)?.strip_prefix('='))
+            .map(str::to_owned)
     })
+}
+
+fn time_field(key: &BundleKey, name: &str) -> Option<SystemTime> {
+    humantime::parse_rfc3339(&field(key, name)?).ok()
+}
+
+/// The serial `generate` or `add` gave this key, if any.
+pub fn serial(key: &BundleKey) -> Option<u64> {
+    field(key, "serial")?.parse().ok()
+}
+
+/// When `generate` or `add` made this key (its publication starts with the
+/// next deployment).
+pub fn added(key: &BundleKey) -> Option<SystemTime> {
+    time_field(key, "added")
+}
+
+/// When `promote` made this key the signing key.
+pub fn promoted(key: &BundleKey) -> Option<SystemTime> {
+    time_field(key, "promoted")
+}
+
+/// Since when the key signs: its promotion, or, never promoted, its
+/// creation (the first key of a bundle signs from the start).
+pub fn signing_since(key: &BundleKey) -> Option<SystemTime> {
+    promoted(key).or_else(|| added(key))
+}
+
+/// The key with `promoted=<now>` in its history line (other fields and
+/// comments kept).
+pub fn stamp_promoted(key: BundleKey, now: SystemTime) -> BundleKey {
+    let promoted = humantime::format_rfc3339_seconds(now).to_string();
+    let mut found = false;
+    let mut comments: Vec<String> = key
+        .comments()
+        .iter()
+        .map(|line| match line.strip_prefix(MARKER) {
+            Some(fields) => {
+                found = true;
+                let mut kept: Vec<String> = fields
+                    .split_whitespace()
+                    .filter(|field| !field.starts_with("promoted="))
+                    .map(str::to_owned)
+                    .collect();
+                kept.push(format!("promoted={promoted}"));
+                format!("{MARKER} {}", kept.join(" "))
+            }
+            None => line.clone(),
+        })
+        .collect();
+    if !found {
+        comments.push(format!("{MARKER} promoted={promoted}"));
+    }
+    key.with_comments(comments)
 }
 
 /// The key with its history line set to `serial` and the current time

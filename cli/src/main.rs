@@ -10,6 +10,8 @@ mod envoy_config;
 mod error;
 mod files;
 mod history;
+mod rotate;
+mod safety;
 mod status;
 mod verify;
 
@@ -74,6 +76,8 @@ enum Command {
         /// The key to promote (its kid, or a unique prefix of 8+ characters).
         #[arg(long, value_name = "KID")]
         kid: Option<String>,
+        #[command(flatten)]
+        checks: StepChecks,
     },
     /// Rotation step 3: remove every key but the signing (first private) one.
     Retire {
@@ -84,6 +88,8 @@ enum Command {
         /// they signed still verify, but no longer able to sign.
         #[arg(long)]
         keep_public: bool,
+        #[command(flatten)]
+        checks: StepChecks,
     },
     /// Emergency removal of one key. Refuses to leave no key that can sign
     /// (unless --force) and never leaves an empty bundle.
@@ -114,6 +120,52 @@ enum Command {
         /// The bundle (raw PEM or base64 of PEM; `-`: stdin).
         #[arg(value_name = "BUNDLE")]
         bundle: PathBuf,
+    },
+    /// Perform whichever rotation step is due, or nothing: for cron. Prints
+    /// `add: ...`, `promote: ...`, `retire: ...` or `nothing: ...` (why, and
+    /// when the next step is due). Safe to run every minute.
+    Rotate {
+        /// The bundle file, edited in place.
+        #[arg(value_name = "BUNDLE")]
+        bundle: PathBuf,
+        /// Start a rotation (add) when the signing key has signed this long.
+        #[arg(long, value_name = "DURATION", value_parser = safety::parse_duration)]
+        every: std::time::Duration,
+        /// Promote no sooner than this after add (default 60 s, the JWKS
+        /// max-age).
+        #[arg(long, value_name = "DURATION", value_parser = safety::parse_duration)]
+        promote_after: Option<std::time::Duration>,
+        /// Retire no sooner than this after promote (default 360 s, the token
+        /// lifetime plus 60 s).
+        #[arg(long, value_name = "DURATION", value_parser = safety::parse_duration)]
+        retire_after: Option<std::time::Duration>,
+        /// The JWKS of every running filter: promote and retire wait until
+        /// each shows the state they build on.
+        #[arg(long, value_name = "URL")]
+        jwks_url: Vec<String>,
+        /// Also keep this discovery file in step with the bundle (see
+        /// envoy-config); rewritten only when it differs.
+        #[arg(long, value_name = "FILE")]
+        envoy_config: Option<PathBuf>,
+        /// Plugin settings for the discovery file (see envoy-config).
+        #[arg(long, value_name = "FILE", requires = "envoy_config")]
+        settings: Option<PathBuf>,
+        /// The filter's `.wasm`, as Envoy finds it (see envoy-config).
+        #[arg(
+            long,
+            value_name = "PATH",
+            default_value = "target/wasm32-wasip1/release/signed_headers.wasm"
+        )]
+        wasm: String,
+        /// The filter's name in the listener's `config_discovery`.
+        #[arg(long, default_value = "signed_headers")]
+        name: String,
+        /// The VM id.
+        #[arg(long, default_value = "signed_headers")]
+        vm_id: String,
+        /// Say what would be done, change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Write the file Envoy reads the filter's configuration from (extension
     /// config discovery): the plugin settings plus this bundle as
@@ -174,6 +226,32 @@ enum Command {
     },
 }
 
+/// The safety checks of `promote` and `retire`.
+#[derive(Debug, clap::Args)]
+struct StepChecks {
+    /// Refuse the step sooner than this after the previous one (seconds, or
+    /// `90s`, `6m`...). Default: 60 s for promote (how long verifiers may
+    /// cache the JWKS: the filter's jwks_max_age_seconds), 360 s for retire
+    /// (token lifetime, ttl_seconds, plus 60 s of clock skew). `0` skips it.
+    #[arg(long, value_name = "DURATION", value_parser = safety::parse_duration)]
+    min_age: Option<std::time::Duration>,
+    /// The JWKS of a running filter (repeat for every replica): promote
+    /// refuses unless the key is published there, retire unless the new key
+    /// signs there (its x-signing-kid header).
+    #[arg(long, value_name = "URL")]
+    jwks_url: Vec<String>,
+}
+
+impl StepChecks {
+    fn checks(self) -> safety::Checks {
+        safety::Checks {
+            min_age: self.min_age,
+            jwks_urls: self.jwks_url,
+            now: std::time::SystemTime::now(),
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli.command) {
@@ -193,11 +271,16 @@ fn run(command: Command) -> Result<()> {
             pkcs8,
         } => edit::generate(output.as_deref(), force, pkcs8),
         Command::Add { bundle, pkcs8 } => edit::add(&bundle, pkcs8),
-        Command::Promote { bundle, kid } => edit::promote(&bundle, kid.as_deref()),
+        Command::Promote {
+            bundle,
+            kid,
+            checks,
+        } => edit::promote(&bundle, kid.as_deref(), &checks.checks()),
         Command::Retire {
             bundle,
             keep_public,
-        } => edit::retire(&bundle, keep_public),
+            checks,
+        } => edit::retire(&bundle, keep_public, &checks.checks()),
         Command::Revoke { bundle, kid, force } => edit::revoke(&bundle, &kid, force),
         Command::Status { bundle, json } => show_status(&bundle, json),
         Command::Jwks { bundle } => {
@@ -209,6 +292,33 @@ fn run(command: Command) -> Result<()> {
             let bundle = load_bundle(&bundle)?;
             write_stdout(&format!("{}\n", STANDARD.encode(bundle.to_pem())))
         }
+        Command::Rotate {
+            bundle,
+            every,
+            promote_after,
+            retire_after,
+            jwks_url,
+            envoy_config,
+            settings,
+            wasm,
+            name,
+            vm_id,
+            dry_run,
+        } => rotate::run(&rotate::Options {
+            bundle: &bundle,
+            every,
+            promote_min_age: promote_after,
+            retire_min_age: retire_after,
+            jwks_urls: jwks_url,
+            envoy: envoy_config.as_deref().map(|output| rotate::EnvoyTarget {
+                output,
+                settings: settings.as_deref(),
+                wasm: &wasm,
+                name: &name,
+                vm_id: &vm_id,
+            }),
+            dry_run,
+        }),
         Command::EnvoyConfig {
             bundle,
             output,

@@ -143,6 +143,35 @@ fn load_jwks(source: &str) -> Result<String> {
 }
 
 fn fetch(url: &str) -> Result<String> {
+    fetch_jwks(url).map(|fetched| fetched.body)
+}
+
+/// A JWKS as a server answered it.
+pub struct FetchedJwks {
+    pub body: String,
+    /// The filter's `x-signing-kid` header: the key that signs there now.
+    pub signing_kid: Option<String>,
+}
+
+impl FetchedJwks {
+    /// The kids of the document's keys, in order.
+    pub fn kids(&self, url: &str) -> Result<Vec<String>> {
+        let document: Value = serde_json::from_str(&self.body)
+            .map_err(|err| CliError::input(format!("the JWKS at {url} is not JSON: {err}")))?;
+        let keys = document
+            .get("keys")
+            .and_then(Value::as_array)
+            .ok_or_else(|| CliError::input(format!("the JWKS at {url} has no \"keys\" list")))?;
+        Ok(keys
+            .iter()
+            .filter_map(|key| key.get("kid").and_then(Value::as_str))
+            .map(str::to_owned)
+            .collect())
+    }
+}
+
+/// Fetches a JWKS over http(s), with the filter's signing-kid header.
+pub fn fetch_jwks(url: &str) -> Result<FetchedJwks> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let tls = ureq::tls::TlsConfig::builder()
         .provider(ureq::tls::TlsProvider::Rustls)
@@ -159,12 +188,18 @@ fn fetch(url: &str) -> Result<String> {
         .header("accept", "application/json")
         .call()
         .map_err(|err| CliError::input(format!("fetching the JWKS from {url}: {err}")))?;
-    response
+    let signing_kid = response
+        .headers()
+        .get("x-signing-kid")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let body = response
         .body_mut()
         .with_config()
         .limit(MAX_JWKS_BYTES)
         .read_to_string()
-        .map_err(|err| CliError::input(format!("reading the JWKS from {url}: {err}")))
+        .map_err(|err| CliError::input(format!("reading the JWKS from {url}: {err}")))?;
+    Ok(FetchedJwks { body, signing_kid })
 }
 
 /// One dot-separated part of the token, decoded as JSON (for messages and

@@ -130,7 +130,13 @@ fn envoy_config_refuses_what_envoy_would_reject_and_writes_nothing() {
     let key = Bundle::parse(&fs::read_to_string(&bundle).unwrap()).unwrap();
     let spki = key.keys()[0].to_public_only().unwrap().to_pem();
     fs::write(&public_only, spki).unwrap();
-    let err = cli(&["envoy-config", path_str(&public_only), "-o", path_str(&output)]).fails(2);
+    let err = cli(&[
+        "envoy-config",
+        path_str(&public_only),
+        "-o",
+        path_str(&output),
+    ])
+    .fails(2);
     assert!(err.contains("nothing in the bundle can sign"), "{err}");
     assert_eq!(fs::read_to_string(&output).unwrap(), "previous");
 }

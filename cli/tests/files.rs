@@ -74,10 +74,16 @@ fn edits_leave_mode_0600_even_from_0644() {
     cli(&["generate", "-o", path_str(&bundle)]).fails(0);
     for step in [
         vec!["add", path_str(&bundle)],
-        vec!["promote", path_str(&bundle)],
-        vec!["retire", "--keep-public", path_str(&bundle)],
+        vec!["promote", "--min-age", "0", path_str(&bundle)],
+        vec![
+            "retire",
+            "--min-age",
+            "0",
+            "--keep-public",
+            path_str(&bundle),
+        ],
         vec!["add", path_str(&bundle)],
-        vec!["retire", path_str(&bundle)],
+        vec!["retire", "--min-age", "0", path_str(&bundle)],
     ] {
         set_mode(&bundle, 0o644);
         cli(&step).ok();
@@ -173,8 +179,15 @@ fn jwks_prints_exactly_the_filter_document() {
     let bundle = dir.path().join("bundle.pem");
     cli(&["generate", "-o", path_str(&bundle)]).fails(0);
     cli(&["add", path_str(&bundle)]).ok();
-    cli(&["promote", path_str(&bundle)]).ok();
-    cli(&["retire", "--keep-public", path_str(&bundle)]).ok();
+    cli(&["promote", "--min-age", "0", path_str(&bundle)]).ok();
+    cli(&[
+        "retire",
+        "--min-age",
+        "0",
+        "--keep-public",
+        path_str(&bundle),
+    ])
+    .ok();
 
     let printed = cli(&["jwks", path_str(&bundle)]).ok();
     let parsed = Bundle::parse(&fs::read_to_string(&bundle).unwrap()).unwrap();

@@ -77,13 +77,18 @@ pub fn signing_key_cli() -> PathBuf {
     required_file(SIGNING_KEY_BIN_VAR, "the signing-key CLI (`make cli`)")
 }
 
+/// Runs `signing-key` with `args` and returns how it ended.
+pub fn try_signing_key(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    std::process::Command::new(signing_key_cli())
+        .args(args)
+        .output()
+        .expect("cannot run signing-key")
+}
+
 /// Runs `signing-key` with `args`; panics with its stderr unless it exits 0.
 /// Returns its stdout.
 pub fn run_signing_key(args: &[&std::ffi::OsStr]) -> String {
-    let output = std::process::Command::new(signing_key_cli())
-        .args(args)
-        .output()
-        .expect("cannot run signing-key");
+    let output = try_signing_key(args);
     assert!(
         output.status.success(),
         "signing-key {args:?} failed ({}): {}",

@@ -11,7 +11,7 @@ use signed_headers_e2e::http::Request;
 use signed_headers_e2e::tls::{HttpsServer, TestCa};
 use signed_headers_e2e::{
     ASSERTION_HEADER, AssertionVerifier, EchoUpstream, EchoedRequest, Envoy, JWKS_PATH, TestIdp,
-    filter_wasm, run_signing_key,
+    filter_wasm, run_signing_key, try_signing_key,
 };
 use tempfile::TempDir;
 
@@ -117,6 +117,29 @@ impl LiveReloadBed {
         let mut args: Vec<&std::ffi::OsStr> = vec![command.as_ref(), bundle.as_os_str()];
         args.extend(extra.iter().map(|arg| std::ffi::OsStr::new(*arg)));
         run_signing_key(&args)
+    }
+
+    /// Like [`Self::edit_bundle`], for a step that must be refused: returns
+    /// its message, and checks the bundle was left as it was.
+    pub fn refused_edit(&self, command: &str, extra: &[&str]) -> String {
+        let bundle = self.bundle();
+        let before = std::fs::read(&bundle).expect("the bundle");
+        let mut args: Vec<&std::ffi::OsStr> = vec![command.as_ref(), bundle.as_os_str()];
+        args.extend(extra.iter().map(|arg| std::ffi::OsStr::new(*arg)));
+        let output = try_signing_key(&args);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{command} {extra:?}: {stderr}"
+        );
+        assert_eq!(std::fs::read(&bundle).expect("the bundle"), before);
+        stderr
+    }
+
+    /// The filter's JWKS URL, for `--jwks-url`.
+    pub fn jwks_url(&self) -> String {
+        format!("{}{JWKS_PATH}", self.envoy.base_url())
     }
 
     /// Writes the discovery file from the bundle (renamed into place).
@@ -269,8 +292,12 @@ fn rotate_through_three_steps(bed: &LiveReloadBed, publish: &dyn Fn()) {
     let mut tokens = vec![bed.assertion_for("alice")];
     assert_eq!(kid_of(&tokens[0]), old_kid);
 
-    // 1. add: the new key is published, the old one still signs.
+    // 1. add: the new key is published, the old one still signs. Promoting
+    //    it before Envoy publishes it is refused by the live check.
     let new_kid = bed.edit_bundle("add", &[]).trim().to_owned();
+    let url = bed.jwks_url();
+    let refused = bed.refused_edit("promote", &["--min-age", "0", "--jwks-url", &url]);
+    assert!(refused.contains("is not published at"), "{refused}");
     publish();
     let added = bed.wait_for_keys("the added key", |keys| keys.kids.len() == 2);
     assert_eq!(added.signing_kid, old_kid);
@@ -280,8 +307,16 @@ fn rotate_through_three_steps(bed: &LiveReloadBed, publish: &dyn Fn()) {
     tokens.push(bed.assertion_for("bob"));
     assert_eq!(kid_of(&tokens[1]), old_kid);
 
-    // 2. promote: the new key signs; the old one is still published.
-    bed.edit_bundle("promote", &[]);
+    // 2. promote: the new key signs; the old one is still published. The
+    //    live JWKS must already publish it.
+    let url = bed.jwks_url();
+    let checked = ["--min-age", "0", "--jwks-url", url.as_str()];
+    bed.edit_bundle("promote", &checked);
+    let refused = bed.refused_edit("retire", &checked);
+    assert!(
+        refused.contains(&format!("still signs with {old_kid}")),
+        "{refused}"
+    );
     publish();
     let promoted = bed.wait_for_keys("the promoted key", |keys| keys.signing_kid == new_kid);
     assert_eq!(promoted.kids, [new_kid.clone(), old_kid.clone()]);
@@ -293,8 +328,8 @@ fn rotate_through_three_steps(bed: &LiveReloadBed, publish: &dyn Fn()) {
     assert_all_verify(std::slice::from_ref(&fresh), &added.body);
     tokens.push(fresh);
 
-    // 3. retire: only the new key is left.
-    bed.edit_bundle("retire", &[]);
+    // 3. retire: only the new key is left (now that it signs live).
+    bed.edit_bundle("retire", &checked);
     publish();
     let retired = bed.wait_for_keys("the retired key set", |keys| keys.kids.len() == 1);
     assert_eq!(retired.kids, std::slice::from_ref(&new_kid));
@@ -308,7 +343,10 @@ fn rotate_through_three_steps(bed: &LiveReloadBed, publish: &dyn Fn()) {
 fn live_reload_rotates_keys_through_a_renamed_discovery_file() {
     let bed = LiveReloadBed::start(false);
     rotate_through_three_steps(&bed, &|| bed.write_discovery_file());
-    assert_eq!(bed.envoy.log().matches("signed-headers: invalid").count(), 0);
+    assert_eq!(
+        bed.envoy.log().matches("signed-headers: invalid").count(),
+        0
+    );
 }
 
 #[test]
@@ -331,7 +369,9 @@ fn live_reload_keeps_the_last_good_keys_when_a_broken_file_arrives() {
     // A bundle the filter refuses, and a file that is not even JSON.
     let mut broken: Value = serde_json::from_str(&discovery).expect("JSON");
     let settings = &mut broken["resources"][0]["typed_config"]["config"]["configuration"]["value"];
-    *settings = json!(r#"{"signing_key": "-----BEGIN EC PRIVATE KEY-----\ngarbage\n-----END EC PRIVATE KEY-----\n"}"#);
+    *settings = json!(
+        r#"{"signing_key": "-----BEGIN EC PRIVATE KEY-----\ngarbage\n-----END EC PRIVATE KEY-----\n"}"#
+    );
     for (round, contents) in [broken.to_string(), "{ not json".to_owned()]
         .into_iter()
         .enumerate()
