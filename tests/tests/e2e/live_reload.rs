@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use signed_headers_e2e::http::Request;
 use signed_headers_e2e::tls::{HttpsServer, TestCa};
 use signed_headers_e2e::{
-    ASSERTION_HEADER, AssertionVerifier, EchoUpstream, EchoedRequest, Envoy, JWKS_PATH, TestIdp,
-    filter_wasm, run_signing_key, try_signing_key,
+    ASSERTION_HEADER, AssertionVerifier, EchoUpstream, EchoedRequest, Envoy, JWKS_PATH,
+    ShippedConfig, TestIdp, filter_wasm, run_signing_key, try_signing_key,
 };
 use tempfile::TempDir;
 
@@ -42,6 +42,7 @@ pub struct LiveReloadBed {
     pub upstream: EchoUpstream,
     idp: TestIdp,
     _idp_jwks: HttpsServer,
+    config: ShippedConfig,
     dir: TempDir,
 }
 
@@ -51,6 +52,11 @@ impl LiveReloadBed {
     /// `kubernetes`, the directory is laid out as kubelet mounts a Secret
     /// (`filter.json -> ..data/filter.json`, `..data -> ..<timestamp>`).
     pub fn start(kubernetes: bool) -> Self {
+        Self::start_with_settings(kubernetes, &json!({}))
+    }
+
+    /// [`Self::start`] with these plugin settings in the discovery file.
+    pub fn start_with_settings(kubernetes: bool, settings: &Value) -> Self {
         let upstream = EchoUpstream::start();
         let idp = TestIdp::new();
         let ca = TestCa::new("signed-headers e2e CA");
@@ -66,6 +72,8 @@ impl LiveReloadBed {
         let bed_paths = Paths {
             root: dir.path().to_path_buf(),
         };
+        std::fs::write(bed_paths.settings(), settings.to_string())
+            .expect("cannot write the plugin settings");
         run_signing_key(&[
             "generate".as_ref(),
             "-o".as_ref(),
@@ -96,8 +104,33 @@ impl LiveReloadBed {
             upstream,
             idp,
             _idp_jwks: idp_jwks,
+            config,
             dir,
         }
+    }
+
+    /// Another Envoy with the same configuration and discovery file: a
+    /// second replica serving the same bundle.
+    pub fn start_replica(&self) -> Envoy {
+        Envoy::start_shipped(&self.config, "ingress")
+    }
+
+    /// The plugin settings file the discovery file is written with.
+    pub fn settings(&self) -> PathBuf {
+        self.paths().settings()
+    }
+
+    /// The discovery file.
+    pub fn discovery_file(&self) -> PathBuf {
+        self.paths().discovery_file()
+    }
+
+    /// An IdP token for `subject` that the shipped `jwt_authn` accepts.
+    pub fn idp_token(&self, subject: &str) -> String {
+        let mut claims = TestIdp::user_claims(subject);
+        claims["iss"] = json!("https://idp.example.com");
+        claims["aud"] = json!("my-app");
+        self.idp.token(&claims)
     }
 
     fn paths(&self) -> Paths {
@@ -163,57 +196,65 @@ impl LiveReloadBed {
 
     /// The live key set, as one JWKS answer says.
     pub fn live_keys(&self) -> LiveKeys {
-        let response = self.envoy.send(&Request::get(JWKS_PATH));
-        assert_eq!(response.status, 200, "{}", response.text());
-        let jwks = response.json();
-        LiveKeys {
-            signing_kid: response
-                .header("x-signing-kid")
-                .expect("the JWKS names its signing kid")
-                .to_owned(),
-            etag: response.header("etag").expect("an ETag").to_owned(),
-            kids: jwks["keys"]
-                .as_array()
-                .expect("a key list")
-                .iter()
-                .map(|key| key["kid"].as_str().expect("a kid").to_owned())
-                .collect(),
-            body: response.text(),
-        }
+        live_keys(&self.envoy)
     }
 
     /// Waits until every answer (on new connections, so from every worker)
     /// agrees on a key set that satisfies `wanted`; returns it.
     pub fn wait_for_keys(&self, what: &str, wanted: impl Fn(&LiveKeys) -> bool) -> LiveKeys {
-        let deadline = Instant::now() + RELOAD_TIMEOUT;
-        let mut agreeing = 0;
-        loop {
-            let keys = self.live_keys();
-            agreeing = if wanted(&keys) { agreeing + 1 } else { 0 };
-            if agreeing >= AGREEING_ANSWERS {
-                return keys;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "Envoy never served {what}; last answer {keys:?}\n--- Envoy log ---\n{}",
-                self.envoy.flushed_log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_keys(&self.envoy, what, wanted)
     }
 
     /// An assertion for `subject`, through Envoy.
     pub fn assertion_for(&self, subject: &str) -> String {
-        let mut claims = TestIdp::user_claims(subject);
-        claims["iss"] = json!("https://idp.example.com");
-        claims["aud"] = json!("my-app");
-        let token = self.idp.token(&claims);
+        let token = self.idp_token(subject);
         let response = self
             .envoy
             .send(&Request::get("/").host("app.example").bearer(&token));
         EchoedRequest::from_response(&response)
             .single_header(ASSERTION_HEADER)
             .to_owned()
+    }
+}
+
+/// The live key set, as one JWKS answer of `envoy` says.
+pub fn live_keys(envoy: &Envoy) -> LiveKeys {
+    let response = envoy.send(&Request::get(JWKS_PATH));
+    assert_eq!(response.status, 200, "{}", response.text());
+    let jwks = response.json();
+    LiveKeys {
+        signing_kid: response
+            .header("x-signing-kid")
+            .expect("the JWKS names its signing kid")
+            .to_owned(),
+        etag: response.header("etag").expect("an ETag").to_owned(),
+        kids: jwks["keys"]
+            .as_array()
+            .expect("a key list")
+            .iter()
+            .map(|key| key["kid"].as_str().expect("a kid").to_owned())
+            .collect(),
+        body: response.text(),
+    }
+}
+
+/// Waits until every answer of `envoy` (on new connections, so from every
+/// worker) agrees on a key set that satisfies `wanted`; returns it.
+pub fn wait_for_keys(envoy: &Envoy, what: &str, wanted: impl Fn(&LiveKeys) -> bool) -> LiveKeys {
+    let deadline = Instant::now() + RELOAD_TIMEOUT;
+    let mut agreeing = 0;
+    loop {
+        let keys = live_keys(envoy);
+        agreeing = if wanted(&keys) { agreeing + 1 } else { 0 };
+        if agreeing >= AGREEING_ANSWERS {
+            return keys;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Envoy never served {what}; last answer {keys:?}\n--- Envoy log ---\n{}",
+            envoy.flushed_log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -235,11 +276,18 @@ impl Paths {
         self.discovery_dir().join(DISCOVERY_FILE)
     }
 
+    fn settings(&self) -> PathBuf {
+        self.root.join("settings.json")
+    }
+
     fn envoy_config_into(&self, output: &Path) {
         let wasm = filter_wasm();
+        let settings = self.settings();
         run_signing_key(&[
             "envoy-config".as_ref(),
             self.bundle().as_os_str(),
+            "--settings".as_ref(),
+            settings.as_os_str(),
             "--wasm".as_ref(),
             wasm.as_os_str(),
             "-o".as_ref(),
@@ -276,7 +324,7 @@ fn assert_all_verify(tokens: &[String], jwks: &str) {
     }
 }
 
-fn kid_of(token: &str) -> String {
+pub fn kid_of(token: &str) -> String {
     signed_headers_e2e::decode_segment(token, 0)["kid"]
         .as_str()
         .expect("a kid")
@@ -410,4 +458,56 @@ fn live_reload_keeps_the_last_good_keys_when_a_broken_file_arrives() {
             .contains("signed-headers: invalid configuration: signing_key:"),
         "the filter says why it refused the bundle"
     );
+}
+
+#[test]
+fn live_reload_config_dump_shows_the_key_so_admin_stays_on_loopback() {
+    // Envoy prints the plugin configuration, key included, in /config_dump:
+    // no field of the Wasm filter's configuration is redacted (checked:
+    // `configuration` and `vm_config.environment_variables.key_values` are
+    // both printed; `host_env_keys` values are not, but they cannot change
+    // without a restart). The docs say so, and every shipped configuration
+    // keeps admin on loopback.
+    let bed = LiveReloadBed::start(false);
+    let bundle = std::fs::read_to_string(bed.bundle()).expect("the bundle");
+    let encoded = run_signing_key(&["encode".as_ref(), bed.bundle().as_os_str()]);
+    let dump = bed.envoy.admin_get("/config_dump").text();
+    assert!(
+        dump.contains(encoded.trim()),
+        "the discovery file's key is in /config_dump (as documented)"
+    );
+    assert!(bundle.contains("PRIVATE KEY"));
+
+    let root = signed_headers_e2e::repository_root();
+    let docs = std::fs::read_to_string(root.join("envoy/live-reload.yaml")).expect("the config");
+    assert!(
+        docs.contains("admin access is key access"),
+        "the warning is in the file"
+    );
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    assert!(
+        readme.contains("admin access is key access"),
+        "and in the README"
+    );
+    for entry in std::fs::read_dir(root.join("envoy")).expect("envoy/") {
+        let path = entry.expect("an entry").path();
+        if path.extension().is_none_or(|ext| ext != "yaml")
+            || path
+                .file_name()
+                .is_some_and(|name| name == "docker-compose.yaml")
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("a shipped config");
+        let admin = text
+            .split("\nadmin:")
+            .nth(1)
+            .and_then(|rest| rest.split("\nstatic_resources:").next())
+            .unwrap_or_else(|| panic!("{} has no admin section", path.display()));
+        assert!(
+            admin.contains("address: 127.0.0.1,"),
+            "{}: admin must listen on loopback only: {admin}",
+            path.display()
+        );
+    }
 }

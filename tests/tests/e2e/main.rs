@@ -23,6 +23,7 @@ mod live_reload;
 mod mtls;
 mod policy;
 mod readme;
+mod rotation;
 mod shipped;
 mod strip;
 mod support;
