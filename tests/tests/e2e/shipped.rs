@@ -285,10 +285,68 @@ fn every_shipped_envoy_config_is_loaded_by_a_test() {
             "envoy/{config} is shipped but no end-to-end test loads it"
         );
     }
+}
 
-    // docker-compose.yaml runs envoy/envoy.yaml, which the tests above load.
-    let compose = std::fs::read_to_string(root.join("envoy/docker-compose.yaml"))
+#[test]
+fn docker_compose_mounts_only_files_that_exist_and_runs_a_tested_config() {
+    // No Docker engine here: check what compose would mount and run.
+    let envoy_dir = signed_headers_e2e::repository_root().join("envoy");
+    let compose = std::fs::read_to_string(envoy_dir.join("docker-compose.yaml"))
         .expect("envoy/docker-compose.yaml");
-    assert!(compose.contains(r#""envoy/envoy.yaml""#), "{compose}");
-    assert!(compose.contains("./envoy.yaml:"), "{compose}");
+    let mounts: Vec<(String, String)> = compose
+        .lines()
+        .map(str::trim)
+        .filter_map(|line| line.strip_prefix("- "))
+        .filter(|entry| entry.starts_with("./") || entry.starts_with("../"))
+        .map(|entry| {
+            let mut parts = entry.split(':');
+            let source = parts.next().unwrap_or_default().to_owned();
+            let target = parts.next().unwrap_or_default().to_owned();
+            (source, target)
+        })
+        .collect();
+    assert_eq!(mounts.len(), 3, "{mounts:?}");
+    for (source, target) in &mounts {
+        let on_host = envoy_dir.join(source);
+        assert!(
+            on_host.exists(),
+            "docker-compose.yaml mounts {source}, which does not exist (after `make build`)"
+        );
+        assert!(target.starts_with('/'), "{target}");
+    }
+    // The wasm mounted is the one the tests run, where the discovery file
+    // (written with envoy-config's default --wasm) names it.
+    let wasm = mounts
+        .iter()
+        .find(|(source, _)| source.ends_with(".wasm"))
+        .expect("the filter is mounted");
+    assert_eq!(
+        std::fs::canonicalize(envoy_dir.join(&wasm.0)).expect("the built filter"),
+        std::fs::canonicalize(filter_wasm()).expect("the built filter")
+    );
+    assert_eq!(
+        wasm.1,
+        "/srv/signed-headers/target/wasm32-wasip1/release/signed_headers.wasm"
+    );
+    assert!(compose.contains("working_dir: /srv/signed-headers"));
+    // It runs live-reload.yaml, which live_reload.rs and rotation.rs load,
+    // with the discovery directory where that file expects it.
+    assert!(compose.contains(r#""envoy/live-reload.yaml""#), "{compose}");
+    assert!(
+        mounts.contains(&(
+            "./live-reload.yaml".to_owned(),
+            "/srv/signed-headers/envoy/live-reload.yaml".to_owned()
+        )),
+        "{mounts:?}"
+    );
+    assert!(
+        mounts.contains(&(
+            "./signed-headers".to_owned(),
+            "/etc/envoy/signed-headers".to_owned()
+        )),
+        "{mounts:?}"
+    );
+    let live_reload =
+        std::fs::read_to_string(envoy_dir.join("live-reload.yaml")).expect("live-reload.yaml");
+    assert!(live_reload.contains("path: /etc/envoy/signed-headers/filter.json"));
 }
