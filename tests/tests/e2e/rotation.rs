@@ -95,7 +95,19 @@ fn unexpired(token: &str) -> bool {
 
 #[test]
 fn rotate_under_traffic_on_two_replicas_never_breaks_a_verifier() {
-    let bed = LiveReloadBed::start_with_settings(false, &json!({"ttl_seconds": 1}));
+    rotate_under_traffic(false);
+}
+
+#[test]
+fn rotate_under_traffic_with_kubernetes_data_link_swaps() {
+    rotate_under_traffic(true);
+}
+
+/// With `kubernetes`, `rotate` edits only the bundle and the test publishes
+/// each result as kubelet would (a `..data` swap); otherwise `rotate` writes
+/// the discovery file itself (`--envoy-config`).
+fn rotate_under_traffic(kubernetes: bool) {
+    let bed = LiveReloadBed::start_with_settings(kubernetes, &json!({"ttl_seconds": 1}));
     let replica = bed.start_replica();
     let replicas = [&bed.envoy, &replica];
     let urls: Vec<String> = replicas
@@ -133,13 +145,17 @@ fn rotate_under_traffic_on_two_replicas_never_breaks_a_verifier() {
         "1s".as_ref(),
         "--retire-after".as_ref(),
         "3s".as_ref(),
-        "--envoy-config".as_ref(),
-        discovery.as_os_str(),
-        "--settings".as_ref(),
-        settings.as_os_str(),
-        "--wasm".as_ref(),
-        wasm.as_os_str(),
     ];
+    if !kubernetes {
+        rotate_args.extend([
+            "--envoy-config".as_ref(),
+            discovery.as_os_str(),
+            "--settings".as_ref(),
+            settings.as_os_str(),
+            "--wasm".as_ref(),
+            wasm.as_os_str(),
+        ]);
+    }
     for url in &urls {
         rotate_args.push("--jwks-url".as_ref());
         rotate_args.push(url.as_ref());
@@ -166,6 +182,9 @@ fn rotate_under_traffic_on_two_replicas_never_breaks_a_verifier() {
             ["add", "promote", "retire"][steps.len()],
             "{decision}"
         );
+        if kubernetes {
+            bed.publish_kubernetes_style(u32::try_from(steps.len()).unwrap_or(0) + 2);
+        }
         // Every replica serves the new key set before the next step...
         let expected = run_signing_key(&["jwks".as_ref(), bundle.as_os_str()]);
         for envoy in replicas {
