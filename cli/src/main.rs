@@ -147,22 +147,8 @@ enum Command {
         /// envoy-config); rewritten only when it differs.
         #[arg(long, value_name = "FILE")]
         envoy_config: Option<PathBuf>,
-        /// Plugin settings for the discovery file (see envoy-config).
-        #[arg(long, value_name = "FILE", requires = "envoy_config")]
-        settings: Option<PathBuf>,
-        /// The filter's `.wasm`, as Envoy finds it (see envoy-config).
-        #[arg(
-            long,
-            value_name = "PATH",
-            default_value = "target/wasm32-wasip1/release/signed_headers.wasm"
-        )]
-        wasm: String,
-        /// The filter's name in the listener's `config_discovery`.
-        #[arg(long, default_value = "signed_headers")]
-        name: String,
-        /// The VM id.
-        #[arg(long, default_value = "signed_headers")]
-        vm_id: String,
+        #[command(flatten)]
+        discovery: DiscoveryFile,
         /// Say what would be done, change nothing.
         #[arg(long)]
         dry_run: bool,
@@ -178,23 +164,8 @@ enum Command {
         /// The discovery file to write (`-`: stdout).
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
-        /// A JSON object of plugin settings, as in a static configuration,
-        /// without `signing_key` (default: `{}`, every default).
-        #[arg(long, value_name = "FILE")]
-        settings: Option<PathBuf>,
-        /// The filter's `.wasm`, as Envoy finds it.
-        #[arg(
-            long,
-            value_name = "PATH",
-            default_value = "target/wasm32-wasip1/release/signed_headers.wasm"
-        )]
-        wasm: String,
-        /// The filter's name in the listener's `config_discovery`.
-        #[arg(long, default_value = "signed_headers")]
-        name: String,
-        /// The VM id (VMs with one id share the ephemeral key and caches).
-        #[arg(long, default_value = "signed_headers")]
-        vm_id: String,
+        #[command(flatten)]
+        discovery: DiscoveryFile,
     },
     /// Print the bundle as one line of base64, for the SIGNING_KEY setting.
     Encode {
@@ -224,6 +195,29 @@ enum Command {
         #[arg(long, value_name = "AUD")]
         aud: Option<String>,
     },
+}
+
+/// What the discovery file holds besides the bundle (`envoy-config`, and
+/// `rotate --envoy-config`).
+#[derive(Debug, clap::Args)]
+struct DiscoveryFile {
+    /// A JSON object of plugin settings, as in a static configuration,
+    /// without `signing_key` (default: `{}`, every default).
+    #[arg(long, value_name = "FILE")]
+    settings: Option<PathBuf>,
+    /// The filter's `.wasm`, as Envoy finds it.
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "target/wasm32-wasip1/release/signed_headers.wasm"
+    )]
+    wasm: String,
+    /// The filter's name in the listener's `config_discovery`.
+    #[arg(long, default_value = "signed_headers")]
+    name: String,
+    /// The VM id (VMs with one id share the ephemeral key and caches).
+    #[arg(long, default_value = "signed_headers")]
+    vm_id: String,
 }
 
 /// The safety checks of `promote` and `retire`.
@@ -299,10 +293,7 @@ fn run(command: Command) -> Result<()> {
             retire_after,
             jwks_url,
             envoy_config,
-            settings,
-            wasm,
-            name,
-            vm_id,
+            discovery,
             dry_run,
         } => rotate::run(&rotate::Options {
             bundle: &bundle,
@@ -312,27 +303,24 @@ fn run(command: Command) -> Result<()> {
             jwks_urls: jwks_url,
             envoy: envoy_config.as_deref().map(|output| rotate::EnvoyTarget {
                 output,
-                settings: settings.as_deref(),
-                wasm: &wasm,
-                name: &name,
-                vm_id: &vm_id,
+                settings: discovery.settings.as_deref(),
+                wasm: &discovery.wasm,
+                name: &discovery.name,
+                vm_id: &discovery.vm_id,
             }),
             dry_run,
         }),
         Command::EnvoyConfig {
             bundle,
             output,
-            settings,
-            wasm,
-            name,
-            vm_id,
+            discovery,
         } => envoy_config::run(&envoy_config::Options {
             bundle: &bundle,
             output: &output,
-            settings: settings.as_deref(),
-            wasm: &wasm,
-            name: &name,
-            vm_id: &vm_id,
+            settings: discovery.settings.as_deref(),
+            wasm: &discovery.wasm,
+            name: &discovery.name,
+            vm_id: &discovery.vm_id,
         }),
         Command::Decode { input } => decode(&input),
         Command::Verify {
