@@ -12,7 +12,7 @@ export ENVOY_BIN
 export SIGNED_HEADERS_WASM := $(WASM)
 export SIGNING_KEY_BIN := $(CLI)
 
-.PHONY: all build wasm cli toolchain envoy test lint fmt demo bench clean
+.PHONY: all build wasm cli toolchain envoy test lint fmt demo bench fuzz clean
 
 all: build
 
@@ -54,6 +54,22 @@ bench: build envoy
 	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
 	  $$sudo apt-get update && $$sudo apt-get install -y wrk; }
 	cargo run --release -p signed-headers-e2e --bin bench
+
+# Coverage-guided fuzzing (libFuzzer through cargo-fuzz) of every parser the
+# outside world reaches, FUZZ_SECONDS per target. Stable Rust with
+# RUSTC_BOOTSTRAP=1 (the sanitizer flags are nightly-only). New inputs go to
+# target/fuzz-corpus/; the small seed corpora in fuzz/corpus/ are replayed
+# by `make test`. A crash leaves its input in fuzz/artifacts/<target>/.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := bundle plugin_config identity authority headers jwks_request mint
+fuzz:
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	@for target in $(FUZZ_TARGETS); do \
+	  mkdir -p target/fuzz-corpus/$$target; \
+	  echo "== fuzz $$target for $(FUZZ_SECONDS) s"; \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run $$target target/fuzz-corpus/$$target fuzz/corpus/$$target \
+	    -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; \
+	done
 
 clean:
 	cargo clean

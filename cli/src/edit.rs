@@ -10,7 +10,10 @@ use base64::engine::general_purpose::STANDARD;
 use signed_headers_keys::{Bundle, BundleKey, KeyFormat};
 
 use crate::error::{CliError, Result};
-use crate::files::{Overwrite, display_name, is_stdio, read_text, write_atomic, write_stdout};
+use crate::files::{
+    EditLock, Overwrite, display_name, is_stdio, lock_for_edit, read_text, write_atomic,
+    write_stdout,
+};
 use crate::history;
 use crate::safety::{self, Checks};
 use crate::status::kind;
@@ -44,11 +47,14 @@ struct Loaded {
     /// The file held base64 of the PEM (the `SIGNING_KEY` form): it is
     /// written back in that form.
     base64: bool,
+    /// Held until the edited bundle is saved: edits run one at a time.
+    _lock: Option<EditLock>,
 }
 
-/// Reads and fully validates the bundle before anything is changed;
-/// `signing`: it must also hold a private key.
+/// Locks the bundle for this edit, then reads and fully validates it before
+/// anything is changed; `signing`: it must also hold a private key.
 fn open(path: &Path, signing: bool) -> Result<Loaded> {
+    let lock = lock_for_edit(path)?;
     let text = read_text(path)?;
     let parsed = if signing {
         Bundle::parse_signing(&text)
@@ -59,6 +65,7 @@ fn open(path: &Path, signing: bool) -> Result<Loaded> {
     Ok(Loaded {
         bundle,
         base64: !text.contains("-----BEGIN"),
+        _lock: lock,
     })
 }
 
@@ -114,7 +121,11 @@ pub fn generate(output: Option<&Path>, force: bool, pkcs8: bool) -> Result<()> {
 
 /// `add BUNDLE [--pkcs8]`: rotation step 1.
 pub fn add(path: &Path, pkcs8: bool) -> Result<()> {
-    let Loaded { bundle, base64 } = open(path, false)?;
+    let Loaded {
+        bundle,
+        base64,
+        _lock,
+    } = open(path, false)?;
     let had_signer = bundle.signing_key().is_some();
     let key = history::stamp(new_key(pkcs8)?, history::next_serial(bundle.keys()));
     let kid = key.kid().to_owned();
@@ -144,7 +155,11 @@ pub fn add(path: &Path, pkcs8: bool) -> Result<()> {
 
 /// `promote BUNDLE [--kid KID]`: rotation step 2.
 pub fn promote(path: &Path, kid: Option<&str>, checks: &Checks) -> Result<()> {
-    let Loaded { bundle, base64 } = open(path, true)?;
+    let Loaded {
+        bundle,
+        base64,
+        _lock,
+    } = open(path, true)?;
     let name = display_name(path);
     let signing = bundle.keys().iter().position(BundleKey::is_private);
     let target = match kid {
@@ -201,7 +216,11 @@ pub fn promote(path: &Path, kid: Option<&str>, checks: &Checks) -> Result<()> {
 
 /// `retire BUNDLE [--keep-public]`: rotation step 3.
 pub fn retire(path: &Path, keep_public: bool, checks: &Checks) -> Result<()> {
-    let Loaded { bundle, base64 } = open(path, true)?;
+    let Loaded {
+        bundle,
+        base64,
+        _lock,
+    } = open(path, true)?;
     let name = display_name(path);
     let Some(signing) = bundle.keys().iter().position(BundleKey::is_private) else {
         return Err(CliError::input(format!("{name}: no key can sign")));
@@ -257,7 +276,11 @@ pub fn retire(path: &Path, keep_public: bool, checks: &Checks) -> Result<()> {
 
 /// `revoke BUNDLE KID [--force]`: emergency removal of one key.
 pub fn revoke(path: &Path, kid: &str, force: bool) -> Result<()> {
-    let Loaded { bundle, base64 } = open(path, false)?;
+    let Loaded {
+        bundle,
+        base64,
+        _lock,
+    } = open(path, false)?;
     let name = display_name(path);
     let index = find_kid(&bundle, kid, &name)?;
     let was_signing = bundle.keys().iter().position(BundleKey::is_private) == Some(index);

@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{self, Read as _, Write as _};
-use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use signed_headers_keys::Bundle;
@@ -80,12 +80,15 @@ pub enum Overwrite {
     Refuse,
 }
 
-/// Writes `contents` to `path` as a file of mode 0600, atomically: a temp
-/// file in the same directory is written and fsynced, renamed over the
-/// target, and the directory is fsynced. Readers see the old file or the new
-/// one, never a mix. A symlink target is followed: the file it points to is
-/// replaced, the link stays.
-pub fn write_atomic(path: &Path, contents: &str, overwrite: Overwrite) -> Result<()> {
+/// The file a path names (symlinks followed), its directory and the prefix
+/// of the temporary files written beside it (`.NAME.`).
+struct Placement {
+    target: PathBuf,
+    dir: PathBuf,
+    temp_prefix: OsString,
+}
+
+fn placement(path: &Path) -> Result<Placement> {
     let name = display_name(path);
     let target = resolve_symlink(path).map_err(|err| CliError::input(format!("{name}: {err}")))?;
     let dir = match target.parent() {
@@ -95,10 +98,86 @@ pub fn write_atomic(path: &Path, contents: &str, overwrite: Overwrite) -> Result
     let file_name = target
         .file_name()
         .ok_or_else(|| CliError::input(format!("{name}: not a file name")))?;
-    let mut prefix = OsString::from(".");
-    prefix.push(file_name);
-    prefix.push(".");
+    let mut temp_prefix = OsString::from(".");
+    temp_prefix.push(file_name);
+    temp_prefix.push(".");
+    Ok(Placement {
+        target,
+        dir,
+        temp_prefix,
+    })
+}
+
+/// An exclusive hold on a file for one read-modify-write: concurrent edits
+/// of one bundle run one after the other. Released when dropped (or when the
+/// process dies, however it dies).
+pub struct EditLock {
+    _file: File,
+}
+
+/// Waits for the edit lock of `path`: an advisory lock (`flock`) on
+/// `.NAME.lock` beside the file the path names (through symlinks). The lock
+/// file stays; removing it could let two editors lock two different files.
+/// Temporary files an interrupted edit left behind are removed once the lock
+/// is held: nobody else is writing then.
+pub fn lock_for_edit(path: &Path) -> Result<Option<EditLock>> {
+    if is_stdio(path) {
+        return Ok(None);
+    }
+    let name = display_name(path);
+    let Placement {
+        target: _,
+        dir,
+        temp_prefix,
+    } = placement(path)?;
+    let mut lock_name = temp_prefix.clone();
+    lock_name.push("lock");
+    let lock_path = dir.join(&lock_name);
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(FILE_MODE)
+        .open(&lock_path)
+        .map_err(|err| {
+            CliError::input(format!(
+                "{name}: cannot open the lock file {}: {err}",
+                lock_path.display()
+            ))
+        })?;
+    file.lock()
+        .map_err(|err| CliError::input(format!("{name}: cannot lock it: {err}")))?;
+    if let Ok(entries) = fs::read_dir(&dir) {
+        for entry in entries.flatten() {
+            let file_name = entry.file_name();
+            let bytes = file_name.as_encoded_bytes();
+            if bytes.starts_with(temp_prefix.as_encoded_bytes()) && bytes.ends_with(b".tmp") {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+    Ok(Some(EditLock { _file: file }))
+}
+
+/// Writes `contents` to `path` as a file of mode 0600, atomically: a temp
+/// file in the same directory is written and fsynced, renamed over the
+/// target, and the directory is fsynced. Readers see the old file or the new
+/// one, never a mix. A symlink target is followed: the file it points to is
+/// replaced, the link stays. A replaced file keeps its owner and group.
+pub fn write_atomic(path: &Path, contents: &str, overwrite: Overwrite) -> Result<()> {
+    let name = display_name(path);
+    let Placement {
+        target,
+        dir,
+        temp_prefix: prefix,
+    } = placement(path)?;
     let io_error = |what: &str, err: io::Error| CliError::input(format!("{name}: {what}: {err}"));
+    let owner = match fs::metadata(&target) {
+        Ok(meta) => Some((meta.uid(), meta.gid())),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => None,
+        Err(err) => return Err(io_error("reading its owner", err)),
+    };
 
     let mut temp = tempfile::Builder::new()
         .prefix(&prefix)
@@ -110,9 +189,30 @@ pub fn write_atomic(path: &Path, contents: &str, overwrite: Overwrite) -> Result
     temp.as_file()
         .set_permissions(fs::Permissions::from_mode(FILE_MODE))
         .map_err(|err| io_error("setting mode 0600", err))?;
+    if let Some((uid, gid)) = owner {
+        let current = temp
+            .as_file()
+            .metadata()
+            .map_err(|err| io_error("reading the new file's owner", err))?;
+        if (current.uid(), current.gid()) != (uid, gid) {
+            std::os::unix::fs::fchown(temp.as_file(), Some(uid), Some(gid)).map_err(|err| {
+                io_error(
+                    &format!("keeping its owner {uid}:{gid} (run as that user or root)"),
+                    err,
+                )
+            })?;
+        }
+    }
     temp.write_all(contents.as_bytes())
         .and_then(|()| temp.as_file().sync_all())
         .map_err(|err| io_error("writing", err))?;
+    // Tests kill the process here, between the write and the rename, to
+    // prove an interrupted edit leaves the old file intact (debug builds
+    // only).
+    #[cfg(debug_assertions)]
+    if std::env::var_os("SIGNING_KEY_TEST_CRASH_BEFORE_RENAME").is_some() {
+        std::process::abort();
+    }
     match overwrite {
         Overwrite::Replace => temp
             .persist(&target)

@@ -94,7 +94,16 @@ fn edits_leave_mode_0600_even_from_0644() {
     set_mode(&bundle, 0o644);
     cli(&["revoke", path_str(&bundle), &kid]).ok();
     assert_eq!(mode(&bundle), 0o600);
-    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    // Beside the bundle: its (empty, 0600) lock file, no temporary file.
+    let mut names: Vec<String> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, [".bundle.pem.lock", "bundle.pem"]);
+    let lock = dir.path().join(".bundle.pem.lock");
+    assert_eq!(mode(&lock), 0o600);
+    assert_eq!(fs::metadata(&lock).unwrap().len(), 0);
 }
 
 #[test]

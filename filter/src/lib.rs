@@ -12,6 +12,8 @@ mod authority;
 mod claim_headers;
 mod config;
 mod cookies;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 mod groups;
 mod identity;
 mod jwks_endpoint;

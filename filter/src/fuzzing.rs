@@ -1,0 +1,314 @@
+//! Entry points for coverage-guided fuzzing (`fuzz/`, `make fuzz`): one per
+//! parser the outside world reaches, each checking its invariants by
+//! panicking when one breaks. The seed corpora under `fuzz/corpus/` are
+//! replayed through the same functions by `make test` (see `replay` below).
+
+// A fuzz target reports a broken invariant by panicking: that is the whole
+// point of this module (compiled only for tests and `--features fuzzing`).
+#![allow(clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::sync::OnceLock;
+
+use p256::ecdsa::signature::Verifier as _;
+use p256::ecdsa::{Signature, VerifyingKey};
+use signed_headers_keys::{AssertionClaims, Audience, Bundle, BundleKey, JwksDocument, KeyFormat};
+
+use crate::assertion::{TokenCache, TokenLimits};
+use crate::authority;
+use crate::config::Settings;
+use crate::cookies;
+use crate::identity::{self, CertificateField, ClaimFields, Identity, Source};
+use crate::jwks_endpoint::{self, PublishedKeys};
+use crate::metadata;
+use crate::strip::StripRules;
+
+/// A fuzz target: checks its invariants on one input.
+pub type Target = fn(&[u8]);
+
+/// The fuzz targets, by the name of their directory under `fuzz/corpus/`.
+pub const TARGETS: [(&str, Target); 7] = [
+    ("bundle", bundle),
+    ("plugin_config", plugin_config),
+    ("identity", identity),
+    ("authority", authority),
+    ("headers", headers),
+    ("jwks_request", jwks_request),
+    ("mint", mint),
+];
+
+/// Splits fuzz input into `count` fields at 0xff bytes (missing ones empty).
+fn fields(data: &[u8], count: usize) -> Vec<&[u8]> {
+    let mut parts: Vec<&[u8]> = data.splitn(count, |&b| b == 0xff).collect();
+    parts.resize(count, &[]);
+    parts
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Bundle parsing, raw PEM or base64: a parsed bundle re-serializes to one
+/// with the same kids in the same order, and its JWKS never holds `d`.
+pub fn bundle(data: &[u8]) {
+    let Ok(input) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = Bundle::parse_signing(input);
+    let Ok(parsed) = Bundle::parse(input) else {
+        return;
+    };
+    let kids: Vec<&str> = parsed.keys().iter().map(BundleKey::kid).collect();
+    let reparsed = Bundle::parse(&parsed.to_pem()).expect("a serialized bundle parses");
+    let again: Vec<&str> = reparsed.keys().iter().map(BundleKey::kid).collect();
+    assert_eq!(
+        kids, again,
+        "re-serializing changed the kids or their order"
+    );
+    let document = JwksDocument::new(&parsed.jwks());
+    assert!(
+        !document.body().contains("\"d\""),
+        "a private key was published"
+    );
+}
+
+/// The plugin configuration: never panics, and a valid one builds.
+pub fn plugin_config(data: &[u8]) {
+    let [config, environment] = [0, 1].map(|index| fields(data, 2)[index]);
+    let environment = std::str::from_utf8(environment).ok();
+    if let Ok(settings) = Settings::parse(config, environment) {
+        // Whatever is accepted is usable: the strip rules and sources exist.
+        assert!(!settings.identity.is_empty());
+        assert!(settings.strip.should_strip("x-pomerium-jwt-assertion"));
+    }
+}
+
+/// Identity decoding: dynamic metadata values (strings, proxy-wasm pairs
+/// lists) and certificate subjects from the host.
+pub fn identity(data: &[u8]) {
+    let _ = metadata::groups(data);
+    let values = fields(data, 8);
+    let property = |path: &[&str]| -> Option<Vec<u8>> {
+        let index = match path.last().copied().unwrap_or_default() {
+            "sub" | "x-auth-request-user" | "uri_san_peer_certificate" => 0,
+            "email" | "x-auth-request-email" | "dns_san_peer_certificate" => 1,
+            "groups" | "x-auth-request-groups" => 2,
+            "name" | "subject_peer_certificate" => 3,
+            "sid" | "sha256_peer_certificate_digest" => 4,
+            "mtls" => return Some(vec![1]),
+            _ => 5,
+        };
+        let value = values.get(index).copied().unwrap_or_default();
+        (!value.is_empty()).then(|| value.to_vec())
+    };
+    let sources = [
+        Source::JwtAuthn {
+            metadata_namespace: "envoy.filters.http.jwt_authn".into(),
+            payload_key: "jwt_payload".into(),
+            claims: ClaimFields {
+                sub: vec!["sub".into()],
+                user: None,
+                email: Some(vec!["email".into()]),
+                groups: Some(vec!["groups".into()]),
+                name: Some(vec!["name".into()]),
+                sid: Some(vec!["sid".into()]),
+            },
+            www_authenticate: "Bearer".into(),
+        },
+        Source::ExtAuthz {
+            metadata_namespace: "envoy.filters.http.ext_authz".into(),
+            claims: ClaimFields {
+                sub: "x-auth-request-user".into(),
+                user: None,
+                email: Some("x-auth-request-email".into()),
+                groups: Some("x-auth-request-groups".into()),
+                name: None,
+                sid: None,
+            },
+            groups_delimiter: text(values[6]),
+            www_authenticate: "Bearer".into(),
+        },
+        Source::ClientCertificate {
+            claims: ClaimFields {
+                sub: CertificateField::UriSan,
+                user: Some(CertificateField::SubjectCn),
+                email: Some(CertificateField::DnsSan),
+                groups: Some(CertificateField::Subject),
+                name: Some(CertificateField::SubjectCn),
+                sid: Some(CertificateField::Sha256Digest),
+            },
+            www_authenticate: "mTLS".into(),
+        },
+    ];
+    for source in sources {
+        if let Some(identity) = identity::read(std::slice::from_ref(&source), property) {
+            assert!(!identity.sub.is_empty(), "an identity without a subject");
+        }
+    }
+}
+
+/// The request host: accepted hosts carry no port, comma, space or upper
+/// case, and are never empty.
+pub fn authority(data: &[u8]) {
+    let authority = text(data);
+    if let Ok(host) = authority::request_host(&authority) {
+        assert!(!host.is_empty());
+        assert!(!host.contains([',', ' ', '@', '%', '/']), "{host:?}");
+        assert!(!host.chars().any(|c| c.is_ascii_uppercase()), "{host:?}");
+        assert!(host.starts_with('[') || !host.contains(':'), "{host:?}");
+    }
+}
+
+/// Header and cookie handling: every name the rules match is selected for
+/// removal once, and a stripped cookie never survives.
+pub fn headers(data: &[u8]) {
+    let [names, configured, cookie_header] = [0, 1, 2].map(|index| fields(data, 3)[index]);
+    let configured: Vec<String> = text(configured)
+        .split(',')
+        .filter(|name| !name.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let rules = StripRules::new("x-signed", configured.clone(), configured.clone());
+    let names = text(names);
+    let header_names: Vec<&str> = names.split('\n').collect();
+    let selected = rules.select(header_names.iter().copied());
+    for name in &header_names {
+        if rules.should_strip(name) {
+            assert!(
+                selected
+                    .iter()
+                    .any(|chosen| chosen.eq_ignore_ascii_case(name)),
+                "{name:?} must be removed"
+            );
+        }
+    }
+    for chosen in &selected {
+        assert!(rules.should_strip(chosen));
+    }
+    if let Some(kept) = cookies::without_cookies(cookie_header, &configured) {
+        for pair in kept.split(|&b| b == b';') {
+            let name = pair
+                .split(|&b| b == b'=')
+                .next()
+                .unwrap_or(pair)
+                .trim_ascii();
+            assert!(
+                !configured
+                    .iter()
+                    .any(|stripped| stripped.as_bytes() == name),
+                "stripped cookie {name:?} survived"
+            );
+        }
+    }
+}
+
+fn published() -> &'static PublishedKeys {
+    static PUBLISHED: OnceLock<PublishedKeys> = OnceLock::new();
+    PUBLISHED.get_or_init(|| {
+        let key = signing_key();
+        PublishedKeys {
+            document: JwksDocument::new(&[key.jwk()]),
+            signing_kid: key.kid().to_owned(),
+        }
+    })
+}
+
+fn signing_key() -> &'static BundleKey {
+    static KEY: OnceLock<BundleKey> = OnceLock::new();
+    KEY.get_or_init(|| BundleKey::generate(KeyFormat::Sec1).expect("a P-256 key"))
+}
+
+/// The JWKS path: any method, path and `If-None-Match` gets 200, 304 or 405.
+pub fn jwks_request(data: &[u8]) {
+    let [method, path, if_none_match] = [0, 1, 2].map(|index| text(fields(data, 3)[index]));
+    let _ = jwks_endpoint::path_only(&path);
+    let published = published();
+    let inm = (!if_none_match.is_empty()).then_some(if_none_match.as_str());
+    let response = jwks_endpoint::respond(published, 60, &method, inm);
+    match response.status {
+        200 => assert_eq!(response.body.as_deref(), Some(published.document.body())),
+        304 => assert!(response.body.is_none()),
+        405 => assert!(method != "GET" && method != "HEAD"),
+        other => panic!("status {other}"),
+    }
+}
+
+/// Minting: any identity gives a token that verifies with the signing key
+/// and whose claims decode to exactly that identity.
+pub fn mint(data: &[u8]) {
+    let parts = fields(data, 7);
+    let identity = Identity {
+        sub: text(parts[0]),
+        user: text(parts[1]),
+        email: text(parts[2]),
+        groups: text(parts[3])
+            .split('\n')
+            .filter(|group| !group.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        name: text(parts[4]),
+        sid: text(parts[5]),
+        groups_truncated: parts[6].first().is_some_and(|b| b & 1 == 1),
+    };
+    let key = signing_key();
+    let signer = key.signer().expect("a private key");
+    let mut cache = TokenCache::new(
+        0,
+        TokenLimits {
+            ttl_seconds: 300,
+            max_token_bytes: usize::MAX,
+        },
+    );
+    let audience = Audience::from(text(parts[6]));
+    let minted = cache
+        .token(&signer, &identity, "issuer".into(), audience.clone(), 1_000)
+        .expect("minting never fails with a working random source");
+    let segments: Vec<&str> = minted.token.split('.').collect();
+    assert_eq!(segments.len(), 3);
+    use base64::Engine as _;
+    let decode = |segment: &str| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(segment)
+            .expect("base64url")
+    };
+    let signature = Signature::from_slice(&decode(segments[2])).expect("64-byte r||s");
+    let signed = format!("{}.{}", segments[0], segments[1]);
+    VerifyingKey::from(key.public_key())
+        .verify(signed.as_bytes(), &signature)
+        .expect("the token verifies");
+    let claims: AssertionClaims =
+        serde_json::from_slice(&decode(segments[1])).expect("the payload is JSON claims");
+    assert_eq!(claims.sub, identity.sub);
+    assert_eq!(claims.user, identity.user);
+    assert_eq!(claims.email, identity.email);
+    assert_eq!(claims.groups, identity.groups);
+    assert_eq!(claims.name, identity.name);
+    assert_eq!(claims.sid, identity.sid);
+    assert_eq!(claims.groups_truncated, identity.groups_truncated);
+    assert_eq!(claims.aud, audience);
+    assert_eq!((claims.iat, claims.exp), (1_000, 1_300));
+}
+
+#[cfg(test)]
+mod replay {
+    use std::path::PathBuf;
+
+    /// Every seed of every target in `fuzz/corpus/`, replayed on stable:
+    /// what the fuzzer found interesting keeps being checked by `make test`.
+    #[test]
+    fn fuzz_corpora_replay_without_a_broken_invariant() {
+        let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
+        for (target, run) in super::TARGETS {
+            let dir = corpus.join(target);
+            let seeds: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .unwrap_or_else(|err| panic!("{}: {err}", dir.display()))
+                .map(|entry| entry.unwrap().path())
+                .filter(|path| path.is_file())
+                .collect();
+            assert!(!seeds.is_empty(), "no seeds for {target}");
+            for seed in seeds {
+                let data = std::fs::read(&seed).unwrap();
+                run(&data);
+            }
+        }
+    }
+}
