@@ -6,10 +6,12 @@ VENV          := .venv
 ENVOY_VERSION := 1.40.0
 ENVOY_BIN     ?= $(abspath $(VENV)/bin/envoy)
 WASM          := $(abspath target/wasm32-wasip1/release/signed_headers.wasm)
+NOOP_WASM     := $(abspath target/wasm32-wasip1/release/noop_filter.wasm)
 CLI           := $(abspath target/release/signing-key)
 
 export ENVOY_BIN
 export SIGNED_HEADERS_WASM := $(WASM)
+export NOOP_FILTER_WASM := $(NOOP_WASM)
 export SIGNING_KEY_BIN := $(CLI)
 
 .PHONY: all build wasm cli toolchain envoy test lint fmt demo bench fuzz clean
@@ -25,8 +27,10 @@ $(VENV)/bin/envoy:
 
 envoy: $(VENV)/bin/envoy
 
+# The filter, and the no-op baseline filter the benchmark and the
+# fail-closed tests load.
 wasm: toolchain
-	cargo build -p signed-headers-filter --target wasm32-wasip1 --release
+	cargo build -p signed-headers-filter -p noop-filter --target wasm32-wasip1 --release
 
 cli:
 	cargo build -p signing-key --release
@@ -39,7 +43,7 @@ test: build envoy
 lint: toolchain
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	cargo clippy -p signed-headers-filter --target wasm32-wasip1 -- -D warnings
+	cargo clippy -p signed-headers-filter -p noop-filter --target wasm32-wasip1 -- -D warnings
 
 fmt:
 	cargo fmt --all

@@ -90,6 +90,9 @@ pub fn document(
                 "@type": WASM_TYPE,
                 "config": {
                     "name": options.name,
+                    // A dead VM costs the request it was handling, never
+                    // lets one through unfiltered (see SECURITY.md).
+                    "failure_policy": "FAIL_RELOAD",
                     "vm_config": {
                         "vm_id": options.vm_id,
                         "runtime": "envoy.wasm.runtime.v8",

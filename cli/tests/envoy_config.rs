@@ -63,6 +63,7 @@ fn envoy_config_wraps_the_settings_and_the_bundle_in_a_discovery_response() {
         config["vm_config"]["code"]["local"]["filename"],
         "/srv/signed_headers.wasm"
     );
+    assert_eq!(config["failure_policy"], "FAIL_RELOAD");
     let plugin: Value =
         serde_json::from_str(config["configuration"]["value"].as_str().unwrap()).unwrap();
     assert_eq!(plugin["ttl_seconds"], 120);

@@ -269,6 +269,7 @@ fn wasm_filter(wasm: &Path, configuration: &str, host_env_keys: &[String]) -> Va
             "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
             "config": {
                 "name": "signed_headers",
+                "failure_policy": "FAIL_RELOAD",
                 "vm_config": vm_config,
                 "configuration": {
                     "@type": "type.googleapis.com/google.protobuf.StringValue",

@@ -69,6 +69,15 @@ pub fn filter_wasm() -> PathBuf {
     required_file(WASM_VAR, "the built filter (`make wasm`)")
 }
 
+/// Environment variable naming the no-op baseline filter (exported by the Makefile).
+pub const NOOP_WASM_VAR: &str = "NOOP_FILTER_WASM";
+
+/// The no-op baseline filter (`noop-filter/`), which also crashes on
+/// `/crash`. Panics when it is missing, like [`envoy_binary`].
+pub fn noop_filter_wasm() -> PathBuf {
+    required_file(NOOP_WASM_VAR, "the no-op baseline filter (`make wasm`)")
+}
+
 /// Environment variable naming the `signing-key` CLI (exported by the Makefile).
 pub const SIGNING_KEY_BIN_VAR: &str = "SIGNING_KEY_BIN";
 

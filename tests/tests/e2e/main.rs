@@ -14,6 +14,7 @@ mod browser_login;
 mod claims;
 mod demo;
 mod ext_authz;
+mod fail_closed;
 mod harness;
 mod host;
 mod invalid_config;

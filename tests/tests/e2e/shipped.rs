@@ -276,6 +276,15 @@ fn every_shipped_envoy_config_is_loaded_by_a_test() {
     configs.sort();
     assert!(configs.len() >= 4, "{configs:?}");
     for config in &configs {
+        let text = std::fs::read_to_string(root.join("envoy").join(config)).expect("a config");
+        if text
+            .contains("\"@type\": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm")
+        {
+            assert!(
+                text.contains("failure_policy: FAIL_RELOAD"),
+                "envoy/{config}: the filter must fail closed and reload (see fail_closed.rs)"
+            );
+        }
         let named = format!("\"{config}\"");
         assert!(
             sources.contains(&format!("load_shipped({named}"))
