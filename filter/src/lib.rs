@@ -18,6 +18,8 @@ mod groups;
 mod identity;
 mod jwks_endpoint;
 mod metadata;
+#[cfg(test)]
+mod properties;
 mod strip;
 #[cfg(test)]
 mod test_rng;
