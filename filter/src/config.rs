@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 use signed_headers_keys::{Bundle, BundleError};
+use zeroize::Zeroizing;
 
 use crate::claim_headers::{Claim, ClaimHeader};
 use crate::groups::GroupsPolicy;
@@ -285,9 +286,44 @@ impl std::fmt::Display for ConfigError {
 
 fn field_error(field: &str, message: impl std::fmt::Display) -> ConfigError {
     ConfigError {
-        field: field.to_owned(),
-        message: message.to_string(),
+        field: redact(field),
+        message: redact(&message.to_string()),
     }
+}
+
+/// Shortest run of base64 characters taken for key material.
+const KEY_MATERIAL_RUN: usize = 40;
+
+/// `text` with anything that may be key material cut out: a PEM block (from
+/// `-----BEGIN` on) and long base64 runs. Error messages echo values (serde
+/// quotes a wrongly typed string, a key pasted into the wrong field is
+/// quoted back), and they go to Envoy's log.
+fn redact(text: &str) -> String {
+    let text = match text.find("-----BEGIN") {
+        Some(at) => format!(
+            "{}<redacted key material>",
+            text.get(..at).unwrap_or_default()
+        ),
+        None => text.to_owned(),
+    };
+    let is_base64 = |c: char| c.is_ascii_alphanumeric() || "+/=_-".contains(c);
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if is_base64(c) {
+            run.push(c);
+            continue;
+        }
+        if run.len() >= KEY_MATERIAL_RUN {
+            out.push_str("<redacted>");
+        } else {
+            out.push_str(&run);
+        }
+        run.clear();
+        out.push(c);
+    }
+    out.pop();
+    out
 }
 
 /// An error about the value itself, placed by the caller with `within`.
@@ -328,8 +364,10 @@ impl Settings {
         Self::validate(raw, environment_key)
     }
 
-    fn validate(raw: RawConfig, environment_key: Option<&str>) -> Result<Self, ConfigError> {
-        let key_source = match (raw.signing_key.as_deref(), environment_key) {
+    fn validate(mut raw: RawConfig, environment_key: Option<&str>) -> Result<Self, ConfigError> {
+        // The key text is wiped once parsed (the parsed key wipes itself).
+        let signing_key = raw.signing_key.take().map(Zeroizing::new);
+        let key_source = match (signing_key.as_deref().map(String::as_str), environment_key) {
             (Some(configured), _) => KeySource::Bundle(
                 Bundle::parse_signing(configured).map_err(|e| bundle_error("signing_key", e))?,
             ),
@@ -1063,6 +1101,52 @@ mod tests {
         assert_eq!(error("[1]"), "configuration: must be a JSON object");
         assert_eq!(error("\"x\""), "configuration: must be a JSON object");
         assert!(error("{} trailing").starts_with("configuration: trailing characters"));
+    }
+
+    #[test]
+    fn errors_never_echo_key_material() {
+        let key = BundleKey::generate(KeyFormat::Sec1).unwrap();
+        let pem = key.to_pem();
+        let encoded = {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(&pem)
+        };
+        // Body lines of the PEM, and slices of its base64: none may appear.
+        let fragments: Vec<String> = pem
+            .lines()
+            .filter(|line| !line.starts_with("-----") && line.len() > 20)
+            .map(|line| line[..20].to_owned())
+            .chain(
+                (0..encoded.len() - 20)
+                    .step_by(16)
+                    .map(|at| encoded[at..at + 20].to_owned()),
+            )
+            .collect();
+        for misplaced in [pem.as_str(), encoded.as_str()] {
+            for json in [
+                serde_json::json!({"header": misplaced}),
+                serde_json::json!({"jwks_path": misplaced}),
+                serde_json::json!({"ttl_seconds": misplaced}),
+                serde_json::json!({"unauthenticated": misplaced}),
+                serde_json::json!({"strip": {"names": [misplaced]}}),
+                serde_json::json!({"strip": {"cookies": [misplaced]}}),
+                serde_json::json!({"claim_headers": [misplaced]}),
+                serde_json::json!({"identity": {"source": misplaced}}),
+                serde_json::json!({"identity": {"source": "client_certificate", "claims": {"sub": misplaced}}}),
+                serde_json::json!({"identity": {"source": "jwt_authn", "www_authenticate": format!("{misplaced}\n")}}),
+                serde_json::json!({misplaced: 1}),
+            ] {
+                let message = error(&json.to_string());
+                for fragment in &fragments {
+                    assert!(!message.contains(fragment.as_str()), "{message}");
+                }
+            }
+        }
+        assert_eq!(redact("short words stay"), "short words stay");
+        assert_eq!(
+            redact("x-pomerium-jwt-assertion-for"),
+            "x-pomerium-jwt-assertion-for"
+        );
     }
 
     #[test]

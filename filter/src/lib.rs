@@ -203,10 +203,17 @@ impl RootContext for SignedHeadersRoot {
                     return false;
                 }
             };
-        let environment_key = std::env::var(config::SIGNING_KEY_ENV).ok();
-        let plugin = Settings::parse(&configuration, environment_key.as_deref())
-            .map_err(|e| e.to_string())
-            .and_then(|settings| Plugin::new(settings, &configuration));
+        // Both may hold the private keys: wiped once parsed.
+        let configuration = zeroize::Zeroizing::new(configuration);
+        let environment_key = std::env::var(config::SIGNING_KEY_ENV)
+            .ok()
+            .map(zeroize::Zeroizing::new);
+        let plugin = Settings::parse(
+            &configuration,
+            environment_key.as_deref().map(String::as_str),
+        )
+        .map_err(|e| e.to_string())
+        .and_then(|settings| Plugin::new(settings, &configuration));
         match plugin {
             Ok(plugin) => {
                 self.plugin = Some(Rc::new(plugin));

@@ -11,6 +11,7 @@ use pkcs8::der::asn1::ObjectIdentifier;
 use crate::error::{BundleError, Reason};
 use crate::jwk::{Jwk, thumbprint_kid};
 use crate::jws::Es256Signer;
+use zeroize::{Zeroize as _, Zeroizing};
 
 const LABEL_SEC1: &str = "EC PRIVATE KEY";
 const LABEL_PKCS8: &str = "PRIVATE KEY";
@@ -51,7 +52,9 @@ pub struct BundleKey {
     public: PublicKey,
     secret: Option<SecretKey>,
     format: KeyFormat,
-    der: Vec<u8>,
+    /// The block's DER: a private key's holds the secret, so it is wiped
+    /// when dropped (as `SecretKey` wipes itself).
+    der: Zeroizing<Vec<u8>>,
     /// `#` lines written just before the key's block (RFC 7468 allows text
     /// outside blocks; openssl ignores it). Kept with the key.
     comments: Vec<String>,
@@ -97,7 +100,7 @@ impl BundleKey {
             public,
             secret: Some(secret),
             format,
-            der,
+            der: Zeroizing::new(der),
             comments: Vec::new(),
         })
     }
@@ -112,7 +115,7 @@ impl BundleKey {
             public,
             secret: None,
             format: KeyFormat::Spki,
-            der,
+            der: Zeroizing::new(der),
             comments: Vec::new(),
         })
     }
@@ -187,7 +190,7 @@ impl BundleKey {
 
     /// This key alone as a PEM block preceded by its comments (LF line endings).
     pub fn to_pem(&self) -> String {
-        let block = pem::Pem::new(self.format.label(), self.der.clone());
+        let block = pem::Pem::new(self.format.label(), self.der.to_vec());
         let mut text: String = self
             .comments
             .iter()
@@ -321,18 +324,25 @@ impl Bundle {
 }
 
 /// Base64 (standard or URL-safe alphabet, padded or not, with line breaks) to UTF-8 text.
-fn decode_base64_text(input: &str) -> Option<String> {
+fn decode_base64_text(input: &str) -> Option<Zeroizing<String>> {
     use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-    let compact: String = input.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let compact: Zeroizing<String> =
+        Zeroizing::new(input.chars().filter(|c| !c.is_ascii_whitespace()).collect());
     let config =
         GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
     let standard = GeneralPurpose::new(&base64::alphabet::STANDARD, config);
     let url_safe = GeneralPurpose::new(&base64::alphabet::URL_SAFE, config);
     let bytes = standard
-        .decode(&compact)
-        .or_else(|_| url_safe.decode(&compact))
+        .decode(compact.as_bytes())
+        .or_else(|_| url_safe.decode(compact.as_bytes()))
         .ok()?;
-    String::from_utf8(bytes).ok()
+    match String::from_utf8(bytes) {
+        Ok(text) => Some(Zeroizing::new(text)),
+        Err(err) => {
+            err.into_bytes().zeroize();
+            None
+        }
+    }
 }
 
 /// One PEM block's text, from its BEGIN line to its END line, and the
@@ -341,6 +351,13 @@ struct PemBlock {
     label: String,
     text: String,
     comments: Vec<String>,
+}
+
+impl Drop for PemBlock {
+    fn drop(&mut self) {
+        // The block's text is the key in base64.
+        self.text.zeroize();
+    }
 }
 
 /// Splits text into PEM blocks, refusing anything between them but
@@ -415,8 +432,10 @@ fn decode_block(block: &PemBlock) -> Result<Option<BundleKey>, Reason> {
         .headers()
         .get("Proc-Type")
         .is_some_and(|value| value.contains("ENCRYPTED"));
-    let der = parsed.contents();
-    match parsed.tag() {
+    let tag = parsed.tag().to_owned();
+    let der = Zeroizing::new(parsed.into_contents());
+    let der = der.as_slice();
+    match tag.as_str() {
         LABEL_EC_PARAMETERS => Ok(None),
         "ENCRYPTED PRIVATE KEY" => Err(Reason::Encrypted),
         "RSA PRIVATE KEY" | "RSA PUBLIC KEY" => Err(Reason::Rsa),
@@ -458,7 +477,7 @@ fn decode_spki(der: &[u8]) -> Result<BundleKey, Reason> {
         public,
         secret: None,
         format: KeyFormat::Spki,
-        der: der.to_vec(),
+        der: Zeroizing::new(der.to_vec()),
         comments: Vec::new(),
     })
 }
@@ -470,7 +489,7 @@ fn private_key(secret: SecretKey, format: KeyFormat, der: &[u8]) -> BundleKey {
         public,
         secret: Some(secret),
         format,
-        der: der.to_vec(),
+        der: Zeroizing::new(der.to_vec()),
         comments: Vec::new(),
     }
 }

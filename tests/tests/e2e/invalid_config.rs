@@ -103,3 +103,23 @@ fn configuration_that_is_not_json_is_refused() {
         failure.log
     );
 }
+
+#[test]
+fn a_key_pasted_into_the_wrong_field_is_refused_without_logging_it() {
+    let bundle = signing_bundle();
+    let pem = bundle.to_pem();
+    let fragments = crate::support::private_key_fragments(&pem);
+    for config in [
+        json!({"header": pem}),
+        json!({"identity": {"source": pem}}),
+        json!({"signing_key": [pem]}),
+    ] {
+        let failure = refused(&EnvoyOptions::with_filter_config(&config));
+        assert!(
+            failure.log_has_line_with(&["signed-headers: invalid configuration"]),
+            "{}",
+            failure.log
+        );
+        crate::support::assert_no_key_material(&failure.log, &fragments);
+    }
+}

@@ -168,3 +168,54 @@ fn ephemeral_key_survives_a_configuration_reload() {
         "a reload must not make (or log) another ephemeral key"
     );
 }
+
+/// Envoy's own `config` logger prints the listener's configuration at
+/// debug level, an inline `signing_key` included (see SECURITY.md); what the
+/// filter logs never holds key material at any level.
+#[test]
+fn the_log_never_shows_the_signing_key() {
+    let bundle = bundle_of(vec![
+        generate_key(KeyFormat::Sec1),
+        generate_key(KeyFormat::Sec1),
+    ]);
+    let fragments = crate::support::private_key_fragments(&bundle.to_pem());
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bundle.to_pem());
+    let exercise = |bed: &TestBed| {
+        for _ in 0..4 {
+            let response = bed.send(&Request::get(JWKS_PATH));
+            assert_eq!(response.status, 200);
+            crate::support::assert_no_key_material(&response.text(), &fragments);
+            let token = bed.idp.token_for("alice");
+            let response = bed.send(&Request::get("/").host("app.example").bearer(&token));
+            EchoedRequest::from_response(&response);
+        }
+        bed.envoy.flushed_log()
+    };
+
+    // Inline in the configuration, at info: nothing in the log.
+    let inline = TestBed::start(&json!({"signing_key": bundle.to_pem()}));
+    let log = exercise(&inline);
+    assert!(log.contains("signed-headers: configured"), "{log}");
+    crate::support::assert_no_key_material(&log, &fragments);
+
+    // From SIGNING_KEY (host_env_keys), even at debug: nothing in the log.
+    let from_env = TestBed::start_with(
+        &EnvoyOptions::with_filter_config(&json!({}))
+            .env("SIGNING_KEY", &encoded)
+            .host_env_key("SIGNING_KEY")
+            .log_level("debug"),
+    );
+    let log = exercise(&from_env);
+    crate::support::assert_no_key_material(&log, &fragments);
+    assert!(
+        !log.contains(&encoded[..40]),
+        "the base64 of the bundle is in the log"
+    );
+    // The filter's own lines, at debug, hold no key material either.
+    let filter_lines: String = log
+        .lines()
+        .filter(|line| line.contains("signed-headers"))
+        .collect();
+    assert!(!filter_lines.is_empty());
+    crate::support::assert_no_key_material(&filter_lines, &fragments);
+}

@@ -186,3 +186,31 @@ pub fn assert_no_forged_identity_header_beside(
     }
     echoed.header_values(ASSERTION_HEADER).len()
 }
+
+/// 20-character slices of the base64 that encodes each SEC1 private
+/// scalar in `pem` (characters 10 to 54 of the block's first line carry
+/// DER bytes 7 to 40, the 32-byte `d`), plus the block marker: any of them
+/// in a log is a leak.
+pub fn private_key_fragments(pem: &str) -> Vec<String> {
+    let mut fragments = vec!["PRIVATE KEY-----".to_owned()];
+    let mut lines = pem.lines();
+    while let Some(line) = lines.next() {
+        if line == "-----BEGIN EC PRIVATE KEY-----" {
+            let first = lines.next().expect("a PEM body line");
+            fragments.extend((10..=34).step_by(4).map(|at| first[at..at + 20].to_owned()));
+        }
+    }
+    assert!(fragments.len() > 1, "no SEC1 private key in {pem}");
+    fragments
+}
+
+/// `log` holds none of `fragments`.
+#[track_caller]
+pub fn assert_no_key_material(log: &str, fragments: &[String]) {
+    for fragment in fragments {
+        assert!(
+            !log.contains(fragment.as_str()),
+            "private key material ({fragment}) in the log:\n{log}"
+        );
+    }
+}
