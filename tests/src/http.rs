@@ -20,6 +20,8 @@ pub struct Request {
     target: String,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
+    /// Send the body with `Transfer-Encoding: chunked`, in these sizes.
+    chunks: Option<Vec<usize>>,
 }
 
 impl Request {
@@ -29,6 +31,7 @@ impl Request {
             target: target.to_owned(),
             headers: Vec::new(),
             body: Vec::new(),
+            chunks: None,
         }
     }
 
@@ -65,6 +68,13 @@ impl Request {
         self
     }
 
+    /// Sends the body chunked (`Transfer-Encoding: chunked`), cut into
+    /// chunks of these sizes (the rest in one last chunk).
+    pub fn chunked(mut self, sizes: &[usize]) -> Self {
+        self.chunks = Some(sizes.to_vec());
+        self
+    }
+
     pub fn method(&self) -> &str {
         &self.method
     }
@@ -82,6 +92,23 @@ impl Request {
         }
         for (name, value) in &self.headers {
             head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if let Some(sizes) = &self.chunks {
+            head.push_str("Transfer-Encoding: chunked\r\n");
+            head.push_str("Connection: close\r\n\r\n");
+            let mut wire = head.into_bytes();
+            let mut rest = self.body.as_slice();
+            for size in sizes.iter().copied().chain(std::iter::once(usize::MAX)) {
+                let (chunk, tail) = rest.split_at(size.min(rest.len()));
+                if !chunk.is_empty() {
+                    wire.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+                    wire.extend_from_slice(chunk);
+                    wire.extend_from_slice(b"\r\n");
+                }
+                rest = tail;
+            }
+            wire.extend_from_slice(b"0\r\n\r\n");
+            return wire;
         }
         if !self.body.is_empty() || self.method.eq_ignore_ascii_case("POST") {
             head.push_str(&format!("Content-Length: {}\r\n", self.body.len()));

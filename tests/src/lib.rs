@@ -28,6 +28,7 @@ pub mod auth_service;
 pub mod browser;
 mod echo;
 mod envoy;
+pub mod h2;
 pub mod http;
 mod idp;
 pub mod oidc;

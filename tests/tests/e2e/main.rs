@@ -10,6 +10,7 @@
 #![allow(clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod assertion;
+mod bad_input;
 mod browser_login;
 mod claims;
 mod demo;
