@@ -14,7 +14,7 @@ export SIGNED_HEADERS_WASM := $(WASM)
 export NOOP_FILTER_WASM := $(NOOP_WASM)
 export SIGNING_KEY_BIN := $(CLI)
 
-.PHONY: all build wasm cli toolchain envoy test lint fmt demo bench fuzz clean
+.PHONY: all build wasm cli toolchain envoy test lint fmt demo bench fuzz soak clean
 
 all: build
 
@@ -58,6 +58,11 @@ bench: build envoy
 	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
 	  $$sudo apt-get update && $$sudo apt-get install -y wrk; }
 	cargo run --release -p signed-headers-e2e --bin bench
+
+# The soak test for SOAK_SECONDS (make test runs it for a few seconds).
+SOAK_SECONDS ?= 300
+soak: build envoy
+	SOAK_SECONDS=$(SOAK_SECONDS) cargo test --release -p signed-headers-e2e --test e2e soak -- --nocapture
 
 # Coverage-guided fuzzing (libFuzzer through cargo-fuzz) of every parser the
 # outside world reaches, FUZZ_SECONDS per target. Stable Rust with

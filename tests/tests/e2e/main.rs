@@ -27,5 +27,6 @@ mod policy;
 mod readme;
 mod rotation;
 mod shipped;
+mod soak;
 mod strip;
 mod support;
