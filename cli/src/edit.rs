@@ -34,6 +34,7 @@ fn format_label(format: KeyFormat) -> &'static str {
         KeyFormat::Sec1 => "EC PRIVATE KEY (SEC1)",
         KeyFormat::Pkcs8 => "PRIVATE KEY (PKCS#8)",
         KeyFormat::Spki => "PUBLIC KEY (SPKI)",
+        KeyFormat::RsaPkcs1 => "RSA PUBLIC KEY (PKCS#1)",
     }
 }
 

@@ -115,11 +115,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Print the JWKS document the filter serves for this bundle.
+    /// Print the JWKS document the filter serves for this bundle; several
+    /// bundles or public-key files are merged in order (as OpenShift builds
+    /// its keys.json from the old and new public keys), a key in two of them
+    /// is an error.
     Jwks {
-        /// The bundle (raw PEM or base64 of PEM; `-`: stdin).
-        #[arg(value_name = "BUNDLE")]
-        bundle: PathBuf,
+        /// The bundles (raw PEM or base64 of PEM; `-`: stdin).
+        #[arg(value_name = "BUNDLE", required = true, num_args = 1..)]
+        bundles: Vec<PathBuf>,
     },
     /// Perform whichever rotation step is due, or nothing: for cron. Prints
     /// `add: ...`, `promote: ...`, `retire: ...` or `nothing: ...` (why, and
@@ -186,8 +189,17 @@ enum Command {
         #[arg(value_name = "TOKEN")]
         token: String,
         /// The JWKS: a file, `-` for stdin, or an http(s) URL.
-        #[arg(long, value_name = "FILE|URL")]
-        jwks: String,
+        #[arg(
+            long,
+            value_name = "FILE|URL",
+            required_unless_present = "key",
+            conflicts_with = "key"
+        )]
+        jwks: Option<String>,
+        /// Instead of a JWKS: a PEM public key or bundle (P-256, or RSA for
+        /// RS256 tokens).
+        #[arg(long, value_name = "FILE")]
+        key: Option<String>,
         /// Require this issuer.
         #[arg(long, value_name = "ISS")]
         iss: Option<String>,
@@ -277,11 +289,7 @@ fn run(command: Command) -> Result<()> {
         } => edit::retire(&bundle, keep_public, &checks.checks()),
         Command::Revoke { bundle, kid, force } => edit::revoke(&bundle, &kid, force),
         Command::Status { bundle, json } => show_status(&bundle, json),
-        Command::Jwks { bundle } => {
-            let bundle = load_bundle(&bundle)?;
-            let document = JwksDocument::new(&bundle.jwks());
-            write_stdout(&format!("{}\n", document.body()))
-        }
+        Command::Jwks { bundles } => merged_jwks(&bundles),
         Command::Encode { bundle } => {
             let bundle = load_bundle(&bundle)?;
             write_stdout(&format!("{}\n", STANDARD.encode(bundle.to_pem())))
@@ -326,15 +334,45 @@ fn run(command: Command) -> Result<()> {
         Command::Verify {
             token,
             jwks,
+            key,
             iss,
             aud,
         } => verify::run(&verify::Options {
             token: &token,
-            jwks: &jwks,
+            keys: match (&jwks, &key) {
+                (_, Some(key)) => verify::KeySource::Key(key),
+                (Some(jwks), None) => verify::KeySource::Jwks(jwks),
+                (None, None) => return Err(CliError::input("--jwks or --key is required")),
+            },
             iss: iss.as_deref(),
             aud: aud.as_deref(),
         }),
     }
+}
+
+/// One JWKS document from several bundles, in order; a key in two of them
+/// is refused (a verifier would see it twice).
+fn merged_jwks(paths: &[PathBuf]) -> Result<()> {
+    if paths.iter().filter(|path| files::is_stdio(path)).count() > 1 {
+        return Err(CliError::input("stdin (-) can be read once"));
+    }
+    let mut jwks = Vec::new();
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for path in paths {
+        let bundle = load_bundle(path)?;
+        let name = display_name(path);
+        for key in bundle.keys() {
+            if let Some((_, first)) = seen.iter().find(|(kid, _)| kid == key.kid()) {
+                return Err(CliError::input(format!(
+                    "key {} is in both {first} and {name}",
+                    key.kid()
+                )));
+            }
+            seen.push((key.kid().to_owned(), name.clone()));
+            jwks.push(key.jwk());
+        }
+    }
+    write_stdout(&format!("{}\n", JwksDocument::new(&jwks).body()))
 }
 
 fn show_status(path: &Path, json: bool) -> Result<()> {

@@ -17,8 +17,10 @@ pub struct KeyRow {
     pub kind: &'static str,
     /// `signing` (the first private key) or `published`.
     pub role: &'static str,
-    /// `sec1`, `pkcs8` or `spki`: how the block is written.
+    /// `sec1`, `pkcs8`, `spki` or `pkcs1`: how the block is written.
     pub format: &'static str,
+    /// `ES256`, or `RS256` for a (verify-only) RSA key.
+    pub alg: &'static str,
 }
 
 /// A command worth running next, and when.
@@ -97,6 +99,7 @@ fn format_name(format: KeyFormat) -> &'static str {
         KeyFormat::Sec1 => "sec1",
         KeyFormat::Pkcs8 => "pkcs8",
         KeyFormat::Spki => "spki",
+        KeyFormat::RsaPkcs1 => "pkcs1",
     }
 }
 
@@ -116,6 +119,7 @@ pub fn status(bundle: &Bundle, name: &str) -> Status {
                 "published"
             },
             format: format_name(key.format()),
+            alg: key.algorithm(),
         })
         .collect();
     let step = classify(bundle);
@@ -227,14 +231,14 @@ pub fn render(status: &Status) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<3} {:<64}  {:<11}  {:<6}  ROLE",
-        "#", "KID", "KIND", "FORMAT"
+        "{:<3} {:<64}  {:<11}  {:<6}  {:<5}  ROLE",
+        "#", "KID", "KIND", "FORMAT", "ALG"
     );
     for key in &status.keys {
         let _ = writeln!(
             out,
-            "{:<3} {:<64}  {:<11}  {:<6}  {}",
-            key.position, key.kid, key.kind, key.format, key.role
+            "{:<3} {:<64}  {:<11}  {:<6}  {:<5}  {}",
+            key.position, key.kid, key.kind, key.format, key.alg, key.role
         );
     }
     let _ = writeln!(out);

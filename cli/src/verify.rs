@@ -26,15 +26,43 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub struct Options<'a> {
     pub token: &'a str,
-    pub jwks: &'a str,
+    /// Where the keys come from, as named on the command line.
+    pub keys: KeySource<'a>,
     pub iss: Option<&'a str>,
     pub aud: Option<&'a str>,
 }
 
+/// `--jwks FILE|URL` or `--key FILE` (a PEM public key or bundle).
+pub enum KeySource<'a> {
+    Jwks(&'a str),
+    Key(&'a str),
+}
+
+impl KeySource<'_> {
+    fn name(&self) -> &str {
+        match self {
+            KeySource::Jwks(name) | KeySource::Key(name) => name,
+        }
+    }
+
+    /// The JWKS text: fetched, read, or built from the key file.
+    fn jwks_text(&self) -> Result<String> {
+        match self {
+            KeySource::Jwks(source) => load_jwks(source),
+            KeySource::Key(path) => {
+                let bundle = crate::files::load_bundle(Path::new(path))?;
+                Ok(signed_headers_keys::JwksDocument::new(&bundle.jwks())
+                    .body()
+                    .to_owned())
+            }
+        }
+    }
+}
+
 pub fn run(options: &Options<'_>) -> Result<()> {
-    if options.token == "-" && options.jwks == "-" {
+    if options.token == "-" && options.keys.name() == "-" {
         return Err(CliError::input(
-            "TOKEN and --jwks cannot both be read from stdin",
+            "TOKEN and the keys cannot both be read from stdin",
         ));
     }
     let token = if options.token == "-" {
@@ -45,23 +73,25 @@ pub fn run(options: &Options<'_>) -> Result<()> {
     if token.is_empty() {
         return Err(CliError::input("the token is empty"));
     }
-    let jwks_text = load_jwks(options.jwks)?;
+    let source = options.keys.name();
+    let jwks_text = options.keys.jwks_text()?;
     let jwks: Value = serde_json::from_str(&jwks_text)
-        .map_err(|err| CliError::input(format!("{}: not a JWKS (JSON): {err}", options.jwks)))?;
-    let keys = jwks.get("keys").and_then(Value::as_array).ok_or_else(|| {
-        CliError::input(format!("{}: not a JWKS: no \"keys\" array", options.jwks))
-    })?;
+        .map_err(|err| CliError::input(format!("{source}: not a JWKS (JSON): {err}")))?;
+    let keys = jwks
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or_else(|| CliError::input(format!("{source}: not a JWKS: no \"keys\" array")))?;
 
     let header = token_part(&token, 0, "header")?;
-    match header.get("alg").and_then(Value::as_str) {
-        Some("ES256") => {}
+    let token_alg = match header.get("alg").and_then(Value::as_str) {
+        Some(alg @ ("ES256" | "RS256")) => alg.to_owned(),
         Some(other) => {
             return Err(CliError::verify(format!(
-                "token alg is \"{other}\": only ES256 is accepted"
+                "token alg is \"{other}\": only ES256 (and RS256 for RSA keys) is accepted"
             )));
         }
         None => return Err(CliError::verify("token header has no alg")),
-    }
+    };
     let kid = header
         .get("kid")
         .and_then(Value::as_str)
@@ -76,7 +106,7 @@ pub fn run(options: &Options<'_>) -> Result<()> {
                 .collect();
             CliError::verify(format!(
                 "kid {kid} is not in the JWKS {} (it has {}: {})",
-                options.jwks,
+                source,
                 plural(known.len(), "key"),
                 if known.is_empty() {
                     "none".to_owned()
@@ -85,9 +115,19 @@ pub fn run(options: &Options<'_>) -> Result<()> {
                 }
             ))
         })?;
-    let key = decoding_key(kid, jwk_value)?;
+    let (key, algorithm) = decoding_key(kid, jwk_value)?;
+    let key_alg = if algorithm == Algorithm::RS256 {
+        "RS256"
+    } else {
+        "ES256"
+    };
+    if token_alg != key_alg {
+        return Err(CliError::verify(format!(
+            "token alg is {token_alg} but key {kid} is an {key_alg} key"
+        )));
+    }
 
-    let mut validation = Validation::new(Algorithm::ES256);
+    let mut validation = Validation::new(algorithm);
     validation.leeway = LEEWAY;
     validation.validate_exp = true;
     validation.validate_nbf = true;
@@ -220,24 +260,35 @@ fn token_part(token: &str, index: usize, what: &str) -> Result<Value> {
         .map_err(|err| CliError::verify(format!("malformed token {what}: {err}")))
 }
 
-/// A usable ES256 verification key from the JWKS entry for `kid`.
-fn decoding_key(kid: &str, value: &Value) -> Result<DecodingKey> {
+/// A usable verification key from the JWKS entry for `kid`, and the one
+/// algorithm it implies: ES256 for a P-256 key, RS256 for an RSA key.
+fn decoding_key(kid: &str, value: &Value) -> Result<(DecodingKey, Algorithm)> {
     let unusable = |why: String| CliError::verify(format!("JWK {kid} is unusable: {why}"));
     let jwk: Jwk =
         serde_json::from_value(value.clone()).map_err(|err| unusable(err.to_string()))?;
-    if let Some(alg) = jwk.common.key_algorithm
-        && alg != KeyAlgorithm::ES256
-    {
-        return Err(unusable(format!("its alg is {alg:?}, not ES256")));
-    }
-    match &jwk.algorithm {
-        AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {}
+    let algorithm = match &jwk.algorithm {
+        AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
+            Algorithm::ES256
+        }
         AlgorithmParameters::EllipticCurve(ec) => {
             return Err(unusable(format!("curve {:?}, not P-256", ec.curve)));
         }
-        _ => return Err(unusable("not an EC key".to_owned())),
+        AlgorithmParameters::RSA(_) => Algorithm::RS256,
+        _ => return Err(unusable("neither a P-256 nor an RSA key".to_owned())),
+    };
+    let expected = if algorithm == Algorithm::RS256 {
+        KeyAlgorithm::RS256
+    } else {
+        KeyAlgorithm::ES256
+    };
+    if let Some(alg) = jwk.common.key_algorithm
+        && alg != expected
+    {
+        return Err(unusable(format!("its alg is {alg:?}, not {expected:?}")));
     }
-    DecodingKey::from_jwk(&jwk).map_err(|err| unusable(err.to_string()))
+    DecodingKey::from_jwk(&jwk)
+        .map(|key| (key, algorithm))
+        .map_err(|err| unusable(err.to_string()))
 }
 
 /// Turns a `jsonwebtoken` failure into a reason an operator can act on.

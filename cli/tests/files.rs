@@ -178,7 +178,11 @@ fn encode_decode_round_trip() {
         Some(STANDARD.encode(rsa).as_bytes()),
     );
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("block 1: RSA key"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("block 1: RSA private key"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stdout.is_empty());
 }
 

@@ -11,6 +11,8 @@
 
 mod common;
 
+use base64::Engine as _;
+
 use common::path_str;
 
 use std::fs;
@@ -83,18 +85,53 @@ fn after_valid_key(dir: &Path, pem: &[u8]) -> Vec<u8> {
 }
 
 #[test]
-fn rsa_key_is_rejected() {
+fn rsa_private_key_is_rejected_with_how_to_publish_it() {
     let dir = tempfile::tempdir().unwrap();
     let rsa = openssl(&["genrsa", "2048"]);
-    assert_rejected(dir.path(), &rsa, &["block 1", "RSA key"]);
+    assert_rejected(dir.path(), &rsa, &["block 1", "RSA private key", "-pubout"]);
     let content = after_valid_key(dir.path(), &rsa);
-    assert_rejected(dir.path(), &content, &["block 2: RSA key"]);
+    assert_rejected(dir.path(), &content, &["block 2: RSA private key"]);
     // The traditional "RSA PRIVATE KEY" label too.
     let traditional = common::openssl_run(&["rsa", "-traditional"], Some(&rsa));
     assert!(traditional.status.success());
     assert!(String::from_utf8_lossy(&traditional.stdout).contains("BEGIN RSA PRIVATE KEY"));
     let content = after_valid_key(dir.path(), &traditional.stdout);
-    assert_rejected(dir.path(), &content, &["block 2: RSA key"]);
+    assert_rejected(dir.path(), &content, &["block 2: RSA private key"]);
+    // A small RSA public key, in both containers.
+    let small = openssl(&["genrsa", "1024"]);
+    for pubout in ["-pubout", "-RSAPublicKey_out"] {
+        let public = common::openssl_run(&["rsa", pubout], Some(&small));
+        assert!(public.status.success());
+        let content = after_valid_key(dir.path(), &public.stdout);
+        assert_rejected(
+            dir.path(),
+            &content,
+            &["block 2: RSA key of 1024 bits", "2048"],
+        );
+    }
+}
+
+#[test]
+fn sec1_key_whose_public_key_does_not_match_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two keys; the first one's stored public key swapped for the second's.
+    let first = openssl(&["ecparam", "-name", "prime256v1", "-genkey", "-noout"]);
+    let second = openssl(&["ecparam", "-name", "prime256v1", "-genkey", "-noout"]);
+    let der = |pem: &[u8]| common::openssl_run(&["ec", "-outform", "DER"], Some(pem)).stdout;
+    let (first_der, second_der) = (der(&first), der(&second));
+    let public_at = first_der.len() - 65;
+    let mut swapped = first_der.clone();
+    swapped[public_at..].copy_from_slice(&second_der[second_der.len() - 65..]);
+    let pem = format!(
+        "-----BEGIN EC PRIVATE KEY-----\n{}\n-----END EC PRIVATE KEY-----\n",
+        base64::engine::general_purpose::STANDARD.encode(&swapped)
+    );
+    let content = after_valid_key(dir.path(), pem.as_bytes());
+    assert_rejected(
+        dir.path(),
+        &content,
+        &["block 2", "does not match its private key"],
+    );
 }
 
 #[test]

@@ -34,7 +34,7 @@ fn assert_table(bundle: &Path, rows: &[(&str, &str, &str)], step: &str, next: &s
         assert_eq!(fields[0], (index + 1).to_string(), "{out}");
         assert_eq!(fields[1], *kid, "{out}");
         assert_eq!(fields[2], *kind, "{out}");
-        assert_eq!(fields[4], *role, "{out}");
+        assert_eq!(fields[5], *role, "{out}");
     }
     assert!(
         lines[rows.len() + 1].trim().is_empty(),

@@ -272,7 +272,7 @@ pub fn mint(data: &[u8]) {
     };
     let signature = Signature::from_slice(&decode(segments[2])).expect("64-byte r||s");
     let signed = format!("{}.{}", segments[0], segments[1]);
-    VerifyingKey::from(key.public_key())
+    VerifyingKey::from(key.public_key().expect("a P-256 key"))
         .verify(signed.as_bytes(), &signature)
         .expect("the token verifies");
     let claims: AssertionClaims =

@@ -9,13 +9,15 @@ use p256::{PublicKey, SecretKey};
 use pkcs8::der::asn1::ObjectIdentifier;
 
 use crate::error::{BundleError, Reason};
-use crate::jwk::{Jwk, thumbprint_kid};
+use crate::jwk::{Jwk, rsa_thumbprint_kid, thumbprint_kid};
 use crate::jws::Es256Signer;
+use crate::rsa::RsaPublic;
 use zeroize::{Zeroize as _, Zeroizing};
 
 const LABEL_SEC1: &str = "EC PRIVATE KEY";
 const LABEL_PKCS8: &str = "PRIVATE KEY";
 const LABEL_SPKI: &str = "PUBLIC KEY";
+const LABEL_RSA_PUBLIC: &str = "RSA PUBLIC KEY";
 const LABEL_EC_PARAMETERS: &str = "EC PARAMETERS";
 
 const OID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
@@ -30,8 +32,11 @@ pub enum KeyFormat {
     Sec1,
     /// `PRIVATE KEY`, what `openssl genpkey` writes.
     Pkcs8,
-    /// `PUBLIC KEY`: a verify-only key.
+    /// `PUBLIC KEY`: a verify-only key (P-256 or RSA).
     Spki,
+    /// `RSA PUBLIC KEY` (PKCS#1), as OpenShift's key config maps hold it:
+    /// verify-only.
+    RsaPkcs1,
 }
 
 impl KeyFormat {
@@ -40,8 +45,17 @@ impl KeyFormat {
             KeyFormat::Sec1 => LABEL_SEC1,
             KeyFormat::Pkcs8 => LABEL_PKCS8,
             KeyFormat::Spki => LABEL_SPKI,
+            KeyFormat::RsaPkcs1 => LABEL_RSA_PUBLIC,
         }
     }
+}
+
+/// The public half of a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PublicMaterial {
+    P256(PublicKey),
+    /// Verify-only: published as an RS256 JWK.
+    Rsa(RsaPublic),
 }
 
 /// One key of a bundle, with its encoded form kept as read so that editing a
@@ -49,12 +63,15 @@ impl KeyFormat {
 #[derive(Clone)]
 pub struct BundleKey {
     kid: String,
-    public: PublicKey,
+    public: PublicMaterial,
     secret: Option<SecretKey>,
     format: KeyFormat,
     /// The block's DER: a private key's holds the secret, so it is wiped
     /// when dropped (as `SecretKey` wipes itself).
     der: Zeroizing<Vec<u8>>,
+    /// An `EC PARAMETERS` block (P-256's named curve) came just before the
+    /// key, as `openssl ecparam -genkey` writes it: written back with it.
+    ec_parameters: bool,
     /// `#` lines written just before the key's block (RFC 7468 allows text
     /// outside blocks; openssl ignores it). Kept with the key.
     comments: Vec<String>,
@@ -94,13 +111,15 @@ impl BundleKey {
                     .to_vec()
             }
             KeyFormat::Spki => return Self::from_public(public),
+            KeyFormat::RsaPkcs1 => return Err(KeyGenerationError),
         };
         Ok(Self {
             kid: thumbprint_kid(&public),
-            public,
+            public: PublicMaterial::P256(public),
             secret: Some(secret),
             format,
             der: Zeroizing::new(der),
+            ec_parameters: false,
             comments: Vec::new(),
         })
     }
@@ -112,10 +131,11 @@ impl BundleKey {
             .into_vec();
         Ok(Self {
             kid: thumbprint_kid(&public),
-            public,
+            public: PublicMaterial::P256(public),
             secret: None,
             format: KeyFormat::Spki,
             der: Zeroizing::new(der),
+            ec_parameters: false,
             comments: Vec::new(),
         })
     }
@@ -133,19 +153,47 @@ impl BundleKey {
         self.format
     }
 
-    pub fn public_key(&self) -> &PublicKey {
-        &self.public
+    /// The P-256 public key (`None` for an RSA key).
+    pub fn public_key(&self) -> Option<&PublicKey> {
+        match &self.public {
+            PublicMaterial::P256(public) => Some(public),
+            PublicMaterial::Rsa(_) => None,
+        }
+    }
+
+    /// The RSA public key (`None` for a P-256 key).
+    pub fn rsa_public_key(&self) -> Option<&RsaPublic> {
+        match &self.public {
+            PublicMaterial::Rsa(public) => Some(public),
+            PublicMaterial::P256(_) => None,
+        }
+    }
+
+    /// `ES256` or `RS256`: what a token signed by this key uses.
+    pub fn algorithm(&self) -> &'static str {
+        match &self.public {
+            PublicMaterial::P256(_) => "ES256",
+            PublicMaterial::Rsa(_) => "RS256",
+        }
     }
 
     /// The public JWK (never `d`).
     pub fn jwk(&self) -> Jwk {
-        Jwk::new(&self.public, self.kid.clone())
+        match &self.public {
+            PublicMaterial::P256(public) => Jwk::new(public, self.kid.clone()),
+            PublicMaterial::Rsa(public) => Jwk::rsa(public, self.kid.clone()),
+        }
     }
 
     /// The same key reduced to its public half (a `PUBLIC KEY` block),
-    /// comments kept.
+    /// comments kept. A public key stays as it is.
     pub fn to_public_only(&self) -> Result<Self, KeyGenerationError> {
-        Self::from_public(self.public).map(|key| key.with_comments(self.comments.clone()))
+        match &self.public {
+            PublicMaterial::P256(public) if self.secret.is_some() => {
+                Self::from_public(*public).map(|key| key.with_comments(self.comments.clone()))
+            }
+            _ => Ok(self.clone()),
+        }
     }
 
     /// The `#` comment lines written before this key's block.
@@ -180,11 +228,14 @@ impl BundleKey {
     /// Base64 (standard) of the SPKI DER of the public key: what is logged for
     /// an ephemeral key.
     pub fn public_spki_base64(&self) -> String {
-        let der = self
-            .public
-            .to_public_key_der()
-            .map(|doc| doc.into_vec())
-            .unwrap_or_default();
+        let der = match &self.public {
+            PublicMaterial::P256(public) => public
+                .to_public_key_der()
+                .map(|doc| doc.into_vec())
+                .unwrap_or_default(),
+            PublicMaterial::Rsa(_) if self.format == KeyFormat::Spki => self.der.to_vec(),
+            PublicMaterial::Rsa(_) => Vec::new(),
+        };
         base64::engine::general_purpose::STANDARD.encode(der)
     }
 
@@ -196,10 +247,16 @@ impl BundleKey {
             .iter()
             .map(|line| format!("{line}\n"))
             .collect();
-        text.push_str(&pem::encode_config(
-            &block,
-            pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
-        ));
+        let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+        if self.ec_parameters {
+            // The DER of OID 1.2.840.10045.3.1.7 (prime256v1).
+            let parameters = pem::Pem::new(
+                LABEL_EC_PARAMETERS,
+                vec![0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07],
+            );
+            text.push_str(&pem::encode_config(&parameters, config));
+        }
+        text.push_str(&pem::encode_config(&block, config));
         text
     }
 }
@@ -259,15 +316,18 @@ impl Bundle {
         let mut key_blocks: Vec<usize> = Vec::new();
         // Comments before a skipped block belong to the next key.
         let mut comments: Vec<String> = Vec::new();
+        let mut ec_parameters = false;
         for (index, block) in split_pem_blocks(text)?.into_iter().enumerate() {
             let number = index + 1;
             comments.extend(block.comments.iter().cloned());
             let Some(mut key) =
                 decode_block(&block).map_err(|reason| BundleError::at(number, reason))?
             else {
+                ec_parameters = block.label == LABEL_EC_PARAMETERS;
                 continue;
             };
             key.comments = std::mem::take(&mut comments);
+            key.ec_parameters = std::mem::take(&mut ec_parameters) && key.format == KeyFormat::Sec1;
             if let Some(position) = keys.iter().position(|k| k.kid == key.kid) {
                 let first_block = key_blocks.get(position).copied().unwrap_or(0);
                 return Err(BundleError::at(number, Reason::Duplicate { first_block }));
@@ -438,7 +498,13 @@ fn decode_block(block: &PemBlock) -> Result<Option<BundleKey>, Reason> {
     match tag.as_str() {
         LABEL_EC_PARAMETERS => Ok(None),
         "ENCRYPTED PRIVATE KEY" => Err(Reason::Encrypted),
-        "RSA PRIVATE KEY" | "RSA PUBLIC KEY" => Err(Reason::Rsa),
+        "RSA PRIVATE KEY" => Err(Reason::RsaPrivate),
+        LABEL_RSA_PUBLIC => rsa_key(
+            crate::rsa::parse_pkcs1_public(der)?,
+            KeyFormat::RsaPkcs1,
+            der,
+        )
+        .map(Some),
         _ if encrypted => Err(Reason::Encrypted),
         LABEL_SEC1 => decode_sec1(der).map(Some),
         LABEL_PKCS8 => decode_pkcs8(der).map(Some),
@@ -452,6 +518,19 @@ fn decode_sec1(der: &[u8]) -> Result<BundleKey, Reason> {
         sec1::EcPrivateKey::try_from(der).map_err(|err| Reason::Malformed(err.to_string()))?;
     if let Some(curve) = info.parameters.and_then(|p| p.named_curve()) {
         require_p256(curve)?;
+    }
+    // The stored public key is compared first, so that a mismatch gets a
+    // clear reason rather than the DER error the full parse gives it.
+    let secret = SecretKey::from_slice(info.private_key)
+        .map_err(|err| Reason::Malformed(err.to_string()))?;
+    if let Some(stored) = info.public_key {
+        use p256::elliptic_curve::sec1::ToSec1Point as _;
+        let public = secret.public_key();
+        let uncompressed = public.to_sec1_point(false);
+        let compressed = public.to_sec1_point(true);
+        if stored != uncompressed.as_bytes() && stored != compressed.as_bytes() {
+            return Err(Reason::MismatchedPublicKey);
+        }
     }
     let secret = SecretKey::from_sec1_der(der).map_err(|err| Reason::Malformed(err.to_string()))?;
     Ok(private_key(secret, KeyFormat::Sec1, der))
@@ -469,15 +548,35 @@ fn decode_pkcs8(der: &[u8]) -> Result<BundleKey, Reason> {
 fn decode_spki(der: &[u8]) -> Result<BundleKey, Reason> {
     let info = spki::SubjectPublicKeyInfoRef::try_from(der)
         .map_err(|err| Reason::Malformed(err.to_string()))?;
+    if info.algorithm.oid == OID_RSA {
+        let pkcs1 = info
+            .subject_public_key
+            .as_bytes()
+            .ok_or_else(|| Reason::Malformed("RSA key with unused bits".into()))?;
+        return rsa_key(crate::rsa::parse_pkcs1_public(pkcs1)?, KeyFormat::Spki, der);
+    }
     require_ec_p256(info.algorithm.oid, info.algorithm.parameters_oid().ok())?;
     let public =
         PublicKey::from_public_key_der(der).map_err(|err| Reason::Malformed(err.to_string()))?;
     Ok(BundleKey {
         kid: thumbprint_kid(&public),
-        public,
+        public: PublicMaterial::P256(public),
         secret: None,
         format: KeyFormat::Spki,
         der: Zeroizing::new(der.to_vec()),
+        ec_parameters: false,
+        comments: Vec::new(),
+    })
+}
+
+fn rsa_key(public: RsaPublic, format: KeyFormat, der: &[u8]) -> Result<BundleKey, Reason> {
+    Ok(BundleKey {
+        kid: rsa_thumbprint_kid(&public),
+        public: PublicMaterial::Rsa(public),
+        secret: None,
+        format,
+        der: Zeroizing::new(der.to_vec()),
+        ec_parameters: false,
         comments: Vec::new(),
     })
 }
@@ -486,10 +585,11 @@ fn private_key(secret: SecretKey, format: KeyFormat, der: &[u8]) -> BundleKey {
     let public = secret.public_key();
     BundleKey {
         kid: thumbprint_kid(&public),
-        public,
+        public: PublicMaterial::P256(public),
         secret: Some(secret),
         format,
         der: Zeroizing::new(der.to_vec()),
+        ec_parameters: false,
         comments: Vec::new(),
     }
 }
@@ -498,8 +598,11 @@ fn require_ec_p256(
     algorithm: ObjectIdentifier,
     curve: Option<ObjectIdentifier>,
 ) -> Result<(), Reason> {
-    if algorithm == OID_RSA || algorithm == OID_RSA_PSS {
-        return Err(Reason::Rsa);
+    if algorithm == OID_RSA {
+        return Err(Reason::RsaPrivate);
+    }
+    if algorithm == OID_RSA_PSS {
+        return Err(Reason::RsaPss);
     }
     if algorithm != OID_EC_PUBLIC_KEY {
         return Err(Reason::UnsupportedAlgorithm(algorithm_name(algorithm)));

@@ -16,8 +16,16 @@ pub enum Reason {
     UnterminatedBlock,
     /// The block's base64 body or headers could not be decoded.
     BadPem(String),
-    /// An RSA key (any container).
-    Rsa,
+    /// An RSA private key: nothing here signs RS256; its public half can be
+    /// published.
+    RsaPrivate,
+    /// An RSA public key under 2048 bits.
+    RsaTooSmall { bits: usize },
+    /// An RSA-PSS key (only RSASSA-PKCS1-v1_5 keys, RS256, are published).
+    RsaPss,
+    /// The public key stored inside a SEC1 private key is not the private
+    /// key's own.
+    MismatchedPublicKey,
     /// An EC key on a curve other than P-256.
     OtherCurve(String),
     /// A key of an algorithm that is neither EC nor RSA (Ed25519, DSA, ...).
@@ -46,7 +54,17 @@ impl fmt::Display for Reason {
             ),
             Reason::UnterminatedBlock => f.write_str("BEGIN line without a matching END line"),
             Reason::BadPem(why) => write!(f, "unreadable PEM: {why}"),
-            Reason::Rsa => f.write_str("RSA key: only P-256 (ES256) keys are supported"),
+            Reason::RsaPrivate => f.write_str(
+                "RSA private key: only P-256 keys sign here; to publish an RSA key (verify-only, RS256), add its public half: openssl pkey -in KEY -pubout",
+            ),
+            Reason::RsaTooSmall { bits } => write!(
+                f,
+                "RSA key of {bits} bits: at least 2048 bits are required"
+            ),
+            Reason::RsaPss => f.write_str("RSA-PSS key: only RSA (RS256) public keys can be published"),
+            Reason::MismatchedPublicKey => f.write_str(
+                "the public key stored in this SEC1 key does not match its private key (corrupt or edited file)",
+            ),
             Reason::OtherCurve(curve) => {
                 write!(
                     f,

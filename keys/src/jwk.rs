@@ -7,13 +7,23 @@ use p256::elliptic_curve::sec1::ToSec1Point as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-/// A public P-256 signing key as published (member order as in the spec).
+use crate::rsa::RsaPublic;
+
+/// A public key as published (member order as in the spec): an ES256 key
+/// (`crv`, `x`, `y`) or a verify-only RS256 key (`n`, `e`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Jwk {
     pub kty: String,
-    pub crv: String,
-    pub x: String,
-    pub y: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crv: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e: Option<String>,
     pub kid: String,
     #[serde(rename = "use")]
     pub key_use: String,
@@ -25,12 +35,28 @@ impl Jwk {
         let (x, y) = coordinates(public);
         Self {
             kty: "EC".into(),
-            crv: "P-256".into(),
-            x,
-            y,
+            crv: Some("P-256".into()),
+            x: Some(x),
+            y: Some(y),
+            n: None,
+            e: None,
             kid,
             key_use: "sig".into(),
             alg: "ES256".into(),
+        }
+    }
+
+    pub(crate) fn rsa(public: &RsaPublic, kid: String) -> Self {
+        Self {
+            kty: "RSA".into(),
+            crv: None,
+            x: None,
+            y: None,
+            n: Some(URL_SAFE_NO_PAD.encode(&public.n)),
+            e: Some(URL_SAFE_NO_PAD.encode(&public.e)),
+            kid,
+            key_use: "sig".into(),
+            alg: "RS256".into(),
         }
     }
 }
@@ -50,6 +76,16 @@ pub fn thumbprint_kid(public: &PublicKey) -> String {
     let (x, y) = coordinates(public);
     // RFC 7638: required members only, lexicographic order, no whitespace.
     let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
+    hex(&Sha256::digest(canonical.as_bytes()))
+}
+
+/// The same for an RSA key (members `e`, `kty`, `n`).
+pub fn rsa_thumbprint_kid(public: &RsaPublic) -> String {
+    let canonical = format!(
+        r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+        URL_SAFE_NO_PAD.encode(&public.e),
+        URL_SAFE_NO_PAD.encode(&public.n)
+    );
     hex(&Sha256::digest(canonical.as_bytes()))
 }
 

@@ -6,8 +6,10 @@ mod bundle;
 mod error;
 mod jwk;
 mod jws;
+mod rsa;
 
 pub use bundle::{Bundle, BundleKey, KeyFormat, KeyGenerationError};
 pub use error::{BundleError, Reason};
-pub use jwk::{Jwk, JwksDocument, thumbprint_kid};
+pub use jwk::{Jwk, JwksDocument, rsa_thumbprint_kid, thumbprint_kid};
 pub use jws::{AssertionClaims, Audience, Es256Signer, random_jti};
+pub use rsa::{MIN_RSA_BITS, RsaPublic};

@@ -178,3 +178,36 @@ fn jwks_publishes_every_bundle_key_in_order_and_signs_with_the_first() {
     assert_identity_of(&assertion, "erin");
     assert_eq!(bed.upstream.request_count(), 1);
 }
+
+#[test]
+fn rsa_public_keys_in_the_bundle_are_published_as_the_cli_prints_them() {
+    let signing = signed_headers_e2e::signing_bundle().to_pem();
+    let rsa = std::fs::read_to_string(
+        signed_headers_e2e::repository_root().join("keys/testdata/rsa-public.pem"),
+    )
+    .expect("the RSA public key fixture");
+    let bundle_text = format!("{signing}{rsa}");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("bundle.pem");
+    std::fs::write(&file, &bundle_text).expect("the bundle file");
+    let printed = signed_headers_e2e::run_signing_key(&["jwks".as_ref(), file.as_os_str()]);
+
+    let bed = TestBed::start(&serde_json::json!({"signing_key": bundle_text}));
+    let response = bed.send(&Request::get(JWKS_PATH));
+    assert_eq!(response.status, 200);
+    assert_eq!(response.text(), printed.trim_end());
+    let jwks = response.json();
+    assert_eq!(jwks["keys"][1]["kty"], "RSA");
+    assert_eq!(jwks["keys"][1]["alg"], "RS256");
+    // The P-256 key signs; the RSA key is only published.
+    let token = bed.idp.token_for("alice");
+    let echoed = EchoedRequest::from_response(
+        &bed.send(&Request::get("/").host("app.example").bearer(&token)),
+    );
+    let kid = signed_headers_e2e::decode_segment(
+        echoed.single_header(signed_headers_e2e::ASSERTION_HEADER),
+        0,
+    )["kid"]
+        .clone();
+    assert_eq!(kid, jwks["keys"][0]["kid"]);
+}
