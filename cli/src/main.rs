@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use clap::{Parser, Subcommand};
-use signed_headers_keys::{Bundle, JwksDocument};
+use signed_headers_keys::{Bundle, JwksDocument, KidFormat};
 
 use crate::error::{CliError, Result};
 use crate::files::{display_name, load_bundle, read_text, write_stdout};
@@ -123,6 +123,12 @@ enum Command {
         /// The bundles (raw PEM or base64 of PEM; `-`: stdin).
         #[arg(value_name = "BUNDLE", required = true, num_args = 1..)]
         bundles: Vec<PathBuf>,
+        /// How kids are written: thumbprint-hex (lowercase hex RFC 7638, the
+        /// default), thumbprint (base64url RFC 7638), kubernetes (base64url
+        /// SHA-256 of the DER public key, as kube-apiserver and OpenShift).
+        /// The filter's kid_format setting must say the same.
+        #[arg(long, value_name = "FORMAT", default_value = "thumbprint-hex", value_parser = parse_kid_format)]
+        kid_format: KidFormat,
     },
     /// Perform whichever rotation step is due, or nothing: for cron. Prints
     /// `add: ...`, `promote: ...`, `retire: ...` or `nothing: ...` (why, and
@@ -232,6 +238,10 @@ struct DiscoveryFile {
     vm_id: String,
 }
 
+fn parse_kid_format(name: &str) -> std::result::Result<KidFormat, String> {
+    KidFormat::from_name(name).ok_or_else(|| format!("one of {}", KidFormat::NAMES.join(", ")))
+}
+
 /// The safety checks of `promote` and `retire`.
 #[derive(Debug, clap::Args)]
 struct StepChecks {
@@ -289,7 +299,10 @@ fn run(command: Command) -> Result<()> {
         } => edit::retire(&bundle, keep_public, &checks.checks()),
         Command::Revoke { bundle, kid, force } => edit::revoke(&bundle, &kid, force),
         Command::Status { bundle, json } => show_status(&bundle, json),
-        Command::Jwks { bundles } => merged_jwks(&bundles),
+        Command::Jwks {
+            bundles,
+            kid_format,
+        } => merged_jwks(&bundles, kid_format),
         Command::Encode { bundle } => {
             let bundle = load_bundle(&bundle)?;
             write_stdout(&format!("{}\n", STANDARD.encode(bundle.to_pem())))
@@ -352,7 +365,7 @@ fn run(command: Command) -> Result<()> {
 
 /// One JWKS document from several bundles, in order; a key in two of them
 /// is refused (a verifier would see it twice).
-fn merged_jwks(paths: &[PathBuf]) -> Result<()> {
+fn merged_jwks(paths: &[PathBuf], kid_format: KidFormat) -> Result<()> {
     if paths.iter().filter(|path| files::is_stdio(path)).count() > 1 {
         return Err(CliError::input("stdin (-) can be read once"));
     }
@@ -369,7 +382,7 @@ fn merged_jwks(paths: &[PathBuf]) -> Result<()> {
                 )));
             }
             seen.push((key.kid().to_owned(), name.clone()));
-            jwks.push(key.jwk());
+            jwks.push(key.jwk_in(kid_format));
         }
     }
     write_stdout(&format!("{}\n", JwksDocument::new(&jwks).body()))

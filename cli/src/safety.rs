@@ -17,7 +17,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use signed_headers_keys::{Bundle, BundleKey};
+use signed_headers_keys::{Bundle, BundleKey, KidFormat};
 
 use crate::error::{CliError, Result};
 use crate::history;
@@ -72,6 +72,18 @@ pub fn human(duration: Duration) -> String {
     humantime::format_duration(Duration::from_secs(duration.as_secs())).to_string()
 }
 
+/// Whether `kid`, as a filter publishes it, names `key` (in whichever
+/// `kid_format` the filter is set to).
+fn names_key(kid: &str, key: &BundleKey) -> bool {
+    [
+        KidFormat::ThumbprintHex,
+        KidFormat::Thumbprint,
+        KidFormat::Kubernetes,
+    ]
+    .into_iter()
+    .any(|format| key.kid_in(format) == kid)
+}
+
 fn describe(position: usize, key: &BundleKey) -> String {
     format!("key {position} ({})", key.kid())
 }
@@ -122,7 +134,7 @@ pub fn before_promote(
     for url in &checks.jwks_urls {
         let fetched = fetch_jwks(url)?;
         let kids = fetched.kids(url)?;
-        if !kids.iter().any(|kid| kid == key.kid()) {
+        if !kids.iter().any(|kid| names_key(kid, key)) {
             return Ok(Verdict::Wait(format!(
                 "{name}: {} is not published at {url} yet (it publishes {}): deploy the bundle there first",
                 describe(target + 1, key),
@@ -190,7 +202,7 @@ pub fn before_retire(
     for url in &checks.jwks_urls {
         let fetched = fetch_jwks(url)?;
         match fetched.signing_kid.as_deref() {
-            Some(kid) if kid == signer.kid() => {}
+            Some(kid) if names_key(kid, signer) => {}
             Some(kid) => {
                 return Ok(Verdict::Wait(format!(
                     "{name}: {url} still signs with {kid}, not {}: deploy the promoted bundle there first",

@@ -241,3 +241,55 @@ fn rs256_tokens_verify_with_the_key_or_a_merged_jwks_and_fail_with_another_key()
         "kept as written: {text}"
     );
 }
+
+#[test]
+fn kid_formats_match_independent_computations() {
+    let dir = tempfile::tempdir().unwrap();
+    let rsa = rsa_key(dir.path(), "k", "2048");
+    let p256 = dir.path().join("p256.pem");
+    cli(&["generate", "-o", path_str(&p256)]).ok();
+    for file in [&p256, &rsa.spki, &rsa.pkcs1] {
+        let jwk_in = |format: &str| -> Value {
+            let out = cli(&["jwks", "--kid-format", format, path_str(file)]).ok();
+            serde_json::from_str::<Value>(&out).unwrap()["keys"][0].clone()
+        };
+        let hex = jwk_in("thumbprint-hex");
+        let thumbprint = jwk_in("thumbprint");
+        let kubernetes = jwk_in("kubernetes");
+        // Only the kid differs between formats.
+        let without_kid = |mut jwk: Value| {
+            jwk.as_object_mut().unwrap().remove("kid");
+            jwk
+        };
+        assert_eq!(without_kid(hex.clone()), without_kid(thumbprint.clone()));
+        assert_eq!(without_kid(hex.clone()), without_kid(kubernetes.clone()));
+
+        // thumbprint: base64url of the RFC 7638 digest (jsonwebtoken's too).
+        let parsed: jsonwebtoken::jwk::Jwk = serde_json::from_value(hex.clone()).unwrap();
+        let expected = parsed
+            .thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256)
+            .unwrap();
+        assert_eq!(thumbprint["kid"], expected);
+        let digest = URL_SAFE_NO_PAD.decode(&expected).unwrap();
+        let as_hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex["kid"], as_hex);
+
+        // kubernetes: base64url SHA-256 of the DER public key, as openssl
+        // writes it.
+        let public_pem = if file == &rsa.pkcs1 {
+            openssl(&["rsa", "-RSAPublicKey_in", "-in", path_str(file), "-pubout"])
+        } else if file == &p256 {
+            openssl(&["pkey", "-in", path_str(file), "-pubout"])
+        } else {
+            fs::read(file).unwrap()
+        };
+        let der = openssl_run(&["pkey", "-pubin", "-outform", "DER"], Some(&public_pem)).stdout;
+        assert!(!der.is_empty());
+        assert_eq!(
+            kubernetes["kid"],
+            URL_SAFE_NO_PAD.encode(Sha256::digest(&der))
+        );
+    }
+    let err = cli(&["jwks", "--kid-format", "x5t", path_str(&p256)]).fails(2);
+    assert!(err.contains("thumbprint-hex"), "{err}");
+}

@@ -1,7 +1,7 @@
 //! The plugin configuration: parsed and validated once per `on_configure`.
 
 use serde::Deserialize;
-use signed_headers_keys::{Bundle, BundleError};
+use signed_headers_keys::{Bundle, BundleError, KidFormat};
 use zeroize::Zeroizing;
 
 use crate::claim_headers::{Claim, ClaimHeader};
@@ -48,6 +48,7 @@ struct RawConfig {
     jwks_max_age_seconds: Option<u64>,
     token_cache_entries: Option<usize>,
     max_header_bytes: Option<usize>,
+    kid_format: Option<String>,
     #[serde(default)]
     strip: RawStrip,
     /// One source object or a list of them: parsed by [`parse_sources`].
@@ -235,6 +236,8 @@ pub struct Settings {
     /// The assertion header line (name, `: `, token) is kept within this
     /// many bytes by dropping groups.
     pub max_header_bytes: usize,
+    /// How kids are written in the JWKS and in token headers.
+    pub kid_format: KidFormat,
     pub strip: StripRules,
     /// Cookies removed from the request's `Cookie` header.
     pub strip_cookies: Vec<String>,
@@ -445,6 +448,18 @@ impl Settings {
             MAX_HEADER_BYTES_RANGE,
         )?;
 
+        let kid_format = match raw.kid_format.as_deref() {
+            None => KidFormat::default(),
+            Some(name) => KidFormat::from_name(name).ok_or_else(|| {
+                field_error(
+                    "kid_format",
+                    format!(
+                        "unknown format \"{name}\" (one of {})",
+                        KidFormat::NAMES.join(", ")
+                    ),
+                )
+            })?,
+        };
         let claim_headers = parse_claim_headers(raw.claim_headers, &header)?;
         let mut strip_names = validate_header_names("strip.names", &raw.strip.names)?;
         let strip_prefixes = validate_header_names("strip.prefixes", &raw.strip.prefixes)?;
@@ -476,6 +491,7 @@ impl Settings {
             jwks_max_age_seconds,
             token_cache_entries,
             max_header_bytes,
+            kid_format,
             strip,
             strip_cookies,
             identity,

@@ -63,12 +63,18 @@ impl Plugin {
     fn new(settings: Settings, configuration: &[u8]) -> Result<Self, String> {
         let (signer, document, published_kids) = match &settings.key_source {
             KeySource::Bundle(bundle) => {
+                let format = settings.kid_format;
                 let signer = bundle
                     .signing_key()
-                    .and_then(BundleKey::signer)
+                    .and_then(|key| key.signer_in(format))
                     .ok_or("signing_key: no private key: nothing in the bundle can sign")?;
-                let kids: Vec<&str> = bundle.keys().iter().map(BundleKey::kid).collect();
-                (signer, JwksDocument::new(&bundle.jwks()), kids.join(","))
+                let kids: Vec<String> =
+                    bundle.keys().iter().map(|key| key.kid_in(format)).collect();
+                (
+                    signer,
+                    JwksDocument::new(&bundle.jwks_in(format)),
+                    kids.join(","),
+                )
             }
             KeySource::Ephemeral => {
                 let key = shared_ephemeral_key()?;

@@ -50,6 +50,34 @@ impl KeyFormat {
     }
 }
 
+/// How a key's `kid` is written. The bundle's own identity for a key is
+/// always the hex thumbprint; this only changes what is published and put
+/// in token headers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum KidFormat {
+    /// Lowercase hex of the RFC 7638 SHA-256 thumbprint (the default).
+    #[default]
+    ThumbprintHex,
+    /// Base64url of the same thumbprint: what most JOSE libraries compute.
+    Thumbprint,
+    /// Base64url of the SHA-256 of the DER SubjectPublicKeyInfo: what
+    /// kube-apiserver and OpenShift use for service-account keys.
+    Kubernetes,
+}
+
+impl KidFormat {
+    pub const NAMES: [&'static str; 3] = ["thumbprint-hex", "thumbprint", "kubernetes"];
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "thumbprint-hex" => Some(Self::ThumbprintHex),
+            "thumbprint" => Some(Self::Thumbprint),
+            "kubernetes" => Some(Self::Kubernetes),
+            _ => None,
+        }
+    }
+}
+
 /// The public half of a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum PublicMaterial {
@@ -177,6 +205,50 @@ impl BundleKey {
         }
     }
 
+    /// The kid in `format`.
+    pub fn kid_in(&self, format: KidFormat) -> String {
+        use sha2::Digest as _;
+        let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        match format {
+            KidFormat::ThumbprintHex => self.kid.clone(),
+            KidFormat::Thumbprint => {
+                let digest: Vec<u8> = (0..self.kid.len())
+                    .step_by(2)
+                    .filter_map(|at| self.kid.get(at..at + 2))
+                    .filter_map(|pair| u8::from_str_radix(pair, 16).ok())
+                    .collect();
+                url.encode(digest)
+            }
+            KidFormat::Kubernetes => url.encode(sha2::Sha256::digest(self.spki_der())),
+        }
+    }
+
+    /// The DER SubjectPublicKeyInfo of the public key.
+    fn spki_der(&self) -> Vec<u8> {
+        match &self.public {
+            PublicMaterial::P256(public) => public
+                .to_public_key_der()
+                .map(|doc| doc.into_vec())
+                .unwrap_or_default(),
+            PublicMaterial::Rsa(_) if self.format == KeyFormat::Spki => self.der.to_vec(),
+            PublicMaterial::Rsa(_) => crate::rsa::spki_from_pkcs1(&self.der),
+        }
+    }
+
+    /// The public JWK with its kid in `format`.
+    pub fn jwk_in(&self, format: KidFormat) -> Jwk {
+        let mut jwk = self.jwk();
+        jwk.kid = self.kid_in(format);
+        jwk
+    }
+
+    /// A signer whose tokens carry the kid in `format`.
+    pub fn signer_in(&self, format: KidFormat) -> Option<Es256Signer> {
+        self.secret
+            .as_ref()
+            .map(|secret| Es256Signer::new(secret, self.kid_in(format)))
+    }
+
     /// The public JWK (never `d`).
     pub fn jwk(&self) -> Jwk {
         match &self.public {
@@ -233,8 +305,7 @@ impl BundleKey {
                 .to_public_key_der()
                 .map(|doc| doc.into_vec())
                 .unwrap_or_default(),
-            PublicMaterial::Rsa(_) if self.format == KeyFormat::Spki => self.der.to_vec(),
-            PublicMaterial::Rsa(_) => Vec::new(),
+            PublicMaterial::Rsa(_) => self.spki_der(),
         };
         base64::engine::general_purpose::STANDARD.encode(der)
     }
@@ -370,6 +441,11 @@ impl Bundle {
     /// The first private key: the one that signs.
     pub fn signing_key(&self) -> Option<&BundleKey> {
         self.keys.iter().find(|key| key.is_private())
+    }
+
+    /// Every key, in bundle order, as public JWKs with kids in `format`.
+    pub fn jwks_in(&self, format: KidFormat) -> Vec<Jwk> {
+        self.keys.iter().map(|key| key.jwk_in(format)).collect()
     }
 
     /// Every key, in bundle order, as public JWKs.

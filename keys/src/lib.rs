@@ -8,7 +8,7 @@ mod jwk;
 mod jws;
 mod rsa;
 
-pub use bundle::{Bundle, BundleKey, KeyFormat, KeyGenerationError};
+pub use bundle::{Bundle, BundleKey, KeyFormat, KeyGenerationError, KidFormat};
 pub use error::{BundleError, Reason};
 pub use jwk::{Jwk, JwksDocument, rsa_thumbprint_kid, thumbprint_kid};
 pub use jws::{AssertionClaims, Audience, Es256Signer, random_jti};

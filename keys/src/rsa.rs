@@ -62,6 +62,39 @@ fn unsigned(contents: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
+/// A DER length.
+fn der_length(len: usize) -> Vec<u8> {
+    if len < 0x80 {
+        vec![len as u8]
+    } else {
+        let bytes: Vec<u8> = len
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|byte| *byte == 0)
+            .collect();
+        let mut out = vec![0x80 | bytes.len() as u8];
+        out.extend(bytes);
+        out
+    }
+}
+
+/// The SubjectPublicKeyInfo around a PKCS#1 `RSAPublicKey` (algorithm
+/// rsaEncryption with NULL parameters), as openssl `-pubout` writes it.
+pub fn spki_from_pkcs1(pkcs1: &[u8]) -> Vec<u8> {
+    const ALGORITHM: [u8; 15] = [
+        0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+    ];
+    let mut bit_string = vec![0x03];
+    bit_string.extend(der_length(pkcs1.len() + 1));
+    bit_string.push(0);
+    bit_string.extend(pkcs1);
+    let mut out = vec![0x30];
+    out.extend(der_length(ALGORITHM.len() + bit_string.len()));
+    out.extend(ALGORITHM);
+    out.extend(bit_string);
+    out
+}
+
 /// Parses `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }`.
 pub fn parse_pkcs1_public(der: &[u8]) -> Result<RsaPublic, Reason> {
     let malformed = || Reason::Malformed("not a PKCS#1 RSAPublicKey".into());

@@ -211,3 +211,47 @@ fn rsa_public_keys_in_the_bundle_are_published_as_the_cli_prints_them() {
         .clone();
     assert_eq!(kid, jwks["keys"][0]["kid"]);
 }
+
+#[test]
+fn every_kid_format_is_what_the_cli_prints_and_what_tokens_carry() {
+    let rsa = std::fs::read_to_string(
+        signed_headers_e2e::repository_root().join("keys/testdata/rsa-public.pem"),
+    )
+    .expect("the RSA public key fixture");
+    let bundle_text = format!("{}{rsa}", signed_headers_e2e::signing_bundle().to_pem());
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("bundle.pem");
+    std::fs::write(&file, &bundle_text).expect("the bundle file");
+    for format in ["thumbprint-hex", "thumbprint", "kubernetes"] {
+        let printed = signed_headers_e2e::run_signing_key(&[
+            "jwks".as_ref(),
+            "--kid-format".as_ref(),
+            format.as_ref(),
+            file.as_os_str(),
+        ]);
+        let bed = TestBed::start(&serde_json::json!({
+            "signing_key": bundle_text,
+            "kid_format": format,
+        }));
+        let response = bed.send(&Request::get(JWKS_PATH));
+        assert_eq!(response.text(), printed.trim_end(), "{format}");
+        let jwks = response.json();
+        assert_eq!(
+            response.header("x-signing-kid"),
+            jwks["keys"][0]["kid"].as_str(),
+            "{format}"
+        );
+        let token = bed.idp.token_for("alice");
+        let echoed = EchoedRequest::from_response(
+            &bed.send(&Request::get("/").host("app.example").bearer(&token)),
+        );
+        let assertion = echoed.single_header(signed_headers_e2e::ASSERTION_HEADER);
+        assert_eq!(
+            signed_headers_e2e::decode_segment(assertion, 0)["kid"],
+            jwks["keys"][0]["kid"],
+            "{format}"
+        );
+        bed.jwks_verifier()
+            .verify(assertion, "app.example", "app.example");
+    }
+}
