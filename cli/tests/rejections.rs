@@ -275,3 +275,11 @@ fn missing_file_and_usage_errors_exit_2() {
     // Help is not an error.
     assert!(cli(&["--help"]).ok().contains("promote"));
 }
+
+#[test]
+fn ed25519_key_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let ed25519 = openssl(&["genpkey", "-algorithm", "ed25519"]);
+    let content = after_valid_key(dir.path(), &ed25519);
+    assert_rejected(dir.path(), &content, &["block 2", "Ed25519"]);
+}
