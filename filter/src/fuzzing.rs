@@ -17,7 +17,7 @@ use crate::assertion::{TokenCache, TokenLimits};
 use crate::authority;
 use crate::config::Settings;
 use crate::cookies;
-use crate::identity::{self, CertificateField, ClaimFields, Identity, Source};
+use crate::identity::{self, Identity};
 use crate::jwks_endpoint::{self, PublishedKeys};
 use crate::metadata;
 use crate::strip::StripRules;
@@ -100,45 +100,22 @@ pub fn identity(data: &[u8]) {
         let value = values.get(index).copied().unwrap_or_default();
         (!value.is_empty()).then(|| value.to_vec())
     };
-    let sources = [
-        Source::JwtAuthn {
-            metadata_namespace: "envoy.filters.http.jwt_authn".into(),
-            payload_key: "jwt_payload".into(),
-            claims: ClaimFields {
-                sub: vec!["sub".into()],
-                user: None,
-                email: Some(vec!["email".into()]),
-                groups: Some(vec!["groups".into()]),
-                name: Some(vec!["name".into()]),
-                sid: Some(vec!["sid".into()]),
-            },
-            www_authenticate: "Bearer".into(),
-        },
-        Source::ExtAuthz {
-            metadata_namespace: "envoy.filters.http.ext_authz".into(),
-            claims: ClaimFields {
-                sub: "x-auth-request-user".into(),
-                user: None,
-                email: Some("x-auth-request-email".into()),
-                groups: Some("x-auth-request-groups".into()),
-                name: None,
-                sid: None,
-            },
-            groups_delimiter: text(values[6]),
-            www_authenticate: "Bearer".into(),
-        },
-        Source::ClientCertificate {
-            claims: ClaimFields {
-                sub: CertificateField::UriSan,
-                user: Some(CertificateField::SubjectCn),
-                email: Some(CertificateField::DnsSan),
-                groups: Some(CertificateField::Subject),
-                name: Some(CertificateField::SubjectCn),
-                sid: Some(CertificateField::Sha256Digest),
-            },
-            www_authenticate: "mTLS".into(),
-        },
-    ];
+    // The sources as the configuration parser builds them (its defaults),
+    // with every certificate field mapped and the fuzzed groups delimiter.
+    let delimiter = match text(values[6]) {
+        delimiter if delimiter.is_empty() => ",".to_owned(),
+        delimiter => delimiter,
+    };
+    let configuration = serde_json::json!({"identity": [
+        {"source": "jwt_authn"},
+        {"source": "ext_authz", "groups_delimiter": delimiter},
+        {"source": "client_certificate", "claims": {
+            "user": "subject_cn", "email": "dns_san", "groups": "subject", "sid": "sha256_digest"
+        }},
+    ]});
+    let sources = Settings::parse(configuration.to_string().as_bytes(), None)
+        .expect("a valid configuration")
+        .identity;
     for source in sources {
         if let Some(identity) = identity::read(std::slice::from_ref(&source), property) {
             assert!(!identity.sub.is_empty(), "an identity without a subject");

@@ -285,36 +285,21 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    /// A source as the configuration builds it with its defaults.
+    fn configured(source: &str) -> Source {
+        let json = format!(r#"{{"identity":{{"source":"{source}"}}}}"#);
+        crate::config::Settings::parse(json.as_bytes(), None)
+            .unwrap()
+            .identity
+            .remove(0)
+    }
+
     fn jwt_authn() -> Source {
-        Source::JwtAuthn {
-            metadata_namespace: "envoy.filters.http.jwt_authn".into(),
-            payload_key: "jwt_payload".into(),
-            claims: ClaimFields {
-                sub: vec!["sub".into()],
-                user: None,
-                email: Some(vec!["email".into()]),
-                groups: Some(vec!["groups".into()]),
-                name: Some(vec!["name".into()]),
-                sid: Some(vec!["sid".into()]),
-            },
-            www_authenticate: "Bearer".into(),
-        }
+        configured("jwt_authn")
     }
 
     fn ext_authz() -> Source {
-        Source::ExtAuthz {
-            metadata_namespace: "envoy.filters.http.ext_authz".into(),
-            claims: ClaimFields {
-                sub: "x-auth-request-user".into(),
-                user: None,
-                email: Some("x-auth-request-email".into()),
-                groups: Some("x-auth-request-groups".into()),
-                name: None,
-                sid: None,
-            },
-            groups_delimiter: ",".into(),
-            www_authenticate: "Bearer".into(),
-        }
+        configured("ext_authz")
     }
 
     fn certificate() -> Source {
