@@ -9,7 +9,7 @@ use signed_headers_e2e::{
     ASSERTION_HEADER, EchoedRequest, JWKS_PATH, TestBed, decode_segment, h2, signing_bundle,
 };
 
-use crate::support::{config_with_key, upstream_assertion};
+use crate::support::{assert_no_wasm_failure, config_with_key, upstream_assertion, vms_created};
 
 /// Claims no JSON encoder may mangle: quotes, backslashes, control
 /// characters, line and paragraph separators, HTML, non-ASCII, emoji.
@@ -28,39 +28,6 @@ fn bed() -> TestBed {
         &signing_bundle(),
         json!({"claim_headers": ["email", "name", "sid", "sub"]}),
     ))
-}
-
-/// Reads what Envoy says about the filter's VMs after the matrix: no VM
-/// failed, was reloaded or re-created, and no wasm error was logged.
-fn assert_no_wasm_failure(bed: &TestBed, created_before: u64) {
-    let stats = bed.envoy.stats();
-    for (name, value) in &stats {
-        let failure =
-            name.contains("vm_reload") || name.ends_with("failed") && name.starts_with("wasm");
-        assert!(!(failure && *value > 0), "{name} = {value}");
-    }
-    let created = stats
-        .get("wasm.envoy.wasm.runtime.v8.created")
-        .copied()
-        .unwrap_or(0);
-    assert_eq!(created, created_before, "a VM was created after start-up");
-    let log = bed.envoy.flushed_log();
-    for needle in [
-        "RuntimeError",
-        "wasm_vm.cc",
-        "panicked",
-        "signed-headers: cannot",
-    ] {
-        assert!(!log.contains(needle), "{needle} in the log:\n{log}");
-    }
-}
-
-fn vms_created(bed: &TestBed) -> u64 {
-    bed.envoy
-        .stats()
-        .get("wasm.envoy.wasm.runtime.v8.created")
-        .copied()
-        .unwrap_or(0)
 }
 
 /// The identity claims of the assertion equal what the IdP signed, byte for

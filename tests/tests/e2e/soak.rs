@@ -13,7 +13,7 @@ use serde_json::json;
 use signed_headers_e2e::http::{self, Request};
 use signed_headers_e2e::{ASSERTION_HEADER, EchoedRequest, TestBed, signing_bundle};
 
-use crate::support::config_with_key;
+use crate::support::{assert_no_wasm_failure, config_with_key, vms_created};
 
 /// Distinct identities: half the default token cache, so it fills and
 /// serves hits.
@@ -126,6 +126,7 @@ fn soak_many_users_at_saturation_stays_2xx_with_flat_memory() {
     let warm_up = (total / 4).max(Duration::from_secs(1));
     let tally = Arc::new(Tally::default());
 
+    let created = vms_created(&bed);
     load(&bed, &tokens, warm_up, &tally);
     let warm_kib = resident_kib(bed.envoy.pid());
     let started = Instant::now();
@@ -155,11 +156,5 @@ fn soak_many_users_at_saturation_stays_2xx_with_flat_memory() {
         end_kib <= warm_kib + FLAT_MEMORY_SLACK_KIB,
         "Envoy grew from {warm_kib} KiB to {end_kib} KiB after warm-up"
     );
-    for (name, value) in bed.envoy.stats() {
-        let failure =
-            name.contains("vm_reload") || (name.starts_with("wasm") && name.ends_with("failed"));
-        assert!(!(failure && value > 0), "{name} = {value}");
-    }
-    let log = bed.envoy.flushed_log();
-    assert!(!log.contains("RuntimeError"), "a wasm failure in the log");
+    assert_no_wasm_failure(&bed, created);
 }

@@ -214,3 +214,37 @@ pub fn assert_no_key_material(log: &str, fragments: &[String]) {
         );
     }
 }
+
+/// Reads what Envoy says about the filter's VMs after a run: no VM
+/// failed, was reloaded or re-created, and no wasm error was logged.
+pub fn assert_no_wasm_failure(bed: &TestBed, created_before: u64) {
+    let stats = bed.envoy.stats();
+    for (name, value) in &stats {
+        let failure =
+            name.contains("vm_reload") || name.ends_with("failed") && name.starts_with("wasm");
+        assert!(!(failure && *value > 0), "{name} = {value}");
+    }
+    let created = stats
+        .get("wasm.envoy.wasm.runtime.v8.created")
+        .copied()
+        .unwrap_or(0);
+    assert_eq!(created, created_before, "a VM was created after start-up");
+    let log = bed.envoy.flushed_log();
+    for needle in [
+        "RuntimeError",
+        "wasm_vm.cc",
+        "panicked",
+        "signed-headers: cannot",
+    ] {
+        assert!(!log.contains(needle), "{needle} in the log:\n{log}");
+    }
+}
+
+/// How many wasm VMs Envoy has created so far.
+pub fn vms_created(bed: &TestBed) -> u64 {
+    bed.envoy
+        .stats()
+        .get("wasm.envoy.wasm.runtime.v8.created")
+        .copied()
+        .unwrap_or(0)
+}
