@@ -303,17 +303,7 @@ mod tests {
     }
 
     fn certificate() -> Source {
-        Source::ClientCertificate {
-            claims: ClaimFields {
-                sub: CertificateField::UriSan,
-                user: None,
-                email: None,
-                groups: None,
-                name: Some(CertificateField::SubjectCn),
-                sid: None,
-            },
-            www_authenticate: "mTLS".into(),
-        }
+        configured("client_certificate")
     }
 
     /// A host whose properties are the given paths (joined with '/').
