@@ -183,11 +183,7 @@ pub fn run(options: &Options<'_>) -> Result<()> {
     if !options.dry_run {
         // The checks passed above; the step re-reads the bundle and runs
         // them again, so a concurrent edit cannot slip through.
-        let step_checks = |min_age: Option<Duration>| Checks {
-            min_age,
-            jwks_urls: options.jwks_urls.clone(),
-            now,
-        };
+        let step_checks = |min_age: Option<Duration>| checks(options, min_age, now);
         match decision {
             Decision::Add(_) => crate::edit::add(options.bundle, false)?,
             Decision::Promote(_) => {

@@ -75,13 +75,9 @@ pub fn human(duration: Duration) -> String {
 /// Whether `kid`, as a filter publishes it, names `key` (in whichever
 /// `kid_format` the filter is set to).
 fn names_key(kid: &str, key: &BundleKey) -> bool {
-    [
-        KidFormat::ThumbprintHex,
-        KidFormat::Thumbprint,
-        KidFormat::Kubernetes,
-    ]
-    .into_iter()
-    .any(|format| key.kid_in(format) == kid)
+    KidFormat::ALL
+        .into_iter()
+        .any(|format| key.kid_in(format) == kid)
 }
 
 fn describe(position: usize, key: &BundleKey) -> String {

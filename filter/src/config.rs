@@ -243,6 +243,9 @@ pub struct Settings {
     pub strip_cookies: Vec<String>,
     /// Tried in order; the first that yields a subject wins.
     pub identity: Vec<Source>,
+    /// The `www-authenticate` values of a `deny` answer: one per distinct
+    /// challenge of the sources, in their order.
+    pub challenges: Vec<String>,
     pub claim_headers: Vec<ClaimHeader>,
     pub groups: GroupsPolicy,
     pub unauthenticated: UnauthenticatedPolicy,
@@ -475,6 +478,15 @@ impl Settings {
             .collect::<Result<Vec<_>, _>>()?;
 
         let identity = parse_sources(raw.identity)?;
+        let mut challenges: Vec<String> = Vec::new();
+        for source in &identity {
+            if !challenges
+                .iter()
+                .any(|known| known == source.www_authenticate())
+            {
+                challenges.push(source.www_authenticate().to_owned());
+            }
+        }
         let groups = GroupsPolicy {
             allow: raw.groups.allow,
             allow_prefixes: raw.groups.allow_prefixes,
@@ -495,6 +507,7 @@ impl Settings {
             strip,
             strip_cookies,
             identity,
+            challenges,
             claim_headers,
             groups,
             unauthenticated: raw.unauthenticated,
@@ -806,10 +819,16 @@ fn parse_claim_headers(
     Ok(headers)
 }
 
+/// Whether `name` is an HTTP token (RFC 9110), what header and cookie
+/// names are.
+fn is_token(name: &str) -> bool {
+    let is_token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    !name.is_empty() && name.chars().all(is_token_char)
+}
+
 /// A cookie name is an HTTP token, matched exactly (RFC 6265).
 fn validate_cookie_name(field: &str, name: &str) -> Result<String, ConfigError> {
-    let is_token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-    if name.is_empty() || !name.chars().all(is_token_char) {
+    if !is_token(name) {
         return Err(field_error(
             field,
             format!("\"{name}\" is not a valid cookie name"),
@@ -821,8 +840,7 @@ fn validate_cookie_name(field: &str, name: &str) -> Result<String, ConfigError> 
 /// Header names are matched lowercase (Envoy lowercases them); anything that
 /// is not an HTTP token would never match and is surely a mistake.
 fn validate_header_name(field: &str, name: &str) -> Result<String, ConfigError> {
-    let is_token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-    if name.is_empty() || !name.chars().all(is_token_char) {
+    if !is_token(name) {
         return Err(field_error(
             field,
             format!("\"{name}\" is not a valid HTTP header name"),
@@ -923,6 +941,10 @@ mod tests {
             }
         );
         assert!(matches!(certificate.identity[1], Source::JwtAuthn { .. }));
+        assert_eq!(certificate.challenges, ["mTLS", "Bearer"]);
+        let twice =
+            parse(r#"{"identity":[{"source":"jwt_authn"},{"source":"ext_authz"}]}"#).unwrap();
+        assert_eq!(twice.challenges, ["Bearer"], "each challenge once");
     }
 
     #[test]

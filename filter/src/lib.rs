@@ -333,16 +333,10 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
         (Some(identity), _) => identity,
         (None, UnauthenticatedPolicy::Deny) => {
             let mut response = plain_response(401, "signed-headers: authentication required\n");
-            let mut challenges: Vec<&str> = Vec::new();
-            for source in &settings.identity {
-                if !challenges.contains(&source.www_authenticate()) {
-                    challenges.push(source.www_authenticate());
-                }
-            }
-            for challenge in challenges {
+            for challenge in &settings.challenges {
                 response
                     .headers
-                    .push(("www-authenticate", challenge.to_owned()));
+                    .push(("www-authenticate", challenge.clone()));
             }
             return Ok(Some(response));
         }

@@ -67,6 +67,7 @@ pub enum KidFormat {
 
 impl KidFormat {
     pub const NAMES: [&'static str; 3] = ["thumbprint-hex", "thumbprint", "kubernetes"];
+    pub const ALL: [Self; 3] = [Self::ThumbprintHex, Self::Thumbprint, Self::Kubernetes];
 
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
