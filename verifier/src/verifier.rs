@@ -1,0 +1,193 @@
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use signed_headers_keys::Bundle;
+
+use crate::cache::{CacheEvent, CacheOptions, CacheStats, FetchResponse, JwksCache, Plan};
+use crate::claims::Claims;
+use crate::error::VerifyError;
+use crate::keyset::{JwksError, KeySet};
+use crate::policy::Policy;
+use crate::token::{kid_of, verify_token};
+
+/// Gets the JWKS document: one HTTP GET, conditional when `if_none_match`
+/// is given. Errors are messages (the cache only reports them).
+pub trait Fetch: Send + Sync {
+    fn fetch(&self, if_none_match: Option<&str>) -> Result<FetchResponse, String>;
+}
+
+type EventHook = Box<dyn Fn(&CacheEvent) + Send + Sync>;
+type Clock = Box<dyn Fn() -> u64 + Send + Sync>;
+
+enum Keys {
+    Static(Arc<KeySet>),
+    Remote(Box<RemoteKeys>),
+}
+
+struct RemoteKeys {
+    cache: Mutex<JwksCache>,
+    /// One fetch at a time; verifications that need none do not wait.
+    fetching: Mutex<()>,
+    fetcher: Box<dyn Fetch>,
+}
+
+/// Verifies assertions. Share one per app (it is `Sync`): its JWKS cache is
+/// what keeps verification cheap and rotation safe.
+pub struct Verifier {
+    policy: Policy,
+    keys: Keys,
+    on_event: EventHook,
+    clock: Clock,
+}
+
+fn system_clock() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Verifier {
+    fn with_keys(policy: Policy, keys: Keys) -> Self {
+        Self {
+            policy,
+            keys,
+            on_event: Box::new(|_| {}),
+            clock: Box::new(system_clock),
+        }
+    }
+
+    /// Keys from a JWKS document held by the app (no fetching).
+    pub fn from_jwks(policy: Policy, jwks: &str) -> Result<Self, JwksError> {
+        let keys = KeySet::from_jwks(jwks)?;
+        Ok(Self::with_keys(policy, Keys::Static(Arc::new(keys))))
+    }
+
+    /// Keys from a PEM bundle (what `signing-key` edits; public keys suffice).
+    pub fn from_bundle(policy: Policy, pem: &str) -> Result<Self, JwksError> {
+        let bundle = Bundle::parse(pem).map_err(|err| JwksError::new(err.to_string()))?;
+        let keys = KeySet::from_bundle(&bundle)?;
+        Ok(Self::with_keys(policy, Keys::Static(Arc::new(keys))))
+    }
+
+    /// Keys fetched by `fetcher`, cached as `options` say.
+    pub fn with_fetcher(
+        policy: Policy,
+        fetcher: impl Fetch + 'static,
+        options: CacheOptions,
+    ) -> Self {
+        Self::with_keys(
+            policy,
+            Keys::Remote(Box::new(RemoteKeys {
+                cache: Mutex::new(JwksCache::new(options)),
+                fetching: Mutex::new(()),
+                fetcher: Box::new(fetcher),
+            })),
+        )
+    }
+
+    /// Keys from the filter's JWKS URL
+    /// (`https://<host>/.well-known/pomerium/jwks.json`), default caching.
+    #[cfg(feature = "http")]
+    pub fn from_jwks_url(policy: Policy, url: &str) -> Self {
+        Self::with_fetcher(policy, crate::HttpFetch::new(url), CacheOptions::default())
+    }
+
+    /// Called with every cache event (updates, 304s, failures, suppressed
+    /// refetches): log them, or count them as metrics.
+    pub fn on_event(mut self, hook: impl Fn(&CacheEvent) + Send + Sync + 'static) -> Self {
+        self.on_event = Box::new(hook);
+        self
+    }
+
+    /// Replaces the clock (Unix milliseconds): for tests.
+    pub fn with_clock(mut self, clock: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+        self.clock = Box::new(clock);
+        self
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The JWKS cache's counters (all zero for static keys).
+    pub fn stats(&self) -> CacheStats {
+        match &self.keys {
+            Keys::Static(_) => CacheStats::default(),
+            Keys::Remote(remote) => lock(&remote.cache).stats(),
+        }
+    }
+
+    /// Verifies one assertion.
+    pub fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
+        let now = (self.clock)();
+        let keys = match &self.keys {
+            Keys::Static(keys) => Arc::clone(keys),
+            Keys::Remote(remote) => {
+                let kid = kid_of(token)?;
+                self.current_keys(&kid, now, remote)?
+            }
+        };
+        verify_token(&keys, &self.policy, token, now / 1000)
+    }
+
+    /// Verifies the assertion among a request's headers (the policy's header
+    /// name, in any letter case, exactly once).
+    pub fn verify_headers<'a>(
+        &self,
+        headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Claims, VerifyError> {
+        let name = &self.policy.header_name;
+        let mut values = headers
+            .into_iter()
+            .filter(|(header, _)| header.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value);
+        let token = values
+            .next()
+            .ok_or_else(|| VerifyError::MissingHeader(name.clone()))?;
+        if values.next().is_some() {
+            return Err(VerifyError::DuplicateHeader(name.clone()));
+        }
+        self.verify(token)
+    }
+
+    fn current_keys(
+        &self,
+        kid: &str,
+        now: u64,
+        remote: &RemoteKeys,
+    ) -> Result<Arc<KeySet>, VerifyError> {
+        let RemoteKeys {
+            cache,
+            fetching,
+            fetcher,
+        } = remote;
+        let plan = lock(cache).plan(kid, now);
+        match plan {
+            Plan::UseCached => {}
+            Plan::RefetchSuppressed => (self.on_event)(&CacheEvent::RefetchSuppressed {
+                kid: kid.to_owned(),
+            }),
+            Plan::Fetch { .. } => {
+                let _one_fetch_at_a_time = lock(fetching);
+                // Another thread may have fetched while this one waited.
+                let now = (self.clock)();
+                let plan = lock(cache).plan(kid, now);
+                if let Plan::Fetch { if_none_match } = plan {
+                    let outcome = fetcher.fetch(if_none_match.as_deref());
+                    let event = lock(cache).apply(outcome, (self.clock)());
+                    (self.on_event)(&event);
+                }
+            }
+        }
+        let cache = lock(cache);
+        cache
+            .keys()
+            .ok_or_else(|| VerifyError::KeysUnavailable(cache.unavailable_reason()))
+    }
+}
