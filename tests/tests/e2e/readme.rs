@@ -1,16 +1,19 @@
 //! The README's worked configurations are excerpts of the shipped files
-//! (which the other tests run): every line of each block appears in its file,
-//! in the same order.
+//! (which the other tests run), and its verifier examples excerpts of code
+//! the build compiles (the JavaScript one is the app the rotation test
+//! runs): every line of each block appears in
+//! its file, in the same order.
 
 use signed_headers_e2e::repository_root;
 
-/// `(file, lines)` for each README block that starts `# envoy/<file> (excerpt)`.
+/// `(path from the repository root, lines)` for each README block whose
+/// first line is `# envoy/<file> (excerpt)` (YAML) or `// <path> (excerpt)`.
 fn readme_excerpts() -> Vec<(String, Vec<String>)> {
     let readme = std::fs::read_to_string(repository_root().join("README.md")).expect("README.md");
     let mut excerpts = Vec::new();
     let mut lines = readme.lines();
     while let Some(line) = lines.next() {
-        if line.trim() != "```yaml" {
+        if !line.trim().starts_with("```") {
             continue;
         }
         let block: Vec<String> = lines
@@ -18,22 +21,50 @@ fn readme_excerpts() -> Vec<(String, Vec<String>)> {
             .take_while(|line| line.trim() != "```")
             .map(str::to_owned)
             .collect();
-        let Some(file) = block
-            .first()
-            .and_then(|first| first.strip_prefix("# envoy/"))
-            .and_then(|rest| rest.strip_suffix(" (excerpt)"))
-        else {
+        let Some(path) = block.first().and_then(|first| {
+            first
+                .strip_prefix("# ")
+                .filter(|rest| rest.starts_with("envoy/"))
+                .or_else(|| first.strip_prefix("// "))
+                .and_then(|rest| rest.strip_suffix(" (excerpt)"))
+        }) else {
             continue;
         };
-        excerpts.push((file.to_owned(), block[1..].to_vec()));
+        excerpts.push((path.to_owned(), block[1..].to_vec()));
     }
     excerpts
+}
+
+/// Every non-empty line of `lines` is a line of the file at `path`, in order
+/// (indentation aside).
+fn assert_excerpt_of(path: &str, lines: &[String]) {
+    let text = std::fs::read_to_string(repository_root().join(path))
+        .unwrap_or_else(|err| panic!("README excerpt of {path}: {err}"));
+    let file: Vec<&str> = text.lines().map(str::trim).collect();
+    let mut from = 0;
+    for line in lines
+        .iter()
+        .map(|line| line.trim())
+        .filter(|line| !line.is_empty())
+    {
+        let found = file
+            .iter()
+            .skip(from)
+            .position(|file_line| *file_line == line);
+        let Some(offset) = found else {
+            panic!("README excerpt of {path}: {line:?} is not in the file (in this order)");
+        };
+        from += offset + 1;
+    }
 }
 
 #[test]
 fn readme_configurations_are_excerpts_of_the_shipped_files() {
     let excerpts = readme_excerpts();
-    let mut files: Vec<&str> = excerpts.iter().map(|(file, _)| file.as_str()).collect();
+    let mut files: Vec<&str> = excerpts
+        .iter()
+        .filter_map(|(path, _)| path.strip_prefix("envoy/"))
+        .collect();
     files.sort_unstable();
     assert_eq!(
         files,
@@ -45,26 +76,30 @@ fn readme_configurations_are_excerpts_of_the_shipped_files() {
         ],
         "one worked configuration per shipped file"
     );
-    for (file, lines) in &excerpts {
-        let path = repository_root().join("envoy").join(file);
-        let shipped = std::fs::read_to_string(&path).expect("a shipped configuration");
-        let shipped: Vec<&str> = shipped.lines().map(str::trim).collect();
-        let mut from = 0;
-        for line in lines
-            .iter()
-            .map(|line| line.trim())
-            .filter(|line| !line.is_empty())
-        {
-            let found = shipped
-                .iter()
-                .skip(from)
-                .position(|shipped_line| *shipped_line == line);
-            let Some(offset) = found else {
-                panic!(
-                    "README excerpt of envoy/{file}: {line:?} is not in the file (in this order)"
-                );
-            };
-            from += offset + 1;
-        }
+    for (path, lines) in excerpts
+        .iter()
+        .filter(|(path, _)| path.starts_with("envoy/"))
+    {
+        assert_excerpt_of(path, lines);
+    }
+}
+
+#[test]
+fn readme_verifier_examples_are_excerpts_of_code_the_build_compiles() {
+    let excerpts = readme_excerpts();
+    let examples: Vec<&(String, Vec<String>)> = excerpts
+        .iter()
+        .filter(|(path, _)| !path.starts_with("envoy/"))
+        .collect();
+    let paths: Vec<&str> = examples.iter().map(|(path, _)| path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "verifier/examples/verify.rs",
+            "verifier-js/npm/test/verify-service.mjs"
+        ]
+    );
+    for (path, lines) in examples {
+        assert_excerpt_of(path, lines);
     }
 }

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 
-import { Verifier, VerificationError } from "../index.js";
+import { Verifier, VerificationError } from "signed-headers-verifier";
 import {
   EXPIRED_ASSERTION, HOST, JWKS_URL, SUBJECT, assertionThroughEnvoy, b64url, countingFetch, segment,
   signWithFreshKey,

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import express from "express";
 
-import { Verifier, middleware } from "../index.js";
+import { Verifier, middleware } from "signed-headers-verifier";
 import { HOST, JWKS_URL, SUBJECT, assertionThroughEnvoy, get } from "./support.mjs";
 
 async function listen(app) {
