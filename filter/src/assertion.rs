@@ -65,6 +65,38 @@ impl Minted {
     }
 }
 
+/// Tokens every worker VM can read: proxy-wasm shared data in the filter.
+/// Envoy runs one VM per worker, each with its own [`TokenCache`]; without
+/// this a user whose requests land on 8 workers costs 8 signatures.
+pub trait SharedTokens {
+    fn get(&self, slot: &str) -> Option<Vec<u8>>;
+    fn put(&self, slot: &str, value: &[u8]);
+}
+
+/// No sharing: each cache on its own.
+#[cfg(any(test, feature = "fuzzing"))]
+pub struct NotShared;
+
+#[cfg(any(test, feature = "fuzzing"))]
+impl SharedTokens for NotShared {
+    fn get(&self, _slot: &str) -> Option<Vec<u8>> {
+        None
+    }
+
+    fn put(&self, _slot: &str, _value: &[u8]) {}
+}
+
+/// Where a token came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSource {
+    /// This worker's cache.
+    Local,
+    /// Another worker signed it (the shared slots).
+    Shared,
+    /// Signed for this request.
+    Signed,
+}
+
 #[derive(Debug, Clone)]
 struct CachedToken {
     minted: Minted,
@@ -96,6 +128,8 @@ pub struct TokenCache {
     limits: TokenLimits,
     /// The earliest `reuse_until` among the entries: nothing is stale before.
     earliest_reuse_until: u64,
+    /// Slots in the store every worker shares; 0: none.
+    shared_slots: usize,
 }
 
 /// Why no token could be minted.
@@ -121,7 +155,15 @@ impl TokenCache {
             capacity,
             limits,
             earliest_reuse_until: u64::MAX,
+            shared_slots: 0,
         }
+    }
+
+    /// Also looks tokens up in, and publishes them to, `slots` slots shared
+    /// by every worker (see [`SharedTokens`]).
+    pub fn with_shared_slots(mut self, slots: usize) -> Self {
+        self.shared_slots = slots;
+        self
     }
 
     #[cfg(test)]
@@ -135,7 +177,8 @@ impl TokenCache {
     }
 
     /// A token for `identity` at `now`: a cached one still fresh, else a new
-    /// signature.
+    /// signature (this worker's cache only).
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn token(
         &mut self,
         signer: &Es256Signer,
@@ -144,6 +187,21 @@ impl TokenCache {
         aud: Audience,
         now: u64,
     ) -> Result<Minted, MintError> {
+        self.token_shared(signer, identity, iss, aud, now, &NotShared)
+            .map(|(minted, _)| minted)
+    }
+
+    /// A token for `identity` at `now`: from this worker's cache, else from
+    /// the shared slots, else a new signature (then published to both).
+    pub fn token_shared(
+        &mut self,
+        signer: &Es256Signer,
+        identity: &Identity,
+        iss: String,
+        aud: Audience,
+        now: u64,
+        shared: &dyn SharedTokens,
+    ) -> Result<(Minted, TokenSource), MintError> {
         let key = CacheKey {
             identity: identity.clone(),
             iss,
@@ -152,10 +210,41 @@ impl TokenCache {
         if let Some(cached) = self.entries.get(&key)
             && now <= cached.reuse_until
         {
-            return Ok(cached.minted.clone());
+            return Ok((cached.minted.clone(), TokenSource::Local));
+        }
+        let shared_key =
+            (self.shared_slots > 0).then(|| shared_key_bytes(&key, signer.kid(), &self.limits));
+        // Two candidate slots per key (2-way associative): two identities
+        // sharing one slot do not keep evicting each other.
+        let mut publish_to: Option<(u64, String)> = None;
+        if let Some(key_bytes) = &shared_key {
+            for slot in shared_slots(key_bytes, self.shared_slots) {
+                let value = shared.get(&slot);
+                if let Some((reuse_until, minted)) = value
+                    .as_deref()
+                    .and_then(|value| decode_shared(value, key_bytes))
+                    && now <= reuse_until
+                {
+                    self.remember(key, minted.clone(), reuse_until, now);
+                    return Ok((minted, TokenSource::Shared));
+                }
+                // Publish where the entry is missing, or goes stale first.
+                let rank = value.as_deref().and_then(shared_reuse_until).unwrap_or(0);
+                if publish_to.as_ref().is_none_or(|(best, _)| rank < *best) {
+                    publish_to = Some((rank, slot));
+                }
+            }
         }
         let minted = self.mint(signer, &key, now)?;
         let reuse_until = now.saturating_add(self.limits.ttl_seconds / 2);
+        if let (Some(key_bytes), Some((_, slot))) = (&shared_key, &publish_to) {
+            shared.put(slot, &encode_shared(reuse_until, &minted, key_bytes));
+        }
+        self.remember(key, minted.clone(), reuse_until, now);
+        Ok((minted, TokenSource::Signed))
+    }
+
+    fn remember(&mut self, key: CacheKey, minted: Minted, reuse_until: u64, now: u64) {
         if self.entries.len() >= self.capacity && now > self.earliest_reuse_until {
             self.entries.retain(|_, cached| now <= cached.reuse_until);
             self.earliest_reuse_until = self
@@ -171,12 +260,11 @@ impl TokenCache {
             self.entries.insert(
                 key,
                 CachedToken {
-                    minted: minted.clone(),
+                    minted,
                     reuse_until,
                 },
             );
         }
-        Ok(minted)
     }
 
     /// Signs a new token; if it would be too long, signs one without groups
@@ -214,8 +302,102 @@ impl TokenCache {
     }
 }
 
+/// Everything a token depends on besides its `jti` and times, unambiguously
+/// (length-prefixed): a shared slot is used only when these bytes match
+/// exactly, so two identities hashing to one slot never see each other's
+/// token, and a token minted under another key or limit is never reused.
+fn shared_key_bytes(key: &CacheKey, kid: &str, limits: &TokenLimits) -> Vec<u8> {
+    fn field(out: &mut Vec<u8>, bytes: &[u8]) {
+        out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+        out.extend_from_slice(bytes);
+    }
+    let identity = &key.identity;
+    let mut out = Vec::with_capacity(256);
+    for text in [
+        kid,
+        &key.iss,
+        &identity.sub,
+        &identity.user,
+        &identity.email,
+        &identity.name,
+        &identity.sid,
+    ] {
+        field(&mut out, text.as_bytes());
+    }
+    let audiences: &[String] = match &key.aud {
+        Audience::One(one) => std::slice::from_ref(one),
+        Audience::Many(many) => many,
+    };
+    out.push(u8::from(matches!(key.aud, Audience::Many(_))));
+    for list in [audiences, identity.groups.as_slice()] {
+        out.extend_from_slice(&(list.len() as u64).to_be_bytes());
+        for item in list {
+            field(&mut out, item.as_bytes());
+        }
+    }
+    out.push(u8::from(identity.groups_truncated));
+    out.extend_from_slice(&limits.ttl_seconds.to_be_bytes());
+    out.extend_from_slice(&(limits.max_token_bytes as u64).to_be_bytes());
+    out
+}
+
+/// The shared-data keys of the two slots these key bytes may use.
+fn shared_slots(key_bytes: &[u8], slots: usize) -> [String; 2] {
+    // FNV-1a alone spreads near-identical keys (user-01, user-02) poorly
+    // over the low bits; the SplitMix64 finalizer mixes them.
+    fn mix(mut z: u64) -> u64 {
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    let first = mix(crate::fnv1a(key_bytes));
+    let second = mix(first ^ 0x9e37_79b9_7f4a_7c15);
+    let slots = slots.max(1) as u64;
+    [first, second].map(|hash| format!("signed-headers.token.v1.{}", hash % slots))
+}
+
+/// Until when a slot's entry may be reused (whoever's it is).
+fn shared_reuse_until(value: &[u8]) -> Option<u64> {
+    let bytes: [u8; 8] = value.get(..8)?.try_into().ok()?;
+    Some(u64::from_be_bytes(bytes))
+}
+
+/// `reuse_until` (8 bytes), dropped groups (8), key length (8), key, token.
+fn encode_shared(reuse_until: u64, minted: &Minted, key_bytes: &[u8]) -> Vec<u8> {
+    let mut value = Vec::with_capacity(24 + key_bytes.len() + minted.token.len());
+    value.extend_from_slice(&reuse_until.to_be_bytes());
+    value.extend_from_slice(&(minted.dropped_groups as u64).to_be_bytes());
+    value.extend_from_slice(&(key_bytes.len() as u64).to_be_bytes());
+    value.extend_from_slice(key_bytes);
+    value.extend_from_slice(minted.token.as_bytes());
+    value
+}
+
+/// The slot's token, if it is for exactly these key bytes.
+fn decode_shared(value: &[u8], key_bytes: &[u8]) -> Option<(u64, Minted)> {
+    let number = |at: usize| -> Option<u64> {
+        let bytes: [u8; 8] = value.get(at..at + 8)?.try_into().ok()?;
+        Some(u64::from_be_bytes(bytes))
+    };
+    let reuse_until = number(0)?;
+    let dropped_groups = usize::try_from(number(8)?).ok()?;
+    let key_len = usize::try_from(number(16)?).ok()?;
+    let key_end = 24usize.checked_add(key_len)?;
+    if value.get(24..key_end)? != key_bytes {
+        return None;
+    }
+    let token = std::str::from_utf8(value.get(key_end..)?).ok()?;
+    Some((
+        reuse_until,
+        Minted {
+            token: token.to_owned(),
+            dropped_groups,
+        },
+    ))
+}
+
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::*;
     use signed_headers_keys::{BundleKey, KeyFormat};
 
@@ -444,5 +626,116 @@ mod tests {
             .unwrap();
         assert!(!kept.groups_dropped());
         assert_eq!(kept.token.len(), few.token.len());
+    }
+
+    /// Shared data as Envoy keeps it: one map for every worker VM.
+    #[derive(Default)]
+    pub struct MemoryShared(std::cell::RefCell<HashMap<String, Vec<u8>>>);
+
+    impl SharedTokens for MemoryShared {
+        fn get(&self, slot: &str) -> Option<Vec<u8>> {
+            self.0.borrow().get(slot).cloned()
+        }
+
+        fn put(&self, slot: &str, value: &[u8]) {
+            self.0.borrow_mut().insert(slot.to_owned(), value.to_vec());
+        }
+    }
+
+    #[test]
+    fn workers_share_one_signature_per_identity() {
+        let shared = MemoryShared::default();
+        let signer = signer();
+        let mut worker_1 = TokenCache::new(16, limits()).with_shared_slots(64);
+        let mut worker_2 = TokenCache::new(16, limits()).with_shared_slots(64);
+        let get = |cache: &mut TokenCache, identity: &Identity, now| {
+            cache
+                .token_shared(&signer, identity, "i".into(), "a".into(), now, &shared)
+                .unwrap()
+        };
+        let (first, source) = get(&mut worker_1, &alice(), 1000);
+        assert_eq!(source, TokenSource::Signed);
+        let (seen, source) = get(&mut worker_2, &alice(), 1010);
+        assert_eq!(
+            (seen.token.as_str(), source),
+            (first.token.as_str(), TokenSource::Shared)
+        );
+        let (_, source) = get(&mut worker_2, &alice(), 1020);
+        assert_eq!(source, TokenSource::Local);
+        // Half the lifetime after signing, neither reuses it.
+        let (fresh, source) = get(&mut worker_2, &alice(), 1151);
+        assert_eq!(source, TokenSource::Signed);
+        assert_ne!(fresh.token, first.token);
+        let (seen, source) = get(&mut worker_1, &alice(), 1152);
+        assert_eq!((seen.token, source), (fresh.token, TokenSource::Shared));
+    }
+
+    #[test]
+    fn a_shared_slot_serves_only_its_exact_identity_key_and_limits() {
+        let shared = MemoryShared::default();
+        let signer = signer();
+        let bob = Identity {
+            sub: "bob".into(),
+            ..alice()
+        };
+        // One slot: every identity collides.
+        let mut worker_1 = TokenCache::new(16, limits()).with_shared_slots(1);
+        let mut worker_2 = TokenCache::new(16, limits()).with_shared_slots(1);
+        let get = |cache: &mut TokenCache, signer: &Es256Signer, identity: &Identity| {
+            cache
+                .token_shared(signer, identity, "i".into(), "a".into(), 1000, &shared)
+                .unwrap()
+        };
+        get(&mut worker_1, &signer, &alice());
+        let (for_bob, source) = get(&mut worker_2, &signer, &bob);
+        assert_eq!(source, TokenSource::Signed);
+        assert_eq!(decode_claims(&for_bob.token).sub, "bob");
+        // The slot now holds bob's token: alice on worker 2 gets her own.
+        let (for_alice, source) = get(&mut worker_2, &signer, &alice());
+        assert_eq!(source, TokenSource::Signed);
+        assert_eq!(decode_claims(&for_alice.token).sub, "alice");
+        // Another signing key (a promoted key): never a token of the old one.
+        let promoted = super::tests::signer();
+        let mut worker_3 = TokenCache::new(16, limits()).with_shared_slots(1);
+        let (token, source) = get(&mut worker_3, &promoted, &alice());
+        assert_eq!(source, TokenSource::Signed);
+        use base64::Engine as _;
+        let header = token.token.split('.').next().unwrap();
+        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .unwrap();
+        let header: serde_json::Value = serde_json::from_slice(&header).unwrap();
+        assert_eq!(header["kid"], promoted.kid());
+        // Other limits: not reused either.
+        let mut longer = TokenCache::new(
+            16,
+            TokenLimits {
+                ttl_seconds: 600,
+                ..limits()
+            },
+        )
+        .with_shared_slots(1);
+        let (_, source) = get(&mut longer, &promoted, &alice());
+        assert_eq!(source, TokenSource::Signed);
+    }
+
+    #[test]
+    fn a_corrupt_shared_slot_is_a_miss() {
+        let shared = MemoryShared::default();
+        let signer = signer();
+        let mut cache = TokenCache::new(16, limits()).with_shared_slots(1);
+        let [slot, _] = shared_slots(b"", 1);
+        for junk in [&b""[..], b"\x00\x01", &[0xff; 40], &[0; 24]] {
+            shared.put(&slot, junk);
+            let (_, source) = TokenCache::new(16, limits())
+                .with_shared_slots(1)
+                .token_shared(&signer, &alice(), "i".into(), "a".into(), 1000, &shared)
+                .unwrap();
+            assert_eq!(source, TokenSource::Signed);
+        }
+        let (_, source) = cache
+            .token_shared(&signer, &alice(), "i".into(), "a".into(), 1000, &shared)
+            .unwrap();
+        assert_eq!(source, TokenSource::Shared);
     }
 }

@@ -18,6 +18,7 @@ pub const DEFAULT_JWKS_MAX_AGE_SECONDS: u64 = 60;
 /// enough to never matter for memory (about 1 KiB each).
 pub const DEFAULT_TOKEN_CACHE_ENTRIES: usize = 4096;
 const MAX_TOKEN_CACHE_ENTRIES: usize = 1_000_000;
+pub const DEFAULT_SHARED_TOKEN_CACHE_SLOTS: usize = 8192;
 pub const DEFAULT_METADATA_NAMESPACE: &str = "envoy.filters.http.jwt_authn";
 pub const DEFAULT_PAYLOAD_KEY: &str = "jwt_payload";
 /// Where Envoy's `ext_authz` filter puts `dynamic_metadata_from_headers`,
@@ -47,6 +48,7 @@ struct RawConfig {
     ttl_seconds: Option<u64>,
     jwks_max_age_seconds: Option<u64>,
     token_cache_entries: Option<usize>,
+    shared_token_cache_slots: Option<usize>,
     max_header_bytes: Option<usize>,
     kid_format: Option<String>,
     #[serde(default)]
@@ -233,6 +235,9 @@ pub struct Settings {
     pub jwks_max_age_seconds: u64,
     /// Per-worker cache of minted tokens; 0 signs every request.
     pub token_cache_entries: usize,
+    /// Slots of the cache every worker VM shares (proxy-wasm shared data);
+    /// 0: none.
+    pub shared_token_cache_slots: usize,
     /// The assertion header line (name, `: `, token) is kept within this
     /// many bytes by dropping groups.
     pub max_header_bytes: usize,
@@ -443,6 +448,20 @@ impl Settings {
             DEFAULT_TOKEN_CACHE_ENTRIES,
             0..=MAX_TOKEN_CACHE_ENTRIES,
         )?;
+        // Without a per-worker cache nothing is reused (every request signs,
+        // as `token_cache_entries: 0` has always meant) unless the shared
+        // slots are asked for explicitly.
+        let shared_default = if token_cache_entries == 0 {
+            0
+        } else {
+            DEFAULT_SHARED_TOKEN_CACHE_SLOTS
+        };
+        let shared_token_cache_slots = in_range(
+            "shared_token_cache_slots",
+            raw.shared_token_cache_slots,
+            shared_default,
+            0..=MAX_TOKEN_CACHE_ENTRIES,
+        )?;
 
         let max_header_bytes = in_range(
             "max_header_bytes",
@@ -502,6 +521,7 @@ impl Settings {
             ttl_seconds,
             jwks_max_age_seconds,
             token_cache_entries,
+            shared_token_cache_slots,
             max_header_bytes,
             kid_format,
             strip,
@@ -863,6 +883,23 @@ mod tests {
     }
 
     #[test]
+    fn no_per_worker_cache_means_no_shared_one_unless_asked() {
+        let uncached = parse(r#"{"token_cache_entries":0}"#).unwrap();
+        assert_eq!(uncached.shared_token_cache_slots, 0);
+        let shared_only =
+            parse(r#"{"token_cache_entries":0,"shared_token_cache_slots":16}"#).unwrap();
+        assert_eq!(shared_only.shared_token_cache_slots, 16);
+        let local_only = parse(r#"{"shared_token_cache_slots":0}"#).unwrap();
+        assert_eq!(
+            (
+                local_only.token_cache_entries,
+                local_only.shared_token_cache_slots
+            ),
+            (DEFAULT_TOKEN_CACHE_ENTRIES, 0)
+        );
+    }
+
+    #[test]
     fn empty_configuration_gives_spec_defaults() {
         for json in ["", "  ", "{}"] {
             let settings = parse(json).unwrap();
@@ -875,6 +912,7 @@ mod tests {
             assert_eq!(settings.ttl_seconds, 300);
             assert_eq!(settings.jwks_max_age_seconds, 60);
             assert_eq!(settings.token_cache_entries, 4096);
+            assert_eq!(settings.shared_token_cache_slots, 8192);
             assert_eq!(settings.unauthenticated, UnauthenticatedPolicy::Deny);
             assert_eq!(settings.max_header_bytes, 8000);
             assert!(settings.claim_headers.is_empty());
@@ -1132,6 +1170,10 @@ mod tests {
         );
         assert!(error(r#"{"ttl_seconds":0}"#).starts_with("ttl_seconds: 0 is out of range"));
         assert!(error(r#"{"token_cache_entries":-1}"#).starts_with("token_cache_entries: invalid"));
+        assert!(
+            error(r#"{"shared_token_cache_slots":-1}"#)
+                .starts_with("shared_token_cache_slots: invalid")
+        );
         assert!(error(r#"{"jwks_path":"relative"}"#).starts_with("jwks_path:"));
         assert!(error(r#"{"issuer":"x","issuer_format":"uri"}"#).starts_with("issuer:"));
         assert_eq!(error(r#"{"audience":" "}"#), "audience: must not be empty");

@@ -30,10 +30,10 @@ use std::time::UNIX_EPOCH;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, Status};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType, Status};
 use signed_headers_keys::{Bundle, BundleKey, Es256Signer, JwksDocument, KeyFormat};
 
-use assertion::{TokenCache, TokenLimits};
+use assertion::{SharedTokens, TokenCache, TokenLimits, TokenSource};
 use config::{Audience, KeySource, Settings, UnauthenticatedPolicy};
 use identity::Identity;
 use jwks_endpoint::{LocalResponse, PublishedKeys};
@@ -53,6 +53,7 @@ struct Plugin {
     signer: Es256Signer,
     published: PublishedKeys,
     tokens: RefCell<TokenCache>,
+    metrics: Metrics,
     /// Shared-data key that marks "dropped groups logged" for this
     /// configuration, so every worker VM together logs it once.
     dropped_groups_logged_key: String,
@@ -103,7 +104,11 @@ impl Plugin {
                 .saturating_sub(settings.header.len() + 2),
         };
         Ok(Self {
-            tokens: RefCell::new(TokenCache::new(settings.token_cache_entries, limits)),
+            tokens: RefCell::new(
+                TokenCache::new(settings.token_cache_entries, limits)
+                    .with_shared_slots(settings.shared_token_cache_slots),
+            ),
+            metrics: Metrics::define(),
             dropped_groups_logged_key: format!(
                 "signed-headers.dropped-groups-logged.{:016x}",
                 fnv1a(configuration)
@@ -137,8 +142,61 @@ impl Plugin {
     }
 }
 
+/// Counters in Envoy's stats (`wasmcustom.signed_headers.*`), summed over
+/// every worker: how many tokens were signed, and how many came from
+/// another worker through the shared slots instead.
+struct Metrics {
+    tokens_signed: Option<u32>,
+    shared_cache_hits: Option<u32>,
+}
+
+impl Metrics {
+    fn define() -> Self {
+        let counter = |name: &str| match hostcalls::define_metric(MetricType::Counter, name) {
+            Ok(id) => Some(id),
+            Err(status) => {
+                log::warn!("signed-headers: cannot define the metric {name}: {status:?}");
+                None
+            }
+        };
+        Self {
+            tokens_signed: counter("signed_headers.tokens_signed"),
+            shared_cache_hits: counter("signed_headers.shared_cache_hits"),
+        }
+    }
+
+    fn count(&self, source: TokenSource) {
+        let metric = match source {
+            TokenSource::Local => None,
+            TokenSource::Shared => self.shared_cache_hits,
+            TokenSource::Signed => self.tokens_signed,
+        };
+        if let Some(id) = metric {
+            // A lost increment is not worth failing a request for.
+            let _ = hostcalls::increment_metric(id, 1);
+        }
+    }
+}
+
+/// Envoy's shared data, one store for every worker VM with this VM id.
+struct HostSharedData;
+
+impl SharedTokens for HostSharedData {
+    fn get(&self, slot: &str) -> Option<Vec<u8>> {
+        hostcalls::get_shared_data(slot)
+            .ok()
+            .and_then(|(value, _)| value)
+    }
+
+    fn put(&self, slot: &str, value: &[u8]) {
+        // Last writer wins: two workers signing for one user at the same
+        // moment each keep a valid token.
+        let _ = hostcalls::set_shared_data(slot, Some(value), None);
+    }
+}
+
 /// FNV-1a: a stable fingerprint of the configuration, not a security hash.
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
     })
@@ -355,12 +413,20 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
         Some(fixed) => fixed.clone(),
         None => Audience::One(host),
     };
-    let minted = plugin
+    let (minted, source) = plugin
         .tokens
         .try_borrow_mut()
         .map_err(|_| "token cache busy".to_owned())?
-        .token(&plugin.signer, &identity, issuer, audience, now)
+        .token_shared(
+            &plugin.signer,
+            &identity,
+            issuer,
+            audience,
+            now,
+            &HostSharedData,
+        )
         .map_err(|e| e.to_string())?;
+    plugin.metrics.count(source);
     if minted.groups_dropped() {
         plugin.log_dropped_groups_once(minted.dropped_groups);
     }

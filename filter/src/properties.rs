@@ -105,28 +105,38 @@ proptest! {
     }
 
     /// The cache never hands out a token minted for another identity, issuer
-    /// or audience, nor one with less than half its lifetime left.
+    /// or audience, nor one with less than half its lifetime left: neither
+    /// one worker's cache nor several sharing a few slots (collisions all
+    /// the time).
     #[test]
     fn token_cache_serves_only_matching_fresh_tokens(
         identities in prop::collection::vec(identity(), 1..4),
-        requests in prop::collection::vec((0usize..4, 0usize..2, 0usize..2, 0u64..400), 1..24),
+        requests in prop::collection::vec((0usize..4, 0usize..2, 0usize..2, 0u64..400, 0usize..3), 1..24),
         ttl in 2u64..300,
         capacity in 0usize..4,
+        shared_slots in 0usize..4,
     ) {
         let signer = signer();
-        let mut cache = TokenCache::new(capacity, TokenLimits { ttl_seconds: ttl, max_token_bytes: usize::MAX });
+        let shared = crate::assertion::tests::MemoryShared::default();
+        let limits = TokenLimits { ttl_seconds: ttl, max_token_bytes: usize::MAX };
+        let mut workers: Vec<TokenCache> = (0..3)
+            .map(|_| TokenCache::new(capacity, limits).with_shared_slots(shared_slots))
+            .collect();
         let issuers = ["iss-a", "iss-b"];
         let audiences = [Audience::from("aud-a"), Audience::Many(vec!["aud-a".into(), "aud-b".into()])];
         let mut now = 1_000_000u64;
-        for (who, iss, aud, step) in requests {
+        for (who, iss, aud, step, worker) in requests {
             now += step;
             let identity = &identities[who % identities.len()];
-            let minted = cache
-                .token(&signer, identity, issuers[iss].into(), audiences[aud].clone(), now)
+            let (minted, _) = workers[worker]
+                .token_shared(&signer, identity, issuers[iss].into(), audiences[aud].clone(), now, &shared)
                 .unwrap();
             let claims = claims_of(&minted.token);
             prop_assert_eq!(claims["sub"].as_str().unwrap(), identity.sub.as_str());
             prop_assert_eq!(claims["email"].as_str().unwrap(), identity.email.as_str());
+            prop_assert_eq!(claims["name"].as_str().unwrap(), identity.name.as_str());
+            prop_assert_eq!(claims["sid"].as_str().unwrap(), identity.sid.as_str());
+            prop_assert_eq!(claims["user"].as_str().unwrap(), identity.user.as_str());
             prop_assert_eq!(claims["groups"].as_array().unwrap().len(), identity.groups.len());
             prop_assert_eq!(claims["iss"].as_str().unwrap(), issuers[iss]);
             prop_assert_eq!(serde_json::from_value::<Audience>(claims["aud"].clone()).unwrap(), audiences[aud].clone());

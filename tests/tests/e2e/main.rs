@@ -30,4 +30,5 @@ mod shipped;
 mod soak;
 mod strip;
 mod support;
+mod token_sharing;
 mod verifier;
