@@ -215,6 +215,38 @@ fn shipped_static_config_signs_for_verified_users_and_serves_the_jwks() {
 }
 
 #[test]
+fn shipped_static_config_verifies_a_repeated_idp_token_once() {
+    let bed = ShippedStaticBed::start();
+    let token = bed.idp_token("alice");
+    // Each request on a new connection, so both workers see the token.
+    for _ in 0..4 {
+        let response = bed
+            .envoy
+            .send(&Request::get("/").host("app.example").bearer(&token));
+        assert_eq!(response.status, 200, "{}", response.text());
+    }
+    let stats = bed.envoy.stats();
+    let jwt_cache: Vec<(&String, &u64)> = stats
+        .iter()
+        .filter(|(name, _)| name.contains("jwt_authn.jwt_cache_"))
+        .collect();
+    let counter = |suffix: &str| {
+        jwt_cache
+            .iter()
+            .filter(|(name, _)| name.ends_with(suffix))
+            .map(|(_, value)| **value)
+            .sum::<u64>()
+    };
+    // The cache is per worker: at most one miss on each.
+    let misses = counter("jwt_cache_miss");
+    assert!(
+        (1..=signed_headers_e2e::CONCURRENCY as u64).contains(&misses),
+        "{jwt_cache:?}"
+    );
+    assert_eq!(counter("jwt_cache_hit"), 4 - misses, "{jwt_cache:?}");
+}
+
+#[test]
 fn shipped_static_config_lets_no_spelling_of_an_identity_header_through() {
     let bed = ShippedStaticBed::start();
     let token = bed.idp_token("alice");
