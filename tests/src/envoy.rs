@@ -74,6 +74,10 @@ pub struct EnvoyOptions {
     /// The listener comes from a file (LDS over the filesystem), so it can
     /// be changed while Envoy runs.
     reloadable: bool,
+    /// Another `.wasm` than the filter (the no-op baseline).
+    wasm: Option<PathBuf>,
+    /// `jwt_authn` remembers verified tokens (`jwt_cache_config`).
+    jwt_cache: bool,
 }
 
 impl EnvoyOptions {
@@ -102,7 +106,23 @@ impl EnvoyOptions {
             log_level: "info".to_owned(),
             concurrency: CONCURRENCY,
             reloadable: false,
+            wasm: None,
+            jwt_cache: false,
         }
+    }
+
+    /// Loads this `.wasm` instead of the filter (the configuration is passed
+    /// to it unchanged): the benchmark's no-op baseline.
+    pub fn wasm_module(mut self, wasm: &Path) -> Self {
+        self.wasm = Some(wasm.to_path_buf());
+        self
+    }
+
+    /// Turns on `jwt_authn`'s `jwt_cache_config`, as the shipped
+    /// configurations do: a repeated IdP token is verified once per worker.
+    pub fn jwt_cache(mut self) -> Self {
+        self.jwt_cache = true;
+        self
     }
 
     /// Serves the listener from a file (LDS over the filesystem) instead of
@@ -148,7 +168,7 @@ impl EnvoyOptions {
     /// HCM -> `jwt_authn` -> signed-headers wasm -> router, every route to
     /// the `upstream` cluster, and the admin interface on `127.0.0.1:0`.
     pub fn bootstrap(&self, upstream: SocketAddr, idp_jwks: &str, wasm: Option<&Path>) -> Value {
-        let mut http_filters = vec![jwt_authn_filter(idp_jwks)];
+        let mut http_filters = vec![jwt_authn_filter(idp_jwks, self.jwt_cache)];
         if let FilterSetup::Wasm { configuration } = &self.filter {
             let wasm = wasm.expect("the wasm filter needs the path of the built .wasm");
             http_filters.push(wasm_filter(wasm, configuration, &self.host_env_keys));
@@ -222,20 +242,25 @@ fn loopback_port_zero() -> Value {
 /// dynamic metadata; a missing token is allowed through (so the filter's
 /// `unauthenticated` policy decides, and the JWKS path needs no token); an
 /// invalid token is rejected with 401.
-fn jwt_authn_filter(idp_jwks: &str) -> Value {
+fn jwt_authn_filter(idp_jwks: &str, jwt_cache: bool) -> Value {
+    let mut provider = json!({
+        "issuer": TestIdp::ISSUER,
+        "audiences": [TestIdp::AUDIENCE],
+        "forward": false,
+        "payload_in_metadata": PAYLOAD_METADATA_KEY,
+        "local_jwks": {"inline_string": idp_jwks}
+    });
+    if jwt_cache {
+        object(&mut provider).insert(
+            "jwt_cache_config".to_owned(),
+            json!({"jwt_cache_size": 1000}),
+        );
+    }
     json!({
         "name": "envoy.filters.http.jwt_authn",
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
-            "providers": {
-                IDP_PROVIDER: {
-                    "issuer": TestIdp::ISSUER,
-                    "audiences": [TestIdp::AUDIENCE],
-                    "forward": false,
-                    "payload_in_metadata": PAYLOAD_METADATA_KEY,
-                    "local_jwks": {"inline_string": idp_jwks}
-                }
-            },
+            "providers": {IDP_PROVIDER: provider},
             "rules": [{
                 "match": {"prefix": "/"},
                 "requires": {
@@ -714,7 +739,7 @@ impl Drop for Envoy {
 /// The built filter, when the options use it.
 fn filter_wasm_of(options: &EnvoyOptions) -> Option<PathBuf> {
     match options.filter {
-        FilterSetup::Wasm { .. } => Some(crate::filter_wasm()),
+        FilterSetup::Wasm { .. } => Some(options.wasm.clone().unwrap_or_else(crate::filter_wasm)),
         FilterSetup::None => None,
     }
 }

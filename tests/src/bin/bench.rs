@@ -20,6 +20,19 @@
 //!   the cache holds, then more (the cache keeps what it holds and signs for
 //!   the rest).
 //!
+//! Then the interleaved comparisons (issue 10's baselines): each pits this
+//! filter against the no-op proxy-wasm filter (`noop-filter/`: reads
+//! `:path`, sets one header, answers the JWKS path with a fixed body), both
+//! Envoys running side by side, measured in alternating rounds (A B B A
+//! A B ...) so that machine drift cancels out of the ratio:
+//! - `hit`: one user, token cache hit;
+//! - `jwks`: the JWKS path (the no-op answers a small fixed JSON body);
+//! - `miss`: one user, `token_cache_entries: 0` (every request signs);
+//! - `many`: `--concurrency 2`, many users, default caches; the filter's
+//!   `tokens_signed` counter gives signatures per user.
+//!
+//! All with `jwt_authn`'s `jwt_cache_config` on, as the shipped configs.
+//!
 //! Besides wrk's throughput and latency it reads Envoy's CPU time from
 //! `/proc`, so the per-request cost stays visible even when wrk and the
 //! upstream share the machine's cores with Envoy.
@@ -27,10 +40,12 @@
 //! Environment (all optional): `BENCH_DURATION_SECONDS` (10),
 //! `BENCH_WARMUP_SECONDS` (2), `BENCH_CONNECTIONS` (16), `BENCH_MAX_LOAD`
 //! (0.7), `BENCH_LOAD_WAIT_SECONDS` (300), `BENCH_USERS` (1000, scenario e),
-//! `BENCH_ONLY` (comma-separated scenario ids, e.g. `c,d`).
+//! `BENCH_ONLY` (comma-separated scenario or comparison ids, e.g. `c,d` or
+//! `hit,jwks`), `BENCH_ROUNDS` (6 per comparison side),
+//! `BENCH_ROUND_SECONDS` (5).
 
 // Like the harness it drives, the bench reports failure by panicking.
-#![allow(clippy::expect_used, clippy::panic)]
+#![allow(clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -45,8 +60,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use signed_headers_e2e::http::{self, Request, Response};
 use signed_headers_e2e::{
-    ASSERTION_HEADER, EchoUpstream, EchoedRequest, Envoy, EnvoyOptions, LoopbackServer, TestIdp,
-    signing_bundle,
+    ASSERTION_HEADER, EchoUpstream, EchoedRequest, Envoy, EnvoyOptions, JWKS_PATH, LoopbackServer,
+    TestIdp, noop_filter_wasm, signing_bundle,
 };
 
 /// The `Host` of every request: the filter's `iss` and `aud`.
@@ -90,7 +105,21 @@ fn main() {
         results.push(measured);
     }
 
-    let report = report(&machine, &settings, &results);
+    let mut compared: Vec<Compared> = Vec::new();
+    for comparison in comparisons(&settings, &pem) {
+        if !settings.selected(comparison.id) {
+            continue;
+        }
+        eprintln!("\n== {}: {}", comparison.id, comparison.title);
+        let result = run_comparison(&comparison, &settings, workdir.path());
+        eprintln!("   {}", result.one_line());
+        compared.push(result);
+    }
+
+    let mut report = report(&machine, &settings, &results);
+    if !compared.is_empty() {
+        report.push_str(&comparison_report(&settings, &compared));
+    }
     println!("{report}");
 }
 
@@ -104,6 +133,8 @@ struct Settings {
     load_wait: Duration,
     users: usize,
     only: Option<Vec<String>>,
+    rounds: usize,
+    round: Duration,
 }
 
 impl Settings {
@@ -115,6 +146,8 @@ impl Settings {
             max_load: env_number("BENCH_MAX_LOAD", 0.7),
             load_wait: Duration::from_secs(env_number("BENCH_LOAD_WAIT_SECONDS", 300)),
             users: env_number("BENCH_USERS", 1000),
+            rounds: env_number("BENCH_ROUNDS", 6),
+            round: Duration::from_secs(env_number("BENCH_ROUND_SECONDS", 5)),
             only: std::env::var("BENCH_ONLY").ok().map(|list| {
                 list.split(',')
                     .map(|id| id.trim().to_owned())
@@ -163,6 +196,7 @@ enum UpstreamKind {
 }
 
 /// What a probe request through Envoy must show before measuring.
+#[derive(Clone, Copy)]
 enum Expect {
     /// No assertion reaches the upstream.
     NoAssertion,
@@ -372,6 +406,7 @@ fn run_scenario(scenario: &Scenario, settings: &Settings, workdir: &Path) -> Mea
     let script = wrk_script(workdir, scenario.id, &scenario.load, &tokens);
     let mut wrk = WrkCommand {
         target,
+        path: "/",
         connections: settings.connections,
         duration: settings.warmup,
         script,
@@ -548,6 +583,8 @@ fn clock_ticks_per_second() -> f64 {
 
 struct WrkCommand {
     target: SocketAddr,
+    /// The request path (`/`, or the JWKS path).
+    path: &'static str,
     connections: u32,
     duration: Duration,
     script: PathBuf,
@@ -568,7 +605,7 @@ impl WrkCommand {
         if let Some(token) = &self.bearer {
             command.args(["-H", &format!("Authorization: Bearer {token}")]);
         }
-        command.arg(format!("http://{}/", self.target));
+        command.arg(format!("http://{}{}", self.target, self.path));
         let output = command.output().unwrap_or_else(|e| {
             panic!(
                 "cannot run wrk ({e}): install it (`apt-get install -y wrk`) or run `make bench`"
@@ -950,6 +987,392 @@ fn report(machine: &Machine, settings: &Settings, results: &[Measured]) -> Strin
                 m.load_before,
             );
         }
+    }
+    out
+}
+
+// ---------------------------------------------------------------- comparisons
+
+/// This filter against the no-op filter, measured in alternating rounds.
+struct Comparison {
+    id: &'static str,
+    title: String,
+    /// The no-op filter's Envoy.
+    baseline: EnvoyOptions,
+    /// This filter's Envoy.
+    candidate: EnvoyOptions,
+    path: &'static str,
+    load: Load,
+    /// What the probe must see from the candidate before measuring.
+    expect: Expect,
+    /// What the issue asks of the result.
+    target: Target,
+    /// Envoy's `--concurrency`, both sides.
+    workers: usize,
+}
+
+#[derive(Clone, Copy)]
+enum Target {
+    /// Candidate / baseline requests per second at least this.
+    Ratio(f64),
+    /// Candidate requests per second per worker at least this.
+    PerWorker(f64),
+    /// Signatures per user over the run at most this.
+    SignaturesPerUser(f64),
+}
+
+fn comparisons(settings: &Settings, pem: &str) -> Vec<Comparison> {
+    let noop = noop_filter_wasm();
+    let options = |workers: usize, configuration: Value| {
+        EnvoyOptions::with_filter_config(&configuration)
+            .concurrency(workers)
+            .log_level("warn")
+            .jwt_cache()
+    };
+    let filter = |workers: usize, extra: Value| {
+        let mut config = json!({"signing_key": pem});
+        if let (Value::Object(config), Value::Object(extra)) = (&mut config, extra) {
+            config.extend(extra);
+        }
+        options(workers, config)
+    };
+    let baseline = |workers: usize| options(workers, json!({})).wasm_module(&noop);
+    vec![
+        Comparison {
+            id: "hit",
+            title: "one user, token cache hit: filter vs no-op filter (1 worker)".into(),
+            baseline: baseline(1),
+            candidate: filter(1, json!({})),
+            path: "/",
+            load: Load::OneUser,
+            expect: Expect::Reused,
+            target: Target::Ratio(0.97),
+            workers: 1,
+        },
+        Comparison {
+            id: "jwks",
+            title: "the JWKS path: filter vs no-op filter answering a fixed JWKS (1 worker)".into(),
+            baseline: baseline(1),
+            candidate: filter(1, json!({})),
+            path: JWKS_PATH,
+            load: Load::Anonymous,
+            expect: Expect::NoAssertion,
+            target: Target::Ratio(1.0),
+            workers: 1,
+        },
+        Comparison {
+            id: "miss",
+            title: "one user, token_cache_entries: 0 (signs every request): filter vs no-op filter (1 worker)".into(),
+            baseline: baseline(1),
+            candidate: filter(1, json!({"token_cache_entries": 0})),
+            path: "/",
+            load: Load::OneUser,
+            expect: Expect::Fresh,
+            target: Target::PerWorker(8000.0),
+            workers: 1,
+        },
+        Comparison {
+            id: "many",
+            title: format!("{} users, default caches: filter vs no-op filter (2 workers)", settings.users),
+            baseline: baseline(2),
+            candidate: filter(2, json!({})),
+            path: "/",
+            load: Load::Users(settings.users),
+            expect: Expect::Reused,
+            target: Target::SignaturesPerUser(1.05),
+            workers: 2,
+        },
+    ]
+}
+
+/// One side's rounds.
+#[derive(Default)]
+struct SideResult {
+    rps: Vec<f64>,
+    requests: u64,
+    cpu: Duration,
+    errors: String,
+    startup: Duration,
+}
+
+impl SideResult {
+    fn mean_rps(&self) -> f64 {
+        self.rps.iter().sum::<f64>() / self.rps.len().max(1) as f64
+    }
+
+    fn cpu_per_request_us(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / self.requests.max(1) as f64
+    }
+}
+
+struct Compared {
+    id: &'static str,
+    title: String,
+    target: Target,
+    workers: usize,
+    baseline: SideResult,
+    candidate: SideResult,
+    /// Candidate / baseline requests per second, per round.
+    ratios: Vec<f64>,
+    load_before: f64,
+    quiet: bool,
+    /// Tokens the candidate signed over the whole run, and the users.
+    signatures: Option<(u64, usize)>,
+}
+
+impl Compared {
+    fn median_ratio(&self) -> f64 {
+        let mut sorted = self.ratios.clone();
+        sorted.sort_by(f64::total_cmp);
+        match sorted.len() {
+            0 => f64::NAN,
+            n if n % 2 == 1 => sorted[n / 2],
+            n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+        }
+    }
+
+    fn ratio_range(&self) -> (f64, f64) {
+        let min = self.ratios.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = self
+            .ratios
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
+        (min, max)
+    }
+
+    fn signatures_per_user(&self) -> Option<f64> {
+        self.signatures
+            .map(|(signed, users)| signed as f64 / users.max(1) as f64)
+    }
+
+    fn verdict(&self) -> (String, bool) {
+        match self.target {
+            Target::Ratio(at_least) => (
+                format!("ratio ≥ {at_least:.2}"),
+                self.median_ratio() >= at_least,
+            ),
+            Target::PerWorker(at_least) => {
+                let per_worker = self.candidate.mean_rps() / self.workers as f64;
+                (
+                    format!("≥ {at_least:.0} req/s per worker"),
+                    per_worker >= at_least,
+                )
+            }
+            Target::SignaturesPerUser(at_most) => (
+                format!("≤ {at_most:.2} signatures per user"),
+                self.signatures_per_user()
+                    .is_some_and(|per_user| per_user <= at_most),
+            ),
+        }
+    }
+
+    fn one_line(&self) -> String {
+        let (low, high) = self.ratio_range();
+        let (target, met) = self.verdict();
+        format!(
+            "no-op {:.0} req/s, filter {:.0} req/s, ratio {:.3} (rounds {:.3}..{:.3}), CPU per request {:.1} vs {:.1} µs{}; target {target}: {}",
+            self.baseline.mean_rps(),
+            self.candidate.mean_rps(),
+            self.median_ratio(),
+            low,
+            high,
+            self.baseline.cpu_per_request_us(),
+            self.candidate.cpu_per_request_us(),
+            self.signatures_per_user()
+                .map_or(String::new(), |per_user| format!(
+                    ", {per_user:.3} signatures per user"
+                )),
+            if met { "met" } else { "missed" },
+        )
+    }
+}
+
+/// Starts Envoy and times it from launch to the first answered request.
+fn start_timed(
+    options: &EnvoyOptions,
+    upstream: SocketAddr,
+    idp: &TestIdp,
+    path: &str,
+) -> (Envoy, Duration) {
+    let started = Instant::now();
+    let envoy = Envoy::start(options, upstream, idp);
+    let address = envoy.listener_address();
+    loop {
+        if let Ok(response) = http::try_send(address, &Request::get(path).host(HOST))
+            && response.status < 500
+        {
+            return (envoy, started.elapsed());
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "Envoy never answered"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn run_comparison(comparison: &Comparison, settings: &Settings, workdir: &Path) -> Compared {
+    let fast = FastUpstream::start();
+    let idp = TestIdp::new();
+    let (baseline, baseline_startup) =
+        start_timed(&comparison.baseline, fast.address(), &idp, comparison.path);
+    let (candidate, candidate_startup) =
+        start_timed(&comparison.candidate, fast.address(), &idp, comparison.path);
+
+    let (load_before, _, quiet) = wait_for_quiet_machine(settings);
+    let tokens: Vec<String> = match comparison.load {
+        Load::Anonymous => Vec::new(),
+        Load::OneUser => vec![idp.token_for("alice")],
+        Load::Users(n) => (0..n)
+            .map(|i| idp.token_for(&format!("user-{i:05}")))
+            .collect(),
+    };
+    let probe_as = Scenario {
+        id: comparison.id,
+        title: comparison.title.clone(),
+        envoy: None,
+        upstream: UpstreamKind::Fast,
+        load: Load::Anonymous,
+        expect: comparison.expect,
+    };
+    if comparison.path == "/" {
+        probe(&probe_as, &fast, candidate.listener_address(), &tokens);
+    } else {
+        for envoy in [&baseline, &candidate] {
+            let response = http::send(
+                envoy.listener_address(),
+                &Request::get(comparison.path).host(HOST),
+            );
+            assert_eq!(response.status, 200, "{}: the JWKS path", comparison.id);
+            assert!(response.text().contains("\"keys\""), "{}", response.text());
+        }
+    }
+
+    let script = wrk_script(workdir, comparison.id, &comparison.load, &tokens);
+    let wrk = |target: SocketAddr, duration: Duration| WrkCommand {
+        target,
+        path: comparison.path,
+        connections: settings.connections,
+        duration,
+        script: script.clone(),
+        bearer: match comparison.load {
+            Load::OneUser => tokens.first().cloned(),
+            Load::Anonymous | Load::Users(_) => None,
+        },
+    };
+    for envoy in [&baseline, &candidate] {
+        if !settings.warmup.is_zero() {
+            wrk(envoy.listener_address(), settings.warmup).run();
+        }
+    }
+
+    let mut sides = [
+        SideResult {
+            startup: baseline_startup,
+            ..SideResult::default()
+        },
+        SideResult {
+            startup: candidate_startup,
+            ..SideResult::default()
+        },
+    ];
+    let envoys = [&baseline, &candidate];
+    for round in 0..settings.rounds {
+        // A B, then B A: a drift within a pair of rounds cancels too.
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for side in order {
+            let envoy = envoys[side];
+            let cpu_before = process_cpu(envoy.pid());
+            let result = wrk(envoy.listener_address(), settings.round).run();
+            let cpu = process_cpu(envoy.pid()).saturating_sub(cpu_before);
+            let record = &mut sides[side];
+            record.rps.push(result.rps());
+            record.requests += result.requests;
+            record.cpu += cpu;
+            record.errors.push_str(&result.error_note());
+        }
+    }
+    let ratios = sides[0]
+        .rps
+        .iter()
+        .zip(&sides[1].rps)
+        .map(|(baseline, candidate)| candidate / baseline)
+        .collect();
+    let signatures = match comparison.load {
+        Load::Users(users) => {
+            let signed = candidate
+                .stats()
+                .get("wasmcustom.signed_headers.tokens_signed")
+                .copied()
+                .expect("the filter's tokens_signed counter");
+            Some((signed, users))
+        }
+        Load::Anonymous | Load::OneUser => None,
+    };
+    let [baseline_side, candidate_side] = sides;
+    Compared {
+        id: comparison.id,
+        title: comparison.title.clone(),
+        target: comparison.target,
+        workers: comparison.workers,
+        baseline: baseline_side,
+        candidate: candidate_side,
+        ratios,
+        load_before,
+        quiet,
+        signatures,
+    }
+}
+
+fn comparison_report(settings: &Settings, compared: &[Compared]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n## Interleaved comparisons with the no-op filter\n\n\
+         Both Envoys run side by side (`jwt_authn` with `jwt_cache_config`, then the wasm filter, then the router); \
+         {} rounds of `wrk -t{WRK_THREADS} -c{} -d{}s` on each, alternating A B, B A, ...; \
+         the ratio is the median over rounds of filter / no-op requests per second.\n",
+        settings.rounds,
+        settings.connections,
+        settings.round.as_secs()
+    );
+    let _ = writeln!(
+        out,
+        "| comparison | no-op req/s | filter req/s | ratio (median) | ratio range | Envoy CPU per request, no-op / filter | start-up to first answer, no-op / filter | target | met |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---|---|");
+    for result in compared {
+        let (low, high) = result.ratio_range();
+        let (target, met) = result.verdict();
+        let errors = format!("{}{}", result.baseline.errors, result.candidate.errors);
+        let _ = writeln!(
+            out,
+            "| {} — {}{}{} | {:.0} | {:.0} | {:.3} | {:.3} – {:.3} | {:.1} / {:.1} µs | {} / {} | {target}{} | {} |",
+            result.id,
+            result.title,
+            errors,
+            if result.quiet {
+                String::new()
+            } else {
+                format!(" (load {:.2}, not quiet)", result.load_before)
+            },
+            result.baseline.mean_rps(),
+            result.candidate.mean_rps(),
+            result.median_ratio(),
+            low,
+            high,
+            result.baseline.cpu_per_request_us(),
+            result.candidate.cpu_per_request_us(),
+            micros(result.baseline.startup.as_secs_f64() * 1e6),
+            micros(result.candidate.startup.as_secs_f64() * 1e6),
+            result
+                .signatures_per_user()
+                .map_or(String::new(), |per_user| format!(
+                    " (measured: {per_user:.3})"
+                )),
+            if met { "yes" } else { "no" },
+        );
     }
     out
 }
