@@ -1,11 +1,10 @@
 //! The assertion minted for a user, and the cache that spares most
 //! requests a signature.
 
-use std::collections::HashMap;
-
 use signed_headers_keys::{AssertionClaims, Audience, Es256Signer};
 
 use crate::config::{Issuer, IssuerFormat};
+use crate::fresh_map::FreshMap;
 use crate::identity::Identity;
 
 /// `iss` for a request to `host` (as [`crate::authority::request_host`]
@@ -97,12 +96,6 @@ pub enum TokenSource {
     Signed,
 }
 
-#[derive(Debug, Clone)]
-struct CachedToken {
-    minted: Minted,
-    reuse_until: u64,
-}
-
 /// What every token of one configuration shares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenLimits {
@@ -115,21 +108,22 @@ pub struct TokenLimits {
 ///
 /// A token is reused while at least half its lifetime remains, so the
 /// upstream always gets one valid for `ttl / 2` seconds or more. Memory is
-/// bounded by `capacity`. When full, stale entries are purged (at most once
-/// per second in which one has gone stale, so a full cache costs no scan per
-/// miss); if none is stale the new token is simply not cached. Keeping what
-/// is cached, rather than evicting, means more users than entries still get
-/// `capacity` hits, where clearing or LRU would miss on every request of a
-/// cyclic workload.
+/// bounded by `capacity` (see [`FreshMap`] for what happens when full).
 #[derive(Debug)]
 pub struct TokenCache {
-    entries: HashMap<CacheKey, CachedToken>,
-    capacity: usize,
+    entries: FreshMap<CacheKey, Minted>,
     limits: TokenLimits,
-    /// The earliest `reuse_until` among the entries: nothing is stale before.
-    earliest_reuse_until: u64,
     /// Slots in the store every worker shares; 0: none.
     shared_slots: usize,
+}
+
+/// A token for a request, where it came from, and until when it may be
+/// reused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    pub minted: Minted,
+    pub source: TokenSource,
+    pub reuse_until: u64,
 }
 
 /// Why no token could be minted.
@@ -151,10 +145,8 @@ impl std::fmt::Display for MintError {
 impl TokenCache {
     pub fn new(capacity: usize, limits: TokenLimits) -> Self {
         Self {
-            entries: HashMap::new(),
-            capacity,
+            entries: FreshMap::new(capacity),
             limits,
-            earliest_reuse_until: u64::MAX,
             shared_slots: 0,
         }
     }
@@ -173,7 +165,7 @@ impl TokenCache {
 
     #[cfg(test)]
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.len() == 0
     }
 
     /// A token for `identity` at `now`: a cached one still fresh, else a new
@@ -188,7 +180,7 @@ impl TokenCache {
         now: u64,
     ) -> Result<Minted, MintError> {
         self.token_shared(signer, identity, iss, aud, now, &NotShared)
-            .map(|(minted, _)| minted)
+            .map(|token| token.minted)
     }
 
     /// A token for `identity` at `now`: from this worker's cache, else from
@@ -201,16 +193,18 @@ impl TokenCache {
         aud: Audience,
         now: u64,
         shared: &dyn SharedTokens,
-    ) -> Result<(Minted, TokenSource), MintError> {
+    ) -> Result<Token, MintError> {
         let key = CacheKey {
             identity: identity.clone(),
             iss,
             aud,
         };
-        if let Some(cached) = self.entries.get(&key)
-            && now <= cached.reuse_until
-        {
-            return Ok((cached.minted.clone(), TokenSource::Local));
+        if let Some((minted, reuse_until)) = self.entries.get(&key, now) {
+            return Ok(Token {
+                minted: minted.clone(),
+                source: TokenSource::Local,
+                reuse_until,
+            });
         }
         let shared_key =
             (self.shared_slots > 0).then(|| shared_key_bytes(&key, signer.kid(), &self.limits));
@@ -225,8 +219,12 @@ impl TokenCache {
                     .and_then(|value| decode_shared(value, key_bytes))
                     && now <= reuse_until
                 {
-                    self.remember(key, minted.clone(), reuse_until, now);
-                    return Ok((minted, TokenSource::Shared));
+                    self.entries.insert(key, minted.clone(), reuse_until, now);
+                    return Ok(Token {
+                        minted,
+                        source: TokenSource::Shared,
+                        reuse_until,
+                    });
                 }
                 // Publish where the entry is missing, or goes stale first.
                 let rank = value.as_deref().and_then(shared_reuse_until).unwrap_or(0);
@@ -240,31 +238,12 @@ impl TokenCache {
         if let (Some(key_bytes), Some((_, slot))) = (&shared_key, &publish_to) {
             shared.put(slot, &encode_shared(reuse_until, &minted, key_bytes));
         }
-        self.remember(key, minted.clone(), reuse_until, now);
-        Ok((minted, TokenSource::Signed))
-    }
-
-    fn remember(&mut self, key: CacheKey, minted: Minted, reuse_until: u64, now: u64) {
-        if self.entries.len() >= self.capacity && now > self.earliest_reuse_until {
-            self.entries.retain(|_, cached| now <= cached.reuse_until);
-            self.earliest_reuse_until = self
-                .entries
-                .values()
-                .map(|cached| cached.reuse_until)
-                .min()
-                .unwrap_or(u64::MAX);
-        }
-        // A stale entry for this key is replaced in place, full or not.
-        if self.entries.len() < self.capacity || self.entries.contains_key(&key) {
-            self.earliest_reuse_until = self.earliest_reuse_until.min(reuse_until);
-            self.entries.insert(
-                key,
-                CachedToken {
-                    minted,
-                    reuse_until,
-                },
-            );
-        }
+        self.entries.insert(key, minted.clone(), reuse_until, now);
+        Ok(Token {
+            minted,
+            source: TokenSource::Signed,
+            reuse_until,
+        })
     }
 
     /// Signs a new token; if it would be too long, signs one without groups
@@ -630,7 +609,7 @@ pub mod tests {
 
     /// Shared data as Envoy keeps it: one map for every worker VM.
     #[derive(Default)]
-    pub struct MemoryShared(std::cell::RefCell<HashMap<String, Vec<u8>>>);
+    pub struct MemoryShared(std::cell::RefCell<std::collections::HashMap<String, Vec<u8>>>);
 
     impl SharedTokens for MemoryShared {
         fn get(&self, slot: &str) -> Option<Vec<u8>> {
@@ -649,9 +628,10 @@ pub mod tests {
         let mut worker_1 = TokenCache::new(16, limits()).with_shared_slots(64);
         let mut worker_2 = TokenCache::new(16, limits()).with_shared_slots(64);
         let get = |cache: &mut TokenCache, identity: &Identity, now| {
-            cache
+            let token = cache
                 .token_shared(&signer, identity, "i".into(), "a".into(), now, &shared)
-                .unwrap()
+                .unwrap();
+            (token.minted, token.source)
         };
         let (first, source) = get(&mut worker_1, &alice(), 1000);
         assert_eq!(source, TokenSource::Signed);
@@ -682,9 +662,10 @@ pub mod tests {
         let mut worker_1 = TokenCache::new(16, limits()).with_shared_slots(1);
         let mut worker_2 = TokenCache::new(16, limits()).with_shared_slots(1);
         let get = |cache: &mut TokenCache, signer: &Es256Signer, identity: &Identity| {
-            cache
+            let token = cache
                 .token_shared(signer, identity, "i".into(), "a".into(), 1000, &shared)
-                .unwrap()
+                .unwrap();
+            (token.minted, token.source)
         };
         get(&mut worker_1, &signer, &alice());
         let (for_bob, source) = get(&mut worker_2, &signer, &bob);
@@ -727,15 +708,15 @@ pub mod tests {
         let [slot, _] = shared_slots(b"", 1);
         for junk in [&b""[..], b"\x00\x01", &[0xff; 40], &[0; 24]] {
             shared.put(&slot, junk);
-            let (_, source) = TokenCache::new(16, limits())
+            let token = TokenCache::new(16, limits())
                 .with_shared_slots(1)
                 .token_shared(&signer, &alice(), "i".into(), "a".into(), 1000, &shared)
                 .unwrap();
-            assert_eq!(source, TokenSource::Signed);
+            assert_eq!(token.source, TokenSource::Signed);
         }
-        let (_, source) = cache
+        let token = cache
             .token_shared(&signer, &alice(), "i".into(), "a".into(), 1000, &shared)
             .unwrap();
-        assert_eq!(source, TokenSource::Shared);
+        assert_eq!(token.source, TokenSource::Shared);
     }
 }

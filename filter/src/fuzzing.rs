@@ -120,6 +120,14 @@ pub fn identity(data: &[u8]) {
         if let Some(identity) = identity::read(std::slice::from_ref(&source), property) {
             assert!(!identity.sub.is_empty(), "an identity without a subject");
         }
+        // The request cache's key over any payload bytes: no panic, and the
+        // same bytes always give the same key.
+        for value in values.iter().copied() {
+            let (mut first, mut second) = (Vec::new(), Vec::new());
+            let made = source.input_key(value, &mut first);
+            assert_eq!(made, source.input_key(value, &mut second));
+            assert_eq!(first, second);
+        }
     }
 }
 

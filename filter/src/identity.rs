@@ -112,10 +112,80 @@ impl Identity {
 }
 
 /// The identity from the first source that yields a subject, or `None`.
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn read(sources: &[Source], property: impl Fn(&[&str]) -> Option<Vec<u8>>) -> Option<Identity> {
+    read_indexed(sources, property).map(|(_, identity)| identity)
+}
+
+/// [`read`], with the index of the source the identity came from.
+pub fn read_indexed(
+    sources: &[Source],
+    property: impl Fn(&[&str]) -> Option<Vec<u8>>,
+) -> Option<(usize, Identity)> {
     sources
         .iter()
-        .find_map(|source| read_source(source, &property))
+        .enumerate()
+        .find_map(|(index, source)| Some((index, read_source(source, &property)?)))
+}
+
+impl Source {
+    /// The property holding everything this source reads, when there is one
+    /// (`jwt_authn`'s whole payload).
+    pub fn whole_input(&self) -> Option<[&str; 4]> {
+        match self {
+            Source::JwtAuthn {
+                metadata_namespace,
+                payload_key,
+                ..
+            } => Some([
+                "metadata",
+                "filter_metadata",
+                metadata_namespace,
+                payload_key,
+            ]),
+            Source::ExtAuthz { .. } | Source::ClientCertificate { .. } => None,
+        }
+    }
+
+    /// Bytes that are equal exactly when [`Self::whole_input`] holds the same
+    /// values for every top-level claim this source's mapping reads: the
+    /// identity read from it is then the same. Envoy serializes the payload
+    /// in a different key order on each request, so the pairs are sorted by
+    /// key; values are kept as Envoy sent them (a nested object's order
+    /// varies too, so a mapping into one only gives distinct keys, never a
+    /// wrong match). `None` when the payload is not a map.
+    pub fn input_key(&self, payload: &[u8], key: &mut Vec<u8>) -> Option<()> {
+        let Source::JwtAuthn { claims, .. } = self else {
+            return None;
+        };
+        let pairs = crate::metadata::decode_pairs(payload)?;
+        let mut read: Vec<&str> = [
+            Some(&claims.sub),
+            claims.user.as_ref(),
+            claims.email.as_ref(),
+            claims.groups.as_ref(),
+            claims.name.as_ref(),
+            claims.sid.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(|path| path.first().map(String::as_str))
+        .collect();
+        read.sort_unstable();
+        read.dedup();
+        for name in read {
+            key.extend_from_slice(&(name.len() as u64).to_le_bytes());
+            key.extend_from_slice(name.as_bytes());
+            match pairs.iter().find(|(key, _)| *key == name.as_bytes()) {
+                Some((_, value)) => {
+                    key.extend_from_slice(&(value.len() as u64).to_le_bytes());
+                    key.extend_from_slice(value);
+                }
+                None => key.extend_from_slice(&u64::MAX.to_le_bytes()),
+            }
+        }
+        Some(())
+    }
 }
 
 fn text(bytes: Option<Vec<u8>>) -> Option<String> {
@@ -443,5 +513,135 @@ mod tests {
                 .collect();
             let _ = common_name(&String::from_utf8_lossy(&bytes));
         }
+    }
+
+    /// Envoy's pairs encoding of a map, in the given order.
+    fn encode_pairs(pairs: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut out = (pairs.len() as u32).to_le_bytes().to_vec();
+        for (key, value) in pairs {
+            out.extend((key.len() as u32).to_le_bytes());
+            out.extend((value.len() as u32).to_le_bytes());
+        }
+        for (key, value) in pairs {
+            out.extend(key.as_bytes());
+            out.push(0);
+            out.extend(*value);
+            out.push(0);
+        }
+        out
+    }
+
+    fn input_key(source: &Source, payload: &[u8]) -> Option<Vec<u8>> {
+        let mut key = Vec::new();
+        source.input_key(payload, &mut key).map(|()| key)
+    }
+
+    #[test]
+    fn the_input_key_ignores_key_order_and_unmapped_claims() {
+        let source = jwt_authn();
+        let claims: [(&str, &[u8]); 5] = [
+            ("sub", b"alice"),
+            ("email", b"alice@example.com"),
+            (
+                "groups",
+                b"\x01\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00a\x00\x00",
+            ),
+            ("iat", &[0, 0, 0, 0, 0, 0, 0, 1]),
+            ("exp", &[0, 0, 0, 0, 0, 0, 0, 2]),
+        ];
+        let key = input_key(&source, &encode_pairs(&claims)).unwrap();
+        let mut reversed = claims;
+        reversed.reverse();
+        assert_eq!(
+            input_key(&source, &encode_pairs(&reversed)),
+            Some(key.clone())
+        );
+        // A new IdP token for the same claims (other iat, exp): same key.
+        let mut renewed = claims;
+        renewed[3].1 = &[9; 8];
+        renewed[4].1 = &[8; 8];
+        assert_eq!(
+            input_key(&source, &encode_pairs(&renewed)),
+            Some(key.clone())
+        );
+        // Any mapped claim changed, added or removed: another key.
+        let mut other = claims;
+        other[0].1 = b"alicf";
+        assert_ne!(input_key(&source, &encode_pairs(&other)), Some(key.clone()));
+        let with_name = [claims.as_slice(), &[("name", b"Alice".as_slice())]].concat();
+        assert_ne!(
+            input_key(&source, &encode_pairs(&with_name)),
+            Some(key.clone())
+        );
+        let empty_email = [
+            ("sub", b"alice".as_slice()),
+            ("email", b""),
+            ("groups", claims[2].1),
+        ];
+        let no_email = [("sub", b"alice".as_slice()), ("groups", claims[2].1)];
+        assert_ne!(
+            input_key(&source, &encode_pairs(&empty_email)),
+            input_key(&source, &encode_pairs(&no_email))
+        );
+        // Not a map: no key (the request reads its identity the long way).
+        assert_eq!(input_key(&source, b"alice"), None);
+        assert_eq!(input_key(&ext_authz(), &encode_pairs(&claims)), None);
+        assert_eq!(input_key(&certificate(), &encode_pairs(&claims)), None);
+    }
+
+    #[test]
+    fn equal_input_keys_mean_equal_identities() {
+        // Random payloads over a few claims and values, each in two orders:
+        // whenever the keys match, so do the identities read from them.
+        let source = jwt_authn();
+        let mut next = crate::test_rng::xorshift(0x2545_f491_4f6c_dd1d);
+        let names = ["sub", "email", "groups", "name", "sid", "iat", "user", "x"];
+        let values: [&[u8]; 4] = [b"a", b"b", b"", b"\x00\x00\x00\x00"];
+        let mut seen: HashMap<Vec<u8>, Option<Identity>> = HashMap::new();
+        for _ in 0..5_000 {
+            let mut pairs: Vec<(&str, &[u8])> = Vec::new();
+            for name in names {
+                if !next().is_multiple_of(3) {
+                    pairs.push((name, values[(next() % 4) as usize]));
+                }
+            }
+            if next().is_multiple_of(2) {
+                pairs.reverse();
+            }
+            let payload = encode_pairs(&pairs);
+            let Some(key) = input_key(&source, &payload) else {
+                panic!("a map always has a key");
+            };
+            let by_claims = read_claims_of(&source, &pairs);
+            if let Some(earlier) = seen.insert(key, by_claims.clone()) {
+                assert_eq!(earlier, by_claims, "{pairs:?}");
+            }
+        }
+    }
+
+    /// The identity `jwt_authn` would give for a payload of these top-level claims.
+    fn read_claims_of(source: &Source, pairs: &[(&str, &[u8])]) -> Option<Identity> {
+        let Source::JwtAuthn {
+            metadata_namespace,
+            payload_key,
+            ..
+        } = source
+        else {
+            return None;
+        };
+        let properties: Vec<(String, Vec<u8>)> = pairs
+            .iter()
+            .map(|(name, value)| {
+                (
+                    format!("metadata/filter_metadata/{metadata_namespace}/{payload_key}/{name}"),
+                    value.to_vec(),
+                )
+            })
+            .collect();
+        let borrowed: Vec<(&str, &[u8])> = properties
+            .iter()
+            .map(|(path, value)| (path.as_str(), value.as_slice()))
+            .collect();
+        read(std::slice::from_ref(source), host(&borrowed))
     }
 }

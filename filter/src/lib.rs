@@ -12,6 +12,7 @@ mod authority;
 mod claim_headers;
 mod config;
 mod cookies;
+mod fresh_map;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 mod groups;
@@ -35,6 +36,7 @@ use signed_headers_keys::{Bundle, BundleKey, Es256Signer, JwksDocument, KeyForma
 
 use assertion::{SharedTokens, TokenCache, TokenLimits, TokenSource};
 use config::{Audience, KeySource, Settings, UnauthenticatedPolicy};
+use fresh_map::FreshMap;
 use identity::Identity;
 use jwks_endpoint::{LocalResponse, PublishedKeys};
 
@@ -47,12 +49,19 @@ proxy_wasm::main! {{
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(SignedHeadersRoot::default()) });
 }}
 
+/// Request headers to set: (name, value).
+type HeadersToSet = Vec<(String, String)>;
+
 /// Everything one configuration needs, built once in `on_configure`.
 struct Plugin {
     settings: Settings,
     signer: Es256Signer,
     published: PublishedKeys,
     tokens: RefCell<TokenCache>,
+    /// The headers set for a request, keyed by the raw bytes that decide
+    /// them (the `jwt_authn` payload and the authority): a repeated request
+    /// skips reading claims and building the cache key from them.
+    requests: RefCell<FreshMap<Vec<u8>, HeadersToSet>>,
     metrics: Metrics,
     /// Shared-data key that marks "dropped groups logged" for this
     /// configuration, so every worker VM together logs it once.
@@ -108,6 +117,7 @@ impl Plugin {
                 TokenCache::new(settings.token_cache_entries, limits)
                     .with_shared_slots(settings.shared_token_cache_slots),
             ),
+            requests: RefCell::new(FreshMap::new(settings.token_cache_entries)),
             metrics: Metrics::define(),
             dropped_groups_logged_key: format!(
                 "signed-headers.dropped-groups-logged.{:016x}",
@@ -143,11 +153,13 @@ impl Plugin {
 }
 
 /// Counters in Envoy's stats (`wasmcustom.signed_headers.*`), summed over
-/// every worker: how many tokens were signed, and how many came from
-/// another worker through the shared slots instead.
+/// every worker: how many tokens were signed, how many came from another
+/// worker through the shared slots instead, and how many requests had their
+/// identity's claims read (the others repeated an earlier request's input).
 struct Metrics {
     tokens_signed: Option<u32>,
     shared_cache_hits: Option<u32>,
+    identity_reads: Option<u32>,
 }
 
 impl Metrics {
@@ -162,15 +174,23 @@ impl Metrics {
         Self {
             tokens_signed: counter("signed_headers.tokens_signed"),
             shared_cache_hits: counter("signed_headers.shared_cache_hits"),
+            identity_reads: counter("signed_headers.identity_reads"),
         }
     }
 
     fn count(&self, source: TokenSource) {
-        let metric = match source {
+        Self::increment(match source {
             TokenSource::Local => None,
             TokenSource::Shared => self.shared_cache_hits,
             TokenSource::Signed => self.tokens_signed,
-        };
+        });
+    }
+
+    fn count_identity_read(&self) {
+        Self::increment(self.identity_reads);
+    }
+
+    fn increment(metric: Option<u32>) {
         if let Some(id) = metric {
             // A lost increment is not worth failing a request for.
             let _ = hostcalls::increment_metric(id, 1);
@@ -356,10 +376,41 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
         )));
     }
 
+    let authority = header_text(&headers, ":authority").unwrap_or_default();
+
+    // Strip before anything reads the request further.
+    for name in settings
+        .strip
+        .select(headers.iter().map(|(n, _)| n.as_str()))
+    {
+        hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, None)
+            .map_err(|status| format!("cannot remove header {name}: {status:?}"))?;
+    }
+    strip_cookies(&settings.strip_cookies, &headers)?;
+
+    let now = hostcalls::get_current_time()
+        .map_err(|status| format!("cannot read the clock: {status:?}"))?
+        .duration_since(UNIX_EPOCH)
+        .map_err(|_| "the host clock is before 1970".to_owned())?
+        .as_secs();
+
+    // The same verified payload on the same authority as an earlier request:
+    // the same headers, while its token may be reused.
+    let request_key = request_key(settings, &authority);
+    if let Some(key) = &request_key
+        && let Some((cached, _)) = plugin
+            .requests
+            .try_borrow()
+            .map_err(|_| "request cache busy".to_owned())?
+            .get(key.as_slice(), now)
+    {
+        return set_headers(cached).map(|()| None);
+    }
+    plugin.metrics.count_identity_read();
+
     // Before anything is signed: an empty or doubled Host would be signed
     // as the audience (RFC 9110 asks for a 400 either way).
     let host = if settings.names_request_host() {
-        let authority = header_text(&headers, ":authority").unwrap_or_default();
         match authority::request_host(&authority) {
             Ok(host) => host,
             Err(invalid) => {
@@ -374,21 +425,11 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
         String::new()
     };
 
-    // Strip before anything reads the request further.
-    for name in settings
-        .strip
-        .select(headers.iter().map(|(n, _)| n.as_str()))
-    {
-        hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, None)
-            .map_err(|status| format!("cannot remove header {name}: {status:?}"))?;
-    }
-    strip_cookies(&settings.strip_cookies, &headers)?;
-
-    let identity = identity::read(&settings.identity, |path| {
+    let identity = identity::read_indexed(&settings.identity, |path| {
         hostcalls::get_property(path.to_vec()).ok().flatten()
     });
-    let mut identity = match (identity, settings.unauthenticated) {
-        (Some(identity), _) => identity,
+    let (source_index, mut identity) = match (identity, settings.unauthenticated) {
+        (Some(found), _) => found,
         (None, UnauthenticatedPolicy::Deny) => {
             let mut response = plain_response(401, "signed-headers: authentication required\n");
             for challenge in &settings.challenges {
@@ -398,22 +439,17 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
             }
             return Ok(Some(response));
         }
-        (None, UnauthenticatedPolicy::Anonymous) => Identity::anonymous(),
+        (None, UnauthenticatedPolicy::Anonymous) => (usize::MAX, Identity::anonymous()),
         (None, UnauthenticatedPolicy::Pass) => return Ok(None),
     };
     settings.groups.apply(&mut identity);
 
-    let now = hostcalls::get_current_time()
-        .map_err(|status| format!("cannot read the clock: {status:?}"))?
-        .duration_since(UNIX_EPOCH)
-        .map_err(|_| "the host clock is before 1970".to_owned())?
-        .as_secs();
     let issuer = assertion::issuer(&settings.issuer, &host);
     let audience = match &settings.audience {
         Some(fixed) => fixed.clone(),
         None => Audience::One(host),
     };
-    let (minted, source) = plugin
+    let token = plugin
         .tokens
         .try_borrow_mut()
         .map_err(|_| "token cache busy".to_owned())?
@@ -426,27 +462,56 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
             &HostSharedData,
         )
         .map_err(|e| e.to_string())?;
-    plugin.metrics.count(source);
-    if minted.groups_dropped() {
-        plugin.log_dropped_groups_once(minted.dropped_groups);
+    plugin.metrics.count(token.source);
+    let groups_dropped = token.minted.groups_dropped();
+    if groups_dropped {
+        plugin.log_dropped_groups_once(token.minted.dropped_groups);
     }
-    hostcalls::set_map_value(
-        MapType::HttpRequestHeaders,
-        &settings.header,
-        Some(&minted.token),
-    )
-    .map_err(|status| format!("cannot set {}: {status:?}", settings.header))?;
+    let mut to_set = vec![(settings.header.clone(), token.minted.token)];
     for claim_header in &settings.claim_headers {
-        if let Some(value) = claim_header.value(&identity, minted.groups_dropped()) {
-            hostcalls::set_map_value(
-                MapType::HttpRequestHeaders,
-                &claim_header.header,
-                Some(&value),
-            )
-            .map_err(|status| format!("cannot set {}: {status:?}", claim_header.header))?;
+        if let Some(value) = claim_header.value(&identity, groups_dropped) {
+            to_set.push((claim_header.header.clone(), value));
         }
     }
+    set_headers(&to_set)?;
+    // Only an identity from the first source is decided by its payload alone.
+    if let Some(key) = request_key
+        && source_index == 0
+    {
+        plugin
+            .requests
+            .try_borrow_mut()
+            .map_err(|_| "request cache busy".to_owned())?
+            .insert(key, to_set, token.reuse_until, now);
+    }
     Ok(None)
+}
+
+/// Bytes that decide a request's headers: the claims the first identity
+/// source maps, as its whole input holds them (one host call, no claim
+/// decoded), and the authority. `None` when the first source has no such
+/// input or the request has none.
+fn request_key(settings: &Settings, authority: &str) -> Option<Vec<u8>> {
+    if settings.token_cache_entries == 0 {
+        return None;
+    }
+    let source = settings.identity.first()?;
+    let payload = hostcalls::get_property(source.whole_input()?.to_vec())
+        .ok()
+        .flatten()?;
+    let mut key = Vec::with_capacity(payload.len() + authority.len() + 64);
+    key.extend_from_slice(&(authority.len() as u64).to_le_bytes());
+    key.extend_from_slice(authority.as_bytes());
+    source.input_key(&payload, &mut key)?;
+    Some(key)
+}
+
+fn set_headers(headers: &[(String, String)]) -> Result<(), String> {
+    for (name, value) in headers {
+        hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))
+            .map_err(|status| format!("cannot set {name}: {status:?}"))?;
+    }
+    Ok(())
 }
 
 /// Rewrites the `Cookie` header(s) without the configured cookies.

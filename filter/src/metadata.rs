@@ -17,10 +17,18 @@ pub fn groups(bytes: &[u8]) -> Vec<String> {
 }
 
 /// Decodes Envoy's serialization of a list: a pairs map whose keys are the
-/// items (little-endian u32 count, then (key length, value length) per item,
-/// then each key and value followed by a NUL). `None` unless the bytes are
-/// exactly that shape, so a plain string is never misread as a list.
+/// items (see [`decode_pairs`]). `None` unless the bytes are exactly that
+/// shape, so a plain string is never misread as a list.
 fn decode_list(bytes: &[u8]) -> Option<Vec<&[u8]>> {
+    decode_pairs(bytes).map(|pairs| pairs.into_iter().map(|(key, _)| key).collect())
+}
+
+/// Decodes the proxy-wasm "pairs" encoding Envoy uses for maps (a Struct:
+/// its keys and values) and lists (items as keys, empty values): a
+/// little-endian u32 count, then (key length, value length) per pair, then
+/// each key and value followed by a NUL. `None` unless the bytes are exactly
+/// that shape.
+pub fn decode_pairs(bytes: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
     let read_u32 = |at: usize| -> Option<usize> {
         let word: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
         usize::try_from(u32::from_le_bytes(word)).ok()
@@ -30,21 +38,22 @@ fn decode_list(bytes: &[u8]) -> Option<Vec<&[u8]>> {
     if data_at > bytes.len() {
         return None;
     }
-    let mut items = Vec::with_capacity(count);
+    let mut pairs = Vec::with_capacity(count);
     for index in 0..count {
         let sizes_at = 4 + index * 8;
         let key_len = read_u32(sizes_at)?;
         let value_len = read_u32(sizes_at + 4)?;
         let key_end = data_at.checked_add(key_len)?;
         let key = bytes.get(data_at..key_end)?;
-        let value_end = key_end.checked_add(1)?.checked_add(value_len)?;
+        let value_at = key_end.checked_add(1)?;
+        let value_end = value_at.checked_add(value_len)?;
         if bytes.get(key_end) != Some(&0) || bytes.get(value_end) != Some(&0) {
             return None;
         }
-        items.push(key);
+        pairs.push((key, bytes.get(value_at..value_end)?));
         data_at = value_end.checked_add(1)?;
     }
-    (data_at == bytes.len()).then_some(items)
+    (data_at == bytes.len()).then_some(pairs)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 mod assertion;
 mod bad_input;
 mod browser_login;
+mod caches;
 mod claims;
 mod demo;
 mod ext_authz;
@@ -30,5 +31,4 @@ mod shipped;
 mod soak;
 mod strip;
 mod support;
-mod token_sharing;
 mod verifier;

@@ -1,7 +1,9 @@
-//! One signature per user for the whole Envoy, not per worker: each worker
-//! VM has its own token cache, and the shared slots (proxy-wasm shared data)
-//! let a worker reuse a token another one signed. Counted with the filter's
-//! own metrics, summed over the workers.
+//! The filter's caches, counted with its own metrics (summed over the
+//! workers): one signature per user for the whole Envoy, not per worker
+//! (each worker VM has its own token cache; the shared slots in proxy-wasm
+//! shared data let a worker reuse a token another one signed), and a
+//! repeated request's identity read once per worker (the request cache,
+//! keyed by the raw `jwt_authn` payload and authority).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,6 +17,7 @@ const USERS: usize = 20;
 const ROUNDS: usize = 6;
 const SIGNED: &str = "wasmcustom.signed_headers.tokens_signed";
 const SHARED_HITS: &str = "wasmcustom.signed_headers.shared_cache_hits";
+const IDENTITY_READS: &str = "wasmcustom.signed_headers.identity_reads";
 
 /// Every user's requests, each on a new connection (so spread over the
 /// workers); returns the distinct tokens each user got, and the counters.
@@ -81,4 +84,54 @@ fn without_shared_slots_each_worker_signs_on_its_own() {
         seen.values().map(|tokens| tokens.len() as u64).sum::<u64>()
     );
     assert!(signed > USERS as u64);
+}
+
+#[test]
+fn a_repeated_request_reads_its_identity_once_per_worker() {
+    let bed = TestBed::start(&config_with_key(
+        &signing_bundle(),
+        json!({"claim_headers": ["email", "groups"]}),
+    ));
+    let alice = bed.idp.token_for("alice");
+    let bob = bed.idp.token_for("bob");
+    let send = |token: &str, host: &str| {
+        let response = bed.envoy.send(&Request::get("/").host(host).bearer(token));
+        EchoedRequest::from_response(&response)
+    };
+    let reads = || bed.envoy.stats().get(IDENTITY_READS).copied().unwrap_or(0);
+
+    let first = send(&alice, "app.example");
+    let mut assertions = BTreeSet::new();
+    for _ in 0..10 {
+        let echoed = send(&alice, "app.example");
+        assert_eq!(
+            echoed.header_values("x-pomerium-claim-email"),
+            ["alice@example.com"]
+        );
+        assert_eq!(
+            echoed.single_header("x-pomerium-claim-groups"),
+            first.single_header("x-pomerium-claim-groups")
+        );
+        assertions.insert(echoed.single_header(ASSERTION_HEADER).to_owned());
+    }
+    let after_alice = reads();
+    assert!(
+        (1..=signed_headers_e2e::CONCURRENCY as u64).contains(&after_alice),
+        "11 requests of one token read the identity {after_alice} times"
+    );
+    // The shared slots give the second worker the first one's token.
+    assert_eq!(assertions.len(), 1);
+
+    // Another user, another host: each read (at least) once, and served
+    // their own identity and audience.
+    let echoed = send(&bob, "app.example");
+    let claims = signed_headers_e2e::decode_segment(echoed.single_header(ASSERTION_HEADER), 1);
+    assert_eq!(claims["sub"], "bob");
+    let echoed = send(&alice, "other.example");
+    let claims = signed_headers_e2e::decode_segment(echoed.single_header(ASSERTION_HEADER), 1);
+    assert_eq!(
+        (claims["sub"].as_str(), claims["aud"].as_str()),
+        (Some("alice"), Some("other.example"))
+    );
+    assert!(reads() >= after_alice + 2);
 }
