@@ -25,6 +25,7 @@ mod strip;
 #[cfg(test)]
 mod test_rng;
 
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::UNIX_EPOCH;
@@ -351,11 +352,12 @@ impl HttpContext for SignedHeadersHttp {
     }
 }
 
-fn header_text(headers: &[(String, Vec<u8>)], name: &str) -> Option<String> {
+/// A request header's value as text, borrowed unless it is not UTF-8.
+fn header_text<'a>(headers: &'a [(String, Vec<u8>)], name: &str) -> Option<Cow<'a, str>> {
     headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, value)| String::from_utf8_lossy(value).into_owned())
+        .map(|(_, value)| String::from_utf8_lossy(value))
 }
 
 /// Acts on one request: `Some(response)` to answer locally, `None` to forward.
