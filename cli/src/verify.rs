@@ -3,7 +3,6 @@
 //! `signed-headers-keys`.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -212,22 +211,22 @@ impl FetchedJwks {
 
 /// Fetches a JWKS over http(s), with the filter's signing-kid header.
 pub fn fetch_jwks(url: &str) -> Result<FetchedJwks> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let tls = ureq::tls::TlsConfig::builder()
-        .provider(ureq::tls::TlsProvider::Rustls)
-        .unversioned_rustls_crypto_provider(provider)
-        .build();
-    let agent = ureq::Agent::config_builder()
-        .tls_config(tls)
-        .timeout_global(Some(FETCH_TIMEOUT))
-        .user_agent(concat!("signing-key/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .new_agent();
+    let agent = signed_headers_verifier::jwks_agent(
+        concat!("signing-key/", env!("CARGO_PKG_VERSION")),
+        FETCH_TIMEOUT,
+    );
     let mut response = agent
         .get(url)
         .header("accept", "application/json")
         .call()
         .map_err(|err| CliError::input(format!("fetching the JWKS from {url}: {err}")))?;
+    let status = response.status();
+    if status != 200 {
+        return Err(CliError::input(format!(
+            "fetching the JWKS from {url}: HTTP status {}",
+            status.as_u16()
+        )));
+    }
     let signing_kid = response
         .headers()
         .get("x-signing-kid")

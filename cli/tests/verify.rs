@@ -225,6 +225,11 @@ fn other_algorithms_and_garbage_fail() {
 /// Serves `body` as the JWKS on a loopback port for exactly one request and
 /// hands back the request line it received.
 fn serve_once(body: String) -> (String, thread::JoinHandle<String>) {
+    serve_once_with("200 OK", body)
+}
+
+/// [`serve_once`] with another status line.
+fn serve_once_with(status: &'static str, body: String) -> (String, thread::JoinHandle<String>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!(
         "http://{}/.well-known/pomerium/jwks.json",
@@ -242,7 +247,7 @@ fn serve_once(body: String) -> (String, thread::JoinHandle<String>) {
             }
         }
         let response = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
             body.len()
         );
         stream.write_all(response.as_bytes()).unwrap();
@@ -294,6 +299,11 @@ fn unreachable_or_invalid_jwks_is_an_input_error() {
     ])
     .fails(2);
     assert!(err.contains("fetching the JWKS"), "{err}");
+    // A JWKS URL that answers, but not with a JWKS.
+    let (url, server) = serve_once_with("404 Not Found", "{}".to_owned());
+    let err = cli(&["verify", &token, "--jwks", &url]).fails(2);
+    assert!(err.contains("HTTP status 404"), "{err}");
+    server.join().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.json");
     fs::write(&bad, "not json").unwrap();

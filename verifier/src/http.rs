@@ -14,26 +14,32 @@ pub struct HttpFetch {
     agent: ureq::Agent,
 }
 
+/// An HTTP agent for fetching a JWKS: rustls on AWS-LC with the web PKI
+/// roots, one overall timeout, and every status returned as a response
+/// (for the caller to judge), never as an error.
+pub fn jwks_agent(user_agent: &str, timeout: Duration) -> ureq::Agent {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let tls = ureq::tls::TlsConfig::builder()
+        .provider(ureq::tls::TlsProvider::Rustls)
+        .unversioned_rustls_crypto_provider(provider)
+        .build();
+    ureq::Agent::config_builder()
+        .tls_config(tls)
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .user_agent(user_agent)
+        .build()
+        .new_agent()
+}
+
 impl HttpFetch {
     pub fn new(url: &str) -> Self {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let tls = ureq::tls::TlsConfig::builder()
-            .provider(ureq::tls::TlsProvider::Rustls)
-            .unversioned_rustls_crypto_provider(provider)
-            .build();
-        let agent = ureq::Agent::config_builder()
-            .tls_config(tls)
-            .timeout_global(Some(TIMEOUT))
-            .http_status_as_error(false)
-            .user_agent(concat!(
-                "signed-headers-verifier/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .build()
-            .new_agent();
         Self {
             url: url.to_owned(),
-            agent,
+            agent: jwks_agent(
+                concat!("signed-headers-verifier/", env!("CARGO_PKG_VERSION")),
+                TIMEOUT,
+            ),
         }
     }
 }
