@@ -60,8 +60,9 @@ struct Plugin {
     published: PublishedKeys,
     tokens: RefCell<TokenCache>,
     /// The headers set for a request, keyed by the raw bytes that decide
-    /// them (the `jwt_authn` payload and the authority): a repeated request
-    /// skips reading claims and building the cache key from them.
+    /// them (the authority, and the mapped claims as the `jwt_authn` payload
+    /// holds them): a repeated request skips decoding claims and building
+    /// the token cache's key from them.
     requests: RefCell<FreshMap<Vec<u8>, HeadersToSet>>,
     metrics: Metrics,
     /// Shared-data key that marks "dropped groups logged" for this
