@@ -188,6 +188,42 @@ impl Source {
     }
 }
 
+/// A `jwt_authn` payload already read whole: answers the properties that
+/// name one of its top-level claims, as the host would (an empty value is
+/// absent, as Envoy reports it), so reading the identity costs no further
+/// host call. Deeper paths are left to the host: only the top level is known
+/// to be a map, and a string claim whose bytes happened to parse as one must
+/// not be walked into.
+pub struct Payload<'a> {
+    path: [&'a str; 4],
+    claims: Vec<(&'a [u8], &'a [u8])>,
+}
+
+impl<'a> Payload<'a> {
+    /// `None` unless `bytes` is a map (Envoy's pairs encoding).
+    pub fn new(path: [&'a str; 4], bytes: &'a [u8]) -> Option<Self> {
+        Some(Self {
+            path,
+            claims: crate::metadata::decode_pairs(bytes)?,
+        })
+    }
+
+    /// `Some(answer)` for a top-level claim's path, `None` for any other.
+    pub fn property(&self, path: &[&str]) -> Option<Option<Vec<u8>>> {
+        let (claim, parent) = path.split_last()?;
+        if parent != self.path {
+            return None;
+        }
+        Some(
+            self.claims
+                .iter()
+                .find(|(name, _)| *name == claim.as_bytes())
+                .map(|(_, value)| value.to_vec())
+                .filter(|value| !value.is_empty()),
+        )
+    }
+}
+
 fn text(bytes: Option<Vec<u8>>) -> Option<String> {
     bytes.and_then(|bytes| String::from_utf8(bytes).ok())
 }
@@ -643,5 +679,53 @@ mod tests {
             .map(|(path, value)| (path.as_str(), value.as_slice()))
             .collect();
         read(std::slice::from_ref(source), host(&borrowed))
+    }
+
+    #[test]
+    fn a_payload_read_whole_answers_top_level_claims_as_the_host_does() {
+        let source = jwt_authn();
+        let path = source.whole_input().unwrap();
+        let groups = b"\x02\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00a\x00\x00b\x00\x00";
+        let claims: [(&str, &[u8]); 5] = [
+            ("sub", b"alice"),
+            ("email", b""),
+            ("groups", groups),
+            ("name", b"Alice"),
+            ("iat", &[0, 0, 0, 0, 0, 0, 0, 1]),
+        ];
+        let payload_bytes = encode_pairs(&claims);
+        let payload = Payload::new(path, &payload_bytes).unwrap();
+        // The host: one property per claim, an empty value absent.
+        let per_claim: Vec<(String, Vec<u8>)> = claims
+            .iter()
+            .filter(|(_, value)| !value.is_empty())
+            .map(|(name, value)| (format!("{}/{name}", path.join("/")), value.to_vec()))
+            .collect();
+        let borrowed: Vec<(&str, &[u8])> = per_claim
+            .iter()
+            .map(|(path, value)| (path.as_str(), value.as_slice()))
+            .collect();
+        let host = host(&borrowed);
+        let asked = std::cell::Cell::new(0);
+        let from_payload = read(std::slice::from_ref(&source), |path| {
+            match payload.property(path) {
+                Some(answer) => answer,
+                None => {
+                    asked.set(asked.get() + 1);
+                    host(path)
+                }
+            }
+        });
+        let from_host = read(std::slice::from_ref(&source), &host);
+        assert_eq!(from_payload, from_host);
+        assert_eq!(from_payload.unwrap().groups, ["a", "b"]);
+        assert_eq!(asked.get(), 0, "every default claim is top-level");
+        // Deeper paths and other properties are the host's to answer.
+        let mut deeper = path.to_vec();
+        deeper.extend(["realm_access", "roles"]);
+        assert_eq!(payload.property(&deeper), None);
+        assert_eq!(payload.property(&["connection", "mtls"]), None);
+        assert_eq!(payload.property(&[]), None);
+        assert!(Payload::new(path, b"not a map").is_none());
     }
 }

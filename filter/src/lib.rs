@@ -399,7 +399,18 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
 
     // The same verified payload on the same authority as an earlier request:
     // the same headers, while its token may be reused.
-    let request_key = request_key(settings, &authority);
+    // The first identity source's whole input (jwt_authn's payload), read
+    // once: it keys the request cache and answers the claims below.
+    let first_source = settings.identity.first();
+    let payload_path = first_source.and_then(identity::Source::whole_input);
+    let payload_bytes =
+        payload_path.and_then(|path| hostcalls::get_property(path.to_vec()).ok().flatten());
+    let request_key = match (first_source, &payload_bytes) {
+        (Some(source), Some(payload)) if settings.token_cache_entries > 0 => {
+            request_key(source, payload, &authority)
+        }
+        _ => None,
+    };
     if let Some(key) = &request_key
         && let Some((cached, _)) = plugin
             .requests
@@ -428,8 +439,14 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
         String::new()
     };
 
+    let payload = payload_path
+        .zip(payload_bytes.as_deref())
+        .and_then(|(path, bytes)| identity::Payload::new(path, bytes));
     let identity = identity::read_indexed(&settings.identity, |path| {
-        hostcalls::get_property(path.to_vec()).ok().flatten()
+        match payload.as_ref().and_then(|payload| payload.property(path)) {
+            Some(answer) => answer,
+            None => hostcalls::get_property(path.to_vec()).ok().flatten(),
+        }
     });
     let (source_index, mut identity) = match (identity, settings.unauthenticated) {
         (Some(found), _) => found,
@@ -490,22 +507,14 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
     Ok(None)
 }
 
-/// Bytes that decide a request's headers: the claims the first identity
-/// source maps, as its whole input holds them (one host call, no claim
-/// decoded), and the authority. `None` when the first source has no such
-/// input or the request has none.
-fn request_key(settings: &Settings, authority: &str) -> Option<Vec<u8>> {
-    if settings.token_cache_entries == 0 {
-        return None;
-    }
-    let source = settings.identity.first()?;
-    let payload = hostcalls::get_property(source.whole_input()?.to_vec())
-        .ok()
-        .flatten()?;
+/// Bytes that decide a request's headers: the authority, and the claims
+/// `source` maps as its whole input (`payload`) holds them. `None` when the
+/// payload is not a map.
+fn request_key(source: &identity::Source, payload: &[u8], authority: &str) -> Option<Vec<u8>> {
     let mut key = Vec::with_capacity(payload.len() + authority.len() + 64);
     key.extend_from_slice(&(authority.len() as u64).to_le_bytes());
     key.extend_from_slice(authority.as_bytes());
-    source.input_key(&payload, &mut key)?;
+    source.input_key(payload, &mut key)?;
     Some(key)
 }
 
