@@ -94,9 +94,12 @@ export class Verifier {
       const plan = JSON.parse(this.#core.plan(token, this.#now()));
       if (plan.action === "refuse") throw new VerificationError(plan.error.code, plan.error.message);
       if (plan.action === "suppressed") this.#emit(plan.event);
-      if (plan.action !== "fetch") break;
+      if (plan.action !== "fetch" && plan.action !== "revalidate") break;
       if (this.#inflight) {
-        // Another verification is fetching: wait for it, then plan again.
+        // Stale keys that can verify this token: do not wait for the
+        // refresh another verification started.
+        if (plan.action === "revalidate") break;
+        // Keys that cannot: wait for it, then plan again.
         await this.#inflight;
         continue;
       }

@@ -142,7 +142,9 @@ impl VerifierCore {
 
     /// What to do before verifying `token` at `now_ms`: JSON
     /// `{"action":"use"}`, `{"action":"fetch","ifNoneMatch":…}`,
-    /// `{"action":"suppressed","event":…}`, or `{"action":"refuse","error":…}`
+    /// `{"action":"revalidate","ifNoneMatch":…}` (stale keys that can still
+    /// verify the token), `{"action":"suppressed","event":…}`, or
+    /// `{"action":"refuse","error":…}`
     /// when the token's header alone refuses it.
     pub fn plan(&mut self, token: &str, now_ms: f64) -> String {
         let Keys::Cached(cache) = &mut self.keys else {
@@ -160,6 +162,9 @@ impl VerifierCore {
                 "event": event_json(&CacheEvent::RefetchSuppressed { kid })}),
             Plan::Fetch { if_none_match } => {
                 json!({"action": "fetch", "ifNoneMatch": if_none_match})
+            }
+            Plan::Revalidate { if_none_match } => {
+                json!({"action": "revalidate", "ifNoneMatch": if_none_match})
             }
         }
         .to_string()

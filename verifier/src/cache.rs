@@ -44,8 +44,13 @@ pub enum Plan {
     /// verify with the keys held (the token fails as signed by an unknown
     /// key) and report [`CacheEvent::RefetchSuppressed`].
     RefetchSuppressed,
-    /// Fetch the JWKS, conditionally when an ETag is held.
+    /// Fetch the JWKS, conditionally when an ETag is held: the keys held
+    /// cannot verify this token (none yet, or an unknown kid).
     Fetch { if_none_match: Option<String> },
+    /// The keys held can verify this token but are stale: revalidate them.
+    /// While another caller is already fetching, verify with them as they
+    /// are rather than wait (a slow JWKS server must not stall the app).
+    Revalidate { if_none_match: Option<String> },
 }
 
 /// What a JWKS fetch got back.
@@ -193,7 +198,9 @@ impl JwksCache {
         // A stale set is revalidated; after a failed fetch the refetch
         // interval applies here too, and the stale keys keep serving.
         if now >= self.fresh_until && now >= self.retry_not_before {
-            return self.fetch();
+            return Plan::Revalidate {
+                if_none_match: self.etag.clone(),
+            };
         }
         Plan::UseCached
     }
@@ -307,7 +314,7 @@ mod tests {
         assert_eq!(cache.plan("a", 59_999), Plan::UseCached);
         assert_eq!(
             cache.plan("a", 60_000),
-            Plan::Fetch {
+            Plan::Revalidate {
                 if_none_match: Some("\"e1\"".to_owned())
             }
         );
@@ -331,7 +338,7 @@ mod tests {
     fn a_failed_fetch_keeps_the_last_good_keys_and_backs_off() {
         let mut cache = JwksCache::new(CacheOptions::default());
         cache.apply(ok(JWKS_A, "\"e1\"", "max-age=1"), 0);
-        assert!(matches!(cache.plan("a", 1_000), Plan::Fetch { .. }));
+        assert!(matches!(cache.plan("a", 1_000), Plan::Revalidate { .. }));
         let event = cache.apply(Err("connection refused".to_owned()), 1_000);
         assert_eq!(
             event,
@@ -342,7 +349,7 @@ mod tests {
         );
         assert!(cache.keys().is_some_and(|keys| keys.contains("a")));
         assert_eq!(cache.plan("a", 10_999), Plan::UseCached);
-        assert!(matches!(cache.plan("a", 11_000), Plan::Fetch { .. }));
+        assert!(matches!(cache.plan("a", 11_000), Plan::Revalidate { .. }));
         // An empty key set is a failure too, never adopted.
         let event = cache.apply(ok(r#"{"keys":[]}"#, "\"e2\"", "max-age=60"), 11_000);
         assert!(matches!(

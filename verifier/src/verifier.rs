@@ -1,4 +1,4 @@
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use signed_headers_keys::Bundle;
@@ -168,23 +168,33 @@ impl Verifier {
             fetcher,
         } = remote;
         let plan = lock(cache).plan(kid, now);
-        match plan {
-            Plan::UseCached => {}
-            Plan::RefetchSuppressed => (self.on_event)(&CacheEvent::RefetchSuppressed {
-                kid: kid.to_owned(),
-            }),
-            Plan::Fetch { .. } => {
-                let _one_fetch_at_a_time = lock(fetching);
-                // Another thread may have fetched while this one waited.
-                let now = (self.clock)();
-                let plan = lock(cache).plan(kid, now);
-                if let Plan::Fetch { if_none_match } = plan {
-                    let outcome = fetcher.fetch(if_none_match.as_deref());
-                    let event = lock(cache).apply(outcome, (self.clock)());
-                    (self.on_event)(&event);
-                }
+        let one_fetch_at_a_time = match plan {
+            Plan::UseCached => None,
+            Plan::RefetchSuppressed => {
+                (self.on_event)(&CacheEvent::RefetchSuppressed {
+                    kid: kid.to_owned(),
+                });
+                None
+            }
+            // The keys held cannot verify this token: wait for the fetch.
+            Plan::Fetch { .. } => Some(lock(fetching)),
+            // They can: fetch unless someone else already is.
+            Plan::Revalidate { .. } => match fetching.try_lock() {
+                Ok(guard) => Some(guard),
+                Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+                Err(TryLockError::WouldBlock) => None,
+            },
+        };
+        if one_fetch_at_a_time.is_some() {
+            // Another thread may have fetched while this one waited.
+            let plan = lock(cache).plan(kid, (self.clock)());
+            if let Plan::Fetch { if_none_match } | Plan::Revalidate { if_none_match } = plan {
+                let outcome = fetcher.fetch(if_none_match.as_deref());
+                let event = lock(cache).apply(outcome, (self.clock)());
+                (self.on_event)(&event);
             }
         }
+        drop(one_fetch_at_a_time);
         let cache = lock(cache);
         cache
             .keys()

@@ -198,3 +198,81 @@ fn a_closed_port_is_a_failed_fetch_not_a_panic() {
         Err("keys_unavailable")
     );
 }
+
+/// A fetcher whose every fetch after the first waits for the test to let it
+/// through, and says when one has started.
+struct GatedFetch {
+    jwks: String,
+    calls: std::sync::atomic::AtomicUsize,
+    started: Mutex<std::sync::mpsc::Sender<()>>,
+    gate: Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl signed_headers_verifier::Fetch for GatedFetch {
+    fn fetch(
+        &self,
+        _if_none_match: Option<&str>,
+    ) -> Result<signed_headers_verifier::FetchResponse, String> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) > 0 {
+            let _ = self.started.lock().expect("sender").send(());
+            let _ = self.gate.lock().expect("gate").recv();
+        }
+        Ok(signed_headers_verifier::FetchResponse {
+            status: 200,
+            etag: Some("\"v1\"".to_owned()),
+            cache_control: Some("max-age=60".to_owned()),
+            body: self.jwks.clone(),
+        })
+    }
+}
+
+#[test]
+fn a_slow_revalidation_does_not_hold_up_tokens_the_stale_keys_verify() {
+    let key = new_key();
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let (gate_tx, gate_rx) = std::sync::mpsc::channel();
+    let clock = start_clock();
+    let time = Arc::clone(&clock);
+    let verifier = Arc::new(
+        Verifier::with_fetcher(
+            Policy::new(HOST, HOST),
+            GatedFetch {
+                jwks: jwks_of(&[&key]),
+                calls: std::sync::atomic::AtomicUsize::new(0),
+                started: Mutex::new(started_tx),
+                gate: Mutex::new(gate_rx),
+            },
+            CacheOptions::default(),
+        )
+        .with_clock(move || time.load(Ordering::SeqCst)),
+    );
+    let token = sign(&key, &claims_at(now_seconds()));
+    verifier.verify(&token).expect("the first fetch");
+
+    advance(&clock, 61);
+    let revalidating = {
+        let (verifier, token) = (Arc::clone(&verifier), token.clone());
+        std::thread::spawn(move || verifier.verify(&token))
+    };
+    started_rx.recv().expect("the revalidation started");
+    // Meanwhile another request: verified with the stale keys, at once (a
+    // wait for the gated fetch would never end; the timeout only turns
+    // that hang into a failure).
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    {
+        let (verifier, token) = (Arc::clone(&verifier), token.clone());
+        std::thread::spawn(move || {
+            let _ = done_tx.send(verifier.verify(&token));
+        });
+    }
+    let meanwhile = done_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("a verification waited for the revalidation");
+    assert!(meanwhile.is_ok(), "{meanwhile:?}");
+    gate_tx.send(()).expect("the gate");
+    revalidating
+        .join()
+        .expect("the revalidating thread")
+        .expect("verified after revalidating");
+    assert_eq!(verifier.stats().fetches, 2);
+}
