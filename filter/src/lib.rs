@@ -443,10 +443,17 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
         .zip(payload_bytes.as_deref())
         .and_then(|(path, bytes)| identity::Payload::new(path, bytes));
     let identity = identity::read_indexed(&settings.identity, |path| {
-        match payload.as_ref().and_then(|payload| payload.property(path)) {
-            Some(answer) => answer,
-            None => hostcalls::get_property(path.to_vec()).ok().flatten(),
+        if let Some(answer) = payload.as_ref().and_then(|payload| payload.property(path)) {
+            return answer;
         }
+        // No payload at all (no token): nothing below it either.
+        if let Some(prefix) = payload_path
+            && payload_bytes.is_none()
+            && path.starts_with(&prefix)
+        {
+            return None;
+        }
+        hostcalls::get_property(path.to_vec()).ok().flatten()
     });
     let (source_index, mut identity) = match (identity, settings.unauthenticated) {
         (Some(found), _) => found,
