@@ -150,15 +150,14 @@ impl Source {
     /// Bytes that are equal exactly when [`Self::whole_input`] holds the same
     /// values for every top-level claim this source's mapping reads: the
     /// identity read from it is then the same. Envoy serializes the payload
-    /// in a different key order on each request, so the pairs are sorted by
-    /// key; values are kept as Envoy sent them (a nested object's order
-    /// varies too, so a mapping into one only gives distinct keys, never a
-    /// wrong match). `None` when the payload is not a map.
-    pub fn input_key(&self, payload: &[u8], key: &mut Vec<u8>) -> Option<()> {
+    /// in a different key order on each request, so the claims are taken by
+    /// name, in sorted order; values are kept as Envoy sent them (a nested
+    /// object's order varies too, so a mapping into one only gives distinct
+    /// keys, never a wrong match). `None` for other sources.
+    pub fn input_key(&self, payload: &Payload<'_>, key: &mut Vec<u8>) -> Option<()> {
         let Source::JwtAuthn { claims, .. } = self else {
             return None;
         };
-        let pairs = crate::metadata::decode_pairs(payload)?;
         let mut read: Vec<&str> = [
             Some(&claims.sub),
             claims.user.as_ref(),
@@ -176,8 +175,8 @@ impl Source {
         for name in read {
             key.extend_from_slice(&(name.len() as u64).to_le_bytes());
             key.extend_from_slice(name.as_bytes());
-            match pairs.iter().find(|(key, _)| *key == name.as_bytes()) {
-                Some((_, value)) => {
+            match payload.claim(name) {
+                Some(value) => {
                     key.extend_from_slice(&(value.len() as u64).to_le_bytes());
                     key.extend_from_slice(value);
                 }
@@ -208,6 +207,14 @@ impl<'a> Payload<'a> {
         })
     }
 
+    /// A top-level claim's value as Envoy encoded it (empty ones included).
+    pub fn claim(&self, name: &str) -> Option<&'a [u8]> {
+        self.claims
+            .iter()
+            .find(|(claim, _)| *claim == name.as_bytes())
+            .map(|(_, value)| *value)
+    }
+
     /// `Some(answer)` for a top-level claim's path, `None` for any other.
     pub fn property(&self, path: &[&str]) -> Option<Option<Vec<u8>>> {
         let (claim, parent) = path.split_last()?;
@@ -215,11 +222,9 @@ impl<'a> Payload<'a> {
             return None;
         }
         Some(
-            self.claims
-                .iter()
-                .find(|(name, _)| *name == claim.as_bytes())
-                .map(|(_, value)| value.to_vec())
-                .filter(|value| !value.is_empty()),
+            self.claim(claim)
+                .filter(|value| !value.is_empty())
+                .map(<[u8]>::to_vec),
         )
     }
 }
@@ -568,8 +573,10 @@ mod tests {
     }
 
     fn input_key(source: &Source, payload: &[u8]) -> Option<Vec<u8>> {
+        let jwt_authn = jwt_authn();
+        let payload = Payload::new(jwt_authn.whole_input()?, payload)?;
         let mut key = Vec::new();
-        source.input_key(payload, &mut key).map(|()| key)
+        source.input_key(&payload, &mut key).map(|()| key)
     }
 
     #[test]

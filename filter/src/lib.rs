@@ -397,15 +397,19 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
         .map_err(|_| "the host clock is before 1970".to_owned())?
         .as_secs();
 
-    // The same verified payload on the same authority as an earlier request:
-    // the same headers, while its token may be reused.
     // The first identity source's whole input (jwt_authn's payload), read
-    // once: it keys the request cache and answers the claims below.
+    // and decoded once: it keys the request cache and answers the claims.
     let first_source = settings.identity.first();
     let payload_path = first_source.and_then(identity::Source::whole_input);
     let payload_bytes =
         payload_path.and_then(|path| hostcalls::get_property(path.to_vec()).ok().flatten());
-    let request_key = match (first_source, &payload_bytes) {
+    let payload = payload_path
+        .zip(payload_bytes.as_deref())
+        .and_then(|(path, bytes)| identity::Payload::new(path, bytes));
+
+    // The same claims on the same authority as an earlier request: the same
+    // headers, while its token may be reused.
+    let request_key = match (first_source, &payload) {
         (Some(source), Some(payload)) if settings.token_cache_entries > 0 => {
             request_key(source, payload, &authority)
         }
@@ -439,9 +443,6 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
         String::new()
     };
 
-    let payload = payload_path
-        .zip(payload_bytes.as_deref())
-        .and_then(|(path, bytes)| identity::Payload::new(path, bytes));
     let identity = identity::read_indexed(&settings.identity, |path| {
         if let Some(answer) = payload.as_ref().and_then(|payload| payload.property(path)) {
             return answer;
@@ -515,10 +516,13 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
 }
 
 /// Bytes that decide a request's headers: the authority, and the claims
-/// `source` maps as its whole input (`payload`) holds them. `None` when the
-/// payload is not a map.
-fn request_key(source: &identity::Source, payload: &[u8], authority: &str) -> Option<Vec<u8>> {
-    let mut key = Vec::with_capacity(payload.len() + authority.len() + 64);
+/// `source` maps as its whole input (`payload`) holds them.
+fn request_key(
+    source: &identity::Source,
+    payload: &identity::Payload<'_>,
+    authority: &str,
+) -> Option<Vec<u8>> {
+    let mut key = Vec::with_capacity(authority.len() + 256);
     key.extend_from_slice(&(authority.len() as u64).to_le_bytes());
     key.extend_from_slice(authority.as_bytes());
     source.input_key(payload, &mut key)?;
