@@ -1,7 +1,7 @@
 //! The assertion minted for a user, and the cache that spares most
 //! requests a signature.
 
-use signed_headers_keys::{AssertionClaims, Audience, Es256Signer};
+use signed_headers_keys::{AssertionClaims, Audience, Es256Signer, PrecomputedNonce};
 
 use crate::config::{Issuer, IssuerFormat};
 use crate::fresh_map::FreshMap;
@@ -94,6 +94,8 @@ pub enum TokenSource {
     Shared,
     /// Signed for this request.
     Signed,
+    /// Signed for this request with a nonce computed ahead of time.
+    SignedPrecomputed,
 }
 
 /// What every token of one configuration shares.
@@ -115,7 +117,13 @@ pub struct TokenCache {
     limits: TokenLimits,
     /// Slots in the store every worker shares; 0: none.
     shared_slots: usize,
+    /// ECDSA nonces computed off the request path (see [`Self::refill_nonces`]).
+    nonces: Vec<PrecomputedNonce>,
 }
+
+/// How many precomputed nonces a worker keeps at most: a burst of that many
+/// new users signs without a base-point multiplication on the request path.
+pub const NONCE_POOL: usize = 64;
 
 /// A token for a request, where it came from, and until when it may be
 /// reused.
@@ -148,6 +156,7 @@ impl TokenCache {
             entries: FreshMap::new(capacity),
             limits,
             shared_slots: 0,
+            nonces: Vec::new(),
         }
     }
 
@@ -166,6 +175,17 @@ impl TokenCache {
     #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.entries.len() == 0
+    }
+
+    /// Computes up to `at_most` nonces for later signatures, keeping at most
+    /// [`NONCE_POOL`]: call it where the worker would otherwise be idle (a
+    /// timer tick). Returns how many were added.
+    pub fn refill_nonces(&mut self, at_most: usize) -> usize {
+        let wanted = NONCE_POOL.saturating_sub(self.nonces.len()).min(at_most);
+        let before = self.nonces.len();
+        self.nonces
+            .extend(std::iter::from_fn(PrecomputedNonce::generate).take(wanted));
+        self.nonces.len() - before
     }
 
     /// A token for `identity` at `now`: a cached one still fresh, else a new
@@ -233,6 +253,7 @@ impl TokenCache {
                 }
             }
         }
+        let precomputed = !self.nonces.is_empty();
         let minted = self.mint(signer, &key, now)?;
         let reuse_until = now.saturating_add(self.limits.ttl_seconds / 2);
         if let (Some(key_bytes), Some((_, slot))) = (&shared_key, &publish_to) {
@@ -241,7 +262,11 @@ impl TokenCache {
         self.entries.insert(key, minted.clone(), reuse_until, now);
         Ok(Token {
             minted,
-            source: TokenSource::Signed,
+            source: if precomputed {
+                TokenSource::SignedPrecomputed
+            } else {
+                TokenSource::Signed
+            },
             reuse_until,
         })
     }
@@ -275,7 +300,10 @@ impl TokenCache {
             payload = serialize(&claims)?;
         }
         Ok(Minted {
-            token: signer.sign(&payload),
+            token: match self.nonces.pop() {
+                Some(nonce) => signer.sign_with(&payload, nonce),
+                None => signer.sign(&payload),
+            },
             dropped_groups,
         })
     }
@@ -718,5 +746,53 @@ pub mod tests {
             .token_shared(&signer, &alice(), "i".into(), "a".into(), 1000, &shared)
             .unwrap();
         assert_eq!(token.source, TokenSource::Shared);
+    }
+
+    #[test]
+    fn precomputed_nonces_sign_valid_tokens_and_are_used_once() {
+        use p256::ecdsa::signature::Verifier as _;
+        use p256::ecdsa::{Signature, VerifyingKey};
+
+        let key = BundleKey::generate(KeyFormat::Sec1).unwrap();
+        let signer = key.signer().unwrap();
+        let verifying = VerifyingKey::from(*key.public_key().unwrap());
+        let mut cache = TokenCache::new(0, limits());
+        assert_eq!(cache.refill_nonces(3), 3);
+        assert_eq!(
+            cache.refill_nonces(NONCE_POOL * 2),
+            NONCE_POOL - 3,
+            "bounded"
+        );
+        let mut cache = TokenCache::new(0, limits());
+        cache.refill_nonces(2);
+        let mut sources = Vec::new();
+        let mut tokens = std::collections::HashSet::new();
+        for _ in 0..3 {
+            let token = cache
+                .token_shared(&signer, &alice(), "i".into(), "a".into(), 1000, &NotShared)
+                .unwrap();
+            sources.push(token.source);
+            let (input, signature) = token.minted.token.rsplit_once('.').unwrap();
+            let signature = base64::Engine::decode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                signature,
+            )
+            .unwrap();
+            verifying
+                .verify(
+                    input.as_bytes(),
+                    &Signature::from_slice(&signature).unwrap(),
+                )
+                .unwrap();
+            assert!(tokens.insert(token.minted.token));
+        }
+        assert_eq!(
+            sources,
+            [
+                TokenSource::SignedPrecomputed,
+                TokenSource::SignedPrecomputed,
+                TokenSource::Signed
+            ]
+        );
     }
 }

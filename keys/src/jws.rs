@@ -2,10 +2,16 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use p256::SecretKey;
 use p256::ecdsa::signature::Signer as _;
 use p256::ecdsa::{Signature, SigningKey};
+use p256::elliptic_curve::Field as _;
+use p256::elliptic_curve::Generate as _;
+use p256::elliptic_curve::group::Group as _;
+use p256::elliptic_curve::point::AffineCoordinates as _;
+use p256::{FieldBytes, NonZeroScalar, ProjectivePoint, Scalar, SecretKey};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use zeroize::Zeroize as _;
 
 /// Signs compact JWS with one P-256 key; the protected header is encoded once.
 #[derive(Clone)]
@@ -70,9 +76,68 @@ impl Es256Signer {
         token
     }
 
+    /// Like [`Self::sign`], with a nonce computed ahead of time: only
+    /// `s = k⁻¹(z + r·d)` is left to do, a few scalar operations instead of a
+    /// base-point multiplication. The nonce is consumed (used once) and
+    /// wiped. Falls back to [`Self::sign`] in the negligible case `s = 0`.
+    pub fn sign_with(&self, payload: &[u8], nonce: PrecomputedNonce) -> String {
+        let mut token = String::with_capacity(self.token_len(payload.len()));
+        token.push_str(&self.encoded_header);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(payload, &mut token);
+        let digest: FieldBytes = Sha256::digest(token.as_bytes());
+        let z = <Scalar as p256::elliptic_curve::ops::Reduce<FieldBytes>>::reduce(&digest);
+        let d: &Scalar = self.key.as_nonzero_scalar().as_ref();
+        let s = nonce.k_inv * (z + nonce.r * d);
+        let Ok(signature) = Signature::from_scalars(nonce.r, s) else {
+            return self.sign(payload);
+        };
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut token);
+        token
+    }
+
     /// Serializes `claims` to JSON and signs them.
     pub fn sign_claims<T: Serialize>(&self, claims: &T) -> Result<String, serde_json::Error> {
         serde_json::to_vec(claims).map(|payload| self.sign(&payload))
+    }
+}
+
+/// An ECDSA nonce computed off the request path (online/offline signing):
+/// `k` from the system's CSPRNG, kept only as `k⁻¹` and `r = x(k·G) mod n`.
+/// Each is used for exactly one signature ([`Es256Signer::sign_with`] takes
+/// it by value) and wiped when dropped: a nonce used twice, or leaked with
+/// its signature, gives away the private key.
+pub struct PrecomputedNonce {
+    k_inv: Scalar,
+    r: Scalar,
+}
+
+impl PrecomputedNonce {
+    /// `None` if the random source fails (or, with negligible probability,
+    /// `r` is zero).
+    pub fn generate() -> Option<Self> {
+        let k = NonZeroScalar::try_generate().ok()?;
+        let point = ProjectivePoint::mul_by_generator(&k).to_affine();
+        let r = <Scalar as p256::elliptic_curve::ops::Reduce<FieldBytes>>::reduce(&point.x());
+        if bool::from(r.is_zero()) {
+            return None;
+        }
+        let k_inv = Option::<Scalar>::from(k.as_ref().invert())?;
+        Some(Self { k_inv, r })
+    }
+}
+
+impl Drop for PrecomputedNonce {
+    fn drop(&mut self) {
+        self.k_inv.zeroize();
+        self.r.zeroize();
+    }
+}
+
+impl std::fmt::Debug for PrecomputedNonce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PrecomputedNonce(..)")
     }
 }
 
@@ -126,4 +191,41 @@ pub fn random_jti() -> Result<String, getrandom::Error> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes)?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p256::ecdsa::VerifyingKey;
+    use p256::ecdsa::signature::Verifier as _;
+
+    fn split(token: &str) -> (&str, Signature) {
+        let (input, signature) = token.rsplit_once('.').unwrap();
+        let bytes = URL_SAFE_NO_PAD.decode(signature).unwrap();
+        (input, Signature::from_slice(&bytes).unwrap())
+    }
+
+    #[test]
+    fn precomputed_nonces_give_valid_distinct_signatures() {
+        let secret = SecretKey::try_generate().unwrap();
+        let signer = Es256Signer::new(&secret, "kid".into());
+        let verifying = VerifyingKey::from(secret.public_key());
+        let payload = br#"{"sub":"alice"}"#;
+        let mut signatures = std::collections::HashSet::new();
+        for _ in 0..20 {
+            let token = signer.sign_with(payload, PrecomputedNonce::generate().unwrap());
+            assert_eq!(token.len(), signer.token_len(payload.len()));
+            let (input, signature) = split(&token);
+            verifying.verify(input.as_bytes(), &signature).unwrap();
+            assert!(signatures.insert(token.clone()), "a nonce repeated");
+            // Same header and payload as the deterministic signature.
+            assert_eq!(input, split(&signer.sign(payload)).0);
+        }
+        // Another message under the same kind of nonce does not verify as this one.
+        let token = signer.sign_with(b"{}", PrecomputedNonce::generate().unwrap());
+        let (_, signature) = split(&token);
+        let deterministic = signer.sign(payload);
+        let (input, _) = split(&deterministic);
+        assert!(verifying.verify(input.as_bytes(), &signature).is_err());
+    }
 }

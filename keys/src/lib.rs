@@ -11,5 +11,5 @@ mod rsa;
 pub use bundle::{Bundle, BundleKey, KeyFormat, KeyGenerationError, KidFormat};
 pub use error::{BundleError, Reason};
 pub use jwk::{Jwk, JwksDocument, rsa_thumbprint_kid, thumbprint_kid};
-pub use jws::{AssertionClaims, Audience, Es256Signer, random_jti};
+pub use jws::{AssertionClaims, Audience, Es256Signer, PrecomputedNonce, random_jti};
 pub use rsa::{MIN_RSA_BITS, RsaPublic};

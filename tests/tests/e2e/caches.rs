@@ -135,3 +135,44 @@ fn a_repeated_request_reads_its_identity_once_per_worker() {
     );
     assert!(reads() >= after_alice + 2);
 }
+
+#[test]
+fn nonces_precomputed_between_requests_sign_tokens_that_verify() {
+    // Every request signs; the workers top up precomputed nonces on a timer.
+    let bed = TestBed::start(&config_with_key(
+        &signing_bundle(),
+        json!({"token_cache_entries": 0}),
+    ));
+    let verifier = bed.jwks_verifier();
+    let token = bed.idp.token_for("alice");
+    let precomputed = || {
+        bed.envoy
+            .stats()
+            .get("wasmcustom.signed_headers.precomputed_signatures")
+            .copied()
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let mut sent = 0u64;
+    let mut assertions = BTreeSet::new();
+    while sent < 20 || precomputed() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no signature used a precomputed nonce"
+        );
+        let response = bed
+            .envoy
+            .send(&Request::get("/").host("app.example").bearer(&token));
+        let echoed = EchoedRequest::from_response(&response);
+        let assertion = echoed.single_header(ASSERTION_HEADER);
+        // Checked by jsonwebtoken (AWS-LC), not our own p256.
+        verifier.verify(assertion, "app.example", "app.example");
+        assertions.insert(assertion.to_owned());
+        sent += 1;
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(assertions.len() as u64, sent, "every request signed anew");
+    let stats = bed.envoy.stats();
+    assert_eq!(stats.get(SIGNED).copied(), Some(sent));
+    assert!(precomputed() >= 1);
+}
