@@ -179,7 +179,9 @@ impl TokenCache {
 
     /// Computes up to `at_most` nonces for later signatures, keeping at most
     /// [`NONCE_POOL`]: call it where the worker would otherwise be idle (a
-    /// timer tick). Returns how many were added.
+    /// timer tick). Returns how many were added. This moves the base-point
+    /// multiplication off a request's latency, not off the worker: a
+    /// saturated worker signs as fast as before.
     pub fn refill_nonces(&mut self, at_most: usize) -> usize {
         let wanted = NONCE_POOL.saturating_sub(self.nonces.len()).min(at_most);
         let before = self.nonces.len();
