@@ -316,10 +316,6 @@ impl TokenCache {
 /// exactly, so two identities hashing to one slot never see each other's
 /// token, and a token minted under another key or limit is never reused.
 fn shared_key_bytes(key: &CacheKey, kid: &str, limits: &TokenLimits) -> Vec<u8> {
-    fn field(out: &mut Vec<u8>, bytes: &[u8]) {
-        out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
-        out.extend_from_slice(bytes);
-    }
     let identity = &key.identity;
     let mut out = Vec::with_capacity(256);
     for text in [
@@ -331,7 +327,7 @@ fn shared_key_bytes(key: &CacheKey, kid: &str, limits: &TokenLimits) -> Vec<u8> 
         &identity.name,
         &identity.sid,
     ] {
-        field(&mut out, text.as_bytes());
+        crate::push_field(&mut out, text.as_bytes());
     }
     let audiences: &[String] = match &key.aud {
         Audience::One(one) => std::slice::from_ref(one),
@@ -341,7 +337,7 @@ fn shared_key_bytes(key: &CacheKey, kid: &str, limits: &TokenLimits) -> Vec<u8> 
     for list in [audiences, identity.groups.as_slice()] {
         out.extend_from_slice(&(list.len() as u64).to_be_bytes());
         for item in list {
-            field(&mut out, item.as_bytes());
+            crate::push_field(&mut out, item.as_bytes());
         }
     }
     out.push(u8::from(identity.groups_truncated));

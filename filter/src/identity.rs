@@ -173,14 +173,11 @@ impl Source {
         read.sort_unstable();
         read.dedup();
         for name in read {
-            key.extend_from_slice(&(name.len() as u64).to_le_bytes());
-            key.extend_from_slice(name.as_bytes());
+            crate::push_field(key, name.as_bytes());
             match payload.claim(name) {
-                Some(value) => {
-                    key.extend_from_slice(&(value.len() as u64).to_le_bytes());
-                    key.extend_from_slice(value);
-                }
-                None => key.extend_from_slice(&u64::MAX.to_le_bytes()),
+                Some(value) => crate::push_field(key, value),
+                // No length is u64::MAX: absent differs from every value.
+                None => key.extend_from_slice(&u64::MAX.to_be_bytes()),
             }
         }
         Some(())

@@ -230,6 +230,13 @@ impl SharedTokens for HostSharedData {
     }
 }
 
+/// Appends `bytes` with its length first, so that a sequence of fields
+/// encodes unambiguously: the cache keys are compared byte for byte.
+pub(crate) fn push_field(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
 /// FNV-1a: a stable fingerprint of the configuration, not a security hash.
 pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
@@ -549,8 +556,7 @@ fn request_key(
     authority: &str,
 ) -> Option<Vec<u8>> {
     let mut key = Vec::with_capacity(authority.len() + 256);
-    key.extend_from_slice(&(authority.len() as u64).to_le_bytes());
-    key.extend_from_slice(authority.as_bytes());
+    push_field(&mut key, authority.as_bytes());
     source.input_key(payload, &mut key)?;
     Some(key)
 }

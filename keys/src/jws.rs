@@ -64,16 +64,26 @@ impl Es256Signer {
         self.encoded_header.len() + 1 + encoded_payload + 1 + 86
     }
 
-    /// `header.payload.signature` over the given payload bytes (JSON).
-    pub fn sign(&self, payload: &[u8]) -> String {
+    /// `header.payload`, with room for the signature that follows.
+    fn signing_input(&self, payload: &[u8]) -> String {
         let mut token = String::with_capacity(self.token_len(payload.len()));
         token.push_str(&self.encoded_header);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(payload, &mut token);
-        let signature: Signature = self.key.sign(token.as_bytes());
+        token
+    }
+
+    fn append_signature(mut token: String, signature: &Signature) -> String {
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut token);
         token
+    }
+
+    /// `header.payload.signature` over the given payload bytes (JSON).
+    pub fn sign(&self, payload: &[u8]) -> String {
+        let token = self.signing_input(payload);
+        let signature: Signature = self.key.sign(token.as_bytes());
+        Self::append_signature(token, &signature)
     }
 
     /// Like [`Self::sign`], with a nonce computed ahead of time: only
@@ -81,20 +91,15 @@ impl Es256Signer {
     /// base-point multiplication. The nonce is consumed (used once) and
     /// wiped. Falls back to [`Self::sign`] in the negligible case `s = 0`.
     pub fn sign_with(&self, payload: &[u8], nonce: PrecomputedNonce) -> String {
-        let mut token = String::with_capacity(self.token_len(payload.len()));
-        token.push_str(&self.encoded_header);
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(payload, &mut token);
+        let token = self.signing_input(payload);
         let digest: FieldBytes = Sha256::digest(token.as_bytes());
         let z = <Scalar as p256::elliptic_curve::ops::Reduce<FieldBytes>>::reduce(&digest);
         let d: &Scalar = self.key.as_nonzero_scalar().as_ref();
         let s = nonce.k_inv * (z + nonce.r * d);
-        let Ok(signature) = Signature::from_scalars(nonce.r, s) else {
-            return self.sign(payload);
-        };
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut token);
-        token
+        match Signature::from_scalars(nonce.r, s) {
+            Ok(signature) => Self::append_signature(token, &signature),
+            Err(_) => self.sign(payload),
+        }
     }
 
     /// Serializes `claims` to JSON and signs them.

@@ -207,19 +207,13 @@ impl VerifierCore {
     /// Verifies with the keys held: `{"ok":true,"claims":…}` or
     /// `{"ok":false,"error":{"code":…,"message":…}}`.
     pub fn verify(&self, token: &str, now_ms: f64) -> String {
-        let keys = match &self.keys {
-            Keys::Static(keys) => Some(Arc::clone(keys)),
-            Keys::Cached(cache) => cache.keys(),
-        };
-        let result = match keys {
-            Some(keys) => verify_token(&keys, &self.policy, token, millis(now_ms) / 1000),
-            None => {
-                let reason = match &self.keys {
-                    Keys::Cached(cache) => cache.unavailable_reason(),
-                    Keys::Static(_) => String::new(),
-                };
-                Err(VerifyError::KeysUnavailable(reason))
-            }
+        let now = millis(now_ms) / 1000;
+        let result = match &self.keys {
+            Keys::Static(keys) => verify_token(keys, &self.policy, token, now),
+            Keys::Cached(cache) => match cache.keys() {
+                Some(keys) => verify_token(&keys, &self.policy, token, now),
+                None => Err(VerifyError::KeysUnavailable(cache.unavailable_reason())),
+            },
         };
         match result {
             Ok(claims) => json!({"ok": true, "claims": claims}),

@@ -25,14 +25,15 @@ struct Header {
     crit: Option<serde_json::Value>,
 }
 
-struct Parts<'a> {
+pub(crate) struct Parts<'a> {
     signing_input: &'a str,
     payload: &'a str,
     signature: &'a str,
-    kid: String,
+    pub(crate) kid: String,
 }
 
-fn split(token: &str) -> Result<Parts<'_>, VerifyError> {
+/// The token's parts, its header checked (alg, crit) and its kid taken.
+pub(crate) fn split(token: &str) -> Result<Parts<'_>, VerifyError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(VerifyError::Malformed(format!(
             "{} bytes, more than {MAX_TOKEN_BYTES}",
@@ -86,7 +87,16 @@ pub fn verify_token(
     token: &str,
     now: u64,
 ) -> Result<Claims, VerifyError> {
-    let parts = split(token)?;
+    verify_parts(keys, policy, &split(token)?, now)
+}
+
+/// [`verify_token`] for a token already split.
+pub(crate) fn verify_parts(
+    keys: &KeySet,
+    policy: &Policy,
+    parts: &Parts<'_>,
+    now: u64,
+) -> Result<Claims, VerifyError> {
     let key = keys
         .get(&parts.kid)
         .ok_or_else(|| VerifyError::UnknownKey(parts.kid.clone()))?;

@@ -8,7 +8,7 @@ use crate::claims::Claims;
 use crate::error::VerifyError;
 use crate::keyset::{JwksError, KeySet};
 use crate::policy::Policy;
-use crate::token::{kid_of, verify_token};
+use crate::token::{split, verify_parts};
 
 /// Gets the JWKS document: one HTTP GET, conditional when `if_none_match`
 /// is given. Errors are messages (the cache only reports them).
@@ -126,14 +126,12 @@ impl Verifier {
     /// Verifies one assertion.
     pub fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
         let now = (self.clock)();
+        let parts = split(token)?;
         let keys = match &self.keys {
             Keys::Static(keys) => Arc::clone(keys),
-            Keys::Remote(remote) => {
-                let kid = kid_of(token)?;
-                self.current_keys(&kid, now, remote)?
-            }
+            Keys::Remote(remote) => self.current_keys(&parts.kid, now, remote)?,
         };
-        verify_token(&keys, &self.policy, token, now / 1000)
+        verify_parts(&keys, &self.policy, &parts, now / 1000)
     }
 
     /// Verifies the assertion among a request's headers (the policy's header
