@@ -70,6 +70,12 @@ impl Minted {
 pub trait SharedTokens {
     fn get(&self, slot: &str) -> Option<Vec<u8>>;
     fn put(&self, slot: &str, value: &[u8]);
+    /// Nonces precomputed elsewhere (the main thread's producer, see
+    /// `nonce_queue`), asked for when this worker is about to sign and has
+    /// none of its own left.
+    fn take_nonces(&self) -> Vec<PrecomputedNonce> {
+        Vec::new()
+    }
 }
 
 /// No sharing: each cache on its own.
@@ -190,6 +196,16 @@ impl TokenCache {
         self.nonces.len() - before
     }
 
+    /// Whether this worker is short of nonces (fewer than half its pool).
+    pub fn wants_nonces(&self) -> bool {
+        self.nonces.len() < NONCE_POOL / 2
+    }
+
+    /// Keeps `nonces` (computed elsewhere) for the next signatures.
+    pub fn add_nonces(&mut self, nonces: Vec<PrecomputedNonce>) {
+        self.nonces.extend(nonces);
+    }
+
     /// A token for `identity` at `now`: a cached one still fresh, else a new
     /// signature (this worker's cache only).
     #[cfg(any(test, feature = "fuzzing"))]
@@ -254,6 +270,9 @@ impl TokenCache {
                     publish_to = Some((rank, slot));
                 }
             }
+        }
+        if self.nonces.is_empty() {
+            self.nonces = shared.take_nonces();
         }
         let precomputed = !self.nonces.is_empty();
         let minted = self.mint(signer, &key, now)?;
@@ -792,5 +811,73 @@ pub mod tests {
                 TokenSource::Signed
             ]
         );
+    }
+
+    /// A queue of nonces another thread computed: taken a batch at a time,
+    /// only when the worker's own pool is empty.
+    struct QueuedNonces(std::cell::RefCell<Vec<Vec<u8>>>);
+
+    impl SharedTokens for QueuedNonces {
+        fn get(&self, _slot: &str) -> Option<Vec<u8>> {
+            None
+        }
+
+        fn put(&self, _slot: &str, _value: &[u8]) {}
+
+        fn take_nonces(&self) -> Vec<PrecomputedNonce> {
+            self.0
+                .borrow_mut()
+                .pop()
+                .map(|entry| crate::nonce_queue::decode_batch(&entry))
+                .unwrap_or_default()
+        }
+    }
+
+    #[test]
+    fn nonces_from_the_queue_are_taken_when_the_pool_is_empty() {
+        use p256::ecdsa::signature::Verifier as _;
+        use p256::ecdsa::{Signature, VerifyingKey};
+
+        let key = BundleKey::generate(KeyFormat::Sec1).unwrap();
+        let signer = key.signer().unwrap();
+        let verifying = VerifyingKey::from(*key.public_key().unwrap());
+        let batch: Vec<_> = (0..2)
+            .map(|_| PrecomputedNonce::generate().unwrap())
+            .collect();
+        let queue = QueuedNonces(std::cell::RefCell::new(vec![
+            crate::nonce_queue::encode_batch(&batch).to_vec(),
+        ]));
+        let mut cache = TokenCache::new(0, limits());
+        cache.refill_nonces(1);
+        let mut sources = Vec::new();
+        for _ in 0..4 {
+            let token = cache
+                .token_shared(&signer, &alice(), "i".into(), "a".into(), 1000, &queue)
+                .unwrap();
+            sources.push(token.source);
+            let (input, signature) = token.minted.token.rsplit_once('.').unwrap();
+            let signature = base64::Engine::decode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                signature,
+            )
+            .unwrap();
+            verifying
+                .verify(
+                    input.as_bytes(),
+                    &Signature::from_slice(&signature).unwrap(),
+                )
+                .unwrap();
+        }
+        // The worker's own nonce, the queue's two, then RFC 6979.
+        assert_eq!(
+            sources,
+            [
+                TokenSource::SignedPrecomputed,
+                TokenSource::SignedPrecomputed,
+                TokenSource::SignedPrecomputed,
+                TokenSource::Signed
+            ]
+        );
+        assert!(queue.0.borrow().is_empty());
     }
 }

@@ -295,7 +295,7 @@ impl std::fmt::Display for ConfigError {
     }
 }
 
-fn field_error(field: &str, message: impl std::fmt::Display) -> ConfigError {
+pub(crate) fn field_error(field: &str, message: impl std::fmt::Display) -> ConfigError {
     ConfigError {
         field: redact(field),
         message: redact(&message.to_string()),
@@ -535,7 +535,7 @@ impl Settings {
     }
 }
 
-fn in_range<T>(
+pub(crate) fn in_range<T>(
     field: &str,
     value: Option<T>,
     default: T,

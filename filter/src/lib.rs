@@ -19,6 +19,8 @@ mod groups;
 mod identity;
 mod jwks_endpoint;
 mod metadata;
+mod nonce_host;
+mod nonce_queue;
 #[cfg(test)]
 mod properties;
 mod strip;
@@ -40,6 +42,8 @@ use config::{Audience, KeySource, Settings, UnauthenticatedPolicy};
 use fresh_map::FreshMap;
 use identity::Identity;
 use jwks_endpoint::{LocalResponse, PublishedKeys};
+use nonce_host::{NonceProducer, NonceQueueClient};
+use nonce_queue::ProducerSettings;
 
 /// How often a worker tops up its precomputed nonces, and how many at most
 /// per tick: one base-point multiplication (about 0.1 ms in V8) every 10 ms,
@@ -72,6 +76,8 @@ struct Plugin {
     /// the token cache's key from them.
     requests: RefCell<FreshMap<Vec<u8>, HeadersToSet>>,
     metrics: Metrics,
+    /// Nonces the main thread precomputed, if a producer is configured.
+    nonce_queue: NonceQueueClient,
     /// Shared-data key that marks "dropped groups logged" for this
     /// configuration, so every worker VM together logs it once.
     dropped_groups_logged_key: String,
@@ -128,6 +134,7 @@ impl Plugin {
             ),
             requests: RefCell::new(FreshMap::new(settings.token_cache_entries)),
             metrics: Metrics::define(),
+            nonce_queue: NonceQueueClient::new(),
             dropped_groups_logged_key: format!(
                 "signed-headers.dropped-groups-logged.{:016x}",
                 fnv1a(configuration)
@@ -174,13 +181,7 @@ struct Metrics {
 
 impl Metrics {
     fn define() -> Self {
-        let counter = |name: &str| match hostcalls::define_metric(MetricType::Counter, name) {
-            Ok(id) => Some(id),
-            Err(status) => {
-                log::warn!("signed-headers: cannot define the metric {name}: {status:?}");
-                None
-            }
-        };
+        let counter = define_counter;
         Self {
             tokens_signed: counter("signed_headers.tokens_signed"),
             precomputed_signatures: counter("signed_headers.precomputed_signatures"),
@@ -206,17 +207,36 @@ impl Metrics {
     }
 
     fn increment(metric: Option<u32>) {
-        if let Some(id) = metric {
-            // A lost increment is not worth failing a request for.
-            let _ = hostcalls::increment_metric(id, 1);
+        increment_counter(metric, 1);
+    }
+}
+
+/// A counter in Envoy's stats (`wasmcustom.<name>`); `None` (logged) if
+/// Envoy refuses it, and counting then does nothing.
+fn define_counter(name: &str) -> Option<u32> {
+    match hostcalls::define_metric(MetricType::Counter, name) {
+        Ok(id) => Some(id),
+        Err(status) => {
+            log::warn!("signed-headers: cannot define the metric {name}: {status:?}");
+            None
         }
     }
 }
 
-/// Envoy's shared data, one store for every worker VM with this VM id.
-struct HostSharedData;
+fn increment_counter(metric: Option<u32>, by: usize) {
+    if let Some(id) = metric {
+        // A lost increment is not worth failing a request for.
+        let _ = hostcalls::increment_metric(id, i64::try_from(by).unwrap_or(i64::MAX));
+    }
+}
 
-impl SharedTokens for HostSharedData {
+/// What every VM with this VM id shares: Envoy's shared data, and the main
+/// thread's nonce queue.
+struct HostSharedData<'a> {
+    nonce_queue: &'a NonceQueueClient,
+}
+
+impl SharedTokens for HostSharedData<'_> {
     fn get(&self, slot: &str) -> Option<Vec<u8>> {
         hostcalls::get_shared_data(slot)
             .ok()
@@ -227,6 +247,10 @@ impl SharedTokens for HostSharedData {
         // Last writer wins: two workers signing for one user at the same
         // moment each keep a valid token.
         let _ = hostcalls::set_shared_data(slot, Some(value), None);
+    }
+
+    fn take_nonces(&self) -> Vec<signed_headers_keys::PrecomputedNonce> {
+        self.nonce_queue.take()
     }
 }
 
@@ -295,9 +319,32 @@ fn ephemeral_from_pem(pem: &[u8]) -> Result<BundleKey, String> {
 #[derive(Default)]
 struct SignedHeadersRoot {
     plugin: Option<Rc<Plugin>>,
+    /// Set instead of `plugin` when this root is the nonce producer (a
+    /// singleton `WasmService` on the main thread, see `nonce_queue`).
+    nonce_producer: Option<NonceProducer>,
 }
 
 impl Context for SignedHeadersRoot {}
+
+impl SignedHeadersRoot {
+    fn start_nonce_producer(&mut self, settings: ProducerSettings) -> bool {
+        match NonceProducer::start(settings) {
+            Ok(producer) => {
+                self.plugin = None;
+                self.nonce_producer = Some(producer);
+                if let Err(status) = hostcalls::set_tick_period(NONCE_TICK) {
+                    log::error!("signed-headers: nonce producer: no timer: {status:?}");
+                    return false;
+                }
+                true
+            }
+            Err(error) => {
+                log::error!("signed-headers: nonce producer: {error}");
+                false
+            }
+        }
+    }
+}
 
 impl RootContext for SignedHeadersRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
@@ -311,6 +358,14 @@ impl RootContext for SignedHeadersRoot {
             };
         // Both may hold the private keys: wiped once parsed.
         let configuration = zeroize::Zeroizing::new(configuration);
+        match ProducerSettings::parse(&configuration) {
+            Ok(None) => {}
+            Ok(Some(settings)) => return self.start_nonce_producer(settings),
+            Err(error) => {
+                log::error!("signed-headers: invalid configuration: {error}");
+                return false;
+            }
+        }
         let environment_key = std::env::var(config::SIGNING_KEY_ENV)
             .ok()
             .map(zeroize::Zeroizing::new);
@@ -338,9 +393,23 @@ impl RootContext for SignedHeadersRoot {
     /// Precomputes ECDSA nonces between requests, a few per tick so that no
     /// tick holds the worker up for long.
     fn on_tick(&mut self) {
-        if let Some(plugin) = &self.plugin
-            && let Ok(mut tokens) = plugin.tokens.try_borrow_mut()
-        {
+        if let Some(producer) = &mut self.nonce_producer {
+            producer.on_tick(NONCE_TICK);
+            return;
+        }
+        let Some(plugin) = &self.plugin else {
+            return;
+        };
+        plugin.nonce_queue.on_tick();
+        if let Ok(mut tokens) = plugin.tokens.try_borrow_mut() {
+            // The main thread's nonces first: they cost this worker nothing.
+            if tokens.wants_nonces() {
+                let queued = plugin.nonce_queue.take();
+                if !queued.is_empty() {
+                    tokens.add_nonces(queued);
+                    return;
+                }
+            }
             tokens.refill_nonces(NONCES_PER_TICK);
         }
     }
@@ -520,7 +589,9 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
             issuer,
             audience,
             now,
-            &HostSharedData,
+            &HostSharedData {
+                nonce_queue: &plugin.nonce_queue,
+            },
         )
         .map_err(|e| e.to_string())?;
     plugin.metrics.count(token.source);

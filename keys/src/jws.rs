@@ -6,6 +6,7 @@ use p256::ecdsa::signature::Signer as _;
 use p256::ecdsa::{Signature, SigningKey};
 use p256::elliptic_curve::Field as _;
 use p256::elliptic_curve::Generate as _;
+use p256::elliptic_curve::ff::PrimeField as _;
 use p256::elliptic_curve::group::Group as _;
 use p256::elliptic_curve::point::AffineCoordinates as _;
 use p256::{FieldBytes, NonZeroScalar, ProjectivePoint, Scalar, SecretKey};
@@ -131,6 +132,42 @@ impl PrecomputedNonce {
         let k_inv = Option::<Scalar>::from(k.as_ref().invert())?;
         Some(Self { k_inv, r })
     }
+
+    /// The length of [`Self::to_bytes`]: `k⁻¹` then `r`, 32 bytes each.
+    pub const BYTES: usize = 64;
+
+    /// The nonce as bytes, to hand to another thread that signs (wiped
+    /// when dropped; whoever holds these and a signature made with them
+    /// can compute the private key).
+    pub fn to_bytes(&self) -> zeroize::Zeroizing<[u8; Self::BYTES]> {
+        let mut out = zeroize::Zeroizing::new([0u8; Self::BYTES]);
+        let (k_inv, r) = out.split_at_mut(32);
+        k_inv.copy_from_slice(&self.k_inv.to_bytes());
+        r.copy_from_slice(&self.r.to_bytes());
+        out
+    }
+
+    /// Reads [`Self::to_bytes`] back. `None` unless both scalars are
+    /// canonical and nonzero. Nothing here can check that `r` belongs to
+    /// `k⁻¹` (that takes the multiplication the nonce exists to avoid):
+    /// take these bytes only from a producer as trusted as the key.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let (k_inv, r) = bytes.split_at_checked(32)?;
+        if r.len() != 32 {
+            return None;
+        }
+        let scalar = |half: &[u8]| {
+            let mut repr = FieldBytes::default();
+            repr.copy_from_slice(half);
+            let scalar = Option::<Scalar>::from(Scalar::from_repr(repr));
+            repr.zeroize();
+            scalar.filter(|scalar| !bool::from(scalar.is_zero()))
+        };
+        Some(Self {
+            k_inv: scalar(k_inv)?,
+            r: scalar(r)?,
+        })
+    }
 }
 
 impl Drop for PrecomputedNonce {
@@ -232,5 +269,34 @@ mod tests {
         let deterministic = signer.sign(payload);
         let (input, _) = split(&deterministic);
         assert!(verifying.verify(input.as_bytes(), &signature).is_err());
+    }
+
+    #[test]
+    fn nonce_bytes_round_trip_and_reject_non_scalars() {
+        let secret = SecretKey::try_generate().unwrap();
+        let signer = Es256Signer::new(&secret, "kid".into());
+        let verifying = VerifyingKey::from(secret.public_key());
+        let nonce = PrecomputedNonce::generate().unwrap();
+        let bytes = nonce.to_bytes();
+        let decoded = PrecomputedNonce::from_bytes(&bytes[..]).unwrap();
+        assert_eq!(decoded.to_bytes()[..], bytes[..]);
+        // Signed with the copy, the signature is the one the original gives.
+        let token = signer.sign_with(b"{}", decoded);
+        assert_eq!(token, signer.sign_with(b"{}", nonce));
+        let (input, signature) = split(&token);
+        verifying.verify(input.as_bytes(), &signature).unwrap();
+
+        assert!(PrecomputedNonce::from_bytes(&bytes[..63]).is_none());
+        assert!(PrecomputedNonce::from_bytes(&[bytes.as_slice(), &[0]].concat()).is_none());
+        let mut zero_r = *bytes;
+        zero_r[32..].fill(0);
+        assert!(PrecomputedNonce::from_bytes(&zero_r).is_none());
+        let mut zero_k = *bytes;
+        zero_k[..32].fill(0);
+        assert!(PrecomputedNonce::from_bytes(&zero_k).is_none());
+        // At or above the group order n: not a canonical scalar.
+        let mut too_big = *bytes;
+        too_big[..32].fill(0xff);
+        assert!(PrecomputedNonce::from_bytes(&too_big).is_none());
     }
 }

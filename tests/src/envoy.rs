@@ -78,6 +78,9 @@ pub struct EnvoyOptions {
     wasm: Option<PathBuf>,
     /// `jwt_authn` remembers verified tokens (`jwt_cache_config`).
     jwt_cache: bool,
+    /// The configuration of a nonce producer on the main thread (the same
+    /// module as a singleton `WasmService` with the filter's VM id).
+    nonce_producer: Option<String>,
 }
 
 impl EnvoyOptions {
@@ -108,7 +111,15 @@ impl EnvoyOptions {
             reloadable: false,
             wasm: None,
             jwt_cache: false,
+            nonce_producer: None,
         }
+    }
+
+    /// Also loads the module as a singleton `WasmService` on Envoy's main
+    /// thread with this configuration (`{"nonce_producer": {...}}`).
+    pub fn nonce_producer(mut self, configuration: &Value) -> Self {
+        self.nonce_producer = Some(configuration.to_string());
+        self
     }
 
     /// Loads this `.wasm` instead of the filter (the configuration is passed
@@ -179,8 +190,13 @@ impl EnvoyOptions {
                 "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
             }
         }));
+        let bootstrap_extensions: Vec<Value> = match (&self.nonce_producer, wasm) {
+            (Some(configuration), Some(wasm)) => vec![nonce_producer_service(wasm, configuration)],
+            _ => Vec::new(),
+        };
         json!({
             "admin": {"address": loopback_port_zero()},
+            "bootstrap_extensions": bootstrap_extensions,
             "static_resources": {
                 "listeners": [{
                     "name": LISTENER_NAME,
@@ -296,6 +312,29 @@ fn wasm_filter(wasm: &Path, configuration: &str, host_env_keys: &[String]) -> Va
                 "name": "signed_headers",
                 "failure_policy": "FAIL_RELOAD",
                 "vm_config": vm_config,
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": configuration
+                }
+            }
+        }
+    })
+}
+
+/// The module as a singleton on the main thread, in the filter's VM id.
+fn nonce_producer_service(wasm: &Path, configuration: &str) -> Value {
+    json!({
+        "name": "envoy.bootstrap.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.wasm.v3.WasmService",
+            "singleton": true,
+            "config": {
+                "name": "signed_headers_nonces",
+                "vm_config": {
+                    "vm_id": "signed_headers",
+                    "runtime": "envoy.wasm.runtime.v8",
+                    "code": {"local": {"filename": wasm.display().to_string()}}
+                },
                 "configuration": {
                     "@type": "type.googleapis.com/google.protobuf.StringValue",
                     "value": configuration

@@ -1072,6 +1072,18 @@ fn comparisons(settings: &Settings, pem: &str) -> Vec<Comparison> {
             workers: 1,
         },
         Comparison {
+            id: "miss-producer",
+            title: "as `miss`, with the nonce producer on Envoy's main thread (1 worker)".into(),
+            baseline: baseline(1),
+            candidate: filter(1, json!({"token_cache_entries": 0}))
+                .nonce_producer(&json!({"nonce_producer": {}})),
+            path: "/",
+            load: Load::OneUser,
+            expect: Expect::Fresh,
+            target: Target::PerWorker(8000.0),
+            workers: 1,
+        },
+        Comparison {
             id: "many",
             title: format!("{} users, default caches: filter vs no-op filter (2 workers)", settings.users),
             baseline: baseline(2),

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 use signed_headers_e2e::http::Request;
-use signed_headers_e2e::{ASSERTION_HEADER, EchoedRequest, TestBed, signing_bundle};
+use signed_headers_e2e::{ASSERTION_HEADER, EchoedRequest, EnvoyOptions, TestBed, signing_bundle};
 
 use crate::support::config_with_key;
 
@@ -175,4 +175,73 @@ fn nonces_precomputed_between_requests_sign_tokens_that_verify() {
     let stats = bed.envoy.stats();
     assert_eq!(stats.get(SIGNED).copied(), Some(sent));
     assert!(precomputed() >= 1);
+}
+
+/// The `r` half of an ES256 signature: two signatures sharing it used one
+/// nonce twice (and together give the private key away).
+fn signature_r(token: &str) -> Vec<u8> {
+    let signature = token.rsplit('.').next().expect("a compact JWS");
+    let bytes =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, signature)
+            .expect("base64url signature");
+    assert_eq!(bytes.len(), 64, "an ES256 signature is r || s");
+    bytes[..32].to_vec()
+}
+
+#[test]
+fn nonces_from_the_main_thread_producer_sign_every_token_once() {
+    const DEPTH: u64 = 64;
+    const QUEUED: &str = "wasmcustom.signed_headers.nonces_queued";
+    const TAKEN: &str = "wasmcustom.signed_headers.queued_nonces_taken";
+    let bed = TestBed::start_with(
+        &EnvoyOptions::with_filter_config(&config_with_key(
+            &signing_bundle(),
+            json!({"token_cache_entries": 0}),
+        ))
+        .nonce_producer(&json!({"nonce_producer": {"queue_depth": DEPTH}})),
+    );
+    let stat = |name: &str| bed.envoy.stats().get(name).copied().unwrap_or(0);
+    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "{what}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    // The producer fills the queue; the workers top their pools up from it.
+    wait_for("the producer never queued nonces", &|| {
+        stat(QUEUED) >= DEPTH
+    });
+    wait_for("no worker took queued nonces", &|| stat(TAKEN) > 0);
+
+    let verifier = bed.jwks_verifier();
+    let token = bed.idp.token_for("alice");
+    let mut nonces_used = BTreeSet::new();
+    const REQUESTS: u64 = 400;
+    for _ in 0..REQUESTS {
+        let response = bed
+            .envoy
+            .send(&Request::get("/").host("app.example").bearer(&token));
+        let echoed = EchoedRequest::from_response(&response);
+        let assertion = echoed.single_header(ASSERTION_HEADER);
+        verifier.verify(assertion, "app.example", "app.example");
+        assert!(
+            nonces_used.insert(signature_r(assertion)),
+            "two signatures share a nonce"
+        );
+    }
+    assert_eq!(stat(SIGNED), REQUESTS);
+    // Every signature used a precomputed nonce, more than the workers' own
+    // pools (64 each) and timers (one per 10 ms) hold: most came from the
+    // queue.
+    assert_eq!(
+        stat("wasmcustom.signed_headers.precomputed_signatures"),
+        REQUESTS
+    );
+    assert!(stat(TAKEN) >= REQUESTS / 2, "taken {}", stat(TAKEN));
+    // Idle again, the producer tops the queue up to exactly its depth:
+    // what it queued, less what the workers took.
+    wait_for("the queue is not back at its depth", &|| {
+        stat(QUEUED).saturating_sub(stat(TAKEN)) == DEPTH
+    });
 }

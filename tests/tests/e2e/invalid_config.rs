@@ -123,3 +123,22 @@ fn a_key_pasted_into_the_wrong_field_is_refused_without_logging_it() {
         crate::support::assert_no_key_material(&failure.log, &fragments);
     }
 }
+
+/// The nonce producer (a bootstrap `WasmService`) is refused as a filter
+/// is: Envoy does not start.
+#[test]
+fn invalid_nonce_producer_is_refused() {
+    let options = EnvoyOptions::with_filter_config(&json!({}))
+        .nonce_producer(&json!({"nonce_producer": {"main_thread_percent": 0}}));
+    let failure = refused(&options);
+    assert!(
+        failure.log_has_line_with(&[
+            "signed-headers: invalid configuration",
+            "nonce_producer.main_thread_percent",
+            "out of range"
+        ]),
+        "{}",
+        failure.log
+    );
+    assert!(failure.log_has_line_with(&["Unable to create Wasm plugin signed_headers_nonces"]));
+}

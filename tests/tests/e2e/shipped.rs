@@ -247,6 +247,42 @@ fn shipped_static_config_verifies_a_repeated_idp_token_once() {
 }
 
 #[test]
+fn shipped_static_config_signs_with_nonces_from_the_main_thread() {
+    let bed = ShippedStaticBed::start();
+    let stat = |name: &str| bed.envoy.stats().get(name).copied().unwrap_or(0);
+    // The producer fills its queue; each worker's timer takes a batch.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while stat("wasmcustom.signed_headers.queued_nonces_taken") == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no worker took a nonce from the producer (queued: {})",
+            stat("wasmcustom.signed_headers.nonces_queued")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(stat("wasmcustom.signed_headers.nonces_queued") >= 16);
+    let verifier = bed.verifier();
+    // A new user each time: every request signs.
+    for user in 0..10 {
+        let subject = format!("user-{user}");
+        let response = bed.envoy.send(
+            &Request::get("/")
+                .host("app.example")
+                .bearer(&bed.idp_token(&subject)),
+        );
+        let echoed = EchoedRequest::from_response(&response);
+        let assertion = verifier.verify(
+            echoed.single_header(signed_headers_e2e::ASSERTION_HEADER),
+            "app.example",
+            "app.example",
+        );
+        assert_eq!(assertion.claim("sub"), &json!(subject));
+    }
+    assert_eq!(stat("wasmcustom.signed_headers.tokens_signed"), 10);
+    assert_eq!(stat("wasmcustom.signed_headers.precomputed_signatures"), 10);
+}
+
+#[test]
 fn shipped_static_config_lets_no_spelling_of_an_identity_header_through() {
     let bed = ShippedStaticBed::start();
     let token = bed.idp_token("alice");

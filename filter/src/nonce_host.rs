@@ -1,0 +1,174 @@
+//! Proxy-wasm glue for [`crate::nonce_queue`]: the producer on the main
+//! thread, and the workers' end of its queue.
+
+use std::cell::Cell;
+use std::time::Duration;
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::Status;
+use signed_headers_keys::PrecomputedNonce;
+use zeroize::Zeroizing;
+
+use crate::nonce_queue::{
+    BATCH, Backlog, ProducerSettings, QUEUE_NAME, TAKEN_KEY, decode_batch, decode_taken,
+    encode_batch, encode_taken,
+};
+use crate::{define_counter, increment_counter};
+
+/// How many timer ticks a worker waits before looking for the queue again
+/// when there is none (no producer configured, or not started yet).
+const TICKS_BETWEEN_LOOKUPS: u32 = 100;
+/// Tries to add to the workers' counter before giving up on one batch (the
+/// producer then merely under-fills by that batch).
+const COUNTER_TRIES: usize = 8;
+
+fn read_taken() -> (u64, Option<u32>) {
+    match hostcalls::get_shared_data(TAKEN_KEY) {
+        Ok((value, cas)) => (decode_taken(value.as_deref()), cas),
+        Err(_) => (0, None),
+    }
+}
+
+/// The singleton that fills the queue, on Envoy's main thread.
+pub struct NonceProducer {
+    settings: ProducerSettings,
+    queue: u32,
+    backlog: Backlog,
+    queued_metric: Option<u32>,
+}
+
+impl NonceProducer {
+    pub fn start(settings: ProducerSettings) -> Result<Self, String> {
+        let queue = hostcalls::register_shared_queue(QUEUE_NAME)
+            .map_err(|status| format!("cannot register the nonce queue: {status:?}"))?;
+        let (taken, cas) = read_taken();
+        if cas.is_none() {
+            // The workers add to the counter with compare-and-swap, which
+            // needs a value to compare against.
+            hostcalls::set_shared_data(TAKEN_KEY, Some(&encode_taken(0)), None)
+                .map_err(|status| format!("cannot create the nonce counter: {status:?}"))?;
+        }
+        log::info!(
+            "signed-headers: nonce producer: queue_depth={} main_thread_percent={}",
+            settings.queue_depth,
+            settings.main_thread_percent
+        );
+        Ok(Self {
+            settings,
+            queue,
+            backlog: Backlog::new(taken),
+            queued_metric: define_counter("signed_headers.nonces_queued"),
+        })
+    }
+
+    /// Tops the queue up, a batch at a time, for at most the configured
+    /// share of `tick`.
+    pub fn on_tick(&mut self, tick: Duration) {
+        let budget = tick * u32::try_from(self.settings.main_thread_percent).unwrap_or(50) / 100;
+        let Ok(started) = hostcalls::get_current_time() else {
+            return;
+        };
+        let (taken, _) = read_taken();
+        let mut missing = self.backlog.missing(self.settings.queue_depth, taken);
+        while missing > 0 {
+            let batch: Vec<PrecomputedNonce> = std::iter::from_fn(PrecomputedNonce::generate)
+                .take(missing.min(BATCH))
+                .collect();
+            if batch.is_empty() {
+                log::warn!("signed-headers: nonce producer: random source unavailable");
+                return;
+            }
+            if let Err(status) =
+                hostcalls::enqueue_shared_queue(self.queue, Some(&encode_batch(&batch)))
+            {
+                log::warn!("signed-headers: nonce producer: cannot queue: {status:?}");
+                return;
+            }
+            self.backlog.queued(batch.len());
+            increment_counter(self.queued_metric, batch.len());
+            missing = missing.saturating_sub(batch.len());
+            let elapsed = hostcalls::get_current_time()
+                .ok()
+                .and_then(|now| now.duration_since(started).ok())
+                .unwrap_or(Duration::MAX);
+            if elapsed >= budget {
+                return;
+            }
+        }
+    }
+}
+
+/// A worker's end of the queue.
+pub struct NonceQueueClient {
+    vm_id: String,
+    queue: Cell<Option<u32>>,
+    ticks_until_lookup: Cell<u32>,
+    taken_metric: Option<u32>,
+}
+
+impl NonceQueueClient {
+    pub fn new() -> Self {
+        let vm_id = hostcalls::get_property(vec!["plugin_vm_id"])
+            .ok()
+            .flatten()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .unwrap_or_default();
+        Self {
+            vm_id,
+            queue: Cell::new(None),
+            ticks_until_lookup: Cell::new(0),
+            taken_metric: define_counter("signed_headers.queued_nonces_taken"),
+        }
+    }
+
+    /// Looks for the producer's queue now and then until it exists.
+    pub fn on_tick(&self) {
+        if self.queue.get().is_some() {
+            return;
+        }
+        let ticks = self.ticks_until_lookup.get();
+        if ticks > 0 {
+            self.ticks_until_lookup.set(ticks - 1);
+            return;
+        }
+        self.ticks_until_lookup.set(TICKS_BETWEEN_LOOKUPS);
+        if let Ok(Some(queue)) = hostcalls::resolve_shared_queue(&self.vm_id, QUEUE_NAME) {
+            log::debug!("signed-headers: taking nonces from the main thread's queue");
+            self.queue.set(Some(queue));
+        }
+    }
+
+    /// One batch from the queue; none if there is no queue or it is empty.
+    pub fn take(&self) -> Vec<PrecomputedNonce> {
+        let Some(queue) = self.queue.get() else {
+            return Vec::new();
+        };
+        let entry = match hostcalls::dequeue_shared_queue(queue) {
+            Ok(Some(entry)) => Zeroizing::new(entry),
+            Ok(None) => return Vec::new(),
+            Err(_) => {
+                self.queue.set(None);
+                return Vec::new();
+            }
+        };
+        let nonces = decode_batch(&entry);
+        if nonces.is_empty() {
+            log::warn!("signed-headers: a malformed entry in the nonce queue was dropped");
+        }
+        // Count the whole entry as taken: it left the queue either way.
+        add_taken(entry.len() / PrecomputedNonce::BYTES);
+        increment_counter(self.taken_metric, nonces.len());
+        nonces
+    }
+}
+
+fn add_taken(nonces: usize) {
+    for _ in 0..COUNTER_TRIES {
+        let (taken, cas) = read_taken();
+        let updated = encode_taken(taken.saturating_add(nonces as u64));
+        match hostcalls::set_shared_data(TAKEN_KEY, Some(&updated), cas) {
+            Err(Status::CasMismatch) => continue,
+            _ => return,
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! Nonces precomputed on Envoy's main thread for the workers.
+//!
+//! A worker VM that precomputes its own nonces only moves the base-point
+//! multiplication off a request's latency: a saturated worker still pays
+//! for it. The same module loaded once more as a singleton `WasmService`
+//! (same `vm_id`) runs on the main thread, which is idle in a busy proxy,
+//! and keeps a proxy-wasm shared queue filled with nonces that workers take
+//! when their own pool is empty. Each queue entry is a batch, so a worker
+//! pays one host call per [`BATCH`] signatures.
+//!
+//! The queue is unbounded in Envoy, so the producer bounds it: it counts
+//! what it queued, the workers add what they take to a shared-data counter
+//! ([`TAKEN_KEY`]), and the producer tops the difference up to its depth.
+//!
+//! Every nonce leaves the queue once (Envoy pops it under a lock) and is
+//! used for one signature. The queue is as secret as the signing key: a
+//! nonce and a signature made with it give the key away. Shared queues and
+//! data are scoped by `vm_id`, the same trust boundary as the shared token
+//! slots (SECURITY.md).
+
+use serde::Deserialize;
+use signed_headers_keys::PrecomputedNonce;
+use zeroize::Zeroizing;
+
+use crate::config::{ConfigError, field_error, in_range};
+
+/// The queue's name; the version changes if the entry format does.
+pub const QUEUE_NAME: &str = "signed-headers.nonces.v1";
+/// Shared-data key of how many nonces the workers took (u64, little endian).
+pub const TAKEN_KEY: &str = "signed-headers.nonces.v1.taken";
+/// Nonces per queue entry.
+pub const BATCH: usize = 16;
+
+pub const DEFAULT_QUEUE_DEPTH: usize = 4096;
+const QUEUE_DEPTH_RANGE: std::ops::RangeInclusive<usize> = BATCH..=1_048_576;
+pub const DEFAULT_MAIN_THREAD_PERCENT: u64 = 80;
+const MAIN_THREAD_PERCENT_RANGE: std::ops::RangeInclusive<u64> = 1..=90;
+
+/// What the producer was configured with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerSettings {
+    /// Nonces kept queued (64 bytes each in Envoy's memory).
+    pub queue_depth: usize,
+    /// At most this share of each timer tick is spent computing, so the main
+    /// thread still serves the admin interface, xDS and health checks.
+    pub main_thread_percent: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProducerConfig {
+    nonce_producer: RawProducer,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProducer {
+    queue_depth: Option<usize>,
+    main_thread_percent: Option<u64>,
+}
+
+impl ProducerSettings {
+    /// `Ok(None)` unless `json` is an object with a `nonce_producer` key:
+    /// then it is the producer's configuration and nothing else.
+    pub fn parse(json: &[u8]) -> Result<Option<Self>, ConfigError> {
+        let Ok(serde_json::Value::Object(object)) = serde_json::from_slice(json) else {
+            return Ok(None);
+        };
+        if !object.contains_key("nonce_producer") {
+            return Ok(None);
+        }
+        let raw: RawProducerConfig = serde_json::from_value(serde_json::Value::Object(object))
+            .map_err(|error| field_error("nonce_producer", error))?;
+        Ok(Some(Self {
+            queue_depth: in_range(
+                "nonce_producer.queue_depth",
+                raw.nonce_producer.queue_depth,
+                DEFAULT_QUEUE_DEPTH,
+                QUEUE_DEPTH_RANGE,
+            )?,
+            main_thread_percent: in_range(
+                "nonce_producer.main_thread_percent",
+                raw.nonce_producer.main_thread_percent,
+                DEFAULT_MAIN_THREAD_PERCENT,
+                MAIN_THREAD_PERCENT_RANGE,
+            )?,
+        }))
+    }
+}
+
+/// How many nonces the producer has queued that nobody took yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backlog {
+    queued: u64,
+    /// The workers' counter when the producer started: taken before that
+    /// came from no queue of this producer's.
+    taken_at_start: u64,
+}
+
+impl Backlog {
+    pub fn new(taken_at_start: u64) -> Self {
+        Self {
+            queued: 0,
+            taken_at_start,
+        }
+    }
+
+    pub fn queued(&mut self, nonces: usize) {
+        self.queued = self.queued.saturating_add(nonces as u64);
+    }
+
+    /// Nonces to compute for the queue to hold `depth`, given the workers'
+    /// counter now.
+    pub fn missing(&self, depth: usize, taken: u64) -> usize {
+        let taken = taken.saturating_sub(self.taken_at_start);
+        let waiting = self.queued.saturating_sub(taken);
+        (depth as u64).saturating_sub(waiting) as usize
+    }
+}
+
+/// One queue entry: the nonces' bytes back to back (wiped when dropped).
+pub fn encode_batch(nonces: &[PrecomputedNonce]) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(nonces.len() * PrecomputedNonce::BYTES));
+    for nonce in nonces {
+        out.extend_from_slice(&nonce.to_bytes()[..]);
+    }
+    out
+}
+
+/// The nonces of one queue entry; an entry of another length, or one that
+/// holds a value that is no nonce, yields none at all.
+pub fn decode_batch(entry: &[u8]) -> Vec<PrecomputedNonce> {
+    if entry.is_empty() || !entry.len().is_multiple_of(PrecomputedNonce::BYTES) {
+        return Vec::new();
+    }
+    entry
+        .chunks_exact(PrecomputedNonce::BYTES)
+        .map(PrecomputedNonce::from_bytes)
+        .collect::<Option<Vec<_>>>()
+        .unwrap_or_default()
+}
+
+/// The workers' counter as stored; absent or malformed reads as 0.
+pub fn decode_taken(value: Option<&[u8]>) -> u64 {
+    value
+        .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
+        .map_or(0, u64::from_le_bytes)
+}
+
+pub fn encode_taken(taken: u64) -> [u8; 8] {
+    taken.to_le_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn producer_configuration_is_recognised_and_validated() {
+        assert_eq!(ProducerSettings::parse(b"{}").unwrap(), None);
+        assert_eq!(ProducerSettings::parse(b"").unwrap(), None);
+        assert_eq!(ProducerSettings::parse(br#"{"issuer":"x"}"#).unwrap(), None);
+        assert_eq!(
+            ProducerSettings::parse(br#"{"nonce_producer":{}}"#).unwrap(),
+            Some(ProducerSettings {
+                queue_depth: DEFAULT_QUEUE_DEPTH,
+                main_thread_percent: DEFAULT_MAIN_THREAD_PERCENT,
+            })
+        );
+        assert_eq!(
+            ProducerSettings::parse(
+                br#"{"nonce_producer":{"queue_depth":64,"main_thread_percent":20}}"#
+            )
+            .unwrap(),
+            Some(ProducerSettings {
+                queue_depth: 64,
+                main_thread_percent: 20,
+            })
+        );
+        for bad in [
+            r#"{"nonce_producer":{"queue_depth":1}}"#,
+            r#"{"nonce_producer":{"main_thread_percent":0}}"#,
+            r#"{"nonce_producer":{"main_thread_percent":100}}"#,
+            r#"{"nonce_producer":{"depth":64}}"#,
+            r#"{"nonce_producer":{},"issuer":"x"}"#,
+            r#"{"nonce_producer":7}"#,
+        ] {
+            let error = ProducerSettings::parse(bad.as_bytes()).unwrap_err();
+            assert!(
+                error.to_string().contains("nonce_producer"),
+                "{bad}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn backlog_tops_up_to_the_depth() {
+        let mut backlog = Backlog::new(100);
+        assert_eq!(backlog.missing(64, 100), 64);
+        backlog.queued(48);
+        assert_eq!(backlog.missing(64, 100), 16);
+        // Workers took 32 of them.
+        assert_eq!(backlog.missing(64, 132), 48);
+        backlog.queued(48);
+        assert_eq!(backlog.missing(64, 132), 0);
+        // A counter that lost a race to another worker can lag, never
+        // make the producer queue past the depth.
+        assert_eq!(backlog.missing(64, 0), 0);
+        // More taken than queued (a counter from before): nothing waits.
+        assert_eq!(backlog.missing(64, 1_000), 64);
+    }
+
+    #[test]
+    fn batches_round_trip_and_malformed_entries_yield_nothing() {
+        let nonces: Vec<_> = (0..3)
+            .map(|_| PrecomputedNonce::generate().unwrap())
+            .collect();
+        let entry = encode_batch(&nonces);
+        assert_eq!(entry.len(), 3 * PrecomputedNonce::BYTES);
+        let decoded = decode_batch(&entry);
+        assert_eq!(decoded.len(), 3);
+        for (original, copy) in nonces.iter().zip(&decoded) {
+            assert_eq!(original.to_bytes()[..], copy.to_bytes()[..]);
+        }
+        assert!(decode_batch(&entry[1..]).is_empty());
+        assert!(decode_batch(&[]).is_empty());
+        let mut one_bad = entry.to_vec();
+        one_bad[PrecomputedNonce::BYTES..2 * PrecomputedNonce::BYTES].fill(0);
+        assert!(decode_batch(&one_bad).is_empty());
+    }
+
+    #[test]
+    fn taken_counter_encoding() {
+        assert_eq!(decode_taken(None), 0);
+        assert_eq!(decode_taken(Some(b"short")), 0);
+        assert_eq!(decode_taken(Some(&encode_taken(123_456))), 123_456);
+    }
+}
