@@ -2,7 +2,7 @@
 //! thread, and the workers' end of its queue.
 
 use std::cell::Cell;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::Status;
@@ -10,7 +10,7 @@ use signed_headers_keys::PrecomputedNonce;
 use zeroize::Zeroizing;
 
 use crate::nonce_queue::{
-    BATCH, Backlog, ProducerSettings, QUEUE_NAME, TAKEN_KEY, decode_batch, decode_taken,
+    Backlog, Pacer, ProducerSettings, QUEUE_NAME, TAKEN_KEY, decode_batch, decode_taken,
     encode_batch, encode_taken,
 };
 use crate::{define_counter, increment_counter};
@@ -34,6 +34,8 @@ pub struct NonceProducer {
     settings: ProducerSettings,
     queue: u32,
     backlog: Backlog,
+    pacer: Pacer,
+    random_failure_logged: bool,
     queued_metric: Option<u32>,
 }
 
@@ -57,6 +59,8 @@ impl NonceProducer {
             settings,
             queue,
             backlog: Backlog::new(taken),
+            pacer: Pacer::default(),
+            random_failure_logged: false,
             queued_metric: define_counter("signed_headers.nonces_queued"),
         })
     }
@@ -68,14 +72,25 @@ impl NonceProducer {
         let Ok(started) = hostcalls::get_current_time() else {
             return;
         };
+        let since_start = |now: SystemTime| now.duration_since(started).unwrap_or(Duration::MAX);
         let (taken, _) = read_taken();
         let mut missing = self.backlog.missing(self.settings.queue_depth, taken);
-        while missing > 0 {
-            let batch: Vec<PrecomputedNonce> = std::iter::from_fn(PrecomputedNonce::generate)
-                .take(missing.min(BATCH))
-                .collect();
+        let mut now = started;
+        loop {
+            let size = self.pacer.next_batch(
+                missing,
+                budget.saturating_sub(since_start(now)),
+                now == started,
+            );
+            if size == 0 {
+                return;
+            }
+            let batch = PrecomputedNonce::generate_batch(size);
             if batch.is_empty() {
-                log::warn!("signed-headers: nonce producer: random source unavailable");
+                if !self.random_failure_logged {
+                    self.random_failure_logged = true;
+                    log::warn!("signed-headers: nonce producer: random source unavailable");
+                }
                 return;
             }
             if let Err(status) =
@@ -87,13 +102,12 @@ impl NonceProducer {
             self.backlog.queued(batch.len());
             increment_counter(self.queued_metric, batch.len());
             missing = missing.saturating_sub(batch.len());
-            let elapsed = hostcalls::get_current_time()
-                .ok()
-                .and_then(|now| now.duration_since(started).ok())
-                .unwrap_or(Duration::MAX);
-            if elapsed >= budget {
+            let Ok(after) = hostcalls::get_current_time() else {
                 return;
-            }
+            };
+            self.pacer
+                .observe(batch.len(), after.duration_since(now).unwrap_or_default());
+            now = after;
         }
     }
 }

@@ -18,6 +18,8 @@
 //! data are scoped by `vm_id`, the same trust boundary as the shared token
 //! slots (SECURITY.md).
 
+use std::time::Duration;
+
 use serde::Deserialize;
 use signed_headers_keys::PrecomputedNonce;
 use zeroize::Zeroizing;
@@ -118,6 +120,48 @@ impl Backlog {
     }
 }
 
+/// Sizes the producer's batches so that a tick stays within its budget: a
+/// batch of 16 takes about 2 ms in V8, more than a small budget allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pacer {
+    /// What one nonce took lately (a moving average).
+    per_nonce: Duration,
+}
+
+impl Default for Pacer {
+    fn default() -> Self {
+        // About what V8 on a 2-core VM took; corrected after the first batch.
+        Self {
+            per_nonce: Duration::from_micros(150),
+        }
+    }
+}
+
+impl Pacer {
+    /// How many nonces to compute next, `missing` being wanted and
+    /// `remaining` left of this tick's budget: 0 ends the tick. The first
+    /// batch of a tick has at least one, so an estimate gone wrong (a clock
+    /// jump) is corrected by the next observation instead of stopping the
+    /// producer for good.
+    pub fn next_batch(&self, missing: usize, remaining: Duration, first_of_tick: bool) -> usize {
+        let fit = remaining.as_nanos() / self.per_nonce.as_nanos().max(1);
+        let fit = usize::try_from(fit).unwrap_or(usize::MAX);
+        let fit = if first_of_tick { fit.max(1) } else { fit };
+        missing.min(BATCH).min(fit)
+    }
+
+    /// `nonces` took `took`.
+    pub fn observe(&mut self, nonces: usize, took: Duration) {
+        if let Some(each) = u32::try_from(nonces)
+            .ok()
+            .filter(|n| *n > 0)
+            .map(|n| took / n)
+        {
+            self.per_nonce = self.per_nonce.saturating_mul(3).saturating_add(each) / 4;
+        }
+    }
+}
+
 /// One queue entry: the nonces' bytes back to back (wiped when dropped).
 pub fn encode_batch(nonces: &[PrecomputedNonce]) -> Zeroizing<Vec<u8>> {
     let mut out = Zeroizing::new(Vec::with_capacity(nonces.len() * PrecomputedNonce::BYTES));
@@ -208,6 +252,35 @@ mod tests {
         assert_eq!(backlog.missing(64, 0), 0);
         // More taken than queued (a counter from before): nothing waits.
         assert_eq!(backlog.missing(64, 1_000), 64);
+    }
+
+    #[test]
+    fn the_pacer_keeps_a_tick_within_its_budget() {
+        let mut pacer = Pacer::default();
+        let ms = Duration::from_millis;
+        // 150 µs a nonce assumed: 8 ms fits a full batch, 1 ms six nonces.
+        assert_eq!(pacer.next_batch(4096, ms(8), false), BATCH);
+        assert_eq!(pacer.next_batch(4096, ms(1), false), 6);
+        assert_eq!(pacer.next_batch(3, ms(8), false), 3);
+        assert_eq!(pacer.next_batch(4096, Duration::from_micros(100), false), 0);
+        assert_eq!(pacer.next_batch(0, ms(8), false), 0);
+        // Slower than assumed: smaller batches.
+        for _ in 0..20 {
+            pacer.observe(10, ms(5));
+        }
+        assert_eq!(pacer.next_batch(4096, ms(1), false), 2);
+        pacer.observe(0, ms(5));
+        assert_eq!(pacer.next_batch(4096, ms(1), false), 2);
+        // A clock jump makes one batch look endless: the next tick still
+        // computes one nonce, and a normal observation recovers.
+        pacer.observe(1, Duration::MAX);
+        assert_eq!(pacer.next_batch(4096, ms(8), false), 0);
+        assert_eq!(pacer.next_batch(4096, ms(8), true), 1);
+        assert_eq!(pacer.next_batch(0, ms(8), true), 0);
+        for _ in 0..200 {
+            pacer.observe(1, Duration::from_micros(150));
+        }
+        assert_eq!(pacer.next_batch(4096, ms(8), false), BATCH);
     }
 
     #[test]

