@@ -765,10 +765,27 @@ pub mod tests {
         assert_eq!(token.source, TokenSource::Shared);
     }
 
+    /// The token's ES256 signature verifies under `verifying` (p256's own
+    /// verifier: the signing side builds signatures by hand).
+    fn assert_signed_by(verifying: &p256::ecdsa::VerifyingKey, token: &str) {
+        use p256::ecdsa::Signature;
+        use p256::ecdsa::signature::Verifier as _;
+
+        let (input, signature) = token.rsplit_once('.').unwrap();
+        let signature =
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, signature)
+                .unwrap();
+        verifying
+            .verify(
+                input.as_bytes(),
+                &Signature::from_slice(&signature).unwrap(),
+            )
+            .unwrap();
+    }
+
     #[test]
     fn precomputed_nonces_sign_valid_tokens_and_are_used_once() {
-        use p256::ecdsa::signature::Verifier as _;
-        use p256::ecdsa::{Signature, VerifyingKey};
+        use p256::ecdsa::VerifyingKey;
 
         let key = BundleKey::generate(KeyFormat::Sec1).unwrap();
         let signer = key.signer().unwrap();
@@ -789,18 +806,7 @@ pub mod tests {
                 .token_shared(&signer, &alice(), "i".into(), "a".into(), 1000, &NotShared)
                 .unwrap();
             sources.push(token.source);
-            let (input, signature) = token.minted.token.rsplit_once('.').unwrap();
-            let signature = base64::Engine::decode(
-                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-                signature,
-            )
-            .unwrap();
-            verifying
-                .verify(
-                    input.as_bytes(),
-                    &Signature::from_slice(&signature).unwrap(),
-                )
-                .unwrap();
+            assert_signed_by(&verifying, &token.minted.token);
             assert!(tokens.insert(token.minted.token));
         }
         assert_eq!(
@@ -835,8 +841,7 @@ pub mod tests {
 
     #[test]
     fn nonces_from_the_queue_are_taken_when_the_pool_is_empty() {
-        use p256::ecdsa::signature::Verifier as _;
-        use p256::ecdsa::{Signature, VerifyingKey};
+        use p256::ecdsa::VerifyingKey;
 
         let key = BundleKey::generate(KeyFormat::Sec1).unwrap();
         let signer = key.signer().unwrap();
@@ -855,18 +860,7 @@ pub mod tests {
                 .token_shared(&signer, &alice(), "i".into(), "a".into(), 1000, &queue)
                 .unwrap();
             sources.push(token.source);
-            let (input, signature) = token.minted.token.rsplit_once('.').unwrap();
-            let signature = base64::Engine::decode(
-                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-                signature,
-            )
-            .unwrap();
-            verifying
-                .verify(
-                    input.as_bytes(),
-                    &Signature::from_slice(&signature).unwrap(),
-                )
-                .unwrap();
+            assert_signed_by(&verifying, &token.minted.token);
         }
         // The worker's own nonce, the queue's two, then RFC 6979.
         assert_eq!(

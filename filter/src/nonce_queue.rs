@@ -302,6 +302,18 @@ mod tests {
         assert!(decode_batch(&one_bad).is_empty());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_entry_decodes_to_whole_nonces_or_none(
+            entry in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)
+        ) {
+            let nonces = decode_batch(&entry);
+            proptest::prop_assert!(
+                nonces.is_empty() || nonces.len() * PrecomputedNonce::BYTES == entry.len()
+            );
+        }
+    }
+
     #[test]
     fn taken_counter_encoding() {
         assert_eq!(decode_taken(None), 0);

@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 use signed_headers_e2e::http::Request;
-use signed_headers_e2e::{ASSERTION_HEADER, EchoedRequest, EnvoyOptions, TestBed, signing_bundle};
+use signed_headers_e2e::{
+    ASSERTION_HEADER, AssertionVerifier, EchoedRequest, EnvoyOptions, TestBed, signing_bundle,
+};
 
 use crate::support::config_with_key;
 
@@ -136,6 +138,18 @@ fn a_repeated_request_reads_its_identity_once_per_worker() {
     assert!(reads() >= after_alice + 2);
 }
 
+/// The assertion for a request with `idp_token` to `app.example`, checked
+/// by jsonwebtoken (AWS-LC), not our own p256.
+fn verified_assertion(bed: &TestBed, verifier: &AssertionVerifier, idp_token: &str) -> String {
+    let response = bed
+        .envoy
+        .send(&Request::get("/").host("app.example").bearer(idp_token));
+    let echoed = EchoedRequest::from_response(&response);
+    let assertion = echoed.single_header(ASSERTION_HEADER);
+    verifier.verify(assertion, "app.example", "app.example");
+    assertion.to_owned()
+}
+
 #[test]
 fn nonces_precomputed_between_requests_sign_tokens_that_verify() {
     // Every request signs; the workers top up precomputed nonces on a timer.
@@ -160,14 +174,7 @@ fn nonces_precomputed_between_requests_sign_tokens_that_verify() {
             std::time::Instant::now() < deadline,
             "no signature used a precomputed nonce"
         );
-        let response = bed
-            .envoy
-            .send(&Request::get("/").host("app.example").bearer(&token));
-        let echoed = EchoedRequest::from_response(&response);
-        let assertion = echoed.single_header(ASSERTION_HEADER);
-        // Checked by jsonwebtoken (AWS-LC), not our own p256.
-        verifier.verify(assertion, "app.example", "app.example");
-        assertions.insert(assertion.to_owned());
+        assertions.insert(verified_assertion(&bed, &verifier, &token));
         sent += 1;
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
@@ -219,14 +226,9 @@ fn nonces_from_the_main_thread_producer_sign_every_token_once() {
     let mut nonces_used = BTreeSet::new();
     const REQUESTS: u64 = 400;
     for _ in 0..REQUESTS {
-        let response = bed
-            .envoy
-            .send(&Request::get("/").host("app.example").bearer(&token));
-        let echoed = EchoedRequest::from_response(&response);
-        let assertion = echoed.single_header(ASSERTION_HEADER);
-        verifier.verify(assertion, "app.example", "app.example");
+        let assertion = verified_assertion(&bed, &verifier, &token);
         assert!(
-            nonces_used.insert(signature_r(assertion)),
+            nonces_used.insert(signature_r(&assertion)),
             "two signatures share a nonce"
         );
     }
