@@ -39,6 +39,12 @@ export class VerificationError extends Error {
 
 const FETCH_TIMEOUT_MS = 10_000;
 
+/** The claims of a verification result from the core, or its error thrown. */
+function claimsOf(result) {
+  if (!result.ok) throw new VerificationError(result.error.code, result.error.message);
+  return result.claims;
+}
+
 function headerValues(headers, name) {
   if (!headers) return [];
   if (typeof headers.get === "function" && typeof headers.entries === "function") {
@@ -94,6 +100,8 @@ export class Verifier {
       const plan = JSON.parse(this.#core.plan(token, this.#now()));
       if (plan.action === "refuse") throw new VerificationError(plan.error.code, plan.error.message);
       if (plan.action === "suppressed") this.#emit(plan.event);
+      // The keys held decided: the plan carries the verification.
+      if (plan.result) return claimsOf(plan.result);
       if (plan.action !== "fetch" && plan.action !== "revalidate") break;
       if (this.#inflight) {
         // Stale keys that can verify this token: do not wait for the
@@ -111,9 +119,7 @@ export class Verifier {
       }
       break;
     }
-    const result = JSON.parse(this.#core.verify(token, this.#now()));
-    if (!result.ok) throw new VerificationError(result.error.code, result.error.message);
-    return result.claims;
+    return claimsOf(JSON.parse(this.#core.verify(token, this.#now())));
   }
 
   /**

@@ -140,34 +140,42 @@ impl VerifierCore {
         self.policy.get_header_name().to_owned()
     }
 
-    /// What to do before verifying `token` at `now_ms`: JSON
-    /// `{"action":"use"}`, `{"action":"fetch","ifNoneMatch":…}`,
+    /// What to do for `token` at `now_ms`, as JSON. When the keys held
+    /// decide it, the answer carries the verification too (one call on the
+    /// common path): `{"action":"use","result":…}`, or
+    /// `{"action":"suppressed","event":…,"result":…}` (an unknown kid not
+    /// refetched yet), where `result` is what [`Self::verify`] returns.
+    /// Otherwise `{"action":"fetch","ifNoneMatch":…}`,
     /// `{"action":"revalidate","ifNoneMatch":…}` (stale keys that can still
-    /// verify the token), `{"action":"suppressed","event":…}`, or
-    /// `{"action":"refuse","error":…}`
-    /// when the token's header alone refuses it.
+    /// verify the token: verify after starting the refresh), or
+    /// `{"action":"refuse","error":…}` when the token's header alone
+    /// refuses it.
     pub fn plan(&mut self, token: &str, now_ms: f64) -> String {
-        let Keys::Cached(cache) = &mut self.keys else {
-            return json!({"action": "use"}).to_string();
+        let mut plan = match &mut self.keys {
+            Keys::Static(_) => json!({"action": "use"}),
+            Keys::Cached(cache) => match kid_of(token) {
+                Err(error) => json!({"action": "refuse", "error": error_json(&error)}),
+                Ok(kid) => match cache.plan(&kid, millis(now_ms)) {
+                    Plan::UseCached => json!({"action": "use"}),
+                    Plan::RefetchSuppressed => json!({"action": "suppressed",
+                        "event": event_json(&CacheEvent::RefetchSuppressed { kid })}),
+                    Plan::Fetch { if_none_match } => {
+                        return json!({"action": "fetch", "ifNoneMatch": if_none_match})
+                            .to_string();
+                    }
+                    Plan::Revalidate { if_none_match } => {
+                        return json!({"action": "revalidate", "ifNoneMatch": if_none_match})
+                            .to_string();
+                    }
+                },
+            },
         };
-        let kid = match kid_of(token) {
-            Ok(kid) => kid,
-            Err(error) => {
-                return json!({"action": "refuse", "error": error_json(&error)}).to_string();
-            }
-        };
-        match cache.plan(&kid, millis(now_ms)) {
-            Plan::UseCached => json!({"action": "use"}),
-            Plan::RefetchSuppressed => json!({"action": "suppressed",
-                "event": event_json(&CacheEvent::RefetchSuppressed { kid })}),
-            Plan::Fetch { if_none_match } => {
-                json!({"action": "fetch", "ifNoneMatch": if_none_match})
-            }
-            Plan::Revalidate { if_none_match } => {
-                json!({"action": "revalidate", "ifNoneMatch": if_none_match})
-            }
+        if let Value::Object(fields) = &mut plan
+            && fields.get("action").and_then(Value::as_str) != Some("refuse")
+        {
+            fields.insert("result".to_owned(), self.verification(token, now_ms));
         }
-        .to_string()
+        plan.to_string()
     }
 
     /// Takes a fetch's response; returns the cache event as JSON.
@@ -207,6 +215,10 @@ impl VerifierCore {
     /// Verifies with the keys held: `{"ok":true,"claims":…}` or
     /// `{"ok":false,"error":{"code":…,"message":…}}`.
     pub fn verify(&self, token: &str, now_ms: f64) -> String {
+        self.verification(token, now_ms).to_string()
+    }
+
+    fn verification(&self, token: &str, now_ms: f64) -> Value {
         let now = millis(now_ms) / 1000;
         let result = match &self.keys {
             Keys::Static(keys) => verify_token(keys, &self.policy, token, now),
@@ -219,7 +231,6 @@ impl VerifierCore {
             Ok(claims) => json!({"ok": true, "claims": claims}),
             Err(error) => json!({"ok": false, "error": error_json(&error)}),
         }
-        .to_string()
     }
 
     /// The cache's counters as JSON.
