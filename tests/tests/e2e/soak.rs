@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use signed_headers_e2e::http::{self, Request};
-use signed_headers_e2e::{ASSERTION_HEADER, EchoedRequest, TestBed, signing_bundle};
+use signed_headers_e2e::{ASSERTION_HEADER, EchoedRequest, EnvoyOptions, TestBed, signing_bundle};
 
 use crate::support::{assert_no_wasm_failure, config_with_key, vms_created};
 
@@ -116,7 +116,45 @@ fn load(bed: &TestBed, tokens: &Arc<Vec<String>>, duration: Duration, tally: &Ar
 
 #[test]
 fn soak_many_users_at_saturation_stays_2xx_with_flat_memory() {
-    let bed = TestBed::start(&config_with_key(&signing_bundle(), json!({})));
+    soak(&EnvoyOptions::with_filter_config(&config_with_key(
+        &signing_bundle(),
+        json!({}),
+    )));
+}
+
+/// Every request signs, with nonces from the main thread's producer: the
+/// queue stays bounded (memory flat, and settles at its depth when idle).
+#[test]
+fn soak_signing_every_request_with_the_nonce_producer() {
+    const DEPTH: u64 = 1024;
+    let bed = soak(
+        &EnvoyOptions::with_filter_config(&config_with_key(
+            &signing_bundle(),
+            json!({"token_cache_entries": 0}),
+        ))
+        .nonce_producer(&json!({"nonce_producer": {"queue_depth": DEPTH}})),
+    );
+    let stat = |name: &str| bed.envoy.stats().get(name).copied().unwrap_or(0);
+    assert!(stat("wasmcustom.signed_headers.queued_nonces_taken") > 0);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let waiting = stat("wasmcustom.signed_headers.nonces_queued")
+            .saturating_sub(stat("wasmcustom.signed_headers.queued_nonces_taken"));
+        if waiting == DEPTH {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the queue holds {waiting} nonces, not its depth {DEPTH}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Saturates Envoy started with `options` with many users' requests and
+/// checks every answer, the memory and the VMs; returns the test bed.
+fn soak(options: &EnvoyOptions) -> TestBed {
+    let bed = TestBed::start_with(options);
     let tokens: Arc<Vec<String>> = Arc::new(
         (0..USERS)
             .map(|n| bed.idp.token_for(&format!("user-{n:05}")))
@@ -157,4 +195,5 @@ fn soak_many_users_at_saturation_stays_2xx_with_flat_memory() {
         "Envoy grew from {warm_kib} KiB to {end_kib} KiB after warm-up"
     );
     assert_no_wasm_failure(&bed, created);
+    bed
 }
