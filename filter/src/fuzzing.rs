@@ -75,6 +75,11 @@ pub fn bundle(data: &[u8]) {
 pub fn plugin_config(data: &[u8]) {
     let [config, environment] = [0, 1].map(|index| fields(data, 2)[index]);
     let environment = std::str::from_utf8(environment).ok();
+    // `on_configure` asks first whether this is the nonce producer's.
+    if let Ok(Some(producer)) = crate::nonce_queue::ProducerSettings::parse(config) {
+        assert!(producer.queue_depth >= crate::nonce_queue::BATCH);
+        assert!((1..=90).contains(&producer.main_thread_percent));
+    }
     if let Ok(settings) = Settings::parse(config, environment) {
         // Whatever is accepted is usable: the strip rules and sources exist.
         assert!(!settings.identity.is_empty());
