@@ -288,12 +288,13 @@ mod tests {
         );
         let event = core.apply_response(200, Some("\"e\"".into()), None, JWKS.into(), 1000.0);
         assert_eq!(parsed(&event)["type"], "updated");
-        assert_eq!(parsed(&core.plan(token, 2000.0)), json!({"action": "use"}));
-        // The token's signature is junk: refused with a code, not a throw.
-        assert_eq!(
-            parsed(&core.verify(token, 2000.0))["error"]["code"],
-            "bad_signature"
-        );
+        // The keys held decide: the plan carries the verification, the one
+        // `verify` gives. The token's signature is junk: refused with a
+        // code, not a throw.
+        let plan = parsed(&core.plan(token, 2000.0));
+        assert_eq!(plan["action"], "use");
+        assert_eq!(plan["result"], parsed(&core.verify(token, 2000.0)));
+        assert_eq!(plan["result"]["error"]["code"], "bad_signature");
         let none = "eyJhbGciOiJub25lIn0.e30.";
         assert_eq!(
             parsed(&core.plan(none, 2000.0))["error"]["code"],
@@ -306,7 +307,9 @@ mod tests {
     fn a_static_core_never_fetches() {
         let options = json!({"issuer": "a", "audience": "a", "jwks": JWKS}).to_string();
         let mut core = VerifierCore::from_options(&options).unwrap();
-        assert_eq!(parsed(&core.plan("x.y.z", 0.0)), json!({"action": "use"}));
+        let plan = parsed(&core.plan("x.y.z", 0.0));
+        assert_eq!(plan["action"], "use");
+        assert_eq!(plan["result"]["error"]["code"], "malformed");
         let empty = json!({"issuer": "a", "audience": "a", "jwks": {"keys": []}}).to_string();
         assert!(VerifierCore::from_options(&empty).is_err());
     }
