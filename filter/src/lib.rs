@@ -181,12 +181,11 @@ struct Metrics {
 
 impl Metrics {
     fn define() -> Self {
-        let counter = define_counter;
         Self {
-            tokens_signed: counter("signed_headers.tokens_signed"),
-            precomputed_signatures: counter("signed_headers.precomputed_signatures"),
-            shared_cache_hits: counter("signed_headers.shared_cache_hits"),
-            identity_reads: counter("signed_headers.identity_reads"),
+            tokens_signed: define_counter("signed_headers.tokens_signed"),
+            precomputed_signatures: define_counter("signed_headers.precomputed_signatures"),
+            shared_cache_hits: define_counter("signed_headers.shared_cache_hits"),
+            identity_reads: define_counter("signed_headers.identity_reads"),
         }
     }
 
@@ -390,8 +389,9 @@ impl RootContext for SignedHeadersRoot {
         }
     }
 
-    /// Precomputes ECDSA nonces between requests, a few per tick so that no
-    /// tick holds the worker up for long.
+    /// The producer fills the nonce queue. A worker takes a batch from that
+    /// queue when it runs low, else precomputes one nonce itself, so that no
+    /// tick holds it up for longer than one signature would.
     fn on_tick(&mut self) {
         if let Some(producer) = &mut self.nonce_producer {
             producer.on_tick(NONCE_TICK);
