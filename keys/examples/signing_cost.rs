@@ -1,0 +1,110 @@
+//! Where an ES256 signature's time goes, step by step, in whatever runs
+//! this: built for `wasm32-wasip1` and run under Node's WASI (V8, the engine
+//! Envoy runs the filter in) by `make bench-signing`, or natively with
+//! `cargo run --release -p signed-headers-keys --example signing_cost`.
+//! Prints a Markdown table of microseconds per operation.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use p256::elliptic_curve::Generate as _;
+use p256::elliptic_curve::group::Group as _;
+use p256::{NonZeroScalar, ProjectivePoint};
+use sha2::{Digest as _, Sha256};
+use signed_headers_keys::{BundleKey, KeyFormat, PrecomputedNonce};
+
+/// Keeps the optimizer from dropping what an operation computed.
+fn consume<T>(value: T) {
+    let _ = black_box(value);
+}
+
+/// Microseconds per call of `operation`, the median of 5 runs of `count`.
+fn time(count: u32, mut operation: impl FnMut()) -> f64 {
+    let mut runs: Vec<f64> = (0..5)
+        .map(|_| {
+            let started = Instant::now();
+            for _ in 0..count {
+                operation();
+            }
+            started.elapsed().as_secs_f64() * 1e6 / f64::from(count)
+        })
+        .collect();
+    runs.sort_by(f64::total_cmp);
+    runs.get(2).copied().unwrap_or(f64::NAN)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let key = BundleKey::generate(KeyFormat::Sec1)?;
+    let signer = key.signer().ok_or("a generated key can sign")?;
+    // A typical assertion's claims.
+    let payload = br#"{"iss":"app.example.com","aud":"app.example.com","jti":"0f8fad5bd9cb469fa16570867728950e","iat":1800000000,"exp":1800000300,"sub":"user-000123","user":"user-000123","email":"user-000123@example.com","groups":["admins","developers","on-call"],"sid":"s-1f3a","name":"Some User"}"#;
+    let token = signer.sign(payload);
+    let (signing_input, _) = token.rsplit_once('.').ok_or("a compact JWS")?;
+    let scalar = NonZeroScalar::try_generate()?;
+    let point = ProjectivePoint::mul_by_generator(scalar.as_ref());
+
+    let rows = [
+        (
+            "whole signature, RFC 6979 nonce (`Es256Signer::sign`)",
+            time(200, || consume(black_box(signer.sign(black_box(payload))))),
+        ),
+        (
+            "one precomputed nonce (`PrecomputedNonce::generate`)",
+            time(200, || consume(black_box(PrecomputedNonce::generate()))),
+        ),
+        (
+            "  base-point multiplication k·G",
+            time(200, || {
+                consume(black_box(ProjectivePoint::mul_by_generator(
+                    black_box(scalar).as_ref(),
+                )))
+            }),
+        ),
+        (
+            "  to affine (a field inversion)",
+            time(2000, || consume(black_box(black_box(point).to_affine()))),
+        ),
+        (
+            "  k⁻¹ (a scalar inversion)",
+            time(2000, || consume(black_box(black_box(scalar).invert()))),
+        ),
+        (
+            "one nonce of a batch of 16 (`generate_batch`)",
+            time(20, || {
+                consume(black_box(PrecomputedNonce::generate_batch(16)))
+            }) / 16.0,
+        ),
+        ("signature with a precomputed nonce (`sign_with`)", {
+            let nonces: Vec<_> = PrecomputedNonce::generate_batch(2000);
+            let count = u32::try_from(nonces.len() / 5)?;
+            let mut nonces = nonces.into_iter();
+            time(count, || {
+                if let Some(nonce) = nonces.next() {
+                    consume(black_box(signer.sign_with(black_box(payload), nonce)));
+                }
+            })
+        }),
+        (
+            "  SHA-256 of the signing input",
+            time(20_000, || {
+                consume(black_box(Sha256::digest(black_box(
+                    signing_input.as_bytes(),
+                ))))
+            }),
+        ),
+        (
+            "  base64url of the payload",
+            time(20_000, || {
+                consume(black_box(URL_SAFE_NO_PAD.encode(black_box(payload))))
+            }),
+        ),
+    ];
+    println!("signing input {} bytes\n", signing_input.len());
+    println!("| operation | µs |\n|---|---:|");
+    for (operation, micros) in rows {
+        println!("| {operation} | {micros:.2} |");
+    }
+    Ok(())
+}
