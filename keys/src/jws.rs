@@ -124,14 +124,7 @@ impl PrecomputedNonce {
     /// `None` if the random source fails (or, with negligible probability,
     /// `r` is zero).
     pub fn generate() -> Option<Self> {
-        let k = NonZeroScalar::try_generate().ok()?;
-        let point = ProjectivePoint::mul_by_generator(&k).to_affine();
-        let r = <Scalar as p256::elliptic_curve::ops::Reduce<FieldBytes>>::reduce(&point.x());
-        if bool::from(r.is_zero()) {
-            return None;
-        }
-        let k_inv = Option::<Scalar>::from(k.as_ref().invert())?;
-        Some(Self { k_inv, r })
+        Self::generate_batch(1).pop()
     }
 
     /// Up to `count` nonces (fewer only if the random source fails). The

@@ -30,6 +30,9 @@ pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// `listener.signed_headers.worker_<n>.*` (with port 0 in the address, an
 /// address-based prefix would read `127.0.0.1_0`).
 const LISTENER_NAME: &str = "signed_headers";
+/// The filter's VM id; the nonce producer must share it (its queue lives
+/// there).
+const VM_ID: &str = "signed_headers";
 
 /// The `jwt_authn` provider that trusts the [`TestIdp`].
 const IDP_PROVIDER: &str = "test_idp";
@@ -295,10 +298,10 @@ fn jwt_authn_filter(idp_jwks: &str, jwt_cache: bool) -> Value {
 fn wasm_filter(wasm: &Path, configuration: &str, host_env_keys: &[String]) -> Value {
     let code = json!({"local": {"filename": wasm.display().to_string()}});
     let vm_config = if host_env_keys.is_empty() {
-        json!({"vm_id": "signed_headers", "runtime": "envoy.wasm.runtime.v8", "code": code})
+        json!({"vm_id": VM_ID, "runtime": "envoy.wasm.runtime.v8", "code": code})
     } else {
         json!({
-            "vm_id": "signed_headers",
+            "vm_id": VM_ID,
             "runtime": "envoy.wasm.runtime.v8",
             "code": code,
             "environment_variables": {"host_env_keys": host_env_keys}
@@ -331,7 +334,7 @@ fn nonce_producer_service(wasm: &Path, configuration: &str) -> Value {
             "config": {
                 "name": "signed_headers_nonces",
                 "vm_config": {
-                    "vm_id": "signed_headers",
+                    "vm_id": VM_ID,
                     "runtime": "envoy.wasm.runtime.v8",
                     "code": {"local": {"filename": wasm.display().to_string()}}
                 },

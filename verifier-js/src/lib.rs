@@ -154,7 +154,9 @@ impl VerifierCore {
         let mut plan = match &mut self.keys {
             Keys::Static(_) => json!({"action": "use"}),
             Keys::Cached(cache) => match kid_of(token) {
-                Err(error) => json!({"action": "refuse", "error": error_json(&error)}),
+                Err(error) => {
+                    return json!({"action": "refuse", "error": error_json(&error)}).to_string();
+                }
                 Ok(kid) => match cache.plan(&kid, millis(now_ms)) {
                     Plan::UseCached => json!({"action": "use"}),
                     Plan::RefetchSuppressed => json!({"action": "suppressed",
@@ -170,9 +172,7 @@ impl VerifierCore {
                 },
             },
         };
-        if let Value::Object(fields) = &mut plan
-            && fields.get("action").and_then(Value::as_str) != Some("refuse")
-        {
+        if let Value::Object(fields) = &mut plan {
             fields.insert("result".to_owned(), self.verification(token, now_ms));
         }
         plan.to_string()
