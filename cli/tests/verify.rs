@@ -46,6 +46,7 @@ fn claims(iat: u64, exp: u64) -> AssertionClaims {
         sid: "session-9".into(),
         name: "Ada Lovelace".into(),
         groups_truncated: false,
+        claims_truncated: Vec::new(),
     }
 }
 

@@ -39,6 +39,79 @@ pub fn claims(
         sid: identity.sid.clone(),
         name: identity.name.clone(),
         groups_truncated: identity.groups_truncated,
+        claims_truncated: Vec::new(),
+    }
+}
+
+/// A string claim the size limit may empty. `sub` and `user` name the user
+/// and are never emptied: a token without them would be anonymous.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptionalClaim {
+    Email,
+    Name,
+    Sid,
+}
+
+impl OptionalClaim {
+    const ALL: [Self; 3] = [Self::Email, Self::Name, Self::Sid];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Name => "name",
+            Self::Sid => "sid",
+        }
+    }
+
+    fn value(self, claims: &AssertionClaims) -> &str {
+        match self {
+            Self::Email => &claims.email,
+            Self::Name => &claims.name,
+            Self::Sid => &claims.sid,
+        }
+    }
+
+    fn clear(self, claims: &mut AssertionClaims) {
+        match self {
+            Self::Email => claims.email.clear(),
+            Self::Name => claims.name.clear(),
+            Self::Sid => claims.sid.clear(),
+        }
+    }
+
+    fn bit(self) -> u8 {
+        match self {
+            Self::Email => 1,
+            Self::Name => 2,
+            Self::Sid => 4,
+        }
+    }
+}
+
+/// The optional claims a token was minted without.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DroppedClaims(u8);
+
+impl DroppedClaims {
+    pub fn contains(self, claim: OptionalClaim) -> bool {
+        self.0 & claim.bit() != 0
+    }
+
+    fn insert(&mut self, claim: OptionalClaim) {
+        self.0 |= claim.bit();
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    #[cfg(test)]
+    pub fn of(claims: &[OptionalClaim]) -> Self {
+        let mut dropped = Self::default();
+        for claim in claims {
+            dropped.insert(*claim);
+        }
+        dropped
     }
 }
 
@@ -56,6 +129,8 @@ pub struct Minted {
     /// How many groups were left out to keep the token within its size
     /// limit (0: none).
     pub dropped_groups: usize,
+    /// The string claims emptied for the same reason.
+    pub dropped_claims: DroppedClaims,
 }
 
 impl Minted {
@@ -108,7 +183,9 @@ pub enum TokenSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenLimits {
     pub ttl_seconds: u64,
-    /// Longer tokens lose their groups (and get `groups_truncated`).
+    /// Longer tokens lose their groups (and get `groups_truncated`) or
+    /// their optional claims (listed in `claims_truncated`), largest first;
+    /// a token still longer is not minted ([`MintError::TooLarge`]).
     pub max_token_bytes: usize,
 }
 
@@ -145,6 +222,11 @@ pub struct Token {
 pub enum MintError {
     Random,
     Serialize(String),
+    /// `sub` and `user` alone make a token of `bytes`, over the limit.
+    TooLarge {
+        bytes: usize,
+        limit: usize,
+    },
 }
 
 impl std::fmt::Display for MintError {
@@ -152,6 +234,10 @@ impl std::fmt::Display for MintError {
         match self {
             MintError::Random => f.write_str("random source unavailable"),
             MintError::Serialize(why) => write!(f, "could not serialize claims: {why}"),
+            MintError::TooLarge { bytes, limit } => write!(
+                f,
+                "the user's sub and user claims make a {bytes}-byte token with every optional claim left out, over the {limit} bytes max_header_bytes leaves for it"
+            ),
         }
     }
 }
@@ -292,8 +378,11 @@ impl TokenCache {
         })
     }
 
-    /// Signs a new token; if it would be too long, signs one without groups
-    /// (and with `groups_truncated`) rather than one servers would refuse.
+    /// Signs a new token; while it would be too long, leaves out the
+    /// largest of its groups (all of them, marked `groups_truncated`) and
+    /// its optional claims (each named in `claims_truncated`), rather than
+    /// sign one servers would refuse. `sub` and `user` are never left out:
+    /// a token too long with them alone is refused.
     fn mint(
         &mut self,
         signer: &Es256Signer,
@@ -312,12 +401,37 @@ impl TokenCache {
         let serialize = |claims: &AssertionClaims| {
             serde_json::to_vec(claims).map_err(|e| MintError::Serialize(e.to_string()))
         };
+        let limit = self.limits.max_token_bytes;
+        let fits = |payload: &[u8]| signer.token_len(payload.len()) <= limit;
         let mut payload = serialize(&claims)?;
-        let too_long = signer.token_len(payload.len()) > self.limits.max_token_bytes;
-        let dropped_groups = if too_long { claims.groups.len() } else { 0 };
-        if dropped_groups > 0 {
-            claims.groups.clear();
-            claims.groups_truncated = true;
+        let mut dropped_groups = 0;
+        let mut dropped_claims = DroppedClaims::default();
+        while !fits(&payload) {
+            // The groups as one part (a partial list could read as "not a
+            // member"), against each optional claim: the largest goes.
+            let groups_size: usize = claims.groups.iter().map(|group| group.len() + 3).sum();
+            let largest_claim = OptionalClaim::ALL
+                .into_iter()
+                .filter(|claim| !claim.value(&claims).is_empty())
+                .max_by_key(|claim| claim.value(&claims).len());
+            match largest_claim {
+                Some(claim) if claim.value(&claims).len() > groups_size => {
+                    claim.clear(&mut claims);
+                    dropped_claims.insert(claim);
+                    claims.claims_truncated.push(claim.name().to_owned());
+                }
+                _ if !claims.groups.is_empty() => {
+                    dropped_groups = claims.groups.len();
+                    claims.groups.clear();
+                    claims.groups_truncated = true;
+                }
+                _ => {
+                    return Err(MintError::TooLarge {
+                        bytes: signer.token_len(payload.len()),
+                        limit,
+                    });
+                }
+            }
             payload = serialize(&claims)?;
         }
         Ok(Minted {
@@ -326,6 +440,7 @@ impl TokenCache {
                 None => signer.sign(&payload),
             },
             dropped_groups,
+            dropped_claims,
         })
     }
 }
@@ -377,7 +492,7 @@ fn shared_slots(key_bytes: &[u8], slots: usize) -> [String; 2] {
     let first = mix(crate::fnv1a(key_bytes));
     let second = mix(first ^ 0x9e37_79b9_7f4a_7c15);
     let slots = slots.max(1) as u64;
-    [first, second].map(|hash| format!("signed-headers.token.v1.{}", hash % slots))
+    [first, second].map(|hash| format!("signed-headers.token.v2.{}", hash % slots))
 }
 
 /// Until when a slot's entry may be reused (whoever's it is).
@@ -386,11 +501,13 @@ fn shared_reuse_until(value: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes))
 }
 
-/// `reuse_until` (8 bytes), dropped groups (8), key length (8), key, token.
+/// `reuse_until` (8 bytes), dropped groups (8), dropped claims (1), key
+/// length (8), key, token.
 fn encode_shared(reuse_until: u64, minted: &Minted, key_bytes: &[u8]) -> Vec<u8> {
-    let mut value = Vec::with_capacity(24 + key_bytes.len() + minted.token.len());
+    let mut value = Vec::with_capacity(25 + key_bytes.len() + minted.token.len());
     value.extend_from_slice(&reuse_until.to_be_bytes());
     value.extend_from_slice(&(minted.dropped_groups as u64).to_be_bytes());
+    value.push(minted.dropped_claims.0);
     value.extend_from_slice(&(key_bytes.len() as u64).to_be_bytes());
     value.extend_from_slice(key_bytes);
     value.extend_from_slice(minted.token.as_bytes());
@@ -405,9 +522,10 @@ fn decode_shared(value: &[u8], key_bytes: &[u8]) -> Option<(u64, Minted)> {
     };
     let reuse_until = number(0)?;
     let dropped_groups = usize::try_from(number(8)?).ok()?;
-    let key_len = usize::try_from(number(16)?).ok()?;
-    let key_end = 24usize.checked_add(key_len)?;
-    if value.get(24..key_end)? != key_bytes {
+    let dropped_claims = DroppedClaims(*value.get(16)?);
+    let key_len = usize::try_from(number(17)?).ok()?;
+    let key_end = 25usize.checked_add(key_len)?;
+    if value.get(25..key_end)? != key_bytes {
         return None;
     }
     let token = std::str::from_utf8(value.get(key_end..)?).ok()?;
@@ -416,6 +534,7 @@ fn decode_shared(value: &[u8], key_bytes: &[u8]) -> Option<(u64, Minted)> {
         Minted {
             token: token.to_owned(),
             dropped_groups,
+            dropped_claims,
         },
     ))
 }
@@ -650,6 +769,87 @@ pub mod tests {
             .unwrap();
         assert!(!kept.groups_dropped());
         assert_eq!(kept.token.len(), few.token.len());
+    }
+
+    #[test]
+    fn large_optional_claims_are_dropped_largest_first_and_named() {
+        let signer = signer();
+        let limits = TokenLimits {
+            ttl_seconds: 300,
+            max_token_bytes: 2000,
+        };
+        let shared = MemoryShared::default();
+        let mut cache = TokenCache::new(16, limits).with_shared_slots(8);
+        let huge = Identity {
+            email: "e".repeat(10_000),
+            name: "n".repeat(5_000),
+            sid: "s-1".into(),
+            groups: (0..500).map(|n| format!("group-{n:04}")).collect(),
+            ..alice()
+        };
+        let token = cache
+            .token_shared(&signer, &huge, "i".into(), "a".into(), 1000, &shared)
+            .unwrap();
+        let minted = &token.minted;
+        assert!(minted.token.len() <= 2000);
+        assert_eq!(minted.dropped_groups, 500);
+        assert_eq!(
+            minted.dropped_claims,
+            DroppedClaims::of(&[OptionalClaim::Email, OptionalClaim::Name])
+        );
+        let claims = decode_claims(&minted.token);
+        assert_eq!(claims.claims_truncated, ["email", "name"]);
+        assert!(claims.groups_truncated);
+        assert_eq!((claims.email.as_str(), claims.name.as_str()), ("", ""));
+        assert_eq!((claims.sub.as_str(), claims.sid.as_str()), ("alice", "s-1"));
+        // Only what must go: a large email alone leaves the name and groups.
+        let large_email = Identity {
+            email: "e".repeat(3_000),
+            ..alice()
+        };
+        let claims = decode_claims(
+            &cache
+                .token(&signer, &large_email, "i".into(), "a".into(), 1000)
+                .unwrap()
+                .token,
+        );
+        assert_eq!(claims.claims_truncated, ["email"]);
+        assert_eq!((claims.name.as_str(), claims.groups.len()), ("Alice", 1));
+        assert!(!claims.groups_truncated);
+        // Another worker gets the same token, with what it left out.
+        let other = TokenCache::new(16, limits)
+            .with_shared_slots(8)
+            .token_shared(&signer, &huge, "i".into(), "a".into(), 1001, &shared)
+            .unwrap();
+        assert_eq!(other.source, TokenSource::Shared);
+        assert_eq!(&other.minted, minted);
+    }
+
+    #[test]
+    fn a_subject_too_large_for_the_limit_mints_nothing() {
+        let signer = signer();
+        let limits = TokenLimits {
+            ttl_seconds: 300,
+            max_token_bytes: 2000,
+        };
+        for huge in [
+            Identity {
+                sub: "s".repeat(3_000),
+                ..alice()
+            },
+            Identity {
+                user: "u".repeat(3_000),
+                ..alice()
+            },
+        ] {
+            let error = TokenCache::new(16, limits)
+                .token(&signer, &huge, "i".into(), "a".into(), 1000)
+                .unwrap_err();
+            assert!(
+                matches!(error, MintError::TooLarge { bytes, limit: 2000 } if bytes > 2000),
+                "{error}"
+            );
+        }
     }
 
     /// Shared data as Envoy keeps it: one map for every worker VM.

@@ -33,9 +33,14 @@ impl std::fmt::Display for InvalidAuthority {
     }
 }
 
-/// The host of `authority`, lowercase, without port or trailing dot: a DNS
-/// name (letters, digits, `-`, `_`, dot-separated labels), an IPv4 address,
-/// or a bracketed IPv6 address (kept in brackets, as sent).
+/// The host of `authority`, lowercase, without port: a DNS name (letters,
+/// digits, `-`, `_`, dot-separated labels), an IPv4 address, or a bracketed
+/// IPv6 address (kept in brackets, as sent).
+///
+/// A trailing dot is kept: Envoy routes `app.example.` as written (not to
+/// the virtual host of `app.example`, unless the connection manager sets
+/// `strip_trailing_host_dot`, which removes it before routing and before
+/// this filter), so the audience names the host the request was routed as.
 pub fn request_host(authority: &str) -> Result<String, InvalidAuthority> {
     if authority.is_empty() {
         return Err(InvalidAuthority::Empty);
@@ -74,7 +79,6 @@ pub fn request_host(authority: &str) -> Result<String, InvalidAuthority> {
     if host.starts_with('[') {
         return Ok(host.to_ascii_lowercase());
     }
-    // `app.example.` and `app.example` are the same DNS name.
     let name = host.strip_suffix('.').unwrap_or(host);
     let valid_label = |label: &str| {
         (1..=MAX_LABEL_LEN).contains(&label.len())
@@ -85,7 +89,7 @@ pub fn request_host(authority: &str) -> Result<String, InvalidAuthority> {
     if name.is_empty() || name.len() > MAX_HOST_NAME_LEN || !name.split('.').all(valid_label) {
         return Err(InvalidAuthority::Malformed);
     }
-    Ok(name.to_ascii_lowercase())
+    Ok(host.to_ascii_lowercase())
 }
 
 #[cfg(test)]
@@ -97,8 +101,8 @@ mod tests {
         for (authority, host) in [
             ("app.example.com", "app.example.com"),
             ("App.Example.COM:8443", "app.example.com"),
-            ("app.example.com.", "app.example.com"),
-            ("app.example.com.:80", "app.example.com"),
+            ("app.example.com.", "app.example.com."),
+            ("app.example.com.:80", "app.example.com."),
             ("127.0.0.1:10000", "127.0.0.1"),
             ("localhost", "localhost"),
             ("my_service:8080", "my_service"),

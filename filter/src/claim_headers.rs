@@ -2,6 +2,7 @@
 //! `jwt_claims_headers`) for applications that read identity without
 //! verifying the assertion.
 
+use crate::assertion::{Minted, OptionalClaim};
 use crate::identity::Identity;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,29 +38,54 @@ pub struct ClaimHeader {
     pub header: String,
 }
 
+/// Whether a header parser would read `value` back as sent: no control
+/// character (one could end the header), and no space or tab at either end
+/// (RFC 9110 parsers trim them).
+fn reads_back(value: &str) -> bool {
+    let control = |c: char| c != '\t' && c.is_control();
+    let trimmed = |c: char| c == ' ' || c == '\t';
+    !value.chars().any(control) && !value.starts_with(trimmed) && !value.ends_with(trimmed)
+}
+
 impl ClaimHeader {
-    /// The header's value for `identity`, whose groups the assertion carries
-    /// unless `groups_dropped`. `None` when the claim is empty, or when the
-    /// value holds a control character that would corrupt the header (the
-    /// signed assertion still carries it, JSON-escaped).
-    pub fn value(&self, identity: &Identity, groups_dropped: bool) -> Option<String> {
-        let value = match self.claim {
-            Claim::Sub => identity.sub.clone(),
-            Claim::User => identity.user.clone(),
-            Claim::Email => identity.email.clone(),
-            Claim::Groups if groups_dropped => String::new(),
-            Claim::Groups => identity.groups.join(","),
-            Claim::Name => identity.name.clone(),
-            Claim::Sid => identity.sid.clone(),
+    /// The header's value for `identity`, whose token is `minted`; `None`
+    /// leaves the header out. Left out: an empty claim; a claim the token
+    /// left out for size; a value a header parser would not read back as
+    /// sent (see [`reads_back`]); groups when one of them holds a comma
+    /// (the list is joined with commas, so `["a,b", "c"]` would read as
+    /// three groups); and a header line (`name: value`) longer than
+    /// `max_line_bytes`. The signed assertion is always the source of truth.
+    pub fn value(
+        &self,
+        identity: &Identity,
+        minted: &Minted,
+        max_line_bytes: usize,
+    ) -> Option<String> {
+        let text = |claim: OptionalClaim, value: &str| {
+            (!minted.dropped_claims.contains(claim)).then(|| value.to_owned())
         };
-        let safe = |c: char| c == '\t' || !c.is_control();
-        (!value.is_empty() && value.chars().all(safe)).then_some(value)
+        let value = match self.claim {
+            Claim::Sub => Some(identity.sub.clone()),
+            Claim::User => Some(identity.user.clone()),
+            Claim::Email => text(OptionalClaim::Email, &identity.email),
+            Claim::Name => text(OptionalClaim::Name, &identity.name),
+            Claim::Sid => text(OptionalClaim::Sid, &identity.sid),
+            Claim::Groups if minted.groups_dropped() => None,
+            Claim::Groups => identity
+                .groups
+                .iter()
+                .all(|group| !group.is_empty() && !group.contains(',') && reads_back(group))
+                .then(|| identity.groups.join(",")),
+        }?;
+        let line_bytes = self.header.len() + 2 + value.len();
+        (!value.is_empty() && reads_back(&value) && line_bytes <= max_line_bytes).then_some(value)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::assertion::DroppedClaims;
 
     fn header(claim: Claim) -> ClaimHeader {
         ClaimHeader {
@@ -80,50 +106,105 @@ mod tests {
         }
     }
 
-    #[test]
-    fn values_per_claim_with_lists_comma_joined() {
-        let alice = alice();
-        assert_eq!(
-            header(Claim::Sub).value(&alice, false).as_deref(),
-            Some("u-1")
-        );
-        assert_eq!(
-            header(Claim::User).value(&alice, false).as_deref(),
-            Some("alice")
-        );
-        assert_eq!(
-            header(Claim::Groups).value(&alice, false).as_deref(),
-            Some("admins,dev")
-        );
-        assert_eq!(
-            header(Claim::Name).value(&alice, false).as_deref(),
-            Some("Alice \"Al\" Smith")
-        );
-        assert_eq!(header(Claim::Sid).value(&alice, false), None);
-        assert_eq!(header(Claim::Groups).value(&alice, true), None);
+    /// A token minted with nothing left out.
+    fn whole() -> Minted {
+        Minted {
+            token: String::new(),
+            dropped_groups: 0,
+            dropped_claims: DroppedClaims::default(),
+        }
+    }
+
+    fn value(claim: Claim, identity: &Identity) -> Option<String> {
+        header(claim).value(identity, &whole(), 8000)
     }
 
     #[test]
-    fn control_characters_never_reach_a_header() {
-        for name in ["a\r\nx-evil: 1", "a\nb", "a\0b", "a\u{7f}", "a\u{85}b"] {
+    fn values_per_claim_with_lists_comma_joined() {
+        let alice = alice();
+        assert_eq!(value(Claim::Sub, &alice).as_deref(), Some("u-1"));
+        assert_eq!(value(Claim::User, &alice).as_deref(), Some("alice"));
+        assert_eq!(value(Claim::Groups, &alice).as_deref(), Some("admins,dev"));
+        assert_eq!(
+            value(Claim::Name, &alice).as_deref(),
+            Some("Alice \"Al\" Smith")
+        );
+        assert_eq!(value(Claim::Sid, &alice), None);
+        let groups_dropped = Minted {
+            dropped_groups: 2,
+            ..whole()
+        };
+        assert_eq!(
+            header(Claim::Groups).value(&alice, &groups_dropped, 8000),
+            None
+        );
+    }
+
+    #[test]
+    fn claims_the_token_left_out_for_size_are_left_out_here_too() {
+        let alice = alice();
+        let minted = Minted {
+            dropped_claims: DroppedClaims::of(&[OptionalClaim::Email]),
+            ..whole()
+        };
+        assert_eq!(header(Claim::Email).value(&alice, &minted, 8000), None);
+        assert_eq!(
+            header(Claim::Name).value(&alice, &minted, 8000).as_deref(),
+            Some("Alice \"Al\" Smith")
+        );
+    }
+
+    #[test]
+    fn a_line_longer_than_the_limit_is_left_out() {
+        let identity = Identity {
+            email: "e".repeat(100),
+            ..alice()
+        };
+        // "x-h: " plus 100 bytes.
+        assert!(
+            header(Claim::Email)
+                .value(&identity, &whole(), 105)
+                .is_some()
+        );
+        assert_eq!(header(Claim::Email).value(&identity, &whole(), 104), None);
+    }
+
+    #[test]
+    fn values_a_parser_would_misread_are_left_out() {
+        let groups = |groups: &[&str]| {
+            let identity = Identity {
+                groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+                ..alice()
+            };
+            value(Claim::Groups, &identity)
+        };
+        assert_eq!(groups(&["a,b", "c"]), None);
+        assert_eq!(groups(&["a", "b", "c"]).as_deref(), Some("a,b,c"));
+        assert_eq!(groups(&[" admins", "dev "]), None);
+        assert_eq!(groups(&["admins", "dev "]), None);
+        assert_eq!(groups(&["team a", "b"]).as_deref(), Some("team a,b"));
+        assert_eq!(groups(&["CN=Admins,OU=Groups,DC=example"]), None);
+        for name in [
+            " Alice",
+            "Alice ",
+            "\tAlice",
+            "a\r\nx-evil: 1",
+            "a\nb",
+            "a\0b",
+            "a\u{7f}",
+            "a\u{85}b",
+        ] {
             let identity = Identity {
                 name: name.into(),
                 ..alice()
             };
-            assert_eq!(
-                header(Claim::Name).value(&identity, false),
-                None,
-                "{name:?}"
-            );
+            assert_eq!(value(Claim::Name, &identity), None, "{name:?}");
         }
         let tab = Identity {
             name: "a\tb".into(),
             ..alice()
         };
-        assert_eq!(
-            header(Claim::Name).value(&tab, false).as_deref(),
-            Some("a\tb")
-        );
+        assert_eq!(value(Claim::Name, &tab).as_deref(), Some("a\tb"));
     }
 
     #[test]

@@ -17,9 +17,10 @@ use crate::assertion::{TokenCache, TokenLimits};
 use crate::authority;
 use crate::config::Settings;
 use crate::cookies;
+use crate::data::value::encode;
+use crate::data::{Metadata, Value};
 use crate::identity::{self, Identity};
 use crate::jwks_endpoint::{self, PublishedKeys};
-use crate::metadata;
 use crate::strip::StripRules;
 
 /// A fuzz target: checks its invariants on one input.
@@ -87,32 +88,47 @@ pub fn plugin_config(data: &[u8]) {
     }
 }
 
-/// Identity decoding: dynamic metadata values (strings, proxy-wasm pairs
-/// lists) and certificate subjects from the host.
+/// Identity decoding: the request's dynamic metadata (the serialized
+/// `metadata` property, read with its types) and the connection's
+/// certificate attributes. Fields: the metadata (or, when it is a JSON
+/// object, a `jwt_authn` payload Envoy would serialize from it), four
+/// certificate attributes, the groups delimiter.
 pub fn identity(data: &[u8]) {
-    let _ = metadata::groups(data);
-    let values = fields(data, 8);
-    let property = |path: &[&str]| -> Option<Vec<u8>> {
-        let index = match path.last().copied().unwrap_or_default() {
-            "sub" | "x-auth-request-user" | "uri_san_peer_certificate" => 0,
-            "email" | "x-auth-request-email" | "dns_san_peer_certificate" => 1,
-            "groups" | "x-auth-request-groups" => 2,
-            "name" | "subject_peer_certificate" => 3,
-            "sid" | "sha256_peer_certificate_digest" => 4,
+    let values = fields(data, 6);
+    let payload = serde_json::from_slice::<serde_json::Value>(values[0])
+        .ok()
+        .filter(serde_json::Value::is_object);
+    let metadata_bytes = match &payload {
+        Some(payload) => encode::metadata(&[(
+            crate::config::DEFAULT_METADATA_NAMESPACE,
+            &serde_json::json!({ crate::config::DEFAULT_PAYLOAD_KEY: payload }),
+        )]),
+        None => values[0].to_vec(),
+    };
+    let metadata = Metadata::new(&metadata_bytes);
+    let connection = |attribute: &str| -> Option<Vec<u8>> {
+        let index = match attribute {
             "mtls" => return Some(vec![1]),
-            _ => 5,
+            "uri_san_peer_certificate" => 1,
+            "dns_san_peer_certificate" => 2,
+            "subject_peer_certificate" => 3,
+            _ => 4,
         };
-        let value = values.get(index).copied().unwrap_or_default();
+        let value = values[index];
         (!value.is_empty()).then(|| value.to_vec())
     };
     // The sources as the configuration parser builds them (its defaults),
-    // with every certificate field mapped and the fuzzed groups delimiter.
-    let delimiter = match text(values[6]) {
+    // with nested paths, every certificate field mapped and the fuzzed
+    // groups delimiter.
+    let delimiter = match text(values[5]) {
         delimiter if delimiter.is_empty() => ",".to_owned(),
         delimiter => delimiter,
     };
     let configuration = serde_json::json!({"identity": [
         {"source": "jwt_authn"},
+        {"source": "jwt_authn", "claims": {
+            "user": "preferred_username", "groups": ["realm_access", "roles"], "name": ["a", "b", "c"]
+        }},
         {"source": "ext_authz", "groups_delimiter": delimiter},
         {"source": "client_certificate", "claims": {
             "user": "subject_cn", "email": "dns_san", "groups": "subject", "sid": "sha256_digest"
@@ -121,23 +137,86 @@ pub fn identity(data: &[u8]) {
     let sources = Settings::parse(configuration.to_string().as_bytes(), None)
         .expect("a valid configuration")
         .identity;
+    let inputs = identity::Inputs {
+        metadata,
+        connection,
+    };
     for source in sources {
-        if let Some(identity) = identity::read(std::slice::from_ref(&source), property) {
+        let read = identity::read(std::slice::from_ref(&source), &inputs);
+        if let Some(identity) = &read {
             assert!(!identity.sub.is_empty(), "an identity without a subject");
         }
-        // The request cache's key over any payload bytes: no panic, and the
-        // same bytes always give the same key.
-        let path = ["metadata", "filter_metadata", "jwt_authn", "jwt_payload"];
-        for value in values.iter().copied() {
-            let Some(payload) = identity::Payload::new(path, value) else {
-                continue;
-            };
-            let (mut first, mut second) = (Vec::new(), Vec::new());
-            let made = source.input_key(&payload, &mut first);
-            assert_eq!(made, source.input_key(&payload, &mut second));
-            assert_eq!(first, second);
+        // A string is never read as a list.
+        if let Some(Value::String(groups)) = metadata
+            .namespace(crate::config::DEFAULT_METADATA_NAMESPACE)
+            .and_then(|namespace| namespace.path(&["jwt_payload", "groups"]))
+            && matches!(&source, identity::Source::JwtAuthn { claims, .. } if claims.groups.as_deref() == Some(&["groups".to_owned()][..]))
+            && let Some(identity) = &read
+        {
+            assert_eq!(identity.groups, [groups]);
+        }
+        // The request cache's key: the same bytes always give the same key,
+        // and a key is made only where an identity could be read.
+        let (mut first, mut second) = (Vec::new(), Vec::new());
+        let made = source.input_key(metadata, &mut first);
+        assert_eq!(made, source.input_key(metadata, &mut second));
+        assert_eq!(first, second);
+        if made.is_none() {
+            assert!(read.is_none() || !source.reads_metadata());
         }
     }
+    if let Some(payload) = payload {
+        assert_claims_follow_their_json_types(&payload, &inputs);
+    }
+}
+
+/// The default `jwt_authn` mapping against the payload's JSON: each claim
+/// as the README's table says its type becomes.
+fn assert_claims_follow_their_json_types<C: Fn(&str) -> Option<Vec<u8>>>(
+    payload: &serde_json::Value,
+    inputs: &identity::Inputs<'_, C>,
+) {
+    use serde_json::Value as Json;
+    let sources = Settings::parse(b"{}", None).expect("defaults").identity;
+    let read = identity::read(&sources, inputs);
+    // JSON numbers arrive as doubles: whole ones below 2^53 are ids.
+    let as_id = |value: &Json| match value {
+        Json::String(text) => Some(text.clone()),
+        Json::Number(number) => number
+            .as_f64()
+            .filter(|n| n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0)
+            .map(|n| format!("{}", n as i64)),
+        _ => None,
+    };
+    let expected_sub = payload
+        .get("sub")
+        .and_then(as_id)
+        .filter(|sub| !sub.is_empty());
+    assert_eq!(
+        read.as_ref().map(|identity| identity.sub.clone()),
+        expected_sub
+    );
+    let Some(identity) = read else { return };
+    let text = |claim: &str| match payload.get(claim) {
+        Some(Json::String(text)) => text.clone(),
+        _ => String::new(),
+    };
+    assert_eq!(identity.email, text("email"));
+    assert_eq!(identity.name, text("name"));
+    assert_eq!(
+        identity.sid,
+        payload.get("sid").and_then(as_id).unwrap_or_default()
+    );
+    let expected_groups: Vec<String> = match payload.get("groups") {
+        Some(Json::Array(items)) => items
+            .iter()
+            .filter(|item| item.is_string() || item.is_number())
+            .filter_map(as_id)
+            .collect(),
+        Some(single) => as_id(single).into_iter().collect(),
+        None => Vec::new(),
+    };
+    assert_eq!(identity.groups, expected_groups);
 }
 
 /// The request host: accepted hosts carry no port, comma, space or upper

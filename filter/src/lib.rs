@@ -12,13 +12,13 @@ mod authority;
 mod claim_headers;
 mod config;
 mod cookies;
+mod data;
 mod fresh_map;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 mod groups;
 mod identity;
 mod jwks_endpoint;
-mod metadata;
 mod nonce_host;
 mod nonce_queue;
 #[cfg(test)]
@@ -37,7 +37,7 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType, Status};
 use signed_headers_keys::{Bundle, BundleKey, Es256Signer, JwksDocument, KeyFormat};
 
-use assertion::{SharedTokens, TokenCache, TokenLimits, TokenSource};
+use assertion::{MintError, SharedTokens, TokenCache, TokenLimits, TokenSource};
 use config::{Audience, KeySource, Settings, UnauthenticatedPolicy};
 use fresh_map::FreshMap;
 use identity::Identity;
@@ -70,18 +70,19 @@ struct Plugin {
     signer: Es256Signer,
     published: PublishedKeys,
     tokens: RefCell<TokenCache>,
+    /// Whether any identity source reads the request's dynamic metadata.
+    reads_metadata: bool,
     /// The headers set for a request, keyed by the raw bytes that decide
-    /// them (the authority, and the mapped claims as the `jwt_authn` payload
+    /// them (the authority, and the mapped claims as the dynamic metadata
     /// holds them): a repeated request skips decoding claims and building
     /// the token cache's key from them.
     requests: RefCell<FreshMap<Vec<u8>, HeadersToSet>>,
     metrics: Metrics,
     /// Nonces the main thread precomputed, if a producer is configured.
     nonce_queue: NonceQueueClient,
-    /// Shared-data key that marks "dropped groups logged" for this
-    /// configuration, so every worker VM together logs it once.
-    dropped_groups_logged_key: String,
-    dropped_groups_logged: Cell<bool>,
+    dropped_groups_logged: LoggedOnce,
+    dropped_claims_logged: LoggedOnce,
+    too_large_logged: LoggedOnce,
 }
 
 impl Plugin {
@@ -133,37 +134,50 @@ impl Plugin {
                     .with_shared_slots(settings.shared_token_cache_slots),
             ),
             requests: RefCell::new(FreshMap::new(settings.token_cache_entries)),
+            reads_metadata: settings
+                .identity
+                .iter()
+                .any(identity::Source::reads_metadata),
             metrics: Metrics::define(),
             nonce_queue: NonceQueueClient::new(),
-            dropped_groups_logged_key: format!(
-                "signed-headers.dropped-groups-logged.{:016x}",
-                fnv1a(configuration)
-            ),
-            dropped_groups_logged: Cell::new(false),
+            dropped_groups_logged: LoggedOnce::new("dropped-groups", configuration),
+            dropped_claims_logged: LoggedOnce::new("dropped-claims", configuration),
+            too_large_logged: LoggedOnce::new("too-large", configuration),
             settings,
             signer,
             published,
         })
     }
+}
 
-    /// Warns that groups were dropped, once per configuration across all
-    /// worker VMs (the first to swap the shared-data flag in logs).
-    fn log_dropped_groups_once(&self, dropped_groups: usize) {
-        if self.dropped_groups_logged.replace(true) {
+/// A warning logged once per configuration across every worker VM: the
+/// first VM to set its shared-data flag logs it.
+struct LoggedOnce {
+    shared_data_key: String,
+    /// This VM has tried already (logged, or seen another VM's flag).
+    tried: Cell<bool>,
+}
+
+impl LoggedOnce {
+    fn new(what: &str, configuration: &[u8]) -> Self {
+        Self {
+            shared_data_key: format!("signed-headers.logged.{what}.{:016x}", fnv1a(configuration)),
+            tried: Cell::new(false),
+        }
+    }
+
+    fn warn(&self, message: impl FnOnce() -> String) {
+        if self.tried.replace(true) {
             return;
         }
-        let first = match hostcalls::get_shared_data(&self.dropped_groups_logged_key) {
+        let first = match hostcalls::get_shared_data(&self.shared_data_key) {
             Ok((None, cas)) => {
-                hostcalls::set_shared_data(&self.dropped_groups_logged_key, Some(b"1"), cas).is_ok()
+                hostcalls::set_shared_data(&self.shared_data_key, Some(b"1"), cas).is_ok()
             }
             _ => false,
         };
         if first {
-            log::warn!(
-                "signed-headers: groups dropped from an assertion (groups_truncated set): {dropped_groups} groups would make the {} header longer than max_header_bytes ({}); narrow them with groups.allow or groups.allow_prefixes. Logged once per configuration.",
-                self.settings.header,
-                self.settings.max_header_bytes
-            );
+            log::warn!("{}", message());
         }
     }
 }
@@ -453,6 +467,33 @@ impl HttpContext for SignedHeadersHttp {
             }
         }
     }
+
+    /// Trailers reach the upstream too (HTTP/2 upstreams take them, and
+    /// HTTP/1.1 with `enable_trailers`): the same names go.
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        let Some(plugin) = &self.plugin else {
+            return Action::Continue;
+        };
+        let stripped = hostcalls::get_map_bytes(MapType::HttpRequestTrailers)
+            .map_err(|status| format!("cannot read request trailers: {status:?}"))
+            .and_then(|trailers| {
+                strip(
+                    MapType::HttpRequestTrailers,
+                    &plugin.settings.strip,
+                    &trailers,
+                )
+            });
+        match stripped {
+            Ok(()) => Action::Continue,
+            Err(error) => {
+                log::error!("signed-headers: {error}");
+                send(&plain_response(
+                    500,
+                    "signed-headers: cannot strip the request trailers\n",
+                ))
+            }
+        }
+    }
 }
 
 /// A request header's value as text, borrowed unless it is not UTF-8.
@@ -484,13 +525,7 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
     let authority = header_text(&headers, ":authority").unwrap_or_default();
 
     // Strip before anything reads the request further.
-    for name in settings
-        .strip
-        .select(headers.iter().map(|(n, _)| n.as_str()))
-    {
-        hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, None)
-            .map_err(|status| format!("cannot remove header {name}: {status:?}"))?;
-    }
+    strip(MapType::HttpRequestHeaders, &settings.strip, &headers)?;
     strip_cookies(&settings.strip_cookies, &headers)?;
 
     let now = hostcalls::get_current_time()
@@ -499,21 +534,23 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
         .map_err(|_| "the host clock is before 1970".to_owned())?
         .as_secs();
 
-    // The first identity source's whole input (jwt_authn's payload), read
-    // and decoded once: it keys the request cache and answers the claims.
+    // The request's dynamic metadata, read once and whole, with its types:
+    // it keys the request cache and answers every metadata claim.
+    let metadata_bytes = if plugin.reads_metadata {
+        hostcalls::get_property(vec!["metadata"])
+            .map_err(|status| format!("cannot read the dynamic metadata: {status:?}"))?
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let metadata = data::Metadata::new(&metadata_bytes);
     let first_source = settings.identity.first();
-    let payload_path = first_source.and_then(identity::Source::whole_input);
-    let payload_bytes =
-        payload_path.and_then(|path| hostcalls::get_property(path.to_vec()).ok().flatten());
-    let payload = payload_path
-        .zip(payload_bytes.as_deref())
-        .and_then(|(path, bytes)| identity::Payload::new(path, bytes));
 
     // The same claims on the same authority as an earlier request: the same
     // headers, while its token may be reused.
-    let request_key = match (first_source, &payload) {
-        (Some(source), Some(payload)) if settings.token_cache_entries > 0 => {
-            request_key(source, payload, &authority)
+    let request_key = match first_source {
+        Some(source) if settings.token_cache_entries > 0 => {
+            request_key(source, metadata, &authority)
         }
         _ => None,
     };
@@ -545,19 +582,17 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
         String::new()
     };
 
-    let identity = identity::read_indexed(&settings.identity, |path| {
-        if let Some(answer) = payload.as_ref().and_then(|payload| payload.property(path)) {
-            return answer;
-        }
-        // No payload at all (no token): nothing below it either.
-        if let Some(prefix) = payload_path
-            && payload_bytes.is_none()
-            && path.starts_with(&prefix)
-        {
-            return None;
-        }
-        hostcalls::get_property(path.to_vec()).ok().flatten()
-    });
+    let identity = identity::read_indexed(
+        &settings.identity,
+        &identity::Inputs {
+            metadata,
+            connection: |attribute: &str| {
+                hostcalls::get_property(vec!["connection", attribute])
+                    .ok()
+                    .flatten()
+            },
+        },
+    );
     let (source_index, mut identity) = match (identity, settings.unauthenticated) {
         (Some(found), _) => found,
         (None, UnauthenticatedPolicy::Deny) => {
@@ -592,21 +627,47 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
             &HostSharedData {
                 nonce_queue: &plugin.nonce_queue,
             },
-        )
-        .map_err(|e| e.to_string())?;
+        );
+    let token = match token {
+        Ok(token) => token,
+        // Nothing the upstream would accept can be signed for this user.
+        Err(too_large @ MintError::TooLarge { .. }) => {
+            plugin.too_large_logged.warn(|| {
+                format!("signed-headers: 431: {too_large}; such requests are refused before reaching the upstream. Logged once per configuration.")
+            });
+            return Ok(Some(plain_response(
+                431,
+                "signed-headers: the user's identity is too large for the assertion header\n",
+            )));
+        }
+        Err(other) => return Err(other.to_string()),
+    };
     plugin.metrics.count(token.source);
-    let groups_dropped = token.minted.groups_dropped();
-    if groups_dropped {
-        plugin.log_dropped_groups_once(token.minted.dropped_groups);
+    let minted = &token.minted;
+    if minted.groups_dropped() {
+        plugin.dropped_groups_logged.warn(|| {
+            format!(
+                "signed-headers: groups dropped from an assertion (groups_truncated set): {} groups would make the {} header longer than max_header_bytes ({}); narrow them with groups.allow or groups.allow_prefixes. Logged once per configuration.",
+                minted.dropped_groups, settings.header, settings.max_header_bytes
+            )
+        });
     }
-    let mut to_set = vec![(settings.header.clone(), token.minted.token)];
+    if !minted.dropped_claims.is_empty() {
+        plugin.dropped_claims_logged.warn(|| {
+            format!(
+                "signed-headers: claims dropped from an assertion (claims_truncated set): a user's email, name or sid would make the {} header longer than max_header_bytes ({}). Logged once per configuration.",
+                settings.header, settings.max_header_bytes
+            )
+        });
+    }
+    let mut to_set = vec![(settings.header.clone(), minted.token.clone())];
     for claim_header in &settings.claim_headers {
-        if let Some(value) = claim_header.value(&identity, groups_dropped) {
+        if let Some(value) = claim_header.value(&identity, minted, settings.max_header_bytes) {
             to_set.push((claim_header.header.clone(), value));
         }
     }
     set_headers(&to_set)?;
-    // Only an identity from the first source is decided by its payload alone.
+    // Only an identity from the first source is decided by its key alone.
     if let Some(key) = request_key
         && source_index == 0
     {
@@ -620,15 +681,15 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
 }
 
 /// Bytes that decide a request's headers: the authority, and the claims
-/// `source` maps as its whole input (`payload`) holds them.
+/// `source` maps as the request's metadata holds them.
 fn request_key(
     source: &identity::Source,
-    payload: &identity::Payload<'_>,
+    metadata: data::Metadata<'_>,
     authority: &str,
 ) -> Option<Vec<u8>> {
     let mut key = Vec::with_capacity(authority.len() + 256);
     push_field(&mut key, authority.as_bytes());
-    source.input_key(payload, &mut key)?;
+    source.input_key(metadata, &mut key)?;
     Some(key)
 }
 
@@ -636,6 +697,20 @@ fn set_headers(headers: &[(String, String)]) -> Result<(), String> {
     for (name, value) in headers {
         hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))
             .map_err(|status| format!("cannot set {name}: {status:?}"))?;
+    }
+    Ok(())
+}
+
+/// Removes every name of `map` (the request's headers or trailers, as read
+/// into `entries`) that the strip rules select.
+fn strip(
+    map: MapType,
+    rules: &strip::StripRules,
+    entries: &[(String, Vec<u8>)],
+) -> Result<(), String> {
+    for name in rules.select(entries.iter().map(|(name, _)| name.as_str())) {
+        hostcalls::set_map_value_bytes(map, name, None)
+            .map_err(|status| format!("cannot remove {name}: {status:?}"))?;
     }
     Ok(())
 }

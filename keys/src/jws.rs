@@ -250,6 +250,12 @@ pub struct AssertionClaims {
     /// although the user has groups, and must not be read as "no groups".
     #[serde(default, skip_serializing_if = "is_false")]
     pub groups_truncated: bool,
+    /// Present only when string claims (`email`, `name`, `sid`) were
+    /// emptied to keep the header within its size limit: their names, in
+    /// the order they were dropped (largest first). An emptied claim here
+    /// must not be read as "the user has none".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claims_truncated: Vec<String>,
 }
 
 fn is_false(value: &bool) -> bool {

@@ -24,6 +24,9 @@ pub struct EchoedRequest {
     /// Every header line as `[name, value]`, in order, duplicates included.
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// The trailer lines of a chunked body, likewise.
+    #[serde(default)]
+    pub trailers: Vec<(String, String)>,
 }
 
 impl EchoedRequest {
@@ -132,7 +135,9 @@ fn serve_connection(stream: TcpStream, shared: &Shared) {
         let Ok(Some(head)) = http::read_head(&mut reader) else {
             return;
         };
-        let Ok(body) = http::read_body(&mut reader, &head.headers, BodyEnd::Empty) else {
+        let Ok((body, trailers)) =
+            http::read_body_and_trailers(&mut reader, &head.headers, BodyEnd::Empty)
+        else {
             return;
         };
         let too_long = head
@@ -156,6 +161,7 @@ fn serve_connection(stream: TcpStream, shared: &Shared) {
             path,
             headers: head.headers,
             body: String::from_utf8_lossy(&body).into_owned(),
+            trailers,
         };
         let payload = serde_json::to_vec(&echoed).unwrap_or_default();
         shared

@@ -84,6 +84,26 @@ pub struct EnvoyOptions {
     /// The configuration of a nonce producer on the main thread (the same
     /// module as a singleton `WasmService` with the filter's VM id).
     nonce_producer: Option<String>,
+    /// How Envoy talks to the upstream, and whether request trailers pass.
+    upstream: UpstreamProtocol,
+    /// Virtual hosts per domain instead of one catch-all, and the
+    /// connection manager's `strip_trailing_host_dot` (see
+    /// [`EnvoyOptions::per_host_routes`]).
+    per_host_routes: Option<bool>,
+}
+
+/// How requests travel on from Envoy to the echo upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamProtocol {
+    /// HTTP/1.1; request trailers are dropped (Envoy's default).
+    Http1,
+    /// HTTP/1.1 with `enable_trailers` on the listener and the upstream
+    /// cluster: chunked requests' trailers are forwarded.
+    Http1WithTrailers,
+    /// HTTP/2 to the upstream (which forwards trailers with no opt-in): a
+    /// relay listener of the same Envoy, without the filter, takes the
+    /// HTTP/2 request and hands it to the echo over HTTP/1.1 with trailers.
+    Http2,
 }
 
 impl EnvoyOptions {
@@ -115,7 +135,24 @@ impl EnvoyOptions {
             wasm: None,
             jwt_cache: false,
             nonce_producer: None,
+            upstream: UpstreamProtocol::Http1,
+            per_host_routes: None,
         }
+    }
+
+    /// Routes `good.example` through its own virtual host and everything
+    /// else through a catch-all one; each tells the upstream which it was
+    /// (`x-routed-as: good` or `catch-all`). `strip_trailing_host_dot` sets
+    /// the connection manager's option of that name.
+    pub fn per_host_routes(mut self, strip_trailing_host_dot: bool) -> Self {
+        self.per_host_routes = Some(strip_trailing_host_dot);
+        self
+    }
+
+    /// How Envoy forwards to the upstream (default: HTTP/1.1, no trailers).
+    pub fn upstream_protocol(mut self, upstream: UpstreamProtocol) -> Self {
+        self.upstream = upstream;
+        self
     }
 
     /// Also loads the module as a singleton `WasmService` on Envoy's main
@@ -197,7 +234,7 @@ impl EnvoyOptions {
             (Some(configuration), Some(wasm)) => vec![nonce_producer_service(wasm, configuration)],
             _ => Vec::new(),
         };
-        json!({
+        let mut bootstrap = json!({
             "admin": {"address": loopback_port_zero()},
             "bootstrap_extensions": bootstrap_extensions,
             "static_resources": {
@@ -249,8 +286,138 @@ impl EnvoyOptions {
                     }
                 }]
             }
-        })
+        });
+        if self.upstream != UpstreamProtocol::Http1 {
+            forward_trailers(&mut bootstrap, self.upstream);
+        }
+        if let Some(strip_trailing_host_dot) = self.per_host_routes {
+            set(
+                &mut bootstrap,
+                CONNECTION_MANAGER,
+                "strip_trailing_host_dot",
+                json!(strip_trailing_host_dot),
+            );
+            let virtual_host = |name: &str, domains: Value| {
+                json!({
+                    "name": name,
+                    "domains": domains,
+                    "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "upstream"}}],
+                    "request_headers_to_add": [{"header": {"key": "x-routed-as", "value": name}}]
+                })
+            };
+            let routes = json!([
+                virtual_host("good", json!(["good.example"])),
+                virtual_host("catch-all", json!(["*"])),
+            ]);
+            set(
+                &mut bootstrap,
+                &format!("{CONNECTION_MANAGER}/route_config"),
+                "virtual_hosts",
+                routes,
+            );
+        }
+        bootstrap
     }
+}
+
+/// Where the listener's HTTP connection manager is in the bootstrap.
+const CONNECTION_MANAGER: &str =
+    "/static_resources/listeners/0/filter_chains/0/filters/0/typed_config";
+
+/// The part of `value` at the JSON `pointer`, which must exist.
+fn at<'a>(value: &'a mut Value, pointer: &str) -> &'a mut Value {
+    value
+        .pointer_mut(pointer)
+        .unwrap_or_else(|| panic!("the bootstrap has no {pointer}"))
+}
+
+/// Sets `key` of the object at the JSON `pointer`.
+fn set(value: &mut Value, pointer: &str, key: &str, new: Value) {
+    object(at(value, pointer)).insert(key.to_owned(), new);
+}
+
+/// Changes the bootstrap to forward request trailers to the echo: over
+/// HTTP/1.1, or over HTTP/2 through a relay listener on an abstract Unix
+/// socket (no port to discover).
+fn forward_trailers(bootstrap: &mut Value, upstream: UpstreamProtocol) {
+    let protocol_options = |config: Value| {
+        json!({
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": config
+            }
+        })
+    };
+    let http1_trailers =
+        protocol_options(json!({"http_protocol_options": {"enable_trailers": true}}));
+    set(
+        bootstrap,
+        CONNECTION_MANAGER,
+        "http_protocol_options",
+        json!({"enable_trailers": true}),
+    );
+    if upstream == UpstreamProtocol::Http1WithTrailers {
+        set(
+            bootstrap,
+            "/static_resources/clusters/0",
+            "typed_extension_protocol_options",
+            http1_trailers,
+        );
+        return;
+    }
+    let echo_endpoints = at(
+        bootstrap,
+        "/static_resources/clusters/0/load_assignment/endpoints",
+    )
+    .take();
+    static RELAYS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let socket = format!(
+        "@signed-headers-e2e-relay-{}-{}",
+        std::process::id(),
+        RELAYS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let relay = json!({
+        "name": "relay",
+        "address": {"pipe": {"path": socket}},
+        "filter_chains": [{"filters": [{
+            "name": "envoy.filters.network.http_connection_manager",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                "stat_prefix": "relay",
+                "codec_type": "HTTP2",
+                "route_config": {"virtual_hosts": [{
+                    "name": "relay",
+                    "domains": ["*"],
+                    "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "echo"}}]
+                }]},
+                "http_filters": [{
+                    "name": "envoy.filters.http.router",
+                    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}
+                }]
+            }
+        }]}]
+    });
+    if let Value::Array(listeners) = at(bootstrap, "/static_resources/listeners") {
+        listeners.push(relay);
+    }
+    let echo = json!({
+        "name": "echo",
+        "type": "STATIC",
+        "connect_timeout": "5s",
+        "load_assignment": {"cluster_name": "echo", "endpoints": echo_endpoints},
+        "typed_extension_protocol_options": http1_trailers
+    });
+    let to_relay = json!({
+        "name": "upstream",
+        "type": "STATIC",
+        "connect_timeout": "5s",
+        "load_assignment": {
+            "cluster_name": "upstream",
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"pipe": {"path": socket}}}}]}]
+        },
+        "typed_extension_protocol_options": protocol_options(json!({"http2_protocol_options": {}}))
+    });
+    *at(bootstrap, "/static_resources/clusters") = json!([to_relay, echo]);
 }
 
 fn loopback_port_zero() -> Value {

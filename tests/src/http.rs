@@ -22,6 +22,8 @@ pub struct Request {
     body: Vec<u8>,
     /// Send the body with `Transfer-Encoding: chunked`, in these sizes.
     chunks: Option<Vec<usize>>,
+    /// Trailer lines after the last chunk (a chunked request only).
+    trailers: Vec<(String, String)>,
 }
 
 impl Request {
@@ -32,6 +34,7 @@ impl Request {
             headers: Vec::new(),
             body: Vec::new(),
             chunks: None,
+            trailers: Vec::new(),
         }
     }
 
@@ -75,6 +78,13 @@ impl Request {
         self
     }
 
+    /// Adds a trailer line after the last chunk; makes the body chunked.
+    pub fn trailer(mut self, name: &str, value: &str) -> Self {
+        self.chunks.get_or_insert_with(Vec::new);
+        self.trailers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
     pub fn method(&self) -> &str {
         &self.method
     }
@@ -107,7 +117,11 @@ impl Request {
                 }
                 rest = tail;
             }
-            wire.extend_from_slice(b"0\r\n\r\n");
+            wire.extend_from_slice(b"0\r\n");
+            for (name, value) in &self.trailers {
+                wire.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+            }
+            wire.extend_from_slice(b"\r\n");
             return wire;
         }
         if !self.body.is_empty() || self.method.eq_ignore_ascii_case("POST") {
@@ -287,6 +301,18 @@ pub(crate) fn read_body(
     headers: &[(String, String)],
     end: BodyEnd,
 ) -> std::io::Result<Vec<u8>> {
+    read_body_and_trailers(reader, headers, end).map(|(body, _)| body)
+}
+
+/// Header or trailer lines as `(name, value)`, in order.
+pub type Fields = Vec<(String, String)>;
+
+/// A message's body, and its trailers (only a chunked body has any).
+pub(crate) fn read_body_and_trailers(
+    reader: &mut impl BufRead,
+    headers: &[(String, String)],
+    end: BodyEnd,
+) -> std::io::Result<(Vec<u8>, Fields)> {
     let chunked = header_values(headers, "transfer-encoding")
         .iter()
         .any(|v| v.to_ascii_lowercase().contains("chunked"));
@@ -299,16 +325,16 @@ pub(crate) fn read_body(
             .map_err(|_| protocol_error(&format!("bad content-length {length:?}")))?;
         let mut body = vec![0; length];
         reader.read_exact(&mut body)?;
-        return Ok(body);
+        return Ok((body, Vec::new()));
     }
     let mut body = Vec::new();
     if end == BodyEnd::CloseDelimited {
         reader.read_to_end(&mut body)?;
     }
-    Ok(body)
+    Ok((body, Vec::new()))
 }
 
-fn read_chunked(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
+fn read_chunked(reader: &mut impl BufRead) -> std::io::Result<(Vec<u8>, Fields)> {
     let mut body = Vec::new();
     loop {
         let mut size_line = String::new();
@@ -318,10 +344,14 @@ fn read_chunked(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
             .map_err(|_| protocol_error(&format!("bad chunk size {size_line:?}")))?;
         if size == 0 {
             // Trailers, if any, end with an empty line.
+            let mut trailers = Vec::new();
             loop {
                 let mut trailer = String::new();
                 if reader.read_line(&mut trailer)? == 0 || trailer.trim().is_empty() {
-                    return Ok(body);
+                    return Ok((body, trailers));
+                }
+                if let Some((name, value)) = trailer.split_once(':') {
+                    trailers.push((name.trim().to_owned(), value.trim().to_owned()));
                 }
             }
         }

@@ -39,7 +39,9 @@ pub mod url;
 mod verify;
 
 pub use echo::{EchoUpstream, EchoedRequest, MAX_HEADER_LINE_BYTES};
-pub use envoy::{CONCURRENCY, Envoy, EnvoyOptions, FailedStart, FilterSetup, ShippedConfig};
+pub use envoy::{
+    CONCURRENCY, Envoy, EnvoyOptions, FailedStart, FilterSetup, ShippedConfig, UpstreamProtocol,
+};
 pub use idp::TestIdp;
 pub use server::LoopbackServer;
 pub use testbed::{TestBed, bundle_of, generate_key, signing_bundle};

@@ -234,6 +234,8 @@ fn token(shared: &Shared, request: &ServedRequest) -> Reply {
             "access_token": format!("opaque-access-token-{number}"),
             "token_type": "Bearer",
             "expires_in": 3600,
+            // As Keycloak, Okta and Entra ID (with offline_access) answer.
+            "refresh_token": format!("opaque-refresh-token-{number}"),
             "id_token": id_token(shared, &grant.claims, grant.nonce.as_deref()),
         })
         .to_string(),

@@ -15,6 +15,8 @@ export interface Claims {
   name: string;
   /** True when the filter dropped the user's groups to keep the header small. */
   groups_truncated: boolean;
+  /** The claims (`email`, `name`, `sid`) the filter left out to keep the header small. */
+  claims_truncated: string[];
 }
 
 export type VerificationErrorCode =

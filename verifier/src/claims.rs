@@ -32,6 +32,10 @@ pub struct Claims {
     /// small: `groups` is then empty but must not be read as "no groups".
     #[serde(default)]
     pub groups_truncated: bool,
+    /// The claims (`email`, `name`, `sid`) the filter left out to keep the
+    /// header small: each is then empty but must not be read as "none".
+    #[serde(default)]
+    pub claims_truncated: Vec<String>,
 }
 
 fn audiences<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {

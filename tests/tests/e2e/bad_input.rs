@@ -72,7 +72,7 @@ fn http1_bad_input_matrix() {
     // target, whose authority Envoy routes on (and the filter signs).
     for (host, audience) in [
         ("App.Example:8443", "app.example"),
-        ("app.example.", "app.example"),
+        ("app.example.", "app.example."),
         ("[2001:DB8::1]:443", "[2001:db8::1]"),
     ] {
         let response = bed.send(&Request::get("/").host(host).bearer(&token));

@@ -49,6 +49,12 @@ struct BrowserLoginBed {
 
 impl BrowserLoginBed {
     fn start() -> Self {
+        Self::start_with_strip(None)
+    }
+
+    /// With `strip_cookies`, the filter's `strip` setting is replaced by it
+    /// (to see what Envoy itself forwards).
+    fn start_with_strip(strip_cookies: Option<&str>) -> Self {
         let upstream = EchoUpstream::start();
         let ca = TestCa::new("signed-headers e2e CA");
         let client_secret = "test-client-secret";
@@ -81,6 +87,13 @@ impl BrowserLoginBed {
             "{filename: /etc/envoy/secrets/hmac-secret}",
             &filename(&hmac_secret_file),
         );
+        let config = match strip_cookies {
+            Some(replacement) => config.substitute(
+                r#""strip": {"cookies": ["IdToken", "BearerToken", "RefreshToken"]},"#,
+                replacement,
+            ),
+            None => config,
+        };
         let (config, signing_kid) =
             with_signing_key(with_idp_at(config, oidc.address().port(), &ca_file));
         let envoy = Envoy::start_shipped(&config, "ingress");
@@ -182,7 +195,9 @@ fn browser_login_flow_ends_with_a_verified_assertion_and_no_token_cookies_upstre
         .iter()
         .map(|(name, _)| name.as_str())
         .collect();
-    assert!(held.contains(&"IdToken"), "browser cookies: {held:?}");
+    for token_cookie in TOKEN_COOKIES {
+        assert!(held.contains(&token_cookie), "browser cookies: {held:?}");
+    }
     let cookies = echoed.header_values("cookie").join("; ");
     for token_cookie in TOKEN_COOKIES {
         assert!(
@@ -205,6 +220,31 @@ fn browser_login_flow_ends_with_a_verified_assertion_and_no_token_cookies_upstre
         .verify(echoed.single_header(ASSERTION_HEADER), APP_HOST, APP_HOST);
     assert_eq!(again.claim("sub"), "alice-id");
     assert_eq!(bed.oidc.tokens_issued(), 1);
+}
+
+#[test]
+fn without_strip_cookies_envoy_hands_the_app_the_id_and_access_tokens() {
+    // What Envoy 1.40's oauth2 filter does on its own, which is why
+    // `strip.cookies` ships: it decrypts the token cookies and passes
+    // `IdToken` and `BearerToken` on to the app in plain text; it removes
+    // `RefreshToken` itself.
+    let bed = BrowserLoginBed::start_with_strip(Some(""));
+    let mut browser = bed.browser();
+    let visits = browser.navigate(&format!("https://{APP_HOST}/dashboard"));
+    let echoed = EchoedRequest::from_response(final_response(&visits));
+    let held: Vec<&str> = browser
+        .cookies(APP_HOST)
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
+    for token_cookie in TOKEN_COOKIES {
+        assert!(held.contains(&token_cookie), "browser cookies: {held:?}");
+    }
+    let cookies = echoed.header_values("cookie").join("; ");
+    assert!(cookies.contains("IdToken=eyJ"), "{cookies}");
+    assert!(cookies.contains("BearerToken=opaque-access-token-"), "{cookies}");
+    assert!(!cookies.contains("RefreshToken="), "{cookies}");
+    assert!(!cookies.contains("opaque-refresh-token"), "{cookies}");
 }
 
 #[test]

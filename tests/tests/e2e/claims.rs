@@ -232,3 +232,107 @@ fn configured_cookies_are_removed_and_the_others_kept() {
     let echoed = EchoedRequest::from_response(&response);
     assert_eq!(echoed.header_values("cookie"), ["a=1;b=2"]);
 }
+
+#[test]
+fn a_huge_claim_never_makes_a_header_line_the_upstream_refuses() {
+    let bed = TestBed::start(&config_with_key(
+        &signing_bundle(),
+        json!({"claim_headers": ["email", "name", "groups", "sub"]}),
+    ));
+    let huge = "x".repeat(10_000);
+    for claim in ["email", "name", "sid"] {
+        let mut payload = json!({
+            "sub": "alice", "email": "alice@example.com", "name": "Alice",
+            "sid": "s-1", "groups": ["dev"]
+        });
+        payload[claim] = json!(huge);
+        let token = bed.idp.token(&payload);
+        let response = bed.send(&Request::get("/").host("app.example").bearer(&token));
+        let echoed = EchoedRequest::from_response(&response);
+        let assertion = upstream_assertion(&bed, &echoed, "app.example", "app.example");
+        // Only the huge claim went, and the token says so.
+        assert_eq!(assertion.claim(claim), "", "{claim}");
+        assert_eq!(assertion.claim("claims_truncated"), &json!([claim]));
+        assert_eq!(assertion.claim("sub"), "alice");
+        assert_eq!(assertion.claim("groups"), &json!(["dev"]));
+        assert!(!assertion.claims.contains_key("groups_truncated"));
+        for (name, value) in &echoed.headers {
+            assert!(
+                name.len() + 2 + value.len() <= 8000,
+                "{name}: {} bytes",
+                value.len()
+            );
+        }
+        assert!(
+            echoed
+                .header_values(&format!("x-pomerium-claim-{claim}"))
+                .is_empty()
+        );
+        assert_eq!(echoed.header_values("x-pomerium-claim-groups"), ["dev"]);
+    }
+    bed.wait_for_log_line(&["signed-headers: claims dropped", "claims_truncated"]);
+
+    // `sub` and `user` name the user and are never left out: a user whose
+    // name alone is too large is refused with a clear answer, before
+    // anything reaches the upstream.
+    let before = bed.upstream.request_count();
+    let token = bed.idp.token(&json!({"sub": huge}));
+    assert_refused_as_too_large(&bed, &token);
+    assert_eq!(bed.upstream.request_count(), before);
+    let bed = TestBed::start(&config_with_key(
+        &signing_bundle(),
+        json!({"identity": {"source": "jwt_authn", "claims": {"user": "preferred_username"}}}),
+    ));
+    let token = bed
+        .idp
+        .token(&json!({"sub": "alice", "preferred_username": huge}));
+    assert_refused_as_too_large(&bed, &token);
+    assert_eq!(bed.upstream.request_count(), 0);
+}
+
+fn assert_refused_as_too_large(bed: &TestBed, token: &str) {
+    let response = bed.send(&Request::get("/").host("app.example").bearer(token));
+    assert_eq!(response.status, 431, "{}", response.text());
+    assert_eq!(
+        response.text(),
+        "signed-headers: the user's identity is too large for the assertion header\n"
+    );
+    bed.wait_for_log_line(&["signed-headers: 431", "max_header_bytes"]);
+}
+
+#[test]
+fn claim_headers_that_a_parser_would_misread_are_left_out() {
+    let bed = TestBed::start(&config_with_key(
+        &signing_bundle(),
+        json!({"claim_headers": ["groups", "name"]}),
+    ));
+    let send = |groups: Value, name: &str| {
+        let token = bed
+            .idp
+            .token(&json!({"sub": "alice", "groups": groups, "name": name}));
+        let response = bed.send(&Request::get("/").host("app.example").bearer(&token));
+        let echoed = EchoedRequest::from_response(&response);
+        let assertion = upstream_assertion(&bed, &echoed, "app.example", "app.example");
+        // The signed assertion keeps the values exactly.
+        assert_eq!(assertion.claim("groups"), &groups);
+        assert_eq!(assertion.claim("name"), name);
+        (
+            echoed.header_values("x-pomerium-claim-groups").join("|"),
+            echoed.header_values("x-pomerium-claim-name").join("|"),
+        )
+    };
+    assert_eq!(
+        send(json!(["a", "b", "c"]), "Alice"),
+        ("a,b,c".into(), "Alice".into())
+    );
+    // ["a,b", "c"] would read as three groups; spaces at either end would
+    // be trimmed by the app's header parser.
+    assert_eq!(send(json!(["a,b", "c"]), "Alice").0, "");
+    assert_eq!(
+        send(json!(["CN=Admins,OU=Groups,DC=example"]), "Alice").0,
+        ""
+    );
+    assert_eq!(send(json!([" admins", "dev "]), " Alice").0, "");
+    assert_eq!(send(json!(["team a"]), "Alice ").1, "");
+    assert_eq!(send(json!(["team a"]), "Alice").0, "team a");
+}

@@ -70,7 +70,8 @@ fn ports_letter_case_trailing_dots_and_ipv6_literals_still_work() {
     for (host, audience) in [
         ("app.example", "app.example"),
         ("App.Example:8443", "app.example"),
-        ("app.example.", "app.example"),
+        ("app.example.", "app.example."),
+        ("App.Example.:443", "app.example."),
         ("127.0.0.1:10000", "127.0.0.1"),
         ("[::1]:8080", "[::1]"),
         ("[2001:DB8::1]", "[2001:db8::1]"),
@@ -111,4 +112,35 @@ fn a_fixed_issuer_and_audience_do_not_depend_on_the_host() {
     let echoed = EchoedRequest::from_response(&response);
     let assertion = upstream_assertion(&bed, &echoed, "app.example", "my-app");
     assert_identity_of(&assertion, "alice");
+}
+
+#[test]
+fn the_audience_is_the_host_envoy_routed_on_trailing_dot_and_all() {
+    // Without `strip_trailing_host_dot`, Envoy routes `good.example.` to the
+    // catch-all virtual host, not to `good.example`'s: the assertion names
+    // the host as routed, dot included, so `good.example`'s app refuses it.
+    // With it (as every shipped configuration sets), Envoy removes the dot
+    // before routing and before the filter: both see `good.example`.
+    for (strip_trailing_host_dot, routed_as, audience) in [
+        (false, "catch-all", "good.example."),
+        (true, "good", "good.example"),
+    ] {
+        let options = signed_headers_e2e::EnvoyOptions::with_filter_config(&config_with_key(
+            &signing_bundle(),
+            json!({}),
+        ))
+        .per_host_routes(strip_trailing_host_dot);
+        let bed = TestBed::start_with(&options);
+        let token = bed.idp.token_for("alice");
+        let response = bed.send(&Request::get("/").host("good.example.").bearer(&token));
+        let echoed = EchoedRequest::from_response(&response);
+        assert_eq!(echoed.header_values("x-routed-as"), [routed_as]);
+        let assertion = upstream_assertion(&bed, &echoed, audience, audience);
+        assert_identity_of(&assertion, "alice");
+        // The same request without the dot is routed and signed alike.
+        let response = bed.send(&Request::get("/").host("good.example").bearer(&token));
+        let echoed = EchoedRequest::from_response(&response);
+        assert_eq!(echoed.header_values("x-routed-as"), ["good"]);
+        upstream_assertion(&bed, &echoed, "good.example", "good.example");
+    }
 }

@@ -25,6 +25,7 @@ mod keys;
 mod live_reload;
 mod mtls;
 mod policy;
+mod providers;
 mod readme;
 mod rotation;
 mod shipped;

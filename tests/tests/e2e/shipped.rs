@@ -177,25 +177,27 @@ fn shipped_static_config_signs_for_verified_users_and_serves_the_jwks() {
     );
 
     let token = bed.idp_token("alice");
-    let response = bed.envoy.send(
-        &Request::get("/page")
-            .host("app.example:10000")
-            .bearer(&token),
-    );
-    let echoed = EchoedRequest::from_response(&response);
-    let assertion = bed.verifier().verify(
-        echoed.single_header(signed_headers_e2e::ASSERTION_HEADER),
-        "app.example",
-        "app.example",
-    );
-    assert_assertion_shape(&assertion, &bed.signing_kid, 300);
-    assert_eq!(assertion.claim("sub"), "alice");
-    assert_eq!(assertion.claim("email"), "alice@example.com");
-    assert!(
-        echoed.header_values("authorization").is_empty(),
-        "the IdP token reached the app (forward: false): {:#?}",
-        echoed.headers
-    );
+    // `strip_trailing_host_dot`: a trailing dot is the same host, for the
+    // routing and for the audience.
+    for host in ["app.example:10000", "app.example.:10000"] {
+        let response = bed
+            .envoy
+            .send(&Request::get("/page").host(host).bearer(&token));
+        let echoed = EchoedRequest::from_response(&response);
+        let assertion = bed.verifier().verify(
+            echoed.single_header(signed_headers_e2e::ASSERTION_HEADER),
+            "app.example",
+            "app.example",
+        );
+        assert_assertion_shape(&assertion, &bed.signing_kid, 300);
+        assert_eq!(assertion.claim("sub"), "alice");
+        assert_eq!(assertion.claim("email"), "alice@example.com");
+        assert!(
+            echoed.header_values("authorization").is_empty(),
+            "the IdP token reached the app (forward: false): {:#?}",
+            echoed.headers
+        );
+    }
 
     // No token: denied by the filter (`unauthenticated: deny`).
     let response = bed.envoy.send(&Request::get("/").host("app.example"));
@@ -208,7 +210,7 @@ fn shipped_static_config_signs_for_verified_users_and_serves_the_jwks() {
         .envoy
         .send(&Request::get("/").host("app.example").bearer(&stranger));
     assert_eq!(response.status, 401, "{}", response.text());
-    assert_eq!(bed.upstream.request_count(), 1);
+    assert_eq!(bed.upstream.request_count(), 2);
 
     let jwks: Value = bed.envoy.send(&Request::get(JWKS_PATH)).json();
     assert_eq!(jwks["keys"][0]["kid"], json!(bed.signing_kid));

@@ -8,7 +8,7 @@
 
 use serde_json::{Value, json};
 use signed_headers_e2e::http::Request;
-use signed_headers_e2e::{EchoedRequest, TestBed, signing_bundle};
+use signed_headers_e2e::{EchoedRequest, TestBed, UpstreamProtocol, h2, signing_bundle};
 
 use crate::support::{
     FORGED, assert_identity_of, assert_no_forged_identity_header, canonical_header_name,
@@ -146,4 +146,105 @@ fn underscore_spelling_of_a_configured_assertion_header_is_stripped() {
         .jwks_verifier()
         .verify(token, "app.example", "app.example");
     assert_identity_of(&assertion, "dave");
+}
+
+/// Trailers a client sends after its body: forged identity in every
+/// spelling, and one that must survive.
+const FORGED_TRAILERS: [(&str, &str); 5] = [
+    ("x-pomerium-jwt-assertion", FORGED),
+    ("X-Pomerium-Claim-Email", FORGED),
+    ("x_pomerium_claim_groups", FORGED),
+    ("x-extra", FORGED),
+    ("x-checksum", "kept"),
+];
+
+fn assert_only_the_harmless_trailer_arrived(echoed: &EchoedRequest) {
+    assert_eq!(
+        echoed.trailers,
+        [("x-checksum".to_owned(), "kept".to_owned())],
+        "trailers the upstream received"
+    );
+    assert_eq!(echoed.body, "hello");
+}
+
+#[test]
+fn forged_http1_chunked_trailers_are_stripped() {
+    let options = signed_headers_e2e::EnvoyOptions::with_filter_config(&config_with_key(
+        &signing_bundle(),
+        strip_rules(),
+    ))
+    .upstream_protocol(UpstreamProtocol::Http1WithTrailers);
+    let bed = TestBed::start_with(&options);
+    let token = bed.idp.token_for("alice");
+    let mut request = Request::post("/upload")
+        .host("app.example")
+        .bearer(&token)
+        .body("hello");
+    for (name, value) in FORGED_TRAILERS {
+        request = request.trailer(name, value);
+    }
+    let echoed = EchoedRequest::from_response(&bed.send(&request));
+    assert_only_the_harmless_trailer_arrived(&echoed);
+    let assertion = upstream_assertion(&bed, &echoed, "app.example", "app.example");
+    assert_identity_of(&assertion, "alice");
+}
+
+#[test]
+fn without_the_filter_envoy_forwards_such_trailers() {
+    // The control: the same setup passes a forged trailer on untouched, so
+    // the tests above and below see the filter's work, not Envoy's.
+    for upstream in [UpstreamProtocol::Http1WithTrailers, UpstreamProtocol::Http2] {
+        let bed = TestBed::start_with(
+            &signed_headers_e2e::EnvoyOptions::without_filter().upstream_protocol(upstream),
+        );
+        let request = Request::post("/")
+            .host("app.example")
+            .body("hello")
+            .trailer("x-pomerium-jwt-assertion", FORGED);
+        let echoed = EchoedRequest::from_response(&bed.send(&request));
+        assert_eq!(
+            echoed.trailers,
+            [("x-pomerium-jwt-assertion".to_owned(), FORGED.to_owned())],
+            "{upstream:?}"
+        );
+    }
+}
+
+#[test]
+fn forged_http2_trailers_to_an_http2_upstream_are_stripped() {
+    let options = signed_headers_e2e::EnvoyOptions::with_filter_config(&config_with_key(
+        &signing_bundle(),
+        strip_rules(),
+    ))
+    .upstream_protocol(UpstreamProtocol::Http2);
+    let bed = TestBed::start_with(&options);
+    let token = bed.idp.token_for("alice");
+    let authorization = format!("Bearer {token}");
+    let status = h2::send_with_trailers(
+        bed.envoy.listener_address(),
+        "/upload",
+        &[
+            (":authority", "app.example"),
+            ("authorization", &authorization),
+        ],
+        b"hello",
+        &FORGED_TRAILERS,
+    )
+    .expect("an HTTP/2 exchange");
+    assert_eq!(status, 200);
+    let echoed = bed.upstream.requests().pop().expect("the request arrived");
+    assert_only_the_harmless_trailer_arrived(&echoed);
+    let assertion = upstream_assertion(&bed, &echoed, "app.example", "app.example");
+    assert_identity_of(&assertion, "alice");
+
+    // An HTTP/1.1 client's chunked trailers take the same way.
+    let mut request = Request::post("/upload")
+        .host("app.example")
+        .bearer(&token)
+        .body("hello");
+    for (name, value) in FORGED_TRAILERS {
+        request = request.trailer(name, value);
+    }
+    let echoed = EchoedRequest::from_response(&bed.send(&request));
+    assert_only_the_harmless_trailer_arrived(&echoed);
 }
