@@ -82,6 +82,13 @@ pub fn run(options: &Options<'_>) -> Result<()> {
         .ok_or_else(|| CliError::input(format!("{source}: not a JWKS: no \"keys\" array")))?;
 
     let header = token_part(&token, 0, "header")?;
+    if header.get("crit").is_some() {
+        // RFC 7515 section 4.1.11: a token naming extensions its verifier
+        // must understand is invalid to a verifier that understands none.
+        return Err(CliError::verify(
+            "token header has \"crit\" (critical extensions): none are understood here, so it is refused (RFC 7515 section 4.1.11)",
+        ));
+    }
     let token_alg = match header.get("alg").and_then(Value::as_str) {
         Some(alg @ ("ES256" | "RS256")) => alg.to_owned(),
         Some(other) => {
@@ -167,7 +174,7 @@ pub fn run(options: &Options<'_>) -> Result<()> {
     } else {
         format!("expired {} s ago, within the {LEEWAY} s leeway", now - exp)
     };
-    eprintln!("verified: ES256 signature by kid {kid}, {remaining}");
+    eprintln!("verified: {key_alg} signature by kid {kid}, {remaining}");
     Ok(())
 }
 

@@ -255,3 +255,143 @@ fn crlf_bundle_is_accepted_and_edited() {
         [expected[1].clone(), expected[0].clone()]
     );
 }
+
+/// The kid of `key` as openssl sees it once rewritten with P-256's name.
+fn named_curve_kid(key: &std::path::Path, public: bool) -> String {
+    let mut args = vec!["ec", "-in", path_str(key)];
+    if public {
+        args.push("-pubin");
+    }
+    args.extend(["-param_enc", "named_curve", "-pubout", "-outform", "DER"]);
+    common::kid_from_spki_der(&openssl(&args))
+}
+
+#[test]
+fn p256_keys_with_explicit_curve_parameters_are_the_same_named_curve_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let sec1 = dir.path().join("explicit.pem");
+    openssl(&[
+        "ecparam",
+        "-genkey",
+        "-name",
+        "prime256v1",
+        "-param_enc",
+        "explicit",
+        "-noout",
+        "-out",
+        path_str(&sec1),
+    ]);
+    let with_parameters = dir.path().join("explicit-with-parameters.pem");
+    openssl(&[
+        "ecparam",
+        "-genkey",
+        "-name",
+        "prime256v1",
+        "-param_enc",
+        "explicit",
+        "-out",
+        path_str(&with_parameters),
+    ]);
+    let pkcs8 = dir.path().join("explicit-pkcs8.pem");
+    openssl(&[
+        "pkcs8",
+        "-topk8",
+        "-nocrypt",
+        "-in",
+        path_str(&sec1),
+        "-out",
+        path_str(&pkcs8),
+    ]);
+    let public = dir.path().join("explicit-public.pem");
+    openssl(&[
+        "ec",
+        "-in",
+        path_str(&sec1),
+        "-pubout",
+        "-out",
+        path_str(&public),
+    ]);
+    // What openssl wrote really spells the domain out.
+    for file in [&sec1, &pkcs8, &public] {
+        let text = openssl(&["asn1parse", "-in", path_str(file)]);
+        let text = String::from_utf8_lossy(&text);
+        assert!(text.contains("prime-field"), "{}: {text}", file.display());
+    }
+    assert!(
+        fs::read_to_string(&with_parameters)
+            .unwrap()
+            .contains("BEGIN EC PARAMETERS")
+    );
+
+    for (file, is_public, format) in [
+        (&sec1, false, "sec1"),
+        (&with_parameters, false, "sec1"),
+        (&pkcs8, false, "pkcs8"),
+        (&public, true, "spki"),
+    ] {
+        let expected = named_curve_kid(file, is_public);
+        assert_eq!(status_kids(file), [expected.as_str()], "{}", file.display());
+        assert_eq!(jwks_kids(file), [expected.as_str()]);
+        assert_eq!(status_json(file)["keys"][0]["format"], format);
+        if is_public {
+            continue;
+        }
+        // An edit writes the key back with P-256's name, which openssl
+        // reads as the same key.
+        let added = cli(&["add", path_str(file)]).ok().trim().to_owned();
+        assert_eq!(status_kids(file), [expected.as_str(), added.as_str()]);
+        let text = fs::read_to_string(file).unwrap();
+        let first = pem_blocks(&text)
+            .into_iter()
+            .find(|block| !block.contains("EC PARAMETERS"))
+            .unwrap();
+        let rewritten = dir.path().join("rewritten.pem");
+        fs::write(&rewritten, first).unwrap();
+        let shown = openssl(&["pkey", "-in", path_str(&rewritten), "-text", "-noout"]);
+        let shown = String::from_utf8_lossy(&shown);
+        assert!(shown.contains("ASN1 OID: prime256v1"), "{shown}");
+        assert_eq!(openssl_kid(&rewritten), expected);
+    }
+}
+
+#[test]
+fn explicit_parameters_of_another_curve_are_refused_as_another_curve() {
+    let dir = tempfile::tempdir().unwrap();
+    for (curve, why) in [
+        ("secp384r1", "a 384-bit prime field"),
+        ("secp256k1", "a 256-bit prime field"),
+        ("brainpoolP256r1", "a 256-bit prime field"),
+    ] {
+        let key = dir.path().join(format!("{curve}.pem"));
+        openssl(&[
+            "ecparam",
+            "-genkey",
+            "-name",
+            curve,
+            "-param_enc",
+            "explicit",
+            "-noout",
+            "-out",
+            path_str(&key),
+        ]);
+        let error = cli(&["status", path_str(&key)]).fails(2);
+        assert!(error.contains("block 1"), "{curve}: {error}");
+        assert!(error.contains(why), "{curve}: {error}");
+        assert!(error.contains("only P-256"), "{curve}: {error}");
+        let pkcs8 = dir.path().join(format!("{curve}-pkcs8.pem"));
+        openssl(&[
+            "pkcs8",
+            "-topk8",
+            "-nocrypt",
+            "-in",
+            path_str(&key),
+            "-out",
+            path_str(&pkcs8),
+        ]);
+        let error = cli(&["status", path_str(&pkcs8)]).fails(2);
+        assert!(
+            error.contains(why) && error.contains("only P-256"),
+            "{curve}: {error}"
+        );
+    }
+}

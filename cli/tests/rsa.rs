@@ -183,15 +183,21 @@ fn rs256_tokens_verify_with_the_key_or_a_merged_jwks_and_fail_with_another_key()
     let (old_kid, new_kid) = (kid_of(&old.spki), kid_of(&new.pkcs1));
     let token = rs256_token(&new.private, &new_kid);
 
-    let out = cli(&[
+    let run = cli(&[
         "verify",
         &token,
         "--key",
         path_str(&new.pkcs1),
         "--aud",
         "app",
-    ])
-    .ok();
+    ]);
+    assert!(
+        run.stderr
+            .contains(&format!("verified: RS256 signature by kid {new_kid}")),
+        "{}",
+        run.stderr
+    );
+    let out = run.ok();
     assert!(out.contains("\"sub\": \"svc\""), "{out}");
     let err = cli(&["verify", &token, "--key", path_str(&old.spki)]).fails(1);
     assert!(err.contains(&new_kid), "{err}");

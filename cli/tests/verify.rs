@@ -223,6 +223,51 @@ fn other_algorithms_and_garbage_fail() {
     assert_fails(verify("not-a-token", &f.jwks, &[]), "malformed token");
 }
 
+#[test]
+fn a_token_with_critical_header_extensions_fails() {
+    // RFC 7515 section 4.1.11: properly signed, but naming an extension
+    // this verifier would have to understand. Signed here with
+    // jsonwebtoken's own ES256, over a header written by hand.
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("k.pem");
+    cli(&["generate", "--pkcs8", "-o", key_file.to_str().unwrap()]).fails(0);
+    let pem = fs::read_to_string(&key_file).unwrap();
+    let kid = Bundle::parse(&pem).unwrap().keys()[0].kid().to_owned();
+    let jwks = dir.path().join("jwks.json");
+    fs::write(&jwks, cli(&["jwks", key_file.to_str().unwrap()]).ok()).unwrap();
+    let body: String = pem
+        .lines()
+        .filter(|line| !line.starts_with("-----") && !line.starts_with('#'))
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap();
+    let key = jsonwebtoken::EncodingKey::from_ec_der(&der);
+    let t = now();
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(t, t + 300)).unwrap());
+    let signed = |header: String| {
+        let header = URL_SAFE_NO_PAD.encode(header);
+        let input = format!("{header}.{payload}");
+        let signature =
+            jsonwebtoken::crypto::sign(input.as_bytes(), &key, jsonwebtoken::Algorithm::ES256)
+                .unwrap();
+        format!("{input}.{signature}")
+    };
+    let critical = signed(format!(
+        r#"{{"alg":"ES256","typ":"JWT","kid":"{kid}","crit":["urn:example:must-understand"],"urn:example:must-understand":true}}"#
+    ));
+    assert_fails(verify(&critical, &jwks, &[]), "crit");
+    // The same token without `crit` verifies.
+    let plain = signed(format!(r#"{{"alg":"ES256","typ":"JWT","kid":"{kid}"}}"#));
+    let run = verify(&plain, &jwks, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("verified: ES256 signature by kid"),
+        "{}",
+        run.stderr
+    );
+}
+
 /// Serves `body` as the JWKS on a loopback port for exactly one request and
 /// hands back the request line it received.
 fn serve_once(body: String) -> (String, thread::JoinHandle<String>) {

@@ -9,6 +9,7 @@ use p256::{PublicKey, SecretKey};
 use pkcs8::der::asn1::ObjectIdentifier;
 
 use crate::error::{BundleError, Reason};
+use crate::explicit;
 use crate::jwk::{Jwk, rsa_thumbprint_kid, thumbprint_kid};
 use crate::jws::Es256Signer;
 use crate::rsa::RsaPublic;
@@ -591,6 +592,9 @@ fn decode_block(block: &PemBlock) -> Result<Option<BundleKey>, Reason> {
 }
 
 fn decode_sec1(der: &[u8]) -> Result<BundleKey, Reason> {
+    if let Some(explicit) = explicit::sec1_private(der) {
+        return named_curve_private(explicit?, KeyFormat::Sec1);
+    }
     let info =
         sec1::EcPrivateKey::try_from(der).map_err(|err| Reason::Malformed(err.to_string()))?;
     if let Some(curve) = info.parameters.and_then(|p| p.named_curve()) {
@@ -614,6 +618,9 @@ fn decode_sec1(der: &[u8]) -> Result<BundleKey, Reason> {
 }
 
 fn decode_pkcs8(der: &[u8]) -> Result<BundleKey, Reason> {
+    if let Some(explicit) = explicit::pkcs8_private(der) {
+        return named_curve_private(explicit?, KeyFormat::Pkcs8);
+    }
     let info = pkcs8::PrivateKeyInfoRef::try_from(der)
         .map_err(|err| Reason::Malformed(err.to_string()))?;
     require_ec_p256(info.algorithm.oid, info.algorithm.parameters_oid().ok())?;
@@ -623,6 +630,9 @@ fn decode_pkcs8(der: &[u8]) -> Result<BundleKey, Reason> {
 }
 
 fn decode_spki(der: &[u8]) -> Result<BundleKey, Reason> {
+    if let Some(explicit) = explicit::spki_public(der) {
+        return BundleKey::from_public(explicit?).map_err(|_| not_reencoded());
+    }
     let info = spki::SubjectPublicKeyInfoRef::try_from(der)
         .map_err(|err| Reason::Malformed(err.to_string()))?;
     if info.algorithm.oid == OID_RSA {
@@ -644,6 +654,16 @@ fn decode_spki(der: &[u8]) -> Result<BundleKey, Reason> {
         ec_parameters: false,
         comments: Vec::new(),
     })
+}
+
+/// A key read from explicit curve parameters, kept in its named-curve form
+/// (what every tool reads, and what `signing-key` writes back).
+fn named_curve_private(secret: SecretKey, format: KeyFormat) -> Result<BundleKey, Reason> {
+    BundleKey::from_secret(secret, format).map_err(|_| not_reencoded())
+}
+
+fn not_reencoded() -> Reason {
+    Reason::Malformed("the key could not be written with P-256's name".into())
 }
 
 fn rsa_key(public: RsaPublic, format: KeyFormat, der: &[u8]) -> Result<BundleKey, Reason> {
@@ -687,7 +707,7 @@ fn require_ec_p256(
     match curve {
         Some(curve) => require_p256(curve),
         None => Err(Reason::Malformed(
-            "EC key without a named curve (explicit curve parameters are not supported)".into(),
+            "EC key with neither a named curve nor explicit curve parameters".into(),
         )),
     }
 }

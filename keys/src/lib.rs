@@ -2,8 +2,10 @@
 //! document, and ES256 compact JWS. Pure Rust with no proxy-wasm in it, so the
 //! Envoy filter and the `signing-key` CLI compute the same bytes.
 
+mod asn1;
 mod bundle;
 mod error;
+mod explicit;
 mod jwk;
 mod jws;
 mod rsa;

@@ -2,6 +2,7 @@
 //! (the body of an `RSA PUBLIC KEY` block, or the key inside an RSA
 //! `PUBLIC KEY`), published as RS256 JWKs. Nothing here signs RS256.
 
+use crate::asn1::{der_length, tlv, unsigned};
 use crate::error::Reason;
 
 /// Smallest modulus accepted (NIST SP 800-131A, and what AppSSO requires).
@@ -20,61 +21,6 @@ impl RsaPublic {
             Some(first) => self.n.len() * 8 - first.leading_zeros() as usize,
             None => 0,
         }
-    }
-}
-
-/// One DER TLV: `(tag, contents, rest)`.
-fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (length, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let count = usize::from(first & 0x7f);
-        if count == 0 || count > 4 || rest.len() < count {
-            return None;
-        }
-        let (bytes, rest) = rest.split_at(count);
-        let length = bytes
-            .iter()
-            .fold(0usize, |acc, &byte| (acc << 8) | usize::from(byte));
-        // DER: the shortest form, and no leading zero byte.
-        if length < 0x80 || bytes.first() == Some(&0) {
-            return None;
-        }
-        (length, rest)
-    };
-    if rest.len() < length {
-        return None;
-    }
-    let (contents, rest) = rest.split_at(length);
-    Some((tag, contents, rest))
-}
-
-/// A positive DER INTEGER without its sign byte.
-fn unsigned(contents: &[u8]) -> Option<Vec<u8>> {
-    match contents {
-        [] => None,
-        [first, ..] if first & 0x80 != 0 => None,
-        [0, next, ..] if next & 0x80 == 0 => None,
-        [0, rest @ ..] => Some(rest.to_vec()),
-        all => Some(all.to_vec()),
-    }
-}
-
-/// A DER length.
-fn der_length(len: usize) -> Vec<u8> {
-    if len < 0x80 {
-        vec![len as u8]
-    } else {
-        let bytes: Vec<u8> = len
-            .to_be_bytes()
-            .into_iter()
-            .skip_while(|byte| *byte == 0)
-            .collect();
-        let mut out = vec![0x80 | bytes.len() as u8];
-        out.extend(bytes);
-        out
     }
 }
 

@@ -230,6 +230,34 @@ fn a_missing_kid_is_refused() {
 }
 
 #[test]
+fn critical_header_extensions_are_refused_even_when_signed() {
+    // RFC 7515 section 4.1.11: the header names an extension this verifier
+    // would have to understand, and the signature covers it.
+    let key = new_key();
+    let pem = key.to_pem();
+    let body: String = pem
+        .lines()
+        .filter(|line| !line.starts_with("-----"))
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .expect("PKCS#8 DER");
+    let encoding = EncodingKey::from_ec_der(&der);
+    let header = json!({
+        "alg": "ES256", "typ": "JWT", "kid": key.kid(),
+        "crit": ["urn:example:must-understand"], "urn:example:must-understand": true
+    });
+    let input = format!("{}.{}", encode(&header), encode(&claims_at(now_seconds())));
+    let signature = jsonwebtoken::crypto::sign(input.as_bytes(), &encoding, Algorithm::ES256)
+        .expect("a signature");
+    let refused = verifier_for(&key).verify(&format!("{input}.{signature}"));
+    assert!(
+        matches!(&refused, Err(error) if error.code() == "malformed"),
+        "{refused:?}"
+    );
+}
+
+#[test]
 fn malformed_tokens_are_refused_with_a_reason() {
     let key = new_key();
     let verifier = verifier_for(&key);

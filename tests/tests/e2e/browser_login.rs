@@ -242,7 +242,10 @@ fn without_strip_cookies_envoy_hands_the_app_the_id_and_access_tokens() {
     }
     let cookies = echoed.header_values("cookie").join("; ");
     assert!(cookies.contains("IdToken=eyJ"), "{cookies}");
-    assert!(cookies.contains("BearerToken=opaque-access-token-"), "{cookies}");
+    assert!(
+        cookies.contains("BearerToken=opaque-access-token-"),
+        "{cookies}"
+    );
     assert!(!cookies.contains("RefreshToken="), "{cookies}");
     assert!(!cookies.contains("opaque-refresh-token"), "{cookies}");
 }

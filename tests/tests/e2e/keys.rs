@@ -219,3 +219,47 @@ fn the_log_never_shows_the_signing_key() {
     assert!(!filter_lines.is_empty());
     crate::support::assert_no_key_material(&filter_lines, &fragments);
 }
+
+#[test]
+fn a_p256_key_with_explicit_curve_parameters_signs_as_its_named_curve_self() {
+    // `openssl ecparam -genkey -param_enc explicit`, with its EC PARAMETERS
+    // block: the filter signs with it, and publishes it under the kid of
+    // the same key written with P-256's name.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let key = dir.path().join("explicit.pem");
+    let openssl = |args: &[&str]| {
+        let output = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl runs");
+        assert!(output.status.success(), "openssl {args:?}: {output:?}");
+        output.stdout
+    };
+    let path = key.to_str().expect("a UTF-8 path");
+    openssl(&[
+        "ecparam",
+        "-genkey",
+        "-name",
+        "prime256v1",
+        "-param_enc",
+        "explicit",
+        "-out",
+        path,
+    ]);
+    let pem = std::fs::read_to_string(&key).expect("the key file");
+    assert!(pem.contains("BEGIN EC PARAMETERS"), "{pem}");
+    let named = openssl(&["ec", "-in", path, "-param_enc", "named_curve"]);
+    let named = signed_headers_keys::Bundle::parse(&String::from_utf8_lossy(&named))
+        .expect("openssl's named-curve form parses");
+    let kid = named.keys()[0].kid().to_owned();
+
+    let bed = TestBed::start(&json!({"signing_key": pem}));
+    let jwks = bed.send(&Request::get(JWKS_PATH)).json();
+    assert_eq!(jwks["keys"][0]["kid"], json!(kid));
+    let token = bed.idp.token_for("alice");
+    let response = bed.send(&Request::get("/").host("app.example").bearer(&token));
+    let echoed = EchoedRequest::from_response(&response);
+    let assertion = upstream_assertion(&bed, &echoed, "app.example", "app.example");
+    assert_assertion_shape(&assertion, &kid, 300);
+    assert_identity_of(&assertion, "alice");
+}
