@@ -140,18 +140,30 @@ enum Command {
         /// Start a rotation (add) when the signing key has signed this long.
         #[arg(long, value_name = "DURATION", value_parser = safety::parse_duration)]
         every: std::time::Duration,
-        /// Promote no sooner than this after add (default 60 s, the JWKS
-        /// max-age).
+        /// Promote no sooner than this after add. Default: how long
+        /// verifiers may cache the JWKS (jwks_max_age_seconds in --settings,
+        /// 60 s without, or the largest max-age a --jwks-url serves). A
+        /// shorter value is refused without --allow-shorter-wait.
         #[arg(long, value_name = "DURATION", value_parser = safety::parse_duration)]
         promote_after: Option<std::time::Duration>,
-        /// Retire no sooner than this after promote (default 360 s, the token
-        /// lifetime plus 60 s).
+        /// Retire no sooner than this after promote. Default: the token
+        /// lifetime (ttl_seconds in --settings, 300 s without) plus 60 s of
+        /// clock skew. A shorter value is refused without
+        /// --allow-shorter-wait.
         #[arg(long, value_name = "DURATION", value_parser = safety::parse_duration)]
         retire_after: Option<std::time::Duration>,
+        /// Use a --promote-after or --retire-after shorter than the settings
+        /// and the replicas call for.
+        #[arg(long)]
+        allow_shorter_wait: bool,
         /// The JWKS of every running filter: promote and retire wait until
         /// each shows the state they build on.
         #[arg(long, value_name = "URL")]
         jwks_url: Vec<String>,
+        /// Also trust this CA certificate (PEM) for an https --jwks-url,
+        /// besides the system's (SSL_CERT_FILE, SSL_CERT_DIR, /etc/ssl).
+        #[arg(long, value_name = "FILE")]
+        cacert: Option<PathBuf>,
         /// Also keep this discovery file in step with the bundle (see
         /// envoy-config); rewritten only when it differs.
         #[arg(long, value_name = "FILE")]
@@ -212,6 +224,10 @@ enum Command {
         /// Require this audience (not checked when omitted).
         #[arg(long, value_name = "AUD")]
         aud: Option<String>,
+        /// Also trust this CA certificate (PEM) for an https --jwks URL,
+        /// besides the system's (SSL_CERT_FILE, SSL_CERT_DIR, /etc/ssl).
+        #[arg(long, value_name = "FILE")]
+        cacert: Option<PathBuf>,
     },
 }
 
@@ -246,25 +262,42 @@ fn parse_kid_format(name: &str) -> std::result::Result<KidFormat, String> {
 #[derive(Debug, clap::Args)]
 struct StepChecks {
     /// Refuse the step sooner than this after the previous one (seconds, or
-    /// `90s`, `6m`...). Default: 60 s for promote (how long verifiers may
-    /// cache the JWKS: the filter's jwks_max_age_seconds), 360 s for retire
-    /// (token lifetime, ttl_seconds, plus 60 s of clock skew). `0` skips it.
+    /// `90s`, `6m`...). Default, derived from --settings and --jwks-url:
+    /// for promote, how long verifiers may cache the JWKS (the filter's
+    /// jwks_max_age_seconds, 60 s without settings, or the largest max-age
+    /// a --jwks-url serves); for retire, the token lifetime (ttl_seconds,
+    /// 300 s without) plus 60 s of clock skew. A shorter value (`0` skips
+    /// the wait) is refused without --allow-shorter-wait.
     #[arg(long, value_name = "DURATION", value_parser = safety::parse_duration)]
     min_age: Option<std::time::Duration>,
+    /// Use a --min-age shorter than the settings and the replicas call for.
+    #[arg(long)]
+    allow_shorter_wait: bool,
+    /// The filter's plugin settings (JSON, as envoy-config takes them): the
+    /// waits follow their jwks_max_age_seconds and ttl_seconds.
+    #[arg(long, value_name = "FILE")]
+    settings: Option<PathBuf>,
     /// The JWKS of a running filter (repeat for every replica): promote
     /// refuses unless the key is published there, retire unless the new key
     /// signs there (its x-signing-kid header).
     #[arg(long, value_name = "URL")]
     jwks_url: Vec<String>,
+    /// Also trust this CA certificate (PEM) for an https --jwks-url,
+    /// besides the system's (SSL_CERT_FILE, SSL_CERT_DIR, /etc/ssl).
+    #[arg(long, value_name = "FILE")]
+    cacert: Option<PathBuf>,
 }
 
 impl StepChecks {
-    fn checks(self) -> safety::Checks {
-        safety::Checks {
-            min_age: self.min_age,
+    fn checks(self) -> Result<safety::Checks> {
+        Ok(safety::Checks {
+            min_age: self.min_age.map(|wait| (wait, "--min-age")),
+            allow_shorter_wait: self.allow_shorter_wait,
+            times: safety::FilterTimes::from_settings(self.settings.as_deref())?,
             jwks_urls: self.jwks_url,
+            cacert: self.cacert,
             now: std::time::SystemTime::now(),
-        }
+        })
     }
 }
 
@@ -291,12 +324,12 @@ fn run(command: Command) -> Result<()> {
             bundle,
             kid,
             checks,
-        } => edit::promote(&bundle, kid.as_deref(), &checks.checks()),
+        } => edit::promote(&bundle, kid.as_deref(), &checks.checks()?),
         Command::Retire {
             bundle,
             keep_public,
             checks,
-        } => edit::retire(&bundle, keep_public, &checks.checks()),
+        } => edit::retire(&bundle, keep_public, &checks.checks()?),
         Command::Revoke { bundle, kid, force } => edit::revoke(&bundle, &kid, force),
         Command::Status { bundle, json } => show_status(&bundle, json),
         Command::Jwks {
@@ -312,7 +345,9 @@ fn run(command: Command) -> Result<()> {
             every,
             promote_after,
             retire_after,
+            allow_shorter_wait,
             jwks_url,
+            cacert,
             envoy_config,
             discovery,
             dry_run,
@@ -321,7 +356,10 @@ fn run(command: Command) -> Result<()> {
             every,
             promote_min_age: promote_after,
             retire_min_age: retire_after,
+            allow_shorter_wait,
+            times: safety::FilterTimes::from_settings(discovery.settings.as_deref())?,
             jwks_urls: jwks_url,
+            cacert: cacert.as_deref(),
             envoy: envoy_config.as_deref().map(|output| rotate::EnvoyTarget {
                 output,
                 settings: discovery.settings.as_deref(),
@@ -350,6 +388,7 @@ fn run(command: Command) -> Result<()> {
             key,
             iss,
             aud,
+            cacert,
         } => verify::run(&verify::Options {
             token: &token,
             keys: match (&jwks, &key) {
@@ -359,6 +398,7 @@ fn run(command: Command) -> Result<()> {
             },
             iss: iss.as_deref(),
             aud: aud.as_deref(),
+            cacert: cacert.as_deref(),
         }),
     }
 }

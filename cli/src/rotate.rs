@@ -4,10 +4,13 @@
 //! the manual commands) or nothing, and says which on stdout:
 //!
 //! - `add`: the signing key has signed for `--every` or longer;
-//! - `promote`: the newest key has been published for the promote
-//!   `--min-age` (and, with `--jwks-url`, is served everywhere);
-//! - `retire`: the signing key was promoted the retire `--min-age` ago (and,
-//!   with `--jwks-url`, signs everywhere);
+//! - `promote`: the newest key has been published for as long as verifiers
+//!   may cache the JWKS (`jwks_max_age_seconds` in `--settings`, or the
+//!   largest max-age a `--jwks-url` serves; `--promote-after` to say it)
+//!   and, with `--jwks-url`, is served everywhere;
+//! - `retire`: the signing key was promoted a token's lifetime plus skew ago
+//!   (`ttl_seconds` in `--settings` plus 60 s; `--retire-after` to say it)
+//!   and, with `--jwks-url`, signs everywhere;
 //! - `nothing`: with the reason and when the next step is due.
 //!
 //! With `--envoy-config`, the discovery file is rewritten whenever it differs
@@ -24,7 +27,7 @@ use crate::envoy_config;
 use crate::error::{CliError, Result};
 use crate::files::{display_name, load_bundle, read_text, write_stdout};
 use crate::history;
-use crate::safety::{self, Checks, Verdict, human};
+use crate::safety::{self, Checks, FilterTimes, Verdict, human};
 use crate::status::{Step, classify};
 
 /// Where the discovery file goes and what it holds besides the bundle.
@@ -42,7 +45,11 @@ pub struct Options<'a> {
     pub every: Duration,
     pub promote_min_age: Option<Duration>,
     pub retire_min_age: Option<Duration>,
+    pub allow_shorter_wait: bool,
+    /// The filter's settings (`--settings`), which the waits follow.
+    pub times: FilterTimes,
     pub jwks_urls: Vec<String>,
+    pub cacert: Option<&'a Path>,
     pub envoy: Option<EnvoyTarget<'a>>,
     pub dry_run: bool,
 }
@@ -56,12 +63,30 @@ enum Decision {
     Nothing(String),
 }
 
-fn checks(options: &Options<'_>, min_age: Option<Duration>, now: SystemTime) -> Checks {
+/// The checks of a step, with its explicit wait (and the flag that set it).
+fn checks(
+    options: &Options<'_>,
+    min_age: Option<(Duration, &'static str)>,
+    now: SystemTime,
+) -> Checks {
     Checks {
         min_age,
+        allow_shorter_wait: options.allow_shorter_wait,
+        times: options.times.clone(),
         jwks_urls: options.jwks_urls.clone(),
+        cacert: options.cacert.map(Path::to_path_buf),
         now,
     }
+}
+
+fn promote_wait(options: &Options<'_>) -> Option<(Duration, &'static str)> {
+    options
+        .promote_min_age
+        .map(|wait| (wait, "--promote-after"))
+}
+
+fn retire_wait(options: &Options<'_>) -> Option<(Duration, &'static str)> {
+    options.retire_min_age.map(|wait| (wait, "--retire-after"))
 }
 
 fn decide(bundle: &Bundle, options: &Options<'_>, now: SystemTime) -> Result<Decision> {
@@ -105,7 +130,7 @@ fn decide(bundle: &Bundle, options: &Options<'_>, now: SystemTime) -> Result<Dec
             let Some(newest) = history::newest_private(keys) else {
                 return Err(CliError::input(format!("{name}: no key to promote")));
             };
-            let checks = checks(options, options.promote_min_age, now);
+            let checks = checks(options, promote_wait(options), now);
             Ok(
                 match safety::before_promote(bundle, newest, &checks, &name)? {
                     Verdict::Go => Decision::Promote(format!(
@@ -118,7 +143,7 @@ fn decide(bundle: &Bundle, options: &Options<'_>, now: SystemTime) -> Result<Dec
             )
         }
         (Step::Promoted, Some(signing)) => {
-            let checks = checks(options, options.retire_min_age, now);
+            let checks = checks(options, retire_wait(options), now);
             Ok(
                 match safety::before_retire(bundle, signing, false, &checks, &name)? {
                     Verdict::Go => Decision::Retire(format!(
@@ -183,14 +208,15 @@ pub fn run(options: &Options<'_>) -> Result<()> {
     if !options.dry_run {
         // The checks passed above; the step re-reads the bundle and runs
         // them again, so a concurrent edit cannot slip through.
-        let step_checks = |min_age: Option<Duration>| checks(options, min_age, now);
         match decision {
             Decision::Add(_) => crate::edit::add(options.bundle, false)?,
             Decision::Promote(_) => {
-                crate::edit::promote(options.bundle, None, &step_checks(options.promote_min_age))?;
+                let checks = checks(options, promote_wait(options), now);
+                crate::edit::promote(options.bundle, None, &checks)?;
             }
             Decision::Retire(_) => {
-                crate::edit::retire(options.bundle, false, &step_checks(options.retire_min_age))?;
+                let checks = checks(options, retire_wait(options), now);
+                crate::edit::retire(options.bundle, false, &checks)?;
             }
             Decision::Nothing(_) => {}
         }

@@ -3,30 +3,43 @@
 //! already show the state the step builds on.
 //!
 //! - `promote` needs the new key to have been published for as long as a
-//!   verifier may cache the JWKS (the filter's `jwks_max_age_seconds`,
-//!   default 60 s), so no verifier meets a token signed by a key it has not
-//!   fetched. With `--jwks-url`, the key must be in the served JWKS.
+//!   verifier may cache the JWKS, so no verifier meets a token signed by a
+//!   key it has not fetched: the longest of the filter's
+//!   `jwks_max_age_seconds` from the settings the step is handed and the
+//!   `Cache-Control: max-age` each `--jwks-url` serves (60 s, the filter's
+//!   default, when neither says).
+//!   With `--jwks-url`, the key must also be in each served JWKS.
 //! - `retire` needs the old keys to have stopped signing for longer than a
-//!   token lives, plus clock skew (`ttl_seconds` + 60 s, default 360 s), so no
-//!   token they signed is still in use. With `--jwks-url`, the served JWKS
-//!   must show the new key signing (`x-signing-kid`). `--keep-public` keeps
-//!   the old keys published, so only the `--jwks-url` check applies to it.
+//!   token lives, plus clock skew (`ttl_seconds` from the settings, default
+//!   300 s, plus 60 s), so no token they signed is still in use. With
+//!   `--jwks-url`, the served JWKS must show the new key signing
+//!   (`x-signing-kid`). `--keep-public` keeps the old keys published, so only
+//!   the `--jwks-url` check applies to it.
+//!
+//! An explicit wait (`--min-age`, `rotate`'s `--promote-after` and
+//! `--retire-after`) shorter than the derived one is refused unless
+//! `--allow-shorter-wait` says the operator means it.
 //!
 //! When each step happened comes from the history comments (see
 //! [`crate::history`]).
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use serde_json::Value;
 use signed_headers_keys::{Bundle, BundleKey, KidFormat};
 
 use crate::error::{CliError, Result};
+use crate::files::display_name;
 use crate::history;
-use crate::verify::fetch_jwks;
+use crate::verify::{FetchedJwks, fetch_jwks};
 
 /// The filter's default `jwks_max_age_seconds`.
-pub const DEFAULT_PROMOTE_MIN_AGE: Duration = Duration::from_secs(60);
-/// The filter's default `ttl_seconds` plus 60 s of clock skew.
-pub const DEFAULT_RETIRE_MIN_AGE: Duration = Duration::from_secs(300 + 60);
+const DEFAULT_JWKS_MAX_AGE: Duration = Duration::from_secs(60);
+/// The filter's default `ttl_seconds`.
+const DEFAULT_TTL: Duration = Duration::from_secs(300);
+/// Clock skew a verifier allows on `exp`.
+pub const CLOCK_SKEW: Duration = Duration::from_secs(60);
 
 /// The answer of a check: go ahead, or not yet (and why). Failures to
 /// check at all (a JWKS that cannot be fetched) are errors.
@@ -49,11 +62,139 @@ impl Verdict {
 /// What a step is checked against.
 #[derive(Debug, Clone)]
 pub struct Checks {
-    /// `None`: the step's default.
-    pub min_age: Option<Duration>,
+    /// An explicit wait, and the flag it was given with; `None`: the wait
+    /// derived from the settings and the replicas.
+    pub min_age: Option<(Duration, &'static str)>,
+    /// An explicit wait shorter than the derived one is used anyway.
+    pub allow_shorter_wait: bool,
+    /// The filter's settings the waits derive from.
+    pub times: FilterTimes,
     /// Every Envoy serving the bundle (each replica's JWKS).
     pub jwks_urls: Vec<String>,
+    /// A private CA's certificates (PEM) for `https` JWKS URLs.
+    pub cacert: Option<PathBuf>,
     pub now: SystemTime,
+}
+
+/// What the filter's plugin settings say about the two waits.
+#[derive(Debug, Clone, Default)]
+pub struct FilterTimes {
+    /// `jwks_max_age_seconds`, if the settings set it.
+    jwks_max_age: Option<Duration>,
+    /// `ttl_seconds`, likewise.
+    ttl: Option<Duration>,
+    /// The settings file, for messages.
+    source: Option<String>,
+}
+
+impl FilterTimes {
+    /// From a settings file as `envoy-config --settings` takes it (`None`:
+    /// the filter's defaults).
+    pub fn from_settings(path: Option<&Path>) -> Result<Self> {
+        let Some(path) = path else {
+            return Ok(Self::default());
+        };
+        let settings = crate::envoy_config::settings_object(Some(path))?;
+        let name = display_name(path);
+        let seconds = |field: &str| match settings.get(field) {
+            None => Ok(None),
+            Some(Value::Number(number)) if number.as_u64().is_some() => {
+                Ok(number.as_u64().map(Duration::from_secs))
+            }
+            Some(other) => Err(CliError::input(format!(
+                "{name}: {field} is {other}: it must be a whole number of seconds"
+            ))),
+        };
+        Ok(Self {
+            jwks_max_age: seconds("jwks_max_age_seconds")?,
+            ttl: seconds("ttl_seconds")?,
+            source: Some(name),
+        })
+    }
+
+    fn origin(&self, field: &str) -> String {
+        match &self.source {
+            Some(source) => format!("{field} in {source}"),
+            None => format!("the filter's default {field}"),
+        }
+    }
+}
+
+/// A wait a step needs, and why.
+struct Wait {
+    duration: Duration,
+    why: String,
+}
+
+/// How long a new key must be published before it signs: the longest any
+/// verifier may cache the JWKS, by the settings and by what each replica
+/// serves (the filter's default only when neither says).
+fn promote_wait(times: &FilterTimes, served: &[(&str, FetchedJwks)]) -> Wait {
+    let from_settings = times
+        .jwks_max_age
+        .map(|age| (age, times.origin("jwks_max_age_seconds")));
+    let from_replicas = served.iter().filter_map(|(url, fetched)| {
+        fetched
+            .max_age
+            .map(|age| (age, format!("the max-age {url} serves")))
+    });
+    let (duration, origin) = from_settings
+        .into_iter()
+        .chain(from_replicas)
+        .max_by_key(|(age, _)| *age)
+        .unwrap_or_else(|| (DEFAULT_JWKS_MAX_AGE, times.origin("jwks_max_age_seconds")));
+    Wait {
+        duration,
+        why: format!(
+            "verifiers may cache the JWKS for {} ({origin})",
+            human(duration)
+        ),
+    }
+}
+
+/// How long the old keys must have stopped signing before they go: a
+/// token's lifetime plus clock skew.
+fn retire_wait(times: &FilterTimes) -> Wait {
+    let ttl = times.ttl.unwrap_or(DEFAULT_TTL);
+    let duration = ttl + CLOCK_SKEW;
+    Wait {
+        duration,
+        why: format!(
+            "tokens they signed live {} ({}) plus {} of clock skew",
+            human(ttl),
+            times.origin("ttl_seconds"),
+            human(CLOCK_SKEW)
+        ),
+    }
+}
+
+/// The wait a step applies: an explicit one if given (refused when shorter
+/// than `derived` unless the operator allowed it), else `derived`.
+fn applied_wait(checks: &Checks, derived: Wait) -> Result<Wait> {
+    let Some((explicit, flag)) = checks.min_age else {
+        return Ok(derived);
+    };
+    if explicit < derived.duration && !checks.allow_shorter_wait {
+        return Err(CliError::input(format!(
+            "{flag} {} is shorter than the {} this step needs: {}; pass --allow-shorter-wait to use it anyway",
+            human(explicit),
+            human(derived.duration),
+            derived.why
+        )));
+    }
+    Ok(Wait {
+        duration: explicit,
+        why: format!("{flag} {} says so", human(explicit)),
+    })
+}
+
+/// Every replica's JWKS, fetched once for a step.
+fn fetch_all(checks: &Checks) -> Result<Vec<(&str, FetchedJwks)>> {
+    checks
+        .jwks_urls
+        .iter()
+        .map(|url| Ok((url.as_str(), fetch_jwks(url, checks.cacert.as_deref())?)))
+        .collect()
 }
 
 /// `--min-age` values: seconds (`90`), or a duration (`90s`, `6m`, `1h`).
@@ -89,14 +230,17 @@ fn age(now: SystemTime, then: SystemTime) -> Duration {
     now.duration_since(then).unwrap_or_default()
 }
 
-fn too_soon(name: &str, what: String, elapsed: Duration, min_age: Duration, flag: &str) -> Verdict {
+fn too_soon(name: &str, what: String, elapsed: Duration, wait: &Wait) -> Verdict {
     Verdict::Wait(format!(
-        "{name}: {what} {} ago; wait {} more (--min-age {}: {flag}), or pass a --min-age that matches your settings",
+        "{name}: {what} {} ago; wait {} more: {}",
         human(elapsed),
-        human(min_age.saturating_sub(elapsed)),
-        human(min_age)
+        human(wait.duration.saturating_sub(elapsed)),
+        wait.why
     ))
 }
+
+/// What a message suggests when a step has no record to wait from.
+const SKIP_THE_WAIT: &str = "--min-age 0 --allow-shorter-wait";
 
 /// Checks `promote` of the key at `target`.
 pub fn before_promote(
@@ -108,27 +252,26 @@ pub fn before_promote(
     let Some(key) = bundle.keys().get(target) else {
         return Ok(Verdict::Go);
     };
-    let min_age = checks.min_age.unwrap_or(DEFAULT_PROMOTE_MIN_AGE);
-    if !min_age.is_zero() {
+    let served = fetch_all(checks)?;
+    let wait = applied_wait(checks, promote_wait(&checks.times, &served))?;
+    if !wait.duration.is_zero() {
         let Some(added) = history::added(key) else {
             return Ok(Verdict::Wait(format!(
-                "{name}: no record of when {} was added (it was not made by signing-key add): once every verifier has had time to fetch it, promote with --min-age 0",
+                "{name}: no record of when {} was added (it was not made by signing-key add): once every verifier has had time to fetch it, promote with {SKIP_THE_WAIT}",
                 describe(target + 1, key)
             )));
         };
         let elapsed = age(checks.now, added);
-        if elapsed < min_age {
+        if elapsed < wait.duration {
             return Ok(too_soon(
                 name,
                 format!("{} was added", describe(target + 1, key)),
                 elapsed,
-                min_age,
-                "verifiers may cache the JWKS that long",
+                &wait,
             ));
         }
     }
-    for url in &checks.jwks_urls {
-        let fetched = fetch_jwks(url)?;
+    for (url, fetched) in &served {
         let kids = fetched.kids(url)?;
         if !kids.iter().any(|kid| names_key(kid, key)) {
             return Ok(Verdict::Wait(format!(
@@ -158,12 +301,12 @@ pub fn before_retire(
     let Some(signer) = keys.get(signing) else {
         return Ok(Verdict::Go);
     };
-    let min_age = checks.min_age.unwrap_or(DEFAULT_RETIRE_MIN_AGE);
-    if !keep_public && !min_age.is_zero() {
+    let wait = applied_wait(checks, retire_wait(&checks.times))?;
+    if !keep_public && !wait.duration.is_zero() {
         match history::promoted(signer) {
             Some(promoted) => {
                 let elapsed = age(checks.now, promoted);
-                if elapsed < min_age {
+                if elapsed < wait.duration {
                     return Ok(too_soon(
                         name,
                         format!(
@@ -171,8 +314,7 @@ pub fn before_retire(
                             describe(signing + 1, signer)
                         ),
                         elapsed,
-                        min_age,
-                        "tokens they signed live that long",
+                        &wait,
                     ));
                 }
             }
@@ -188,7 +330,7 @@ pub fn before_retire(
                 });
                 if !all_newer {
                     return Ok(Verdict::Wait(format!(
-                        "{name}: no record of when {} was promoted, so the other keys may still have live tokens: once they have expired, retire with --min-age 0",
+                        "{name}: no record of when {} was promoted, so the other keys may still have live tokens: once they have expired, retire with {SKIP_THE_WAIT}",
                         describe(signing + 1, signer)
                     )));
                 }
@@ -196,7 +338,7 @@ pub fn before_retire(
         }
     }
     for url in &checks.jwks_urls {
-        let fetched = fetch_jwks(url)?;
+        let fetched = fetch_jwks(url, checks.cacert.as_deref())?;
         match fetched.signing_kid.as_deref() {
             Some(kid) if names_key(kid, signer) => {}
             Some(kid) => {

@@ -12,6 +12,8 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
+use signed_headers_verifier::TrustedRoots;
+
 use crate::error::{CliError, Result};
 use crate::files::{read_text, write_stdout};
 
@@ -29,6 +31,8 @@ pub struct Options<'a> {
     pub keys: KeySource<'a>,
     pub iss: Option<&'a str>,
     pub aud: Option<&'a str>,
+    /// A private CA's certificates (PEM) for an `https` JWKS URL.
+    pub cacert: Option<&'a Path>,
 }
 
 /// `--jwks FILE|URL` or `--key FILE` (a PEM public key or bundle).
@@ -45,9 +49,9 @@ impl KeySource<'_> {
     }
 
     /// The JWKS text: fetched, read, or built from the key file.
-    fn jwks_text(&self) -> Result<String> {
+    fn jwks_text(&self, cacert: Option<&Path>) -> Result<String> {
         match self {
-            KeySource::Jwks(source) => load_jwks(source),
+            KeySource::Jwks(source) => load_jwks(source, cacert),
             KeySource::Key(path) => {
                 let bundle = crate::files::load_bundle(Path::new(path))?;
                 Ok(signed_headers_keys::JwksDocument::new(&bundle.jwks())
@@ -73,7 +77,7 @@ pub fn run(options: &Options<'_>) -> Result<()> {
         return Err(CliError::input("the token is empty"));
     }
     let source = options.keys.name();
-    let jwks_text = options.keys.jwks_text()?;
+    let jwks_text = options.keys.jwks_text(options.cacert)?;
     let jwks: Value = serde_json::from_str(&jwks_text)
         .map_err(|err| CliError::input(format!("{source}: not a JWKS (JSON): {err}")))?;
     let keys = jwks
@@ -179,17 +183,13 @@ pub fn run(options: &Options<'_>) -> Result<()> {
 }
 
 /// The JWKS text from a file, stdin (`-`) or an http(s) URL (fetched once).
-fn load_jwks(source: &str) -> Result<String> {
+fn load_jwks(source: &str, cacert: Option<&Path>) -> Result<String> {
     let lower = source.to_ascii_lowercase();
     if lower.starts_with("http://") || lower.starts_with("https://") {
-        fetch(source)
+        fetch_jwks(source, cacert).map(|fetched| fetched.body)
     } else {
         read_text(Path::new(source))
     }
-}
-
-fn fetch(url: &str) -> Result<String> {
-    fetch_jwks(url).map(|fetched| fetched.body)
 }
 
 /// A JWKS as a server answered it.
@@ -197,6 +197,8 @@ pub struct FetchedJwks {
     pub body: String,
     /// The filter's `x-signing-kid` header: the key that signs there now.
     pub signing_kid: Option<String>,
+    /// `Cache-Control: max-age`: how long verifiers may keep this JWKS.
+    pub max_age: Option<Duration>,
 }
 
 impl FetchedJwks {
@@ -216,17 +218,33 @@ impl FetchedJwks {
     }
 }
 
-/// Fetches a JWKS over http(s), with the filter's signing-kid header.
-pub fn fetch_jwks(url: &str) -> Result<FetchedJwks> {
+/// Fetches a JWKS over http(s), with the filter's signing-kid header,
+/// trusting the system's roots (`SSL_CERT_FILE`, `SSL_CERT_DIR`) and the
+/// certificates in `cacert`.
+pub fn fetch_jwks(url: &str, cacert: Option<&Path>) -> Result<FetchedJwks> {
+    let mut roots = TrustedRoots::system();
+    if let Some(cacert) = cacert {
+        roots = roots
+            .with_ca_file(cacert)
+            .map_err(|err| CliError::input(format!("--cacert {err}")))?;
+    }
     let agent = signed_headers_verifier::jwks_agent(
         concat!("signing-key/", env!("CARGO_PKG_VERSION")),
         FETCH_TIMEOUT,
+        &roots,
     );
     let mut response = agent
         .get(url)
         .header("accept", "application/json")
         .call()
-        .map_err(|err| CliError::input(format!("fetching the JWKS from {url}: {err}")))?;
+        .map_err(|err| {
+            let hint = if err.to_string().contains("certificate") {
+                " (a certificate from a private CA? pass --cacert FILE, or set SSL_CERT_FILE)"
+            } else {
+                ""
+            };
+            CliError::input(format!("fetching the JWKS from {url}: {err}{hint}"))
+        })?;
     let status = response.status();
     if status != 200 {
         return Err(CliError::input(format!(
@@ -234,18 +252,38 @@ pub fn fetch_jwks(url: &str) -> Result<FetchedJwks> {
             status.as_u16()
         )));
     }
-    let signing_kid = response
-        .headers()
-        .get("x-signing-kid")
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned);
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    let signing_kid = header("x-signing-kid");
+    let max_age = header("cache-control").as_deref().and_then(max_age);
     let body = response
         .body_mut()
         .with_config()
         .limit(MAX_JWKS_BYTES)
         .read_to_string()
         .map_err(|err| CliError::input(format!("reading the JWKS from {url}: {err}")))?;
-    Ok(FetchedJwks { body, signing_kid })
+    Ok(FetchedJwks {
+        body,
+        signing_kid,
+        max_age,
+    })
+}
+
+/// The `max-age` directive of a `Cache-Control` value.
+fn max_age(cache_control: &str) -> Option<Duration> {
+    cache_control.split(',').find_map(|directive| {
+        let (name, value) = directive.trim().split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("max-age")
+            .then(|| value.trim().trim_matches('"').parse().ok())
+            .flatten()
+            .map(Duration::from_secs)
+    })
 }
 
 /// One dot-separated part of the token, decoded as JSON (for messages and

@@ -148,7 +148,14 @@ fn an_edit_keeps_the_bundles_owner() {
         std::os::unix::fs::chown(&bundle, Some(uid), Some(gid)).unwrap();
     }
     cli(&["add", path_str(&bundle)]).ok();
-    cli(&["promote", "--min-age", "0", path_str(&bundle)]).ok();
+    cli(&[
+        "promote",
+        "--min-age",
+        "0",
+        "--allow-shorter-wait",
+        path_str(&bundle),
+    ])
+    .ok();
     let meta = fs::metadata(&bundle).unwrap();
     assert_eq!((meta.uid(), meta.gid()), (uid, gid));
     assert_eq!(mode(&bundle), 0o600);

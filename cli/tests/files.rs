@@ -74,16 +74,29 @@ fn edits_leave_mode_0600_even_from_0644() {
     cli(&["generate", "-o", path_str(&bundle)]).fails(0);
     for step in [
         vec!["add", path_str(&bundle)],
-        vec!["promote", "--min-age", "0", path_str(&bundle)],
+        vec![
+            "promote",
+            "--min-age",
+            "0",
+            "--allow-shorter-wait",
+            path_str(&bundle),
+        ],
         vec![
             "retire",
             "--min-age",
             "0",
+            "--allow-shorter-wait",
             "--keep-public",
             path_str(&bundle),
         ],
         vec!["add", path_str(&bundle)],
-        vec!["retire", "--min-age", "0", path_str(&bundle)],
+        vec![
+            "retire",
+            "--min-age",
+            "0",
+            "--allow-shorter-wait",
+            path_str(&bundle),
+        ],
     ] {
         set_mode(&bundle, 0o644);
         cli(&step).ok();
@@ -192,11 +205,19 @@ fn jwks_prints_exactly_the_filter_document() {
     let bundle = dir.path().join("bundle.pem");
     cli(&["generate", "-o", path_str(&bundle)]).fails(0);
     cli(&["add", path_str(&bundle)]).ok();
-    cli(&["promote", "--min-age", "0", path_str(&bundle)]).ok();
+    cli(&[
+        "promote",
+        "--min-age",
+        "0",
+        "--allow-shorter-wait",
+        path_str(&bundle),
+    ])
+    .ok();
     cli(&[
         "retire",
         "--min-age",
         "0",
+        "--allow-shorter-wait",
         "--keep-public",
         path_str(&bundle),
     ])

@@ -247,7 +247,14 @@ fn crlf_bundle_is_accepted_and_edited() {
     assert_eq!(status_kids(&bundle), expected);
     assert_eq!(jwks_kids(&bundle), expected);
     // An edit rewrites it with LF line endings, keys unchanged.
-    cli(&["promote", "--min-age", "0", path_str(&bundle)]).ok();
+    cli(&[
+        "promote",
+        "--min-age",
+        "0",
+        "--allow-shorter-wait",
+        path_str(&bundle),
+    ])
+    .ok();
     let text = fs::read_to_string(&bundle).unwrap();
     assert!(!text.contains('\r'));
     assert_eq!(

@@ -37,6 +37,15 @@ struct JwksServer {
 
 impl JwksServer {
     fn start() -> Self {
+        Self::serving_max_age(None)
+    }
+
+    /// A server that also says `Cache-Control: public, max-age=<seconds>`.
+    fn start_with_max_age(seconds: u64) -> Self {
+        Self::serving_max_age(Some(seconds))
+    }
+
+    fn serving_max_age(max_age: Option<u64>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!(
             "http://{}/.well-known/pomerium/jwks.json",
@@ -53,9 +62,12 @@ impl JwksServer {
                     line.clear();
                 }
                 let (body, kid) = served.lock().unwrap().clone();
-                let kid_header = kid
+                let mut kid_header = kid
                     .map(|kid| format!("x-signing-kid: {kid}\r\n"))
                     .unwrap_or_default();
+                if let Some(seconds) = max_age {
+                    kid_header.push_str(&format!("cache-control: public, max-age={seconds}\r\n"));
+                }
                 let _ = write!(
                     stream,
                     "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{kid_header}content-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -86,14 +98,24 @@ fn promote_and_retire_wait_for_verifiers_caches() {
     let before = snapshot(&bundle);
     let err = cli(&["promote", b]).fails(2);
     assert!(
-        err.contains("was added") && err.contains("--min-age 1m"),
+        err.contains("was added")
+            && err.contains(
+                "verifiers may cache the JWKS for 1m (the filter's default jwks_max_age_seconds)"
+            ),
         "{err}"
     );
     assert_eq!(snapshot(&bundle), before, "a refused step changes nothing");
+    // A shorter wait than the settings call for is refused unless meant.
+    let err = cli(&["promote", "--min-age", "1s", b]).fails(2);
+    assert!(
+        err.contains("--min-age 1s is shorter than the 1m") && err.contains("--allow-shorter-wait"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&bundle), before);
 
     // Once the (shortened) age has passed, promote goes ahead and records when.
     std::thread::sleep(Duration::from_millis(1100));
-    cli(&["promote", "--min-age", "1s", b]).ok();
+    cli(&["promote", "--min-age", "1s", "--allow-shorter-wait", b]).ok();
     assert_eq!(status_kids(&bundle), [new.clone(), old.clone()]);
     assert!(fs::read_to_string(&bundle).unwrap().contains("promoted="));
 
@@ -101,14 +123,15 @@ fn promote_and_retire_wait_for_verifiers_caches() {
     let before = snapshot(&bundle);
     let err = cli(&["retire", b]).fails(2);
     assert!(
-        err.contains("was promoted") && err.contains("--min-age 6m"),
+        err.contains("was promoted")
+            && err.contains("tokens they signed live 5m (the filter's default ttl_seconds) plus 1m of clock skew"),
         "{err}"
     );
     assert_eq!(snapshot(&bundle), before);
     // Keeping the old keys published needs no wait: their tokens still verify.
     cli(&["retire", "--keep-public", b]).ok();
     assert_eq!(jwks_kids(&bundle), [new.clone(), old]);
-    cli(&["retire", "--min-age", "0", b]).ok();
+    cli(&["retire", "--min-age", "0", "--allow-shorter-wait", b]).ok();
     assert_eq!(status_kids(&bundle), [new]);
 }
 
@@ -134,6 +157,7 @@ fn keys_without_history_need_an_explicit_min_age() {
         "promote",
         "--min-age",
         "0",
+        "--allow-shorter-wait",
         "--kid",
         &status_kids(&bundle)[1],
         b,
@@ -155,21 +179,66 @@ fn jwks_url_checks_what_the_running_filter_serves() {
 
     // The new key is not deployed yet.
     server.serve(&deployed, Some(&old));
-    let err = cli(&["promote", "--min-age", "0", "--jwks-url", &server.url, b]).fails(2);
+    let err = cli(&[
+        "promote",
+        "--min-age",
+        "0",
+        "--allow-shorter-wait",
+        "--jwks-url",
+        &server.url,
+        b,
+    ])
+    .fails(2);
     assert!(err.contains("is not published at"), "{err}");
     fs::copy(&bundle, &deployed).unwrap();
     server.serve(&deployed, Some(&old));
-    cli(&["promote", "--min-age", "0", "--jwks-url", &server.url, b]).ok();
+    cli(&[
+        "promote",
+        "--min-age",
+        "0",
+        "--allow-shorter-wait",
+        "--jwks-url",
+        &server.url,
+        b,
+    ])
+    .ok();
 
     // The promoted bundle is not deployed yet: the old key still signs there.
-    let err = cli(&["retire", "--min-age", "0", "--jwks-url", &server.url, b]).fails(2);
+    let err = cli(&[
+        "retire",
+        "--min-age",
+        "0",
+        "--allow-shorter-wait",
+        "--jwks-url",
+        &server.url,
+        b,
+    ])
+    .fails(2);
     assert!(err.contains(&format!("still signs with {old}")), "{err}");
     // A JWKS that does not say who signs is no proof either.
     server.serve(&bundle, None);
-    let err = cli(&["retire", "--min-age", "0", "--jwks-url", &server.url, b]).fails(2);
+    let err = cli(&[
+        "retire",
+        "--min-age",
+        "0",
+        "--allow-shorter-wait",
+        "--jwks-url",
+        &server.url,
+        b,
+    ])
+    .fails(2);
     assert!(err.contains("no x-signing-kid"), "{err}");
     server.serve(&bundle, Some(&new));
-    cli(&["retire", "--min-age", "0", "--jwks-url", &server.url, b]).ok();
+    cli(&[
+        "retire",
+        "--min-age",
+        "0",
+        "--allow-shorter-wait",
+        "--jwks-url",
+        &server.url,
+        b,
+    ])
+    .ok();
     assert_eq!(status_kids(&bundle), [new]);
 
     // An unreachable JWKS is an error, not a pass.
@@ -178,6 +247,7 @@ fn jwks_url_checks_what_the_running_filter_serves() {
         "promote",
         "--min-age",
         "0",
+        "--allow-shorter-wait",
         "--jwks-url",
         "http://127.0.0.1:9/jwks.json",
         b,
@@ -239,14 +309,32 @@ fn rotate_performs_the_due_step_or_nothing_and_keeps_the_discovery_file_in_step(
         out.starts_with("nothing: ") && out.contains("was added"),
         "{out}"
     );
-    assert!(rotate(&["--every", "0", "--promote-after", "0"]).starts_with("promote: "));
+    assert!(
+        rotate(&[
+            "--every",
+            "0",
+            "--promote-after",
+            "0",
+            "--allow-shorter-wait"
+        ])
+        .starts_with("promote: ")
+    );
     assert_eq!(status_kids(&bundle), [new.clone(), old]);
     let out = rotate(&["--every", "0", "--retire-after", "1h"]);
     assert!(
         out.starts_with("nothing: ") && out.contains("was promoted"),
         "{out}"
     );
-    assert!(rotate(&["--every", "0", "--retire-after", "0"]).starts_with("retire: "));
+    assert!(
+        rotate(&[
+            "--every",
+            "0",
+            "--retire-after",
+            "0",
+            "--allow-shorter-wait"
+        ])
+        .starts_with("retire: ")
+    );
     assert_eq!(status_kids(&bundle), std::slice::from_ref(&new));
     // The new key has only just started signing: the next rotation waits.
     let out = rotate(&["--every", "1h"]);
@@ -262,4 +350,152 @@ fn rotate_performs_the_due_step_or_nothing_and_keeps_the_discovery_file_in_step(
     ])
     .ok();
     assert_eq!(document, synced);
+}
+
+/// A bundle whose history says its newest key was added `added_ago` ago
+/// and nothing was promoted; returns its path.
+fn bundle_added_ago(dir: &Path, added_ago: Duration) -> std::path::PathBuf {
+    let bundle = dir.join("keys.pem");
+    let b = path_str(&bundle);
+    cli(&["generate", "-o", b]).ok();
+    cli(&["add", b]).ok();
+    let text = fs::read_to_string(&bundle).unwrap();
+    let when = humantime::format_rfc3339_seconds(std::time::SystemTime::now() - added_ago);
+    let rewritten: Vec<String> = text
+        .lines()
+        .map(|line| match line.split_once(" added=") {
+            Some((head, _)) if line.starts_with("# signing-key:") => format!("{head} added={when}"),
+            _ => line.to_owned(),
+        })
+        .collect();
+    fs::write(&bundle, rewritten.join("\n") + "\n").unwrap();
+    bundle
+}
+
+#[test]
+fn the_waits_follow_the_settings_they_are_handed() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = dir.path().join("settings.json");
+    fs::write(
+        &settings,
+        r#"{"ttl_seconds": 3600, "jwks_max_age_seconds": 600}"#,
+    )
+    .unwrap();
+    let s = path_str(&settings);
+    let discovery = dir.path().join("filter.json");
+
+    // Added 2 minutes ago: past the default 60 s, not the 10 minutes
+    // verifiers may cache the JWKS under these settings.
+    let bundle = bundle_added_ago(dir.path(), Duration::from_secs(120));
+    let b = path_str(&bundle);
+    let before = snapshot(&bundle);
+    let out = cli(&[
+        "rotate",
+        b,
+        "--every",
+        "1h",
+        "--settings",
+        s,
+        "--envoy-config",
+        path_str(&discovery),
+    ])
+    .ok();
+    assert!(
+        out.starts_with("nothing: ")
+            && out.contains(&format!(
+                "verifiers may cache the JWKS for 10m (jwks_max_age_seconds in {s})"
+            )),
+        "{out}"
+    );
+    let err = cli(&["promote", "--settings", s, b]).fails(2);
+    assert!(err.contains("was added 2m ago; wait 7m"), "{err}");
+    assert_eq!(snapshot(&bundle), before);
+    // An explicit wait shorter than the settings is refused, then taken
+    // when the operator says so.
+    let err = cli(&[
+        "rotate",
+        b,
+        "--every",
+        "1h",
+        "--settings",
+        s,
+        "--promote-after",
+        "1m",
+    ])
+    .fails(2);
+    assert!(
+        err.contains("--promote-after 1m is shorter than the 10m"),
+        "{err}"
+    );
+    let err = cli(&["promote", "--settings", s, "--min-age", "90s", b]).fails(2);
+    assert!(
+        err.contains("--min-age 1m 30s is shorter than the 10m"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&bundle), before);
+    let out = cli(&[
+        "rotate",
+        b,
+        "--every",
+        "1h",
+        "--settings",
+        s,
+        "--promote-after",
+        "1m",
+        "--allow-shorter-wait",
+    ])
+    .ok();
+    assert!(out.starts_with("promote: "), "{out}");
+
+    // Promoted just now: retire waits the hour-long tokens out, plus skew.
+    let out = cli(&["rotate", b, "--every", "1h", "--settings", s]).ok();
+    assert!(
+        out.starts_with("nothing: ")
+            && out.contains(&format!(
+                "tokens they signed live 1h (ttl_seconds in {s}) plus 1m of clock skew"
+            ))
+            && out.contains("; wait 1h"),
+        "{out}"
+    );
+    let err = cli(&["retire", "--settings", s, "--min-age", "6m", b]).fails(2);
+    assert!(
+        err.contains("--min-age 6m is shorter than the 1h 1m"),
+        "{err}"
+    );
+
+    // Settings the filter would refuse are refused here too.
+    fs::write(&settings, r#"{"ttl_seconds": "1h"}"#).unwrap();
+    let err = cli(&["retire", "--settings", s, b]).fails(2);
+    assert!(err.contains("ttl_seconds is \"1h\""), "{err}");
+}
+
+#[test]
+fn the_promote_wait_follows_the_largest_max_age_the_replicas_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = bundle_added_ago(dir.path(), Duration::from_secs(120));
+    let b = path_str(&bundle);
+    let short = JwksServer::start_with_max_age(30);
+    let long = JwksServer::start_with_max_age(900);
+    short.serve(&bundle, None);
+    long.serve(&bundle, None);
+    // Both replicas publish the new key, but one tells verifiers to keep
+    // its JWKS for 15 minutes: two minutes is not enough.
+    let err = cli(&[
+        "promote",
+        "--jwks-url",
+        &short.url,
+        "--jwks-url",
+        &long.url,
+        b,
+    ])
+    .fails(2);
+    assert!(
+        err.contains(&format!(
+            "verifiers may cache the JWKS for 15m (the max-age {} serves)",
+            long.url
+        )),
+        "{err}"
+    );
+    // The short one alone: its 30 s have passed.
+    cli(&["promote", "--jwks-url", &short.url, b]).ok();
 }

@@ -58,7 +58,10 @@ fn no_command_prints_private_key_material() {
     record("status --json", cli(&["status", "--json", b]));
     record("jwks", cli(&["jwks", b]));
     record("promote refused", cli(&["promote", b]));
-    record("promote", cli(&["promote", "--min-age", "0", b]));
+    record(
+        "promote",
+        cli(&["promote", "--min-age", "0", "--allow-shorter-wait", b]),
+    );
     record("retire refused", cli(&["retire", b]));
     record("revoke unknown", cli(&["revoke", b, "0000000000000000"]));
     record("rotate", cli(&["rotate", "--every", "1h", "--dry-run", b]));

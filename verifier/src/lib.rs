@@ -27,7 +27,7 @@ pub use cache::{CacheEvent, CacheOptions, CacheStats, FetchResponse, JwksCache, 
 pub use claims::Claims;
 pub use error::VerifyError;
 #[cfg(feature = "http")]
-pub use http::{HttpFetch, jwks_agent};
+pub use http::{HttpFetch, TrustedRoots, jwks_agent};
 pub use keyset::{JwksError, KeySet};
 pub use policy::Policy;
 pub use token::{kid_of, verify_token};

@@ -98,6 +98,18 @@ impl Verifier {
         Self::with_fetcher(policy, crate::HttpFetch::new(url), CacheOptions::default())
     }
 
+    /// [`Verifier::from_jwks_url`] for a JWKS whose `https` certificate is
+    /// checked against `roots`: e.g. the system's plus a private CA,
+    /// `TrustedRoots::system().with_ca_file(path)?`.
+    #[cfg(feature = "http")]
+    pub fn from_jwks_url_trusting(policy: Policy, url: &str, roots: &crate::TrustedRoots) -> Self {
+        Self::with_fetcher(
+            policy,
+            crate::HttpFetch::trusting(url, roots),
+            CacheOptions::default(),
+        )
+    }
+
     /// Called with every cache event (updates, 304s, failures, suppressed
     /// refetches): log them, or count them as metrics.
     pub fn on_event(mut self, hook: impl Fn(&CacheEvent) + Send + Sync + 'static) -> Self {

@@ -44,7 +44,7 @@ struct BrowserLoginBed {
     oidc: OidcProvider,
     ca: TestCa,
     signing_kid: String,
-    _dir: TempDir,
+    dir: TempDir,
 }
 
 impl BrowserLoginBed {
@@ -74,9 +74,11 @@ impl BrowserLoginBed {
         let hmac_secret_file = dir.path().join("hmac-secret");
         std::fs::write(&hmac_secret_file, STANDARD.encode(rand_bytes()))
             .expect("cannot write a secret");
+        // `localhost` too: tools without the browser's host table (the CLI,
+        // an app's verifier) reach the JWKS by it.
         let config = with_listener_certificate(
             load_shipped(FILE, &upstream),
-            &ca.issue_server(&[APP_HOST]),
+            &ca.issue_server(&[APP_HOST, "localhost"]),
             dir.path(),
         )
         .substitute(
@@ -103,7 +105,7 @@ impl BrowserLoginBed {
             oidc,
             ca,
             signing_kid,
-            _dir: dir,
+            dir,
         }
     }
 
@@ -318,4 +320,102 @@ fn browser_login_forged_or_invalid_id_tokens_get_no_assertion() {
     let visits = browser.navigate(&format!("https://{APP_HOST}/"));
     assert_eq!(final_response(&visits).status, 401, "{}", describe(&visits));
     assert_eq!(bed.upstream.request_count(), before);
+}
+
+#[test]
+fn the_jwks_behind_a_private_ca_is_reached_with_its_certificate() {
+    // The listener's certificate comes from the test's own CA, as an
+    // internal deployment's would: the CLI and the Rust verifier reach the
+    // JWKS over HTTPS when told to trust that CA (--cacert, SSL_CERT_FILE,
+    // or the verifier's TrustedRoots), and refuse it otherwise.
+    let bed = BrowserLoginBed::start();
+    let mut browser = bed.browser();
+    let visits = browser.navigate(&format!("https://{APP_HOST}/dashboard"));
+    let echoed = EchoedRequest::from_response(final_response(&visits));
+    let token = echoed.single_header(ASSERTION_HEADER).to_owned();
+    let jwks_url = format!(
+        "https://localhost:{}{JWKS_PATH}",
+        bed.envoy.listener_address().port()
+    );
+    let ca_file = bed.ca.write_cert(bed.dir.path(), "internal-ca.pem");
+    let verify = |extra: &[&str], env: Option<(&str, &std::path::Path)>| {
+        let mut command = std::process::Command::new(signed_headers_e2e::signing_key_cli());
+        command
+            .args(["verify", &token, "--jwks", &jwks_url, "--aud", APP_HOST])
+            .args(extra)
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR");
+        if let Some((name, value)) = env {
+            command.env(name, value);
+        }
+        command.output().expect("signing-key runs")
+    };
+
+    let refused = verify(&[], None);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("UnknownIssuer") && stderr.contains("--cacert"),
+        "{stderr}"
+    );
+    for (extra, env) in [
+        (vec!["--cacert", ca_file.to_str().expect("UTF-8")], None),
+        (vec![], Some(("SSL_CERT_FILE", ca_file.as_path()))),
+    ] {
+        let verified = verify(&extra, env);
+        let stderr = String::from_utf8_lossy(&verified.stderr);
+        assert!(verified.status.success(), "{extra:?} {env:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "verified: ES256 signature by kid {}",
+                bed.signing_kid
+            )),
+            "{stderr}"
+        );
+    }
+
+    // promote's --jwks-url check reaches the JWKS the same way: with the
+    // CA it gets as far as seeing that the new key is not served there.
+    let bundle = bed.dir.path().join("rotating.pem");
+    signed_headers_e2e::run_signing_key(&["generate".as_ref(), "-o".as_ref(), bundle.as_os_str()]);
+    signed_headers_e2e::run_signing_key(&["add".as_ref(), bundle.as_os_str()]);
+    let promote = |extra: &[&str]| {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "promote".as_ref(),
+            "--min-age".as_ref(),
+            "0".as_ref(),
+            "--allow-shorter-wait".as_ref(),
+            "--jwks-url".as_ref(),
+            jwks_url.as_ref(),
+        ];
+        args.extend(extra.iter().map(|arg| std::ffi::OsStr::new(*arg)));
+        args.push(bundle.as_os_str());
+        signed_headers_e2e::try_signing_key(&args)
+    };
+    let without = promote(&[]);
+    assert!(String::from_utf8_lossy(&without.stderr).contains("UnknownIssuer"));
+    let with = promote(&["--cacert", ca_file.to_str().expect("UTF-8")]);
+    let stderr = String::from_utf8_lossy(&with.stderr);
+    assert!(
+        stderr.contains("is not published at") && stderr.contains(&jwks_url),
+        "{stderr}"
+    );
+
+    // The Rust verifier: the system's roots alone cannot fetch the keys;
+    // with the private CA it verifies the filter's token.
+    let policy = signed_headers_verifier::Policy::new(APP_HOST, APP_HOST);
+    let system_only = signed_headers_verifier::Verifier::from_jwks_url(policy.clone(), &jwks_url);
+    let refused = system_only
+        .verify(&token)
+        .expect_err("the CA is not trusted");
+    assert_eq!(refused.code(), "keys_unavailable");
+    let roots = signed_headers_verifier::TrustedRoots::system()
+        .with_ca_file(&ca_file)
+        .expect("the CA's certificate");
+    let trusting =
+        signed_headers_verifier::Verifier::from_jwks_url_trusting(policy, &jwks_url, &roots);
+    let claims = trusting
+        .verify(&token)
+        .expect("verified with the private CA");
+    assert_eq!(claims.sub, "alice-id");
 }

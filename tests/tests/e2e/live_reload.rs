@@ -344,7 +344,10 @@ fn rotate_through_three_steps(bed: &LiveReloadBed, publish: &dyn Fn()) {
     //    it before Envoy publishes it is refused by the live check.
     let new_kid = bed.edit_bundle("add", &[]).trim().to_owned();
     let url = bed.jwks_url();
-    let refused = bed.refused_edit("promote", &["--min-age", "0", "--jwks-url", &url]);
+    let refused = bed.refused_edit(
+        "promote",
+        &["--min-age", "0", "--allow-shorter-wait", "--jwks-url", &url],
+    );
     assert!(refused.contains("is not published at"), "{refused}");
     publish();
     let added = bed.wait_for_keys("the added key", |keys| keys.kids.len() == 2);
@@ -358,7 +361,13 @@ fn rotate_through_three_steps(bed: &LiveReloadBed, publish: &dyn Fn()) {
     // 2. promote: the new key signs; the old one is still published. The
     //    live JWKS must already publish it.
     let url = bed.jwks_url();
-    let checked = ["--min-age", "0", "--jwks-url", url.as_str()];
+    let checked = [
+        "--min-age",
+        "0",
+        "--allow-shorter-wait",
+        "--jwks-url",
+        url.as_str(),
+    ];
     bed.edit_bundle("promote", &checked);
     let refused = bed.refused_edit("retire", &checked);
     assert!(

@@ -145,6 +145,9 @@ fn rotate_under_traffic(kubernetes: bool) {
         "1s".as_ref(),
         "--retire-after".as_ref(),
         "3s".as_ref(),
+        // Shorter than the filter's max-age (60 s) and token lifetime: the
+        // test's time, not production's.
+        "--allow-shorter-wait".as_ref(),
     ];
     if !kubernetes {
         rotate_args.extend([

@@ -211,7 +211,16 @@ fn rotation_never_fails_a_fresh_token_in_rust_or_javascript_verifiers() {
         bed.wait_for_keys("the promoted key", |keys| keys.signing_kid == new_kid);
         std::thread::sleep(step_wait);
 
-        bed.edit_bundle("retire", &["--min-age", "0", "--jwks-url", &jwks_url]);
+        bed.edit_bundle(
+            "retire",
+            &[
+                "--min-age",
+                "0",
+                "--allow-shorter-wait",
+                "--jwks-url",
+                &jwks_url,
+            ],
+        );
         bed.write_discovery_file();
         bed.wait_for_keys("the retired key set", |keys| {
             keys.kids == std::slice::from_ref(&new_kid)
