@@ -388,18 +388,13 @@ fn the_waits_follow_the_settings_they_are_handed() {
     // verifiers may cache the JWKS under these settings.
     let bundle = bundle_added_ago(dir.path(), Duration::from_secs(120));
     let b = path_str(&bundle);
+    let rotate = |extra: &[&str]| {
+        let mut args = vec!["rotate", b, "--every", "1h", "--settings", s];
+        args.extend_from_slice(extra);
+        cli(&args)
+    };
     let before = snapshot(&bundle);
-    let out = cli(&[
-        "rotate",
-        b,
-        "--every",
-        "1h",
-        "--settings",
-        s,
-        "--envoy-config",
-        path_str(&discovery),
-    ])
-    .ok();
+    let out = rotate(&["--envoy-config", path_str(&discovery)]).ok();
     assert!(
         out.starts_with("nothing: ")
             && out.contains(&format!(
@@ -412,17 +407,7 @@ fn the_waits_follow_the_settings_they_are_handed() {
     assert_eq!(snapshot(&bundle), before);
     // An explicit wait shorter than the settings is refused, then taken
     // when the operator says so.
-    let err = cli(&[
-        "rotate",
-        b,
-        "--every",
-        "1h",
-        "--settings",
-        s,
-        "--promote-after",
-        "1m",
-    ])
-    .fails(2);
+    let err = rotate(&["--promote-after", "1m"]).fails(2);
     assert!(
         err.contains("--promote-after 1m is shorter than the 10m"),
         "{err}"
@@ -433,22 +418,11 @@ fn the_waits_follow_the_settings_they_are_handed() {
         "{err}"
     );
     assert_eq!(snapshot(&bundle), before);
-    let out = cli(&[
-        "rotate",
-        b,
-        "--every",
-        "1h",
-        "--settings",
-        s,
-        "--promote-after",
-        "1m",
-        "--allow-shorter-wait",
-    ])
-    .ok();
+    let out = rotate(&["--promote-after", "1m", "--allow-shorter-wait"]).ok();
     assert!(out.starts_with("promote: "), "{out}");
 
     // Promoted just now: retire waits the hour-long tokens out, plus skew.
-    let out = cli(&["rotate", b, "--every", "1h", "--settings", s]).ok();
+    let out = rotate(&[]).ok();
     assert!(
         out.starts_with("nothing: ")
             && out.contains(&format!(

@@ -40,9 +40,8 @@ fn a_fresh_assertion_verifies_with_typed_claims() {
     assert!(!claims.groups_truncated);
 }
 
-#[test]
-fn a_token_signed_by_another_implementation_verifies() {
-    let key = new_key();
+/// The key as `jsonwebtoken`'s own signer takes it (PKCS#8 DER).
+fn jsonwebtoken_key(key: &signed_headers_keys::BundleKey) -> EncodingKey {
     let pem = key.to_pem();
     let body: String = pem
         .lines()
@@ -51,7 +50,13 @@ fn a_token_signed_by_another_implementation_verifies() {
     let der = base64::engine::general_purpose::STANDARD
         .decode(body)
         .expect("PKCS#8 DER");
-    let encoding = EncodingKey::from_ec_der(&der);
+    EncodingKey::from_ec_der(&der)
+}
+
+#[test]
+fn a_token_signed_by_another_implementation_verifies() {
+    let key = new_key();
+    let encoding = jsonwebtoken_key(&key);
     let mut header = Header::new(Algorithm::ES256);
     header.kid = Some(key.kid().to_owned());
     let mut claims = claims_at(now_seconds());
@@ -234,15 +239,7 @@ fn critical_header_extensions_are_refused_even_when_signed() {
     // RFC 7515 section 4.1.11: the header names an extension this verifier
     // would have to understand, and the signature covers it.
     let key = new_key();
-    let pem = key.to_pem();
-    let body: String = pem
-        .lines()
-        .filter(|line| !line.starts_with("-----"))
-        .collect();
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(body)
-        .expect("PKCS#8 DER");
-    let encoding = EncodingKey::from_ec_der(&der);
+    let encoding = jsonwebtoken_key(&key);
     let header = json!({
         "alg": "ES256", "typ": "JWT", "kid": key.kid(),
         "crit": ["urn:example:must-understand"], "urn:example:must-understand": true

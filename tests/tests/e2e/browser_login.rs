@@ -155,6 +155,18 @@ fn final_response(visits: &[Visit]) -> &signed_headers_e2e::http::Response {
         .response
 }
 
+/// After a login, the browser holds all three of the IdP's token cookies.
+fn assert_browser_holds_the_token_cookies(browser: &Browser<'_>) {
+    let held: Vec<&str> = browser
+        .cookies(APP_HOST)
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
+    for token_cookie in TOKEN_COOKIES {
+        assert!(held.contains(&token_cookie), "browser cookies: {held:?}");
+    }
+}
+
 #[test]
 fn browser_login_flow_ends_with_a_verified_assertion_and_no_token_cookies_upstream() {
     let bed = BrowserLoginBed::start();
@@ -192,14 +204,7 @@ fn browser_login_flow_ends_with_a_verified_assertion_and_no_token_cookies_upstre
     assert_eq!(assertion.claim("groups"), &json!(["engineering"]));
 
     // The browser holds the IdP's tokens; the app never sees them.
-    let held: Vec<&str> = browser
-        .cookies(APP_HOST)
-        .iter()
-        .map(|(name, _)| name.as_str())
-        .collect();
-    for token_cookie in TOKEN_COOKIES {
-        assert!(held.contains(&token_cookie), "browser cookies: {held:?}");
-    }
+    assert_browser_holds_the_token_cookies(&browser);
     let cookies = echoed.header_values("cookie").join("; ");
     for token_cookie in TOKEN_COOKIES {
         assert!(
@@ -234,14 +239,7 @@ fn without_strip_cookies_envoy_hands_the_app_the_id_and_access_tokens() {
     let mut browser = bed.browser();
     let visits = browser.navigate(&format!("https://{APP_HOST}/dashboard"));
     let echoed = EchoedRequest::from_response(final_response(&visits));
-    let held: Vec<&str> = browser
-        .cookies(APP_HOST)
-        .iter()
-        .map(|(name, _)| name.as_str())
-        .collect();
-    for token_cookie in TOKEN_COOKIES {
-        assert!(held.contains(&token_cookie), "browser cookies: {held:?}");
-    }
+    assert_browser_holds_the_token_cookies(&browser);
     let cookies = echoed.header_values("cookie").join("; ");
     assert!(cookies.contains("IdToken=eyJ"), "{cookies}");
     assert!(

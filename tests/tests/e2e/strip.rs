@@ -158,6 +158,17 @@ const FORGED_TRAILERS: [(&str, &str); 5] = [
     ("x-checksum", "kept"),
 ];
 
+/// A chunked upload for `token`'s user, ending in [`FORGED_TRAILERS`].
+fn with_forged_trailers(token: &str) -> Request {
+    FORGED_TRAILERS.iter().fold(
+        Request::post("/upload")
+            .host("app.example")
+            .bearer(token)
+            .body("hello"),
+        |request, (name, value)| request.trailer(name, value),
+    )
+}
+
 fn assert_only_the_harmless_trailer_arrived(echoed: &EchoedRequest) {
     assert_eq!(
         echoed.trailers,
@@ -176,13 +187,7 @@ fn forged_http1_chunked_trailers_are_stripped() {
     .upstream_protocol(UpstreamProtocol::Http1WithTrailers);
     let bed = TestBed::start_with(&options);
     let token = bed.idp.token_for("alice");
-    let mut request = Request::post("/upload")
-        .host("app.example")
-        .bearer(&token)
-        .body("hello");
-    for (name, value) in FORGED_TRAILERS {
-        request = request.trailer(name, value);
-    }
+    let request = with_forged_trailers(&token);
     let echoed = EchoedRequest::from_response(&bed.send(&request));
     assert_only_the_harmless_trailer_arrived(&echoed);
     let assertion = upstream_assertion(&bed, &echoed, "app.example", "app.example");
@@ -238,13 +243,7 @@ fn forged_http2_trailers_to_an_http2_upstream_are_stripped() {
     assert_identity_of(&assertion, "alice");
 
     // An HTTP/1.1 client's chunked trailers take the same way.
-    let mut request = Request::post("/upload")
-        .host("app.example")
-        .bearer(&token)
-        .body("hello");
-    for (name, value) in FORGED_TRAILERS {
-        request = request.trailer(name, value);
-    }
+    let request = with_forged_trailers(&token);
     let echoed = EchoedRequest::from_response(&bed.send(&request));
     assert_only_the_harmless_trailer_arrived(&echoed);
 }
