@@ -290,16 +290,27 @@ fn signing_key() -> &'static BundleKey {
     KEY.get_or_init(|| BundleKey::generate(KeyFormat::Sec1).expect("a P-256 key"))
 }
 
-/// The JWKS path: any method, path and `If-None-Match` gets 200, 304 or 405.
+/// The JWKS path: any method, path and `If-None-Match` (a preflight or not)
+/// gets 200, 304, 204 (only a preflight) or 405.
 pub fn jwks_request(data: &[u8]) {
     let [method, path, if_none_match] = [0, 1, 2].map(|index| text(fields(data, 3)[index]));
     let _ = jwks_endpoint::path_only(&path);
     let published = published();
     let inm = (!if_none_match.is_empty()).then_some(if_none_match.as_str());
-    let response = jwks_endpoint::respond(published, 60, &method, inm);
+    let preflight = path.len() % 2 == 1;
+    let response = jwks_endpoint::respond(
+        published,
+        60,
+        jwks_endpoint::DocumentRequest {
+            method: &method,
+            if_none_match: inm,
+            preflight,
+        },
+    );
     match response.status {
         200 => assert_eq!(response.body.as_deref(), Some(published.document.body())),
         304 => assert!(response.body.is_none()),
+        204 => assert!(method == "OPTIONS" && preflight && response.body.is_none()),
         405 => assert!(method != "GET" && method != "HEAD"),
         other => panic!("status {other}"),
     }

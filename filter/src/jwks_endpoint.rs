@@ -1,4 +1,5 @@
-//! Answers for the JWKS path, decided without touching the host.
+//! Answers for the paths the filter serves itself (the JWKS, and OpenID
+//! discovery), decided without touching the host.
 
 use signed_headers_keys::JwksDocument;
 
@@ -23,22 +24,62 @@ pub struct PublishedKeys {
 /// The header naming the signing key on JWKS responses.
 pub const SIGNING_KID_HEADER: &str = "x-signing-kid";
 
+/// How long a browser may keep a preflight's answer (Firefox's cap; Chrome
+/// keeps at most 2 hours).
+const PREFLIGHT_MAX_AGE_SECONDS: u32 = 86_400;
+
 /// The path part of a `:path` pseudo-header (query and fragment dropped).
 pub fn path_only(path: &str) -> &str {
     path.split(['?', '#']).next().unwrap_or(path)
 }
 
-/// The answer to `method` on the JWKS path. Envoy drops the body of a local
-/// reply to `HEAD` itself while keeping its `content-length`, which is what
-/// a `HEAD` should look like.
-pub fn respond(
-    published: &PublishedKeys,
+/// What a request for a served document asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DocumentRequest<'a> {
+    pub method: &'a str,
+    pub if_none_match: Option<&'a str>,
+    /// It carries `Access-Control-Request-Method`: with `OPTIONS`, a CORS
+    /// preflight.
+    pub preflight: bool,
+}
+
+/// A document served from memory: its body, strong `ETag`, and headers of
+/// its own (named in `access-control-expose-headers` too, for browsers).
+#[derive(Debug, Clone, Copy)]
+pub struct Served<'a> {
+    pub body: &'a str,
+    pub etag: &'a str,
+    pub own_header: Option<(&'static str, &'a str)>,
+}
+
+/// The answer to a request for a served document: `GET`/`HEAD` 200 (or 304
+/// on a matching `If-None-Match`) with caching and CORS headers, a CORS
+/// preflight 204, anything else 405. Envoy drops the body of a local reply
+/// to `HEAD` itself while keeping its `content-length`, which is what a
+/// `HEAD` should look like.
+pub fn respond_document(
+    served: Served<'_>,
     max_age_seconds: u64,
-    method: &str,
-    if_none_match: Option<&str>,
+    request: DocumentRequest<'_>,
 ) -> LocalResponse {
-    let cache_control = format!("public, max-age={max_age_seconds}");
-    if method != "GET" && method != "HEAD" {
+    if request.method == "OPTIONS" && request.preflight {
+        // A cross-origin revalidation (`If-None-Match` is no CORS-safelisted
+        // request header) is preceded by one of these.
+        return LocalResponse {
+            status: 204,
+            headers: vec![
+                ("access-control-allow-origin", "*".to_owned()),
+                ("access-control-allow-methods", "GET, HEAD".to_owned()),
+                ("access-control-allow-headers", "If-None-Match".to_owned()),
+                (
+                    "access-control-max-age",
+                    PREFLIGHT_MAX_AGE_SECONDS.to_string(),
+                ),
+            ],
+            body: None,
+        };
+    }
+    if request.method != "GET" && request.method != "HEAD" {
         return LocalResponse {
             status: 405,
             headers: vec![
@@ -48,19 +89,28 @@ pub fn respond(
             body: Some("method not allowed\n".to_owned()),
         };
     }
-    let document = &published.document;
+    // ETag is no CORS-safelisted response header: a browser verifier can
+    // only revalidate with it if it is exposed.
+    let exposed = match served.own_header {
+        Some((name, _)) => format!("etag, {name}"),
+        None => "etag".to_owned(),
+    };
     let mut headers = vec![
-        ("etag", document.etag().to_owned()),
-        ("cache-control", cache_control),
-        ("access-control-allow-origin", "*".to_owned()),
-        // Readable from browsers too (CORS hides non-safelisted headers).
+        ("etag", served.etag.to_owned()),
         (
-            "access-control-expose-headers",
-            SIGNING_KID_HEADER.to_owned(),
+            "cache-control",
+            format!("public, max-age={max_age_seconds}"),
         ),
-        (SIGNING_KID_HEADER, published.signing_kid.clone()),
+        ("access-control-allow-origin", "*".to_owned()),
+        ("access-control-expose-headers", exposed),
     ];
-    if if_none_match.is_some_and(|value| etag_matches(value, document.etag())) {
+    if let Some((name, value)) = served.own_header {
+        headers.push((name, value.to_owned()));
+    }
+    if request
+        .if_none_match
+        .is_some_and(|value| etag_matches(value, served.etag))
+    {
         return LocalResponse {
             status: 304,
             headers,
@@ -71,8 +121,25 @@ pub fn respond(
     LocalResponse {
         status: 200,
         headers,
-        body: Some(document.body().to_owned()),
+        body: Some(served.body.to_owned()),
     }
+}
+
+/// The answer to a request on the JWKS path.
+pub fn respond(
+    published: &PublishedKeys,
+    max_age_seconds: u64,
+    request: DocumentRequest<'_>,
+) -> LocalResponse {
+    respond_document(
+        Served {
+            body: published.document.body(),
+            etag: published.document.etag(),
+            own_header: Some((SIGNING_KID_HEADER, &published.signing_kid)),
+        },
+        max_age_seconds,
+        request,
+    )
 }
 
 /// RFC 9110 `If-None-Match`: a list of entity tags or `*`, weak comparison.
@@ -98,6 +165,14 @@ mod tests {
         }
     }
 
+    fn request<'a>(method: &'a str, if_none_match: Option<&'a str>) -> DocumentRequest<'a> {
+        DocumentRequest {
+            method,
+            if_none_match,
+            preflight: false,
+        }
+    }
+
     fn header<'a>(response: &'a LocalResponse, name: &str) -> Option<&'a str> {
         response
             .headers
@@ -109,7 +184,7 @@ mod tests {
     #[test]
     fn get_serves_the_document_with_caching_and_cors_headers() {
         let document = document();
-        let response = respond(&document, 120, "GET", None);
+        let response = respond(&document, 120, request("GET", None));
         assert_eq!(response.status, 200);
         assert_eq!(response.body.as_deref(), Some(document.document.body()));
         assert_eq!(header(&response, "content-type"), Some("application/json"));
@@ -123,7 +198,7 @@ mod tests {
             header(&response, "x-signing-kid"),
             Some(document.signing_kid.as_str())
         );
-        assert_eq!(respond(&document, 120, "HEAD", None), response);
+        assert_eq!(respond(&document, 120, request("HEAD", None)), response);
     }
 
     #[test]
@@ -136,7 +211,7 @@ mod tests {
             format!("\"other\", {etag}"),
             "*".to_owned(),
         ] {
-            let response = respond(&document, 60, "GET", Some(&value));
+            let response = respond(&document, 60, request("GET", Some(&value)));
             assert_eq!(response.status, 304, "{value}");
             assert_eq!(response.body, None);
             assert_eq!(header(&response, "etag"), Some(etag.as_str()));
@@ -145,16 +220,55 @@ mod tests {
                 Some(document.signing_kid.as_str())
             );
         }
-        assert_eq!(respond(&document, 60, "GET", Some("\"stale\"")).status, 200);
+        assert_eq!(
+            respond(&document, 60, request("GET", Some("\"stale\""))).status,
+            200
+        );
     }
 
     #[test]
     fn other_methods_get_405_with_allow() {
         for method in ["POST", "PUT", "DELETE", "OPTIONS", "get"] {
-            let response = respond(&document(), 60, method, None);
+            let response = respond(&document(), 60, request(method, None));
             assert_eq!(response.status, 405);
             assert_eq!(header(&response, "allow"), Some("GET, HEAD"));
         }
+    }
+
+    #[test]
+    fn a_preflight_gets_204_allowing_if_none_match_and_responses_expose_the_etag() {
+        let document = document();
+        let preflight = DocumentRequest {
+            method: "OPTIONS",
+            if_none_match: None,
+            preflight: true,
+        };
+        let response = respond(&document, 60, preflight);
+        assert_eq!(response.status, 204);
+        assert_eq!(response.body, None);
+        assert_eq!(header(&response, "access-control-allow-origin"), Some("*"));
+        assert_eq!(
+            header(&response, "access-control-allow-headers"),
+            Some("If-None-Match")
+        );
+        assert_eq!(
+            header(&response, "access-control-allow-methods"),
+            Some("GET, HEAD")
+        );
+        // A preflight header on another method changes nothing.
+        let get = respond(
+            &document,
+            60,
+            DocumentRequest {
+                method: "GET",
+                ..preflight
+            },
+        );
+        assert_eq!(get.status, 200);
+        assert_eq!(
+            header(&get, "access-control-expose-headers"),
+            Some("etag, x-signing-kid")
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod claim_headers;
 mod config;
 mod cookies;
 mod data;
+mod discovery;
 mod fresh_map;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
@@ -39,9 +40,10 @@ use signed_headers_keys::{Bundle, BundleKey, Es256Signer, JwksDocument, KeyForma
 
 use assertion::{MintError, SharedTokens, TokenCache, TokenLimits, TokenSource};
 use config::{Audience, KeySource, Settings, UnauthenticatedPolicy};
+use discovery::Discovery;
 use fresh_map::FreshMap;
 use identity::Identity;
-use jwks_endpoint::{LocalResponse, PublishedKeys};
+use jwks_endpoint::{DocumentRequest, LocalResponse, PublishedKeys, Served};
 use nonce_host::{NonceProducer, NonceQueueClient};
 use nonce_queue::ProducerSettings;
 
@@ -69,6 +71,8 @@ struct Plugin {
     settings: Settings,
     signer: Es256Signer,
     published: PublishedKeys,
+    /// OpenID discovery, when the issuer is an `https` URL.
+    discovery: Discovery,
     tokens: RefCell<TokenCache>,
     /// Whether any identity source reads the request's dynamic metadata.
     reads_metadata: bool,
@@ -143,6 +147,7 @@ impl Plugin {
             dropped_groups_logged: LoggedOnce::new("dropped-groups", configuration),
             dropped_claims_logged: LoggedOnce::new("dropped-claims", configuration),
             too_large_logged: LoggedOnce::new("too-large", configuration),
+            discovery: Discovery::new(&settings.issuer, &settings.jwks_path),
             settings,
             signer,
             published,
@@ -511,18 +516,11 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
         .map_err(|status| format!("cannot read request headers: {status:?}"))?;
 
     let path = header_text(&headers, ":path").unwrap_or_default();
-    if jwks_endpoint::path_only(&path) == settings.jwks_path {
-        let method = header_text(&headers, ":method").unwrap_or_default();
-        let if_none_match = header_text(&headers, "if-none-match");
-        return Ok(Some(jwks_endpoint::respond(
-            &plugin.published,
-            settings.jwks_max_age_seconds,
-            &method,
-            if_none_match.as_deref(),
-        )));
-    }
-
+    let path = jwks_endpoint::path_only(&path);
     let authority = header_text(&headers, ":authority").unwrap_or_default();
+    if path == settings.jwks_path || plugin.discovery.answers(path) {
+        return Ok(Some(serve_document(plugin, path, &headers, &authority)));
+    }
 
     // Strip before anything reads the request further.
     strip(MapType::HttpRequestHeaders, &settings.strip, &headers)?;
@@ -678,6 +676,49 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
             .insert(key, to_set, token.reuse_until, now);
     }
     Ok(None)
+}
+
+/// The answer on the JWKS path or the discovery path (the JWKS wins if
+/// both are one).
+fn serve_document(
+    plugin: &Plugin,
+    path: &str,
+    headers: &[(String, Vec<u8>)],
+    authority: &str,
+) -> LocalResponse {
+    let settings = &plugin.settings;
+    let method = header_text(headers, ":method").unwrap_or_default();
+    let if_none_match = header_text(headers, "if-none-match");
+    let request = DocumentRequest {
+        method: &method,
+        if_none_match: if_none_match.as_deref(),
+        preflight: header_text(headers, "access-control-request-method").is_some(),
+    };
+    let max_age = settings.jwks_max_age_seconds;
+    if path == settings.jwks_path {
+        return jwks_endpoint::respond(&plugin.published, max_age, request);
+    }
+    // A per-host document names the host as the issuer does: only a valid one.
+    let host = if plugin.discovery.per_host() {
+        match authority::request_host(authority) {
+            Ok(host) => host,
+            Err(invalid) => return plain_response(400, &format!("signed-headers: {invalid}\n")),
+        }
+    } else {
+        String::new()
+    };
+    match plugin.discovery.document(&host) {
+        Some(document) => jwks_endpoint::respond_document(
+            Served {
+                body: &document.body,
+                etag: &document.etag,
+                own_header: None,
+            },
+            max_age,
+            request,
+        ),
+        None => plain_response(404, "signed-headers: no discovery document\n"),
+    }
 }
 
 /// Bytes that decide a request's headers: the authority, and the claims

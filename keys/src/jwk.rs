@@ -111,14 +111,20 @@ struct JwksBody<'a> {
     keys: &'a [Jwk],
 }
 
+/// A strong `ETag` for a document served as `body`: quoted hex of its
+/// SHA-256 (128 bits), so equal bodies get equal tags on every replica.
+pub fn strong_etag(body: &[u8]) -> String {
+    let digest = Sha256::digest(body);
+    format!("\"{}\"", hex(digest.get(..16).unwrap_or_default()))
+}
+
 impl JwksDocument {
     pub fn new(keys: &[Jwk]) -> Self {
         // Serializing plain strings into a String cannot fail; fall back to an
         // empty set rather than panic if it ever did.
         let body = serde_json::to_string(&JwksBody { keys })
             .unwrap_or_else(|_| String::from(r#"{"keys":[]}"#));
-        let digest = Sha256::digest(body.as_bytes());
-        let etag = format!("\"{}\"", hex(digest.get(..16).unwrap_or_default()));
+        let etag = strong_etag(body.as_bytes());
         Self { body, etag }
     }
 

@@ -12,6 +12,6 @@ mod rsa;
 
 pub use bundle::{Bundle, BundleKey, KeyFormat, KeyGenerationError, KidFormat};
 pub use error::{BundleError, Reason};
-pub use jwk::{Jwk, JwksDocument, rsa_thumbprint_kid, thumbprint_kid};
+pub use jwk::{Jwk, JwksDocument, rsa_thumbprint_kid, strong_etag, thumbprint_kid};
 pub use jws::{AssertionClaims, Audience, Es256Signer, PrecomputedNonce, random_jti};
 pub use rsa::{MIN_RSA_BITS, RsaPublic};

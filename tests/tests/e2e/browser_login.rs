@@ -22,6 +22,8 @@ use crate::support::{assert_assertion_shape, now};
 
 const FILE: &str = "browser-login.yaml";
 const APP_HOST: &str = "app.example";
+/// The assertion's issuer: the shipped file has `issuer_format: uri`.
+const APP_ISSUER: &str = "https://app.example/";
 const IDP_HOST: &str = "idp.example.com";
 /// What the shipped file configures for the IdP and its client.
 const ISSUER: &str = "https://idp.example.com";
@@ -196,7 +198,7 @@ fn browser_login_flow_ends_with_a_verified_assertion_and_no_token_cookies_upstre
 
     let assertion =
         bed.verifier()
-            .verify(echoed.single_header(ASSERTION_HEADER), APP_HOST, APP_HOST);
+            .verify(echoed.single_header(ASSERTION_HEADER), APP_ISSUER, APP_HOST);
     assert_assertion_shape(&assertion, &bed.signing_kid, 300);
     assert_eq!(assertion.claim("sub"), "alice-id");
     assert_eq!(assertion.claim("email"), "alice@example.com");
@@ -224,7 +226,7 @@ fn browser_login_flow_ends_with_a_verified_assertion_and_no_token_cookies_upstre
     let echoed = EchoedRequest::from_response(final_response(&visits));
     let again = bed
         .verifier()
-        .verify(echoed.single_header(ASSERTION_HEADER), APP_HOST, APP_HOST);
+        .verify(echoed.single_header(ASSERTION_HEADER), APP_ISSUER, APP_HOST);
     assert_eq!(again.claim("sub"), "alice-id");
     assert_eq!(bed.oidc.tokens_issued(), 1);
 }
@@ -257,6 +259,16 @@ fn browser_login_jwks_needs_no_login_and_pages_do() {
     let jwks = browser.get(&format!("https://{APP_HOST}{JWKS_PATH}"));
     assert_eq!(jwks.status, 200, "{}", jwks.text());
     assert_eq!(jwks.json()["keys"][0]["kid"], json!(bed.signing_kid));
+    // So is the discovery document, which leads to that JWKS.
+    let discovery = browser.get(&format!(
+        "https://{APP_HOST}/.well-known/openid-configuration"
+    ));
+    assert_eq!(discovery.status, 200, "{}", discovery.text());
+    assert_eq!(discovery.json()["issuer"], APP_ISSUER);
+    assert_eq!(
+        discovery.json()["jwks_uri"],
+        format!("https://{APP_HOST}{JWKS_PATH}")
+    );
 
     let page = browser.get(&format!("https://{APP_HOST}/dashboard"));
     assert_eq!(page.status, 302, "{}", page.text());
@@ -401,7 +413,7 @@ fn the_jwks_behind_a_private_ca_is_reached_with_its_certificate() {
 
     // The Rust verifier: the system's roots alone cannot fetch the keys;
     // with the private CA it verifies the filter's token.
-    let policy = signed_headers_verifier::Policy::new(APP_HOST, APP_HOST);
+    let policy = signed_headers_verifier::Policy::new(APP_ISSUER, APP_HOST);
     let system_only = signed_headers_verifier::Verifier::from_jwks_url(policy.clone(), &jwks_url);
     let refused = system_only
         .verify(&token)

@@ -15,6 +15,7 @@ mod browser_login;
 mod caches;
 mod claims;
 mod demo;
+mod discovery;
 mod ext_authz;
 mod fail_closed;
 mod harness;
