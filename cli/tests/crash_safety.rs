@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use signed_headers_keys::Bundle;
 
-use common::{BIN, cli, mode, path_str, status_kids};
+use common::{BIN, cli, mode, path_str, status_kids, step_now};
 
 #[test]
 fn concurrent_edits_of_one_bundle_are_serialized() {
@@ -148,14 +148,7 @@ fn an_edit_keeps_the_bundles_owner() {
         std::os::unix::fs::chown(&bundle, Some(uid), Some(gid)).unwrap();
     }
     cli(&["add", path_str(&bundle)]).ok();
-    cli(&[
-        "promote",
-        "--min-age",
-        "0",
-        "--allow-shorter-wait",
-        path_str(&bundle),
-    ])
-    .ok();
+    step_now("promote", &[path_str(&bundle)]).ok();
     let meta = fs::metadata(&bundle).unwrap();
     assert_eq!((meta.uid(), meta.gid()), (uid, gid));
     assert_eq!(mode(&bundle), 0o600);

@@ -21,7 +21,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use signed_headers_keys::{Bundle, JwksDocument};
 
-use common::{cli, cli_in, find_kid, mode, set_mode, status_kids};
+use common::{cli, cli_in, find_kid, mode, set_mode, status_kids, step_now};
 
 #[test]
 fn generate_output_is_0600_and_never_overwritten_without_force() {
@@ -205,23 +205,8 @@ fn jwks_prints_exactly_the_filter_document() {
     let bundle = dir.path().join("bundle.pem");
     cli(&["generate", "-o", path_str(&bundle)]).fails(0);
     cli(&["add", path_str(&bundle)]).ok();
-    cli(&[
-        "promote",
-        "--min-age",
-        "0",
-        "--allow-shorter-wait",
-        path_str(&bundle),
-    ])
-    .ok();
-    cli(&[
-        "retire",
-        "--min-age",
-        "0",
-        "--allow-shorter-wait",
-        "--keep-public",
-        path_str(&bundle),
-    ])
-    .ok();
+    step_now("promote", &[path_str(&bundle)]).ok();
+    step_now("retire", &["--keep-public", path_str(&bundle)]).ok();
 
     let printed = cli(&["jwks", path_str(&bundle)]).ok();
     let parsed = Bundle::parse(&fs::read_to_string(&bundle).unwrap()).unwrap();

@@ -18,7 +18,7 @@ use std::fs;
 
 use common::{
     cli, find_kid, jwks_kids, openssl, openssl_kid, openssl_public_kid, openssl_run, pem_blocks,
-    status_json, status_kids,
+    status_json, status_kids, step_now,
 };
 
 #[test]
@@ -247,14 +247,7 @@ fn crlf_bundle_is_accepted_and_edited() {
     assert_eq!(status_kids(&bundle), expected);
     assert_eq!(jwks_kids(&bundle), expected);
     // An edit rewrites it with LF line endings, keys unchanged.
-    cli(&[
-        "promote",
-        "--min-age",
-        "0",
-        "--allow-shorter-wait",
-        path_str(&bundle),
-    ])
-    .ok();
+    step_now("promote", &[path_str(&bundle)]).ok();
     let text = fs::read_to_string(&bundle).unwrap();
     assert!(!text.contains('\r'));
     assert_eq!(

@@ -17,7 +17,7 @@ use common::path_str;
 use std::fs;
 use std::path::Path;
 
-use common::{cli, cli_in, find_kid, jwks_kids, mode, status_json, status_kids};
+use common::{cli, cli_in, find_kid, jwks_kids, mode, status_json, status_kids, step_now};
 
 /// Checks the human `status` table: one row per key, in order, with its kind
 /// and role, and the step and next command.
@@ -116,7 +116,7 @@ fn generate_add_promote_retire_round_trip() {
     );
 
     // promote: the new key moves to the front and signs.
-    cli(&["promote", "--min-age", "0", "--allow-shorter-wait", b]).ok();
+    step_now("promote", &[b]).ok();
     assert_eq!(jwks_kids(&bundle), [new.as_str(), old.as_str()]);
     let rows = [
         (new.as_str(), "private", "signing"),
@@ -138,7 +138,7 @@ fn generate_add_promote_retire_round_trip() {
     );
     // Promoting again would hand signing back to the old key: refused.
     let before = fs::read(&bundle).unwrap();
-    let err = cli(&["promote", "--min-age", "0", "--allow-shorter-wait", b]).fails(2);
+    let err = step_now("promote", &[b]).fails(2);
     assert!(
         err.contains("already first") && err.contains("retire"),
         "{err}"
@@ -146,7 +146,7 @@ fn generate_add_promote_retire_round_trip() {
     assert_eq!(fs::read(&bundle).unwrap(), before);
 
     // retire: only the new key is left.
-    cli(&["retire", "--min-age", "0", "--allow-shorter-wait", b]).ok();
+    step_now("retire", &[b]).ok();
     assert_eq!(jwks_kids(&bundle), [new.as_str()]);
     let rows = [(new.as_str(), "private", "signing")];
     assert_json(
@@ -174,17 +174,9 @@ fn retire_keep_public_keeps_old_key_as_public_key_block() {
     let b = path_str(&bundle);
     let old = find_kid(&cli(&["generate", "-o", b]).fails(0));
     let new = cli(&["add", b]).ok().trim().to_owned();
-    cli(&["promote", "--min-age", "0", "--allow-shorter-wait", b]).ok();
+    step_now("promote", &[b]).ok();
 
-    cli(&[
-        "retire",
-        "--min-age",
-        "0",
-        "--allow-shorter-wait",
-        "--keep-public",
-        b,
-    ])
-    .ok();
+    step_now("retire", &["--keep-public", b]).ok();
     let text = fs::read_to_string(&bundle).unwrap();
     let blocks = common::pem_blocks(&text);
     assert_eq!(blocks.len(), 2, "{text}");
@@ -224,19 +216,11 @@ fn retire_keep_public_keeps_old_key_as_public_key_block() {
 
     // Retiring again with --keep-public has nothing to do...
     let before = fs::read(&bundle).unwrap();
-    let err = cli(&[
-        "retire",
-        "--min-age",
-        "0",
-        "--allow-shorter-wait",
-        "--keep-public",
-        b,
-    ])
-    .fails(2);
+    let err = step_now("retire", &["--keep-public", b]).fails(2);
     assert!(err.contains("nothing to retire"), "{err}");
     assert_eq!(fs::read(&bundle).unwrap(), before);
     // ...but a plain retire removes the verify-only key.
-    cli(&["retire", "--min-age", "0", "--allow-shorter-wait", b]).ok();
+    step_now("retire", &[b]).ok();
     assert_eq!(jwks_kids(&bundle), [new.as_str()]);
 }
 
@@ -249,11 +233,11 @@ fn promote_refusals_and_kid_selection() {
 
     // A single key is already first.
     let before = fs::read(&bundle).unwrap();
-    let err = cli(&["promote", "--min-age", "0", "--allow-shorter-wait", b]).fails(2);
+    let err = step_now("promote", &[b]).fails(2);
     assert!(err.contains("already first"), "{err}");
     assert_eq!(fs::read(&bundle).unwrap(), before);
     // Retiring a single key has nothing to do.
-    let err = cli(&["retire", "--min-age", "0", "--allow-shorter-wait", b]).fails(2);
+    let err = step_now("retire", &[b]).fails(2);
     assert!(err.contains("nothing to retire"), "{err}");
     assert_eq!(fs::read(&bundle).unwrap(), before);
 
@@ -265,73 +249,29 @@ fn promote_refusals_and_kid_selection() {
             .contains("-----BEGIN PRIVATE KEY-----")
     );
     // --kid picks the named key, by a unique prefix too.
-    cli(&[
-        "promote",
-        "--min-age",
-        "0",
-        "--allow-shorter-wait",
-        b,
-        "--kid",
-        &second[..10],
-    ])
-    .ok();
+    step_now("promote", &[b, "--kid", &second[..10]]).ok();
     assert_eq!(
         status_kids(&bundle),
         [&second, &first, &third].map(|k| k.as_str())
     );
     // Unknown kid: exit 2, unchanged.
     let before = fs::read(&bundle).unwrap();
-    let err = cli(&[
-        "promote",
-        "--min-age",
-        "0",
-        "--allow-shorter-wait",
-        b,
-        "--kid",
-        &"0".repeat(64),
-    ])
-    .fails(2);
+    let err = step_now("promote", &[b, "--kid", &"0".repeat(64)]).fails(2);
     assert!(err.contains("no key with kid"), "{err}");
     assert_eq!(fs::read(&bundle).unwrap(), before);
     // Already signing by name.
-    let err = cli(&[
-        "promote",
-        "--min-age",
-        "0",
-        "--allow-shorter-wait",
-        b,
-        "--kid",
-        &second,
-    ])
-    .fails(2);
+    let err = step_now("promote", &[b, "--kid", &second]).fails(2);
     assert!(err.contains("already first"), "{err}");
     // Without --kid the newest (last) private key is promoted.
-    cli(&["promote", "--min-age", "0", "--allow-shorter-wait", b]).ok();
+    step_now("promote", &[b]).ok();
     assert_eq!(
         status_kids(&bundle),
         [&third, &second, &first].map(|k| k.as_str())
     );
     // A public-only key cannot be promoted.
-    cli(&[
-        "retire",
-        "--min-age",
-        "0",
-        "--allow-shorter-wait",
-        "--keep-public",
-        b,
-    ])
-    .ok();
+    step_now("retire", &["--keep-public", b]).ok();
     let before = fs::read(&bundle).unwrap();
-    let err = cli(&[
-        "promote",
-        "--min-age",
-        "0",
-        "--allow-shorter-wait",
-        b,
-        "--kid",
-        &first,
-    ])
-    .fails(2);
+    let err = step_now("promote", &[b, "--kid", &first]).fails(2);
     assert!(err.contains("cannot sign"), "{err}");
     assert_eq!(fs::read(&bundle).unwrap(), before);
 }
@@ -360,16 +300,8 @@ fn revoke_removes_one_key_and_refuses_to_leave_nothing_that_signs() {
 
     // Leaving only a public key: refused without --force, done with it.
     let third = cli(&["add", b]).ok().trim().to_owned();
-    cli(&["promote", "--min-age", "0", "--allow-shorter-wait", b]).ok();
-    cli(&[
-        "retire",
-        "--min-age",
-        "0",
-        "--allow-shorter-wait",
-        "--keep-public",
-        b,
-    ])
-    .ok();
+    step_now("promote", &[b]).ok();
+    step_now("retire", &["--keep-public", b]).ok();
     assert_eq!(status_kids(&bundle), [&third, &new].map(|k| k.as_str()));
     let before = fs::read(&bundle).unwrap();
     let err = cli(&["revoke", b, &third]).fails(2);
@@ -460,7 +392,7 @@ fn history_comments_tell_added_from_promoted_and_openssl_ignores_them() {
         String::from_utf8_lossy(&whole.stderr)
     );
 
-    cli(&["promote", "--min-age", "0", "--allow-shorter-wait", b]).ok();
+    step_now("promote", &[b]).ok();
     assert_eq!(status_kids(&bundle)[0], new);
     assert_eq!(status_json(&bundle)["step"], "promoted");
     // The comment travels with its key.

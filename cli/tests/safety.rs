@@ -19,7 +19,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{cli, jwks_kids, openssl_ec_key, path_str, status_kids};
+use common::{cli, jwks_kids, openssl_ec_key, path_str, status_kids, step_now};
 
 /// Bytes and modification time: "unchanged" means both.
 fn snapshot(path: &Path) -> (Vec<u8>, std::time::SystemTime) {
@@ -131,7 +131,7 @@ fn promote_and_retire_wait_for_verifiers_caches() {
     // Keeping the old keys published needs no wait: their tokens still verify.
     cli(&["retire", "--keep-public", b]).ok();
     assert_eq!(jwks_kids(&bundle), [new.clone(), old]);
-    cli(&["retire", "--min-age", "0", "--allow-shorter-wait", b]).ok();
+    step_now("retire", &[b]).ok();
     assert_eq!(status_kids(&bundle), [new]);
 }
 
@@ -153,16 +153,7 @@ fn keys_without_history_need_an_explicit_min_age() {
         err.contains("no record of when") && err.contains("--min-age 0"),
         "{err}"
     );
-    cli(&[
-        "promote",
-        "--min-age",
-        "0",
-        "--allow-shorter-wait",
-        "--kid",
-        &status_kids(&bundle)[1],
-        b,
-    ])
-    .ok();
+    step_now("promote", &["--kid", &status_kids(&bundle)[1], b]).ok();
 }
 
 #[test]
@@ -179,79 +170,29 @@ fn jwks_url_checks_what_the_running_filter_serves() {
 
     // The new key is not deployed yet.
     server.serve(&deployed, Some(&old));
-    let err = cli(&[
-        "promote",
-        "--min-age",
-        "0",
-        "--allow-shorter-wait",
-        "--jwks-url",
-        &server.url,
-        b,
-    ])
-    .fails(2);
+    let err = step_now("promote", &["--jwks-url", &server.url, b]).fails(2);
     assert!(err.contains("is not published at"), "{err}");
     fs::copy(&bundle, &deployed).unwrap();
     server.serve(&deployed, Some(&old));
-    cli(&[
-        "promote",
-        "--min-age",
-        "0",
-        "--allow-shorter-wait",
-        "--jwks-url",
-        &server.url,
-        b,
-    ])
-    .ok();
+    step_now("promote", &["--jwks-url", &server.url, b]).ok();
 
     // The promoted bundle is not deployed yet: the old key still signs there.
-    let err = cli(&[
-        "retire",
-        "--min-age",
-        "0",
-        "--allow-shorter-wait",
-        "--jwks-url",
-        &server.url,
-        b,
-    ])
-    .fails(2);
+    let err = step_now("retire", &["--jwks-url", &server.url, b]).fails(2);
     assert!(err.contains(&format!("still signs with {old}")), "{err}");
     // A JWKS that does not say who signs is no proof either.
     server.serve(&bundle, None);
-    let err = cli(&[
-        "retire",
-        "--min-age",
-        "0",
-        "--allow-shorter-wait",
-        "--jwks-url",
-        &server.url,
-        b,
-    ])
-    .fails(2);
+    let err = step_now("retire", &["--jwks-url", &server.url, b]).fails(2);
     assert!(err.contains("no x-signing-kid"), "{err}");
     server.serve(&bundle, Some(&new));
-    cli(&[
-        "retire",
-        "--min-age",
-        "0",
-        "--allow-shorter-wait",
-        "--jwks-url",
-        &server.url,
-        b,
-    ])
-    .ok();
+    step_now("retire", &["--jwks-url", &server.url, b]).ok();
     assert_eq!(status_kids(&bundle), [new]);
 
     // An unreachable JWKS is an error, not a pass.
     cli(&["add", b]).ok();
-    let err = cli(&[
+    let err = step_now(
         "promote",
-        "--min-age",
-        "0",
-        "--allow-shorter-wait",
-        "--jwks-url",
-        "http://127.0.0.1:9/jwks.json",
-        b,
-    ])
+        &["--jwks-url", "http://127.0.0.1:9/jwks.json", b],
+    )
     .fails(2);
     assert!(err.contains("fetching the JWKS"), "{err}");
 }

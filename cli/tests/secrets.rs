@@ -14,7 +14,7 @@ mod common;
 
 use std::fs;
 
-use common::{cli, path_str, status_kids};
+use common::{cli, path_str, status_kids, step_now};
 
 /// 20-character slices of the base64 that encodes each private scalar:
 /// in a SEC1 block's first line, characters 10 to 54 carry the DER bytes
@@ -58,10 +58,7 @@ fn no_command_prints_private_key_material() {
     record("status --json", cli(&["status", "--json", b]));
     record("jwks", cli(&["jwks", b]));
     record("promote refused", cli(&["promote", b]));
-    record(
-        "promote",
-        cli(&["promote", "--min-age", "0", "--allow-shorter-wait", b]),
-    );
+    record("promote", step_now("promote", &[b]));
     record("retire refused", cli(&["retire", b]));
     record("revoke unknown", cli(&["revoke", b, "0000000000000000"]));
     record("rotate", cli(&["rotate", "--every", "1h", "--dry-run", b]));

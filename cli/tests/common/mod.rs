@@ -55,6 +55,14 @@ impl Run {
     }
 }
 
+/// `promote` or `retire` without the wait the settings call for (the tests'
+/// clock is not production's), then `args`.
+pub fn step_now(step: &str, args: &[&str]) -> Run {
+    let mut all = vec![step, "--min-age", "0", "--allow-shorter-wait"];
+    all.extend_from_slice(args);
+    cli(&all)
+}
+
 /// Runs `signing-key ARGS` with no stdin.
 pub fn cli(args: &[&str]) -> Run {
     cli_in(args, None, None)
