@@ -38,8 +38,8 @@ use crate::verify::{FetchedJwks, fetch_jwks};
 const DEFAULT_JWKS_MAX_AGE: Duration = Duration::from_secs(60);
 /// The filter's default `ttl_seconds`.
 const DEFAULT_TTL: Duration = Duration::from_secs(300);
-/// Clock skew a verifier allows on `exp`.
-pub const CLOCK_SKEW: Duration = Duration::from_secs(60);
+/// Clock skew a verifier allows on `exp` (as `signing-key verify` does).
+const CLOCK_SKEW: Duration = Duration::from_secs(crate::verify::LEEWAY);
 
 /// The answer of a check: go ahead, or not yet (and why). Failures to
 /// check at all (a JWKS that cannot be fetched) are errors.
