@@ -658,12 +658,16 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
             )
         });
     }
-    let mut to_set = vec![(settings.header.clone(), minted.token.clone())];
-    for claim_header in &settings.claim_headers {
-        if let Some(value) = claim_header.value(&identity, minted, settings.max_header_bytes) {
-            to_set.push((claim_header.header.clone(), value));
-        }
-    }
+    let claim_headers: HeadersToSet = settings
+        .claim_headers
+        .iter()
+        .filter_map(|claim_header| {
+            let value = claim_header.value(&identity, minted, settings.max_header_bytes)?;
+            Some((claim_header.header.clone(), value))
+        })
+        .collect();
+    let mut to_set = vec![(settings.header.clone(), token.minted.token)];
+    to_set.extend(claim_headers);
     set_headers(&to_set)?;
     // Only an identity from the first source is decided by its key alone.
     if let Some(key) = request_key

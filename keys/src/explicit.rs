@@ -135,8 +135,15 @@ fn is_explicit(parameters: &[u8]) -> bool {
     matches!(tlv(parameters), Some((SEQUENCE, _, _)))
 }
 
-/// A SEC1 `ECPrivateKey` (RFC 5915) whose `[0]` parameters are explicit.
-pub fn sec1_private(der: &[u8]) -> Option<Result<SecretKey, Reason>> {
+/// The fields of a SEC1 `ECPrivateKey` (RFC 5915): the private scalar, and
+/// the optional `[0]` parameters and `[1]` public key (their contents).
+struct Sec1Fields<'a> {
+    private: &'a [u8],
+    parameters: Option<&'a [u8]>,
+    public: Option<&'a [u8]>,
+}
+
+fn sec1_fields(der: &[u8]) -> Option<Sec1Fields<'_>> {
     let (SEQUENCE, key, []) = tlv(der)? else {
         return None;
     };
@@ -146,35 +153,40 @@ pub fn sec1_private(der: &[u8]) -> Option<Result<SecretKey, Reason>> {
     let (OCTET_STRING, private, mut rest) = tlv(rest)? else {
         return None;
     };
-    let mut parameters = None;
-    let mut public = None;
+    let mut fields = Sec1Fields {
+        private,
+        parameters: None,
+        public: None,
+    };
     while let Some((tag, contents, tail)) = tlv(rest) {
         match tag {
-            CONTEXT_0 => parameters = Some(contents),
-            CONTEXT_1 => public = Some(contents),
+            CONTEXT_0 => fields.parameters = Some(contents),
+            CONTEXT_1 => fields.public = Some(contents),
             _ => return None,
         }
         rest = tail;
     }
-    if !rest.is_empty() || !is_explicit(parameters?) {
+    rest.is_empty().then_some(fields)
+}
+
+/// A SEC1 `ECPrivateKey` whose `[0]` parameters are explicit.
+pub fn sec1_private(der: &[u8]) -> Option<Result<SecretKey, Reason>> {
+    let fields = sec1_fields(der)?;
+    if !is_explicit(fields.parameters?) {
         return None;
     }
-    Some(sec1_private_key(private, parameters, public))
+    Some(sec1_private_key(&fields))
 }
 
 /// The private key of a SEC1 key whose parameters, if any, are P-256's,
 /// checked against the public key it stores, if any.
-fn sec1_private_key(
-    private: &[u8],
-    parameters: Option<&[u8]>,
-    public: Option<&[u8]>,
-) -> Result<SecretKey, Reason> {
-    if let Some(parameters) = parameters {
+fn sec1_private_key(fields: &Sec1Fields<'_>) -> Result<SecretKey, Reason> {
+    if let Some(parameters) = fields.parameters {
         require_p256_parameters(parameters)?;
     }
     let secret =
-        SecretKey::from_slice(private).map_err(|err| Reason::Malformed(err.to_string()))?;
-    if let Some(public) = public {
+        SecretKey::from_slice(fields.private).map_err(|err| Reason::Malformed(err.to_string()))?;
+    if let Some(public) = fields.public {
         let (BIT_STRING, [0, point @ ..], []) =
             tlv(public).ok_or_else(|| malformed("public key"))?
         else {
@@ -208,29 +220,8 @@ pub fn pkcs8_private(der: &[u8]) -> Option<Result<SecretKey, Reason>> {
 
 /// The SEC1 key inside a PKCS#8 one: its own parameters may be absent.
 fn inner_sec1(der: &[u8]) -> Result<SecretKey, Reason> {
-    let invalid = || malformed("the inner SEC1 key");
-    let (SEQUENCE, key, []) = tlv(der).ok_or_else(invalid)? else {
-        return Err(invalid());
-    };
-    let (INTEGER, [1], rest) = tlv(key).ok_or_else(invalid)? else {
-        return Err(invalid());
-    };
-    let (OCTET_STRING, private, mut rest) = tlv(rest).ok_or_else(invalid)? else {
-        return Err(invalid());
-    };
-    let (mut parameters, mut public) = (None, None);
-    while let Some((tag, contents, tail)) = tlv(rest) {
-        match tag {
-            CONTEXT_0 => parameters = Some(contents),
-            CONTEXT_1 => public = Some(contents),
-            _ => return Err(invalid()),
-        }
-        rest = tail;
-    }
-    if !rest.is_empty() {
-        return Err(invalid());
-    }
-    sec1_private_key(private, parameters, public)
+    let fields = sec1_fields(der).ok_or_else(|| malformed("the inner SEC1 key"))?;
+    sec1_private_key(&fields)
 }
 
 /// A `SubjectPublicKeyInfo` for id-ecPublicKey with explicit parameters.
