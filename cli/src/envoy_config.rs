@@ -10,7 +10,7 @@ use std::path::Path;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value, json};
-use signed_headers_keys::{Bundle, JwksDocument};
+use signed_headers_keys::{Bundle, JwksDocument, KEK_ENV, KeyEncryptionKey};
 
 use crate::error::{CliError, Result};
 use crate::files::{
@@ -29,6 +29,8 @@ pub struct Options<'a> {
     /// the discovery file must repeat.
     pub name: &'a str,
     pub vm_id: &'a str,
+    /// Seal the bundle under this key-encryption key.
+    pub seal: Option<&'a KeyEncryptionKey>,
 }
 
 const WASM_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm";
@@ -70,10 +72,28 @@ pub fn document(
             ))
         })?;
     let mut settings = settings;
-    settings.insert(
-        "signing_key".to_owned(),
-        Value::String(STANDARD.encode(bundle.to_pem())),
+    let signing_key = match options.seal {
+        Some(kek) => kek
+            .seal(&bundle.to_pem())
+            .map_err(|err| CliError::input(format!("sealing the bundle: {err}")))?,
+        None => STANDARD.encode(bundle.to_pem()),
+    };
+    settings.insert("signing_key".to_owned(), Value::String(signing_key));
+    let mut vm_config = Map::new();
+    vm_config.insert("vm_id".to_owned(), json!(options.vm_id));
+    vm_config.insert("runtime".to_owned(), json!("envoy.wasm.runtime.v8"));
+    vm_config.insert(
+        "code".to_owned(),
+        json!({"local": {"filename": options.wasm}}),
     );
+    if options.seal.is_some() {
+        // The VM reads the KEK from Envoy's environment, which
+        // /config_dump does not print.
+        vm_config.insert(
+            "environment_variables".to_owned(),
+            json!({"host_env_keys": [KEK_ENV]}),
+        );
+    }
     let configuration = serde_json::to_string(&settings)
         .map_err(|err| CliError::input(format!("serializing the settings: {err}")))?;
     let etag = JwksDocument::new(&bundle.jwks())
@@ -93,11 +113,7 @@ pub fn document(
                     // A dead VM costs the request it was handling, never
                     // lets one through unfiltered (see SECURITY.md).
                     "failure_policy": "FAIL_RELOAD",
-                    "vm_config": {
-                        "vm_id": options.vm_id,
-                        "runtime": "envoy.wasm.runtime.v8",
-                        "code": {"local": {"filename": options.wasm}}
-                    },
+                    "vm_config": vm_config,
                     "configuration": {
                         "@type": "type.googleapis.com/google.protobuf.StringValue",
                         "value": configuration
@@ -119,8 +135,12 @@ pub fn run(options: &Options<'_>) -> Result<()> {
         return write_stdout(&text);
     }
     write(options.output, &text)?;
+    let sealed = options
+        .seal
+        .map(|kek| format!(", sealed under key-encryption key {}", kek.id()))
+        .unwrap_or_default();
     eprintln!(
-        "wrote {}: {} key(s) published, signing with {}",
+        "wrote {}: {} key(s) published, signing with {}{sealed}",
         display_name(options.output),
         bundle.keys().len(),
         bundle.signing_key().map_or("?", |key| key.kid())

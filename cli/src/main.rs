@@ -12,6 +12,7 @@ mod files;
 mod history;
 mod rotate;
 mod safety;
+mod seal;
 mod status;
 mod verify;
 
@@ -176,8 +177,8 @@ enum Command {
     },
     /// Write the file Envoy reads the filter's configuration from (extension
     /// config discovery): the plugin settings plus this bundle as
-    /// `signing_key`. Written atomically (a rename, which is what Envoy
-    /// watches for), mode 0600: it holds the private keys.
+    /// `signing_key` (sealed, with --seal). Written atomically (a rename,
+    /// which is what Envoy watches for), mode 0600.
     EnvoyConfig {
         /// The bundle (raw PEM or base64 of PEM; `-`: stdin).
         #[arg(value_name = "BUNDLE")]
@@ -187,6 +188,17 @@ enum Command {
         output: PathBuf,
         #[command(flatten)]
         discovery: DiscoveryFile,
+    },
+    /// Generate a key-encryption key (KEK) for sealed bundles: 32 random
+    /// bytes as one line of base64url, for SIGNED_HEADERS_KEK in Envoy's
+    /// environment and for `envoy-config --seal`. Prints its id on stderr.
+    GenerateKek {
+        /// Write the KEK to FILE (mode 0600) instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Overwrite FILE if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Print the bundle as one line of base64, for the SIGNING_KEY setting.
     Encode {
@@ -252,6 +264,26 @@ struct DiscoveryFile {
     /// The VM id (VMs with one id share the ephemeral key and caches).
     #[arg(long, default_value = "signed_headers")]
     vm_id: String,
+    /// Seal the bundle under a key-encryption key (--kek-file, else
+    /// SIGNED_HEADERS_KEK): the file then holds no usable key, so neither
+    /// it nor Envoy's /config_dump gives the key away. Envoy needs the same
+    /// SIGNED_HEADERS_KEK in its environment; the file names it in
+    /// host_env_keys.
+    #[arg(long)]
+    seal: bool,
+    /// The key-encryption key for --seal (as `generate-kek` writes it;
+    /// several, comma-separated: the first seals).
+    #[arg(long, value_name = "FILE", requires = "seal")]
+    kek_file: Option<PathBuf>,
+}
+
+impl DiscoveryFile {
+    /// The KEK --seal asks for, read before anything is changed.
+    fn sealing_keys(&self) -> Result<Option<signed_headers_keys::KeyEncryptionKeys>> {
+        self.seal
+            .then(|| seal::load(self.kek_file.as_deref()))
+            .transpose()
+    }
 }
 
 fn parse_kid_format(name: &str) -> std::result::Result<KidFormat, String> {
@@ -336,6 +368,7 @@ fn run(command: Command) -> Result<()> {
             bundles,
             kid_format,
         } => merged_jwks(&bundles, kid_format),
+        Command::GenerateKek { output, force } => seal::generate(output.as_deref(), force),
         Command::Encode { bundle } => {
             let bundle = load_bundle(&bundle)?;
             write_stdout(&format!("{}\n", STANDARD.encode(bundle.to_pem())))
@@ -351,36 +384,44 @@ fn run(command: Command) -> Result<()> {
             envoy_config,
             discovery,
             dry_run,
-        } => rotate::run(&rotate::Options {
-            bundle: &bundle,
-            every,
-            promote_min_age: promote_after,
-            retire_min_age: retire_after,
-            allow_shorter_wait,
-            times: safety::FilterTimes::from_settings(discovery.settings.as_deref())?,
-            jwks_urls: jwks_url,
-            cacert: cacert.as_deref(),
-            envoy: envoy_config.as_deref().map(|output| rotate::EnvoyTarget {
-                output,
-                settings: discovery.settings.as_deref(),
-                wasm: &discovery.wasm,
-                name: &discovery.name,
-                vm_id: &discovery.vm_id,
-            }),
-            dry_run,
-        }),
+        } => {
+            let keks = discovery.sealing_keys()?;
+            rotate::run(&rotate::Options {
+                bundle: &bundle,
+                every,
+                promote_min_age: promote_after,
+                retire_min_age: retire_after,
+                allow_shorter_wait,
+                times: safety::FilterTimes::from_settings(discovery.settings.as_deref())?,
+                jwks_urls: jwks_url,
+                cacert: cacert.as_deref(),
+                envoy: envoy_config.as_deref().map(|output| rotate::EnvoyTarget {
+                    output,
+                    settings: discovery.settings.as_deref(),
+                    wasm: &discovery.wasm,
+                    name: &discovery.name,
+                    vm_id: &discovery.vm_id,
+                    seal: keks.as_ref().map(|keks| keks.sealing()),
+                }),
+                dry_run,
+            })
+        }
         Command::EnvoyConfig {
             bundle,
             output,
             discovery,
-        } => envoy_config::run(&envoy_config::Options {
-            bundle: &bundle,
-            output: &output,
-            settings: discovery.settings.as_deref(),
-            wasm: &discovery.wasm,
-            name: &discovery.name,
-            vm_id: &discovery.vm_id,
-        }),
+        } => {
+            let keks = discovery.sealing_keys()?;
+            envoy_config::run(&envoy_config::Options {
+                bundle: &bundle,
+                output: &output,
+                settings: discovery.settings.as_deref(),
+                wasm: &discovery.wasm,
+                name: &discovery.name,
+                vm_id: &discovery.vm_id,
+                seal: keks.as_ref().map(|keks| keks.sealing()),
+            })
+        }
         Command::Decode { input } => decode(&input),
         Command::Verify {
             token,

@@ -37,6 +37,7 @@ pub struct EnvoyTarget<'a> {
     pub wasm: &'a str,
     pub name: &'a str,
     pub vm_id: &'a str,
+    pub seal: Option<&'a signed_headers_keys::KeyEncryptionKey>,
 }
 
 pub struct Options<'a> {
@@ -168,6 +169,7 @@ fn sync_envoy_config(bundle_path: &Path, target: &EnvoyTarget<'_>, dry_run: bool
         wasm: target.wasm,
         name: target.name,
         vm_id: target.vm_id,
+        seal: target.seal,
     };
     let bundle = load_bundle(bundle_path)?;
     let wanted = envoy_config::document(

@@ -1,7 +1,7 @@
 //! The plugin configuration: parsed and validated once per `on_configure`.
 
 use serde::Deserialize;
-use signed_headers_keys::{Bundle, BundleError, KidFormat};
+use signed_headers_keys::{Bundle, BundleError, KEK_ENV, KeyEncryptionKeys, KidFormat, is_sealed};
 use zeroize::Zeroizing;
 
 use crate::claim_headers::{Claim, ClaimHeader};
@@ -213,11 +213,27 @@ pub enum UnauthenticatedPolicy {
     Pass,
 }
 
+/// What the VM's environment (`vm_config.environment_variables`) holds for
+/// the filter.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Environment<'a> {
+    /// `SIGNING_KEY`: the bundle, when the configuration holds none.
+    pub signing_key: Option<&'a str>,
+    /// `SIGNED_HEADERS_KEK`: the key-encryption keys a sealed bundle opens
+    /// with.
+    pub kek: Option<&'a str>,
+}
+
 /// Where the signing key comes from.
 #[derive(Debug, Clone)]
 pub enum KeySource {
-    /// A bundle from `signing_key` or the `SIGNING_KEY` environment variable.
-    Bundle(Bundle),
+    /// A bundle from `signing_key` (plain or sealed) or the `SIGNING_KEY`
+    /// environment variable.
+    Bundle {
+        bundle: Bundle,
+        /// The id of the key-encryption key a sealed bundle opened with.
+        sealed_under: Option<String>,
+    },
     /// No key configured: one ephemeral key shared by every worker VM.
     Ephemeral,
 }
@@ -346,10 +362,39 @@ fn bundle_error(field: &str, error: BundleError) -> ConfigError {
     field_error(field, error)
 }
 
+/// `signing_key`: a bundle, or a bundle sealed under one of the KEKs in the
+/// environment.
+fn configured_bundle(text: &str, kek: Option<&str>) -> Result<KeySource, ConfigError> {
+    const FIELD: &str = "signing_key";
+    if !is_sealed(text) {
+        let bundle = Bundle::parse_signing(text).map_err(|e| bundle_error(FIELD, e))?;
+        return Ok(KeySource::Bundle {
+            bundle,
+            sealed_under: None,
+        });
+    }
+    let kek = kek.filter(|kek| !kek.trim().is_empty()).ok_or_else(|| {
+        field_error(
+            FIELD,
+            format!(
+                "sealed, but the VM's environment has no {KEK_ENV}: set it in Envoy's environment and list it in vm_config.environment_variables.host_env_keys"
+            ),
+        )
+    })?;
+    let keks = KeyEncryptionKeys::parse(kek).map_err(|e| field_error(FIELD, e))?;
+    let opened = keks.open(text).map_err(|e| field_error(FIELD, e))?;
+    let bundle = Bundle::parse_signing(&opened.text)
+        .map_err(|e| field_error(FIELD, format!("the sealed bundle: {e}")))?;
+    Ok(KeySource::Bundle {
+        bundle,
+        sealed_under: Some(opened.kek.id().to_owned()),
+    })
+}
+
 impl Settings {
-    /// Parses the plugin configuration (empty means all defaults).
-    /// `environment_key` is the value of `SIGNING_KEY`, if the host passed one.
-    pub fn parse(json: &[u8], environment_key: Option<&str>) -> Result<Self, ConfigError> {
+    /// Parses the plugin configuration (empty means all defaults), with what
+    /// the host passed in the VM's environment.
+    pub fn parse(json: &[u8], environment: Environment<'_>) -> Result<Self, ConfigError> {
         let raw: RawConfig = if json.iter().all(u8::is_ascii_whitespace) {
             RawConfig::default()
         } else if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
@@ -372,20 +417,19 @@ impl Settings {
                 .map_err(|error| field_error("configuration", error))?;
             raw
         };
-        Self::validate(raw, environment_key)
+        Self::validate(raw, environment)
     }
 
-    fn validate(mut raw: RawConfig, environment_key: Option<&str>) -> Result<Self, ConfigError> {
+    fn validate(mut raw: RawConfig, environment: Environment<'_>) -> Result<Self, ConfigError> {
         // The key text is wiped once parsed (the parsed key wipes itself).
         let signing_key = raw.signing_key.take().map(Zeroizing::new);
-        let key_source = match (signing_key.as_deref().map(String::as_str), environment_key) {
-            (Some(configured), _) => KeySource::Bundle(
-                Bundle::parse_signing(configured).map_err(|e| bundle_error("signing_key", e))?,
-            ),
-            (None, Some(from_env)) if !from_env.trim().is_empty() => KeySource::Bundle(
-                Bundle::parse_signing(from_env)
+        let key_source = match (signing_key.as_deref(), environment.signing_key) {
+            (Some(configured), _) => configured_bundle(configured, environment.kek)?,
+            (None, Some(from_env)) if !from_env.trim().is_empty() => KeySource::Bundle {
+                bundle: Bundle::parse_signing(from_env)
                     .map_err(|e| bundle_error("SIGNING_KEY (environment)", e))?,
-            ),
+                sealed_under: None,
+            },
             (None, _) => KeySource::Ephemeral,
         };
 
@@ -875,7 +919,7 @@ mod tests {
     use signed_headers_keys::{BundleKey, KeyFormat};
 
     fn parse(json: &str) -> Result<Settings, ConfigError> {
-        Settings::parse(json.as_bytes(), None)
+        Settings::parse(json.as_bytes(), Default::default())
     }
 
     fn error(json: &str) -> String {
@@ -1251,28 +1295,105 @@ mod tests {
         );
     }
 
+    fn env_key(signing_key: &str) -> Environment<'_> {
+        Environment {
+            signing_key: Some(signing_key),
+            kek: None,
+        }
+    }
+
+    fn bundle_of(settings: Settings) -> (Bundle, Option<String>) {
+        match settings.key_source {
+            KeySource::Bundle {
+                bundle,
+                sealed_under,
+            } => (bundle, sealed_under),
+            KeySource::Ephemeral => panic!("expected a bundle"),
+        }
+    }
+
     #[test]
     fn configured_key_wins_over_environment_and_environment_over_ephemeral() {
         let configured = BundleKey::generate(KeyFormat::Sec1).unwrap();
         let from_env = BundleKey::generate(KeyFormat::Pkcs8).unwrap();
+        let env_pem = from_env.to_pem();
         let json = serde_json::json!({ "signing_key": configured.to_pem() }).to_string();
-        let settings = Settings::parse(json.as_bytes(), Some(&from_env.to_pem())).unwrap();
-        let KeySource::Bundle(bundle) = settings.key_source else {
-            panic!("expected a bundle");
-        };
+        let (bundle, _) = bundle_of(Settings::parse(json.as_bytes(), env_key(&env_pem)).unwrap());
         assert_eq!(bundle.keys()[0].kid(), configured.kid());
 
-        let settings = Settings::parse(b"{}", Some(&from_env.to_pem())).unwrap();
-        let KeySource::Bundle(bundle) = settings.key_source else {
-            panic!("expected a bundle");
-        };
+        let (bundle, _) = bundle_of(Settings::parse(b"{}", env_key(&env_pem)).unwrap());
         assert_eq!(bundle.keys()[0].kid(), from_env.kid());
 
-        let bad_env = Settings::parse(b"{}", Some("nonsense")).unwrap_err();
+        let bad_env = Settings::parse(b"{}", env_key("nonsense")).unwrap_err();
         assert!(
             bad_env
                 .to_string()
                 .starts_with("SIGNING_KEY (environment):")
+        );
+    }
+
+    #[test]
+    fn a_sealed_signing_key_opens_with_a_kek_from_the_environment() {
+        let key = BundleKey::generate(KeyFormat::Sec1).unwrap();
+        let kek = signed_headers_keys::KeyEncryptionKey::generate().unwrap();
+        let sealed = kek.seal(&key.to_pem()).unwrap();
+        let json = serde_json::json!({ "signing_key": sealed }).to_string();
+        let kek_text = kek.to_text();
+        let with_kek = |kek: &str| {
+            Settings::parse(
+                json.as_bytes(),
+                Environment {
+                    signing_key: None,
+                    kek: Some(kek),
+                },
+            )
+        };
+        let (bundle, sealed_under) = bundle_of(with_kek(&kek_text).unwrap());
+        assert_eq!(bundle.keys()[0].kid(), key.kid());
+        assert_eq!(sealed_under.as_deref(), Some(kek.id()));
+
+        // Without the KEK, with another one, with a broken one: refused with
+        // a reason, never with key material.
+        let other = signed_headers_keys::KeyEncryptionKey::generate().unwrap();
+        let refusals = [
+            (Settings::parse(json.as_bytes(), Environment::default()).unwrap_err(), "signing_key: sealed, but the VM's environment has no SIGNED_HEADERS_KEK: set it in Envoy's environment and list it in vm_config.environment_variables.host_env_keys".to_owned()),
+            (with_kek(&other.to_text()).unwrap_err(), format!("signing_key: sealed under key-encryption key {}, but SIGNED_HEADERS_KEK holds {}", kek.id(), other.id())),
+            (with_kek("short").unwrap_err(), "signing_key: SIGNED_HEADERS_KEK: key 1 of 1 is not base64 of 32 bytes (`signing-key generate-kek` writes one)".to_owned()),
+        ];
+        for (error, expected) in refusals {
+            assert_eq!(error.to_string(), expected);
+        }
+        let altered = sealed.replace(&sealed[sealed.len() - 8..], "AAAAAAAA");
+        let altered = serde_json::json!({ "signing_key": altered }).to_string();
+        let error = Settings::parse(
+            altered.as_bytes(),
+            Environment {
+                signing_key: None,
+                kek: Some(&kek_text),
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("the sealed text was altered or cut"),
+            "{error}"
+        );
+
+        // A sealed bundle whose inside is refused says so.
+        let public_only = kek.seal(&key.to_public_only().unwrap().to_pem()).unwrap();
+        let json = serde_json::json!({ "signing_key": public_only }).to_string();
+        let error = Settings::parse(
+            json.as_bytes(),
+            Environment {
+                signing_key: None,
+                kek: Some(&kek_text),
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            error,
+            "signing_key: the sealed bundle: no private key: nothing in the bundle can sign"
         );
     }
 
@@ -1290,7 +1411,7 @@ mod tests {
     #[test]
     fn mutated_configurations_never_panic() {
         let valid = br#"{"header":"x-a","jwks_path":"/j","issuer_format":"uri","ttl_seconds":60,"jwks_max_age_seconds":5,"strip":{"names":["x-b"],"prefixes":["x-c-"]},"identity":[{"source":"jwt_authn","payload_key":"p","claims":{"groups":["a","b"]}},{"source":"ext_authz","groups_delimiter":";"},{"source":"client_certificate","claims":{"sub":"subject"}}],"claim_headers":{"email":"x-e"},"groups":{"allow":["g"],"max_count":3},"unauthenticated":"pass"}"#;
-        assert!(Settings::parse(valid, None).is_ok());
+        assert!(Settings::parse(valid, Default::default()).is_ok());
         let mut next = crate::test_rng::xorshift(0x2545_f491_4f6c_dd1d);
         for _ in 0..20_000 {
             let mut bytes = valid.to_vec();
@@ -1302,7 +1423,7 @@ mod tests {
                     _ => bytes.insert(at, b"{}[]\",:0"[(next() % 8) as usize]),
                 }
             }
-            let _ = Settings::parse(&bytes, None);
+            let _ = Settings::parse(&bytes, Default::default());
         }
     }
 }

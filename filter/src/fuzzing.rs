@@ -27,8 +27,9 @@ use crate::strip::StripRules;
 pub type Target = fn(&[u8]);
 
 /// The fuzz targets, by the name of their directory under `fuzz/corpus/`.
-pub const TARGETS: [(&str, Target); 7] = [
+pub const TARGETS: [(&str, Target); 8] = [
     ("bundle", bundle),
+    ("sealed", sealed),
     ("plugin_config", plugin_config),
     ("identity", identity),
     ("authority", authority),
@@ -72,10 +73,36 @@ pub fn bundle(data: &[u8]) {
     );
 }
 
+/// Sealed bundles and KEK lists: fields are a `SIGNED_HEADERS_KEK` value
+/// and a text. Opening never panics, a text that opens was sealed by the
+/// KEK it names, and whatever is sealed opens to itself, the same sealed
+/// text each time.
+pub fn sealed(data: &[u8]) {
+    use signed_headers_keys::KeyEncryptionKeys;
+    let [keks, input] = [0, 1].map(|index| text(fields(data, 2)[index]));
+    let Ok(keks) = KeyEncryptionKeys::parse(&keks) else {
+        return;
+    };
+    if let Ok(opened) = keks.open(&input) {
+        let resealed = opened
+            .kek
+            .seal(&opened.text)
+            .expect("a text that opened reseals");
+        assert_eq!(resealed.trim(), input.trim(), "sealing is deterministic");
+    }
+    let sealed = keks.sealing().seal(&input).expect("any text seals");
+    let opened = keks.open(&sealed).expect("what was sealed opens");
+    assert_eq!(opened.text.as_str(), input);
+    assert_eq!(opened.kek.id(), keks.sealing().id());
+}
+
 /// The plugin configuration: never panics, and a valid one builds.
 pub fn plugin_config(data: &[u8]) {
-    let [config, environment] = [0, 1].map(|index| fields(data, 2)[index]);
-    let environment = std::str::from_utf8(environment).ok();
+    let [config, signing_key, kek] = [0, 1, 2].map(|index| fields(data, 3)[index]);
+    let environment = crate::config::Environment {
+        signing_key: std::str::from_utf8(signing_key).ok(),
+        kek: std::str::from_utf8(kek).ok(),
+    };
     // `on_configure` asks first whether this is the nonce producer's.
     if let Ok(Some(producer)) = crate::nonce_queue::ProducerSettings::parse(config) {
         assert!(producer.queue_depth >= crate::nonce_queue::BATCH);
@@ -134,7 +161,7 @@ pub fn identity(data: &[u8]) {
             "user": "subject_cn", "email": "dns_san", "groups": "subject", "sid": "sha256_digest"
         }},
     ]});
-    let sources = Settings::parse(configuration.to_string().as_bytes(), None)
+    let sources = Settings::parse(configuration.to_string().as_bytes(), Default::default())
         .expect("a valid configuration")
         .identity;
     let inputs = identity::Inputs {
@@ -177,7 +204,9 @@ fn assert_claims_follow_their_json_types<C: Fn(&str) -> Option<Vec<u8>>>(
     inputs: &identity::Inputs<'_, C>,
 ) {
     use serde_json::Value as Json;
-    let sources = Settings::parse(b"{}", None).expect("defaults").identity;
+    let sources = Settings::parse(b"{}", Default::default())
+        .expect("defaults")
+        .identity;
     let read = identity::read(&sources, inputs);
     // JSON numbers arrive as doubles: whole ones below 2^53 are ids.
     let as_id = |value: &Json| match value {

@@ -413,10 +413,13 @@ mod tests {
 
     /// A source as the configuration builds it, from its JSON.
     fn configured(source: Json) -> Source {
-        crate::config::Settings::parse(json!({"identity": source}).to_string().as_bytes(), None)
-            .unwrap()
-            .identity
-            .remove(0)
+        crate::config::Settings::parse(
+            json!({"identity": source}).to_string().as_bytes(),
+            Default::default(),
+        )
+        .unwrap()
+        .identity
+        .remove(0)
     }
 
     fn jwt_authn() -> Source {

@@ -92,7 +92,7 @@ struct Plugin {
 impl Plugin {
     fn new(settings: Settings, configuration: &[u8]) -> Result<Self, String> {
         let (signer, document, published_kids) = match &settings.key_source {
-            KeySource::Bundle(bundle) => {
+            KeySource::Bundle { bundle, .. } => {
                 let format = settings.kid_format;
                 let signer = bundle
                     .signing_key()
@@ -116,8 +116,15 @@ impl Plugin {
         };
         // The one line that says which keys this configuration serves: Envoy's
         // own stats and config dump also report configurations it rejected.
+        let sealed = match &settings.key_source {
+            KeySource::Bundle {
+                sealed_under: Some(kek),
+                ..
+            } => format!(" sealed_under_kek={kek}"),
+            _ => String::new(),
+        };
         log::info!(
-            "signed-headers: configured: signing_kid={} published_kids=[{published_kids}] jwks_etag={}",
+            "signed-headers: configured: signing_kid={} published_kids=[{published_kids}] jwks_etag={}{sealed}",
             signer.kid(),
             document.etag()
         );
@@ -387,12 +394,16 @@ impl RootContext for SignedHeadersRoot {
         let environment_key = std::env::var(config::SIGNING_KEY_ENV)
             .ok()
             .map(zeroize::Zeroizing::new);
-        let plugin = Settings::parse(
-            &configuration,
-            environment_key.as_deref().map(String::as_str),
-        )
-        .map_err(|e| e.to_string())
-        .and_then(|settings| Plugin::new(settings, &configuration));
+        let kek = std::env::var(signed_headers_keys::KEK_ENV)
+            .ok()
+            .map(zeroize::Zeroizing::new);
+        let environment = config::Environment {
+            signing_key: environment_key.as_deref().map(String::as_str),
+            kek: kek.as_deref().map(String::as_str),
+        };
+        let plugin = Settings::parse(&configuration, environment)
+            .map_err(|e| e.to_string())
+            .and_then(|settings| Plugin::new(settings, &configuration));
         match plugin {
             Ok(plugin) => {
                 self.plugin = Some(Rc::new(plugin));

@@ -9,9 +9,11 @@ mod explicit;
 mod jwk;
 mod jws;
 mod rsa;
+mod sealed;
 
 pub use bundle::{Bundle, BundleKey, KeyFormat, KeyGenerationError, KidFormat};
 pub use error::{BundleError, Reason};
 pub use jwk::{Jwk, JwksDocument, rsa_thumbprint_kid, strong_etag, thumbprint_kid};
 pub use jws::{AssertionClaims, Audience, Es256Signer, PrecomputedNonce, random_jti};
 pub use rsa::{MIN_RSA_BITS, RsaPublic};
+pub use sealed::{KEK_ENV, KeyEncryptionKey, KeyEncryptionKeys, Opened, SealError, is_sealed};

@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use signed_headers_e2e::http::Request;
 use signed_headers_e2e::tls::{HttpsServer, TestCa};
@@ -13,9 +15,11 @@ use signed_headers_e2e::{
     ASSERTION_HEADER, AssertionVerifier, EchoUpstream, EchoedRequest, Envoy, JWKS_PATH,
     ShippedConfig, TestIdp, filter_wasm, run_signing_key, try_signing_key,
 };
+use signed_headers_keys::KEK_ENV;
 use tempfile::TempDir;
 
 use crate::shipped::{load_shipped_without_filter, with_idp_at};
+use crate::support::{assert_no_key_material, private_key_fragments};
 
 const FILE: &str = "live-reload.yaml";
 const DISCOVERY_FILE: &str = "filter.json";
@@ -44,6 +48,7 @@ pub struct LiveReloadBed {
     _idp_jwks: HttpsServer,
     config: ShippedConfig,
     dir: TempDir,
+    sealed: bool,
 }
 
 impl LiveReloadBed {
@@ -57,6 +62,17 @@ impl LiveReloadBed {
 
     /// [`Self::start`] with these plugin settings in the discovery file.
     pub fn start_with_settings(kubernetes: bool, settings: &Value) -> Self {
+        Self::start_with(kubernetes, settings, false)
+    }
+
+    /// [`Self::start`], the bundle sealed in the discovery file (`envoy-config
+    /// --seal`) under a new KEK (`kek` in the test directory) that Envoy
+    /// has in its environment.
+    pub fn start_sealed() -> Self {
+        Self::start_with(false, &json!({}), true)
+    }
+
+    fn start_with(kubernetes: bool, settings: &Value, sealed: bool) -> Self {
         let upstream = EchoUpstream::start();
         let idp = TestIdp::new();
         let ca = TestCa::new("signed-headers e2e CA");
@@ -71,7 +87,15 @@ impl LiveReloadBed {
         std::fs::create_dir(&discovery_dir).expect("cannot create the discovery directory");
         let bed_paths = Paths {
             root: dir.path().to_path_buf(),
+            sealed,
         };
+        if sealed {
+            run_signing_key(&[
+                "generate-kek".as_ref(),
+                "-o".as_ref(),
+                bed_paths.kek().as_os_str(),
+            ]);
+        }
         std::fs::write(bed_paths.settings(), settings.to_string())
             .expect("cannot write the plugin settings");
         run_signing_key(&[
@@ -98,6 +122,11 @@ impl LiveReloadBed {
             "{path: /etc/envoy/signed-headers}",
             &format!("{{path: {}}}", discovery_dir.display()),
         );
+        let config = if sealed {
+            config.env(KEK_ENV, bed_paths.kek_text().trim())
+        } else {
+            config
+        };
         let envoy = Envoy::start_shipped(&config, "ingress");
         Self {
             envoy,
@@ -106,6 +135,7 @@ impl LiveReloadBed {
             _idp_jwks: idp_jwks,
             config,
             dir,
+            sealed,
         }
     }
 
@@ -136,6 +166,7 @@ impl LiveReloadBed {
     fn paths(&self) -> Paths {
         Paths {
             root: self.dir.path().to_path_buf(),
+            sealed: self.sealed,
         }
     }
 
@@ -192,6 +223,32 @@ impl LiveReloadBed {
     /// timestamped directory, then an atomic swap of the `..data` link.
     pub fn publish_kubernetes_style(&self, generation: u32) {
         self.paths().publish_kubernetes_style(generation);
+    }
+
+    /// Waits until Envoy has rejected `count` discovery files in all.
+    pub fn wait_for_rejections(&self, count: u64) {
+        let deadline = Instant::now() + RELOAD_TIMEOUT;
+        loop {
+            let rejected = self
+                .envoy
+                .stats()
+                .into_iter()
+                .filter(|(name, _)| {
+                    name.starts_with("extension_config_discovery.")
+                        && (name.ends_with(".update_rejected") || name.ends_with(".update_failure"))
+                })
+                .map(|(_, count)| count)
+                .sum::<u64>();
+            if rejected >= count {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Envoy never rejected discovery file {count}\n--- Envoy log ---\n{}",
+                self.envoy.flushed_log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The live key set, as one JWKS answer says.
@@ -261,9 +318,19 @@ pub fn wait_for_keys(envoy: &Envoy, what: &str, wanted: impl Fn(&LiveKeys) -> bo
 /// The bed's files.
 struct Paths {
     root: PathBuf,
+    /// The discovery file holds the bundle sealed under `kek`.
+    sealed: bool,
 }
 
 impl Paths {
+    fn kek(&self) -> PathBuf {
+        self.root.join("kek")
+    }
+
+    fn kek_text(&self) -> String {
+        std::fs::read_to_string(self.kek()).expect("the KEK generate-kek wrote")
+    }
+
     fn bundle(&self) -> PathBuf {
         self.root.join("keys.pem")
     }
@@ -281,18 +348,28 @@ impl Paths {
     }
 
     fn envoy_config_into(&self, output: &Path) {
+        let kek = self.kek();
+        self.envoy_config_sealed_with(output, self.sealed.then_some(kek.as_path()));
+    }
+
+    fn envoy_config_sealed_with(&self, output: &Path, kek: Option<&Path>) {
         let wasm = filter_wasm();
         let settings = self.settings();
-        run_signing_key(&[
+        let bundle = self.bundle();
+        let mut args: Vec<&std::ffi::OsStr> = vec![
             "envoy-config".as_ref(),
-            self.bundle().as_os_str(),
+            bundle.as_os_str(),
             "--settings".as_ref(),
             settings.as_os_str(),
             "--wasm".as_ref(),
             wasm.as_os_str(),
             "-o".as_ref(),
             output.as_os_str(),
-        ]);
+        ];
+        if let Some(kek) = kek {
+            args.extend(["--seal".as_ref(), "--kek-file".as_ref(), kek.as_os_str()]);
+        }
+        run_signing_key(&args);
     }
 
     fn write_discovery_file(&self) {
@@ -434,28 +511,7 @@ fn live_reload_keeps_the_last_good_keys_when_a_broken_file_arrives() {
         .enumerate()
     {
         bed.replace_discovery_file(&contents);
-        let deadline = Instant::now() + RELOAD_TIMEOUT;
-        loop {
-            let rejected = bed
-                .envoy
-                .stats()
-                .into_iter()
-                .filter(|(name, _)| {
-                    name.starts_with("extension_config_discovery.")
-                        && (name.ends_with(".update_rejected") || name.ends_with(".update_failure"))
-                })
-                .map(|(_, count)| count)
-                .sum::<u64>();
-            if rejected > round as u64 {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "Envoy never rejected broken file {round}\n--- Envoy log ---\n{}",
-                bed.envoy.flushed_log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        bed.wait_for_rejections(round as u64 + 1);
         // The previous keys keep serving, on every worker.
         let after = bed.wait_for_keys("the previous keys", |keys| *keys == before);
         assert_eq!(after.signing_kid, before.signing_kid);
@@ -467,6 +523,89 @@ fn live_reload_keeps_the_last_good_keys_when_a_broken_file_arrives() {
             .contains("signed-headers: invalid configuration: signing_key:"),
         "the filter says why it refused the bundle"
     );
+}
+
+/// Everything that would give a private key away: the SEC1 scalar's base64
+/// in the PEM, and the same in the base64 of the whole PEM (the plain
+/// discovery file's form).
+fn key_material(pem: &str) -> Vec<String> {
+    let mut fragments = private_key_fragments(pem);
+    let encoded = STANDARD.encode(pem);
+    fragments.extend(
+        (0..encoded.len().saturating_sub(24))
+            .step_by(12)
+            .map(|at| encoded[at..at + 24].to_owned())
+            // The encoded BEGIN line is the same for every key.
+            .filter(|fragment| {
+                !STANDARD
+                    .encode("-----BEGIN EC PRIVATE KEY-----\n")
+                    .contains(fragment.as_str())
+            }),
+    );
+    fragments
+}
+
+#[test]
+fn live_reload_rotates_a_sealed_bundle_and_admin_shows_no_key_material() {
+    let bed = LiveReloadBed::start_sealed();
+    let kek = bed.paths().kek_text();
+    let mut bundles = vec![std::fs::read_to_string(bed.bundle()).expect("the bundle")];
+    rotate_through_three_steps(&bed, &|| bed.write_discovery_file());
+    bundles.push(std::fs::read_to_string(bed.bundle()).expect("the bundle"));
+    let discovery = std::fs::read_to_string(bed.discovery_file()).expect("the discovery file");
+    assert!(discovery.contains("signed-headers-sealed.v1."));
+
+    let dump = bed.envoy.admin_get("/config_dump").text();
+    let log = bed.envoy.flushed_log();
+    assert!(
+        dump.contains("signed-headers-sealed.v1."),
+        "the dump shows the sealed bundle"
+    );
+    assert!(dump.contains(KEK_ENV), "and names the variable");
+    assert!(
+        log.contains("sealed_under_kek="),
+        "the filter says the bundle was sealed:\n{log}"
+    );
+    for (what, text) in [("/config_dump", &dump), ("Envoy's log", &log)] {
+        assert!(!text.contains(kek.trim()), "the KEK is in {what}");
+        for pem in &bundles {
+            assert_no_key_material(text, &key_material(pem));
+        }
+    }
+}
+
+#[test]
+fn live_reload_refuses_a_bundle_sealed_under_another_kek_and_keeps_its_keys() {
+    let bed = LiveReloadBed::start_sealed();
+    let before = bed.wait_for_keys("the first key", |keys| keys.kids.len() == 1);
+    // A new key sealed under a KEK Envoy does not hold: refused, the old
+    // key keeps signing on every worker.
+    bed.edit_bundle("add", &[]);
+    let other = bed.paths().root.join("other-kek");
+    let generated = try_signing_key(&["generate-kek".as_ref(), "-o".as_ref(), other.as_os_str()]);
+    assert!(generated.status.success());
+    let other_id = String::from_utf8_lossy(&generated.stderr)
+        .rsplit("kek id: ")
+        .next()
+        .expect("an id")
+        .trim()
+        .to_owned();
+    bed.paths()
+        .envoy_config_sealed_with(&bed.discovery_file(), Some(&other));
+    bed.wait_for_rejections(1);
+    let after = bed.wait_for_keys("the previous keys", |keys| *keys == before);
+    assert_eq!(kid_of(&bed.assertion_for("alice")), after.signing_kid);
+    let log = bed.envoy.flushed_log();
+    assert!(
+        log.contains(&format!(
+            "signed-headers: invalid configuration: signing_key: sealed under key-encryption key {other_id}, but SIGNED_HEADERS_KEK holds "
+        )),
+        "{log}"
+    );
+
+    // Sealed under the KEK Envoy holds, the same bundle is taken.
+    bed.write_discovery_file();
+    bed.wait_for_keys("the added key", |keys| keys.kids.len() == 2);
 }
 
 #[test]
@@ -484,6 +623,12 @@ fn live_reload_config_dump_shows_the_key_so_admin_stays_on_loopback() {
     assert!(
         dump.contains(encoded.trim()),
         "the discovery file's key is in /config_dump (as documented)"
+    );
+    // What the sealed test looks for is found here, where it is.
+    assert!(
+        key_material(&bundle)
+            .iter()
+            .any(|fragment| dump.contains(fragment.as_str()))
     );
     assert!(bundle.contains("PRIVATE KEY"));
 
