@@ -1,6 +1,8 @@
 //! The assertion minted for a user, and the cache that spares most
 //! requests a signature.
 
+use std::rc::Rc;
+
 use signed_headers_keys::{AssertionClaims, Audience, Es256Signer, PrecomputedNonce};
 
 use crate::config::{Issuer, IssuerFormat};
@@ -126,6 +128,9 @@ struct CacheKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Minted {
     pub token: String,
+    /// The kid of the key that signed it: a token is reused only while
+    /// that key is published.
+    pub kid: Rc<str>,
     /// How many groups were left out to keep the token within its size
     /// limit (0: none).
     pub dropped_groups: usize,
@@ -192,12 +197,20 @@ pub struct TokenLimits {
 /// Recently minted tokens, so a user's burst of requests costs one signature.
 ///
 /// A token is reused while at least half its lifetime remains, so the
-/// upstream always gets one valid for `ttl / 2` seconds or more. Memory is
-/// bounded by `capacity` (see [`FreshMap`] for what happens when full).
+/// upstream always gets one valid for `ttl / 2` seconds or more, and only
+/// while the key that signed it is published: after a promote, tokens the
+/// previous key signed keep being reused until their usual refresh point
+/// (every verifier still accepts them, and `retire` waits for their
+/// expiry), so a promote does not make every active user's next request
+/// sign at once. Memory is bounded by `capacity` (see [`FreshMap`] for what
+/// happens when full).
 #[derive(Debug)]
 pub struct TokenCache {
     entries: FreshMap<CacheKey, Minted>,
     limits: TokenLimits,
+    /// The kids a cached token may carry to be reused: the published keys
+    /// and the signing key.
+    reusable_kids: Vec<Rc<str>>,
     /// Slots in the store every worker shares; 0: none.
     shared_slots: usize,
     /// ECDSA nonces computed off the request path (see [`Self::refill_nonces`]).
@@ -247,9 +260,52 @@ impl TokenCache {
         Self {
             entries: FreshMap::new(capacity),
             limits,
+            reusable_kids: Vec::new(),
             shared_slots: 0,
             nonces: Vec::new(),
         }
+    }
+
+    /// Reuses tokens signed by `signing_kid` or any of `published` (the
+    /// keys the JWKS holds), and takes over only those. Without it, only
+    /// the signer's own tokens are reused.
+    pub fn with_reusable_kids<'k>(
+        mut self,
+        signing_kid: &'k str,
+        published: impl IntoIterator<Item = &'k str>,
+    ) -> Self {
+        self.reusable_kids = std::iter::once(signing_kid)
+            .chain(published.into_iter().filter(|kid| *kid != signing_kid))
+            .map(Rc::from)
+            .collect();
+        self
+    }
+
+    fn reusable(&self, minted: &Minted, signer: &Es256Signer) -> bool {
+        *minted.kid == *signer.kid() || self.reusable_kids.contains(&minted.kid)
+    }
+
+    /// Takes over what `previous` (this VM's cache under the configuration
+    /// before) holds that this one would have made itself: its fresh tokens,
+    /// if both configurations shape tokens alike (the same limits; the
+    /// identity, issuer and audience are the entries' keys), and its
+    /// precomputed nonces, which depend on no key. Tokens whose key is no
+    /// longer published are not reused anyway.
+    /// Returns how many tokens it holds then.
+    pub fn take_over(&mut self, previous: &mut TokenCache, now: u64) -> usize {
+        if previous.limits == self.limits {
+            for (key, mut minted, reuse_until) in previous.entries.drain_fresh(now) {
+                let Some(kid) = self.reusable_kids.iter().find(|kid| **kid == minted.kid) else {
+                    continue;
+                };
+                minted.kid = Rc::clone(kid);
+                self.entries.insert(key, minted, reuse_until, now);
+            }
+        }
+        let room = NONCE_POOL.saturating_sub(self.nonces.len());
+        let from = previous.nonces.len().saturating_sub(room);
+        self.nonces.extend(previous.nonces.drain(from..));
+        self.entries.len()
     }
 
     /// Also looks tokens up in, and publishes them to, `slots` slots shared
@@ -323,15 +379,16 @@ impl TokenCache {
             iss,
             aud,
         };
-        if let Some((minted, reuse_until)) = self.entries.get(&key, now) {
+        if let Some((minted, reuse_until)) = self.entries.get(&key, now)
+            && self.reusable(minted, signer)
+        {
             return Ok(Token {
                 minted: minted.clone(),
                 source: TokenSource::Local,
                 reuse_until,
             });
         }
-        let shared_key =
-            (self.shared_slots > 0).then(|| shared_key_bytes(&key, signer.kid(), &self.limits));
+        let shared_key = (self.shared_slots > 0).then(|| shared_key_bytes(&key, &self.limits));
         // Two candidate slots per key (2-way associative): two identities
         // sharing one slot do not keep evicting each other.
         let mut publish_to: Option<(u64, String)> = None;
@@ -342,6 +399,7 @@ impl TokenCache {
                     .as_deref()
                     .and_then(|value| decode_shared(value, key_bytes))
                     && now <= reuse_until
+                    && self.reusable(&minted, signer)
                 {
                     self.entries.insert(key, minted.clone(), reuse_until, now);
                     return Ok(Token {
@@ -434,26 +492,34 @@ impl TokenCache {
             }
             payload = serialize(&claims)?;
         }
+        let kid = self
+            .reusable_kids
+            .iter()
+            .find(|kid| ***kid == *signer.kid())
+            .cloned()
+            .unwrap_or_else(|| Rc::from(signer.kid()));
         Ok(Minted {
             token: match self.nonces.pop() {
                 Some(nonce) => signer.sign_with(&payload, nonce),
                 None => signer.sign(&payload),
             },
+            kid,
             dropped_groups,
             dropped_claims,
         })
     }
 }
 
-/// Everything a token depends on besides its `jti` and times, unambiguously
-/// (length-prefixed): a shared slot is used only when these bytes match
-/// exactly, so two identities hashing to one slot never see each other's
-/// token, and a token minted under another key or limit is never reused.
-fn shared_key_bytes(key: &CacheKey, kid: &str, limits: &TokenLimits) -> Vec<u8> {
+/// Everything a token depends on besides its key, `jti` and times,
+/// unambiguously (length-prefixed): a shared slot is used only when these
+/// bytes match exactly, so two identities hashing to one slot never see
+/// each other's token, and a token minted under other limits is never
+/// reused. The signing key is checked apart (the slot holds its kid): a
+/// token of a key still published is reused across a promote.
+fn shared_key_bytes(key: &CacheKey, limits: &TokenLimits) -> Vec<u8> {
     let identity = &key.identity;
     let mut out = Vec::with_capacity(256);
     for text in [
-        kid,
         &key.iss,
         &identity.sub,
         &identity.user,
@@ -492,7 +558,7 @@ fn shared_slots(key_bytes: &[u8], slots: usize) -> [String; 2] {
     let first = mix(crate::fnv1a(key_bytes));
     let second = mix(first ^ 0x9e37_79b9_7f4a_7c15);
     let slots = slots.max(1) as u64;
-    [first, second].map(|hash| format!("signed-headers.token.v2.{}", hash % slots))
+    [first, second].map(|hash| format!("signed-headers.token.v3.{}", hash % slots))
 }
 
 /// Until when a slot's entry may be reused (whoever's it is).
@@ -502,14 +568,15 @@ fn shared_reuse_until(value: &[u8]) -> Option<u64> {
 }
 
 /// `reuse_until` (8 bytes), dropped groups (8), dropped claims (1), key
-/// length (8), key, token.
+/// length (8), key, kid length (8), kid, token.
 fn encode_shared(reuse_until: u64, minted: &Minted, key_bytes: &[u8]) -> Vec<u8> {
-    let mut value = Vec::with_capacity(25 + key_bytes.len() + minted.token.len());
+    let mut value =
+        Vec::with_capacity(33 + key_bytes.len() + minted.kid.len() + minted.token.len());
     value.extend_from_slice(&reuse_until.to_be_bytes());
     value.extend_from_slice(&(minted.dropped_groups as u64).to_be_bytes());
     value.push(minted.dropped_claims.0);
-    value.extend_from_slice(&(key_bytes.len() as u64).to_be_bytes());
-    value.extend_from_slice(key_bytes);
+    crate::push_field(&mut value, key_bytes);
+    crate::push_field(&mut value, minted.kid.as_bytes());
     value.extend_from_slice(minted.token.as_bytes());
     value
 }
@@ -528,11 +595,16 @@ fn decode_shared(value: &[u8], key_bytes: &[u8]) -> Option<(u64, Minted)> {
     if value.get(25..key_end)? != key_bytes {
         return None;
     }
-    let token = std::str::from_utf8(value.get(key_end..)?).ok()?;
+    let kid_len = usize::try_from(number(key_end)?).ok()?;
+    let kid_start = key_end.checked_add(8)?;
+    let kid_end = kid_start.checked_add(kid_len)?;
+    let kid = std::str::from_utf8(value.get(kid_start..kid_end)?).ok()?;
+    let token = std::str::from_utf8(value.get(kid_end..)?).ok()?;
     Some((
         reuse_until,
         Minted {
             token: token.to_owned(),
+            kid: Rc::from(kid),
             dropped_groups,
             dropped_claims,
         },
@@ -895,6 +967,120 @@ pub mod tests {
         assert_eq!((seen.token, source), (fresh.token, TokenSource::Shared));
     }
 
+    fn kid_of(token: &str) -> String {
+        use base64::Engine as _;
+        let header = token.split('.').next().unwrap();
+        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .unwrap();
+        let header: serde_json::Value = serde_json::from_slice(&header).unwrap();
+        header["kid"].as_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn a_promote_keeps_reusing_tokens_of_published_keys_until_their_refresh_point() {
+        let shared = MemoryShared::default();
+        let (old, new) = (signer(), signer());
+        let get = |cache: &mut TokenCache, signer: &Es256Signer, identity: &Identity, now| {
+            let token = cache
+                .token_shared(signer, identity, "i".into(), "a".into(), now, &shared)
+                .unwrap();
+            (token.minted.token, token.source)
+        };
+        let bob = Identity {
+            sub: "bob".into(),
+            ..alice()
+        };
+        // Before: the old key signs (the new one published, after `add`).
+        let before = || {
+            TokenCache::new(16, limits())
+                .with_shared_slots(64)
+                .with_reusable_kids(old.kid(), [old.kid(), new.kid()])
+        };
+        let mut worker_1 = before();
+        let (alice_token, _) = get(&mut worker_1, &old, &alice(), 1000);
+        assert_eq!(kid_of(&alice_token), old.kid());
+
+        // Promote: a new configuration, whose cache takes over worker 1's.
+        let promoted = || {
+            TokenCache::new(16, limits())
+                .with_shared_slots(64)
+                .with_reusable_kids(new.kid(), [new.kid(), old.kid()])
+        };
+        let mut after_1 = promoted();
+        assert_eq!(after_1.take_over(&mut worker_1, 1010), 1);
+        assert_eq!(
+            get(&mut after_1, &new, &alice(), 1010),
+            (alice_token.clone(), TokenSource::Local)
+        );
+        // Worker 2 never saw alice: it finds her token in the shared slots.
+        let mut after_2 = promoted();
+        assert_eq!(
+            get(&mut after_2, &new, &alice(), 1020),
+            (alice_token.clone(), TokenSource::Shared)
+        );
+        // What is minted after the promote uses the new key.
+        let (bob_token, source) = get(&mut after_2, &new, &bob, 1020);
+        assert_eq!(
+            (kid_of(&bob_token).as_str(), source),
+            (new.kid(), TokenSource::Signed)
+        );
+        // Past the old token's refresh point (ttl / 2 after it was signed):
+        // a new token, by the new key, never the old one.
+        let (refreshed, source) = get(&mut after_1, &new, &alice(), 1151);
+        assert_eq!(source, TokenSource::Signed);
+        assert_eq!(kid_of(&refreshed), new.kid());
+
+        // Retire: the old key is no longer published. Its tokens are
+        // neither taken over nor reused from the shared slots.
+        let mut worker_3 = before();
+        get(&mut worker_3, &old, &bob, 1200);
+        let retired = || {
+            TokenCache::new(16, limits())
+                .with_shared_slots(64)
+                .with_reusable_kids(new.kid(), [new.kid()])
+        };
+        let mut after_retire = retired();
+        assert_eq!(after_retire.take_over(&mut worker_3, 1201), 0);
+        let (for_bob, source) = get(&mut after_retire, &new, &bob, 1201);
+        assert_eq!(
+            (kid_of(&for_bob).as_str(), source),
+            (new.kid(), TokenSource::Signed)
+        );
+    }
+
+    #[test]
+    fn a_new_configuration_takes_over_tokens_only_under_the_same_limits_and_nonces_always() {
+        let signer = signer();
+        let cache = |limits: TokenLimits| {
+            TokenCache::new(16, limits).with_reusable_kids(signer.kid(), [signer.kid()])
+        };
+        let mut previous = cache(limits());
+        previous.refill_nonces(NONCE_POOL);
+        previous
+            .token(&signer, &alice(), "i".into(), "a".into(), 1000)
+            .unwrap();
+        let shorter = TokenLimits {
+            ttl_seconds: 60,
+            ..limits()
+        };
+        let mut next = cache(shorter);
+        assert_eq!(next.take_over(&mut previous, 1001), 0, "another ttl");
+        assert_eq!(next.nonces.len(), NONCE_POOL - 1, "the nonces move");
+        assert!(previous.nonces.is_empty());
+
+        let mut previous = cache(limits());
+        previous
+            .token(&signer, &alice(), "i".into(), "a".into(), 1000)
+            .unwrap();
+        let mut next = cache(limits());
+        assert_eq!(
+            next.take_over(&mut previous, 1151),
+            0,
+            "a stale token stays behind"
+        );
+    }
+
     #[test]
     fn a_shared_slot_serves_only_its_exact_identity_key_and_limits() {
         let shared = MemoryShared::default();
@@ -920,7 +1106,8 @@ pub mod tests {
         let (for_alice, source) = get(&mut worker_2, &signer, &alice());
         assert_eq!(source, TokenSource::Signed);
         assert_eq!(decode_claims(&for_alice.token).sub, "alice");
-        // Another signing key (a promoted key): never a token of the old one.
+        // Another signing key whose cache does not publish the old one (a
+        // retired key, another configuration's): never a token of it.
         let promoted = super::tests::signer();
         let mut worker_3 = TokenCache::new(16, limits()).with_shared_slots(1);
         let (token, source) = get(&mut worker_3, &promoted, &alice());

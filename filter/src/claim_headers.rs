@@ -110,6 +110,7 @@ mod tests {
     fn whole() -> Minted {
         Minted {
             token: String::new(),
+            kid: "kid".into(),
             dropped_groups: 0,
             dropped_claims: DroppedClaims::default(),
         }

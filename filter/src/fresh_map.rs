@@ -35,7 +35,6 @@ impl<K: Hash + Eq, V> FreshMap<K, V> {
         }
     }
 
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -50,6 +49,15 @@ impl<K: Hash + Eq, V> FreshMap<K, V> {
             .get(key)
             .filter(|fresh| now <= fresh.reuse_until)
             .map(|fresh| (&fresh.value, fresh.reuse_until))
+    }
+
+    /// Empties the map, yielding the entries still reusable at `now`.
+    pub fn drain_fresh(&mut self, now: u64) -> impl Iterator<Item = (K, V, u64)> + '_ {
+        self.earliest_reuse_until = u64::MAX;
+        self.entries
+            .drain()
+            .filter(move |(_, fresh)| now <= fresh.reuse_until)
+            .map(|(key, fresh)| (key, fresh.value, fresh.reuse_until))
     }
 
     /// Keeps `value` until `reuse_until`, if there is room (a stale entry

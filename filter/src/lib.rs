@@ -73,7 +73,8 @@ struct Plugin {
     published: PublishedKeys,
     /// OpenID discovery, when the issuer is an `https` URL.
     discovery: Discovery,
-    tokens: RefCell<TokenCache>,
+    /// Shared with [`LATEST_TOKEN_CACHES`], for the next configuration.
+    tokens: Rc<RefCell<TokenCache>>,
     /// Whether any identity source reads the request's dynamic metadata.
     reads_metadata: bool,
     /// The headers set for a request, keyed by the raw bytes that decide
@@ -139,11 +140,14 @@ impl Plugin {
                 .max_header_bytes
                 .saturating_sub(settings.header.len() + 2),
         };
+        let tokens = TokenCache::new(settings.token_cache_entries, limits)
+            .with_shared_slots(settings.shared_token_cache_slots)
+            .with_reusable_kids(
+                signer.kid(),
+                published_kids.split(',').filter(|kid| !kid.is_empty()),
+            );
         Ok(Self {
-            tokens: RefCell::new(
-                TokenCache::new(settings.token_cache_entries, limits)
-                    .with_shared_slots(settings.shared_token_cache_slots),
-            ),
+            tokens: Rc::new(RefCell::new(tokens)),
             requests: RefCell::new(FreshMap::new(settings.token_cache_entries)),
             reads_metadata: settings
                 .identity
@@ -159,6 +163,51 @@ impl Plugin {
             signer,
             published,
         })
+    }
+}
+
+thread_local! {
+    /// Each filter's latest token cache in this VM, by the filter's name
+    /// (`plugin_name`). A new configuration of the filter (a key rotation
+    /// step, a settings change) takes over its tokens and nonces rather
+    /// than sign for every active user again (see `TokenCache::take_over`).
+    /// Held here, not only by the plugin, so that the handover works
+    /// whichever of the two root contexts Envoy drops or creates first.
+    static LATEST_TOKEN_CACHES: RefCell<std::collections::HashMap<Vec<u8>, Rc<RefCell<TokenCache>>>> =
+        RefCell::new(std::collections::HashMap::new());
+}
+
+/// Makes `plugin`'s token cache this filter's latest and hands it what the
+/// previous one holds.
+fn inherit_tokens(plugin: &Plugin) {
+    let name = hostcalls::get_property(vec!["plugin_name"])
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let previous = LATEST_TOKEN_CACHES.with(|latest| {
+        latest
+            .try_borrow_mut()
+            .ok()
+            .and_then(|mut latest| latest.insert(name, Rc::clone(&plugin.tokens)))
+    });
+    let Some(previous) = previous.filter(|previous| !Rc::ptr_eq(previous, &plugin.tokens)) else {
+        return;
+    };
+    let now = hostcalls::get_current_time()
+        .ok()
+        .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
+        .map(|since| since.as_secs());
+    if let (Some(now), Ok(mut tokens), Ok(mut previous)) = (
+        now,
+        plugin.tokens.try_borrow_mut(),
+        previous.try_borrow_mut(),
+    ) {
+        let taken = tokens.take_over(&mut previous, now);
+        if taken > 0 {
+            log::info!(
+                "signed-headers: kept {taken} cached tokens from the previous configuration (signed by keys still published)"
+            );
+        }
     }
 }
 
@@ -406,6 +455,7 @@ impl RootContext for SignedHeadersRoot {
             .and_then(|settings| Plugin::new(settings, &configuration));
         match plugin {
             Ok(plugin) => {
+                inherit_tokens(&plugin);
                 self.plugin = Some(Rc::new(plugin));
                 if let Err(status) = hostcalls::set_tick_period(NONCE_TICK) {
                     log::warn!("signed-headers: no timer for precomputing nonces: {status:?}");

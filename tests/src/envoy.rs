@@ -911,24 +911,37 @@ impl Envoy {
             .collect()
     }
 
-    /// `listener.signed_headers.worker_<n>.downstream_cx_total` for each
-    /// worker: how many downstream connections each worker accepted.
+    /// `listener.<stat prefix>.worker_<n>.downstream_cx_total` for each
+    /// worker: how many downstream connections each worker accepted. A
+    /// shipped configuration's listener has no stat prefix: its stats are
+    /// named after its address, and every listener but admin's counts.
     pub fn worker_connection_counts(&self) -> Vec<u64> {
         let stats = self.stats();
         (0..self.concurrency)
             .map(|worker| {
-                let name = format!(
-                    "listener.{}.worker_{worker}.downstream_cx_total",
-                    self.listener_name
-                );
-                *stats.get(&name).unwrap_or_else(|| {
-                    panic!("Envoy has no stat {name}; listener stats: {:?}", {
-                        stats
-                            .keys()
-                            .filter(|k| k.starts_with("listener."))
-                            .collect::<Vec<_>>()
+                let suffix = format!(".worker_{worker}.downstream_cx_total");
+                let named = format!("listener.{}{suffix}", self.listener_name);
+                if let Some(count) = stats.get(&named) {
+                    return *count;
+                }
+                let counts: Vec<u64> = stats
+                    .iter()
+                    .filter(|(name, _)| {
+                        name.starts_with("listener.")
+                            && !name.starts_with("listener.admin.")
+                            && name.ends_with(&suffix)
                     })
-                })
+                    .map(|(_, count)| *count)
+                    .collect();
+                assert!(
+                    !counts.is_empty(),
+                    "Envoy has no stat {named}; listener stats: {:?}",
+                    stats
+                        .keys()
+                        .filter(|k| k.starts_with("listener."))
+                        .collect::<Vec<_>>()
+                );
+                counts.iter().sum()
             })
             .collect()
     }

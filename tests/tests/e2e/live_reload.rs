@@ -525,6 +525,91 @@ fn live_reload_keeps_the_last_good_keys_when_a_broken_file_arrives() {
     );
 }
 
+/// Tokens signed by the filter so far, summed over the workers.
+fn tokens_signed(envoy: &Envoy) -> u64 {
+    envoy
+        .stats()
+        .get("wasmcustom.signed_headers.tokens_signed")
+        .copied()
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_promote_reuses_the_tokens_of_keys_still_published_so_users_do_not_all_sign_again() {
+    const USERS: usize = 150;
+    let bed = LiveReloadBed::start(false);
+    bed.edit_bundle("add", &[]);
+    bed.write_discovery_file();
+    let added = bed.wait_for_keys("the added key", |keys| keys.kids.len() == 2);
+    let (old_kid, new_kid) = (added.kids[0].clone(), added.kids[1].clone());
+    let idp_tokens: Vec<String> = (0..USERS)
+        .map(|user| bed.idp_token(&format!("user-{user:03}")))
+        .collect();
+    // Every user once, each request on a new connection (both workers).
+    let round = || -> Vec<String> {
+        idp_tokens
+            .iter()
+            .map(|token| {
+                let response = bed
+                    .envoy
+                    .send(&Request::get("/").host("app.example").bearer(token));
+                EchoedRequest::from_response(&response)
+                    .single_header(ASSERTION_HEADER)
+                    .to_owned()
+            })
+            .collect()
+    };
+    let warm = round();
+    assert_eq!(round(), warm);
+    let warm_signatures = tokens_signed(&bed.envoy);
+    assert_eq!(warm_signatures, USERS as u64, "one signature per user");
+    assert!(warm.iter().all(|token| kid_of(token) == old_kid));
+
+    // Promote: the new key signs what is minted from now on, and every user
+    // keeps the token the old key signed, which every verifier holding the
+    // JWKS of any moment since `add` accepts.
+    bed.edit_bundle("promote", &["--min-age", "0", "--allow-shorter-wait"]);
+    bed.write_discovery_file();
+    let promoted = bed.wait_for_keys("the promoted key", |keys| keys.signing_kid == new_kid);
+    let workers = bed.envoy.worker_connection_counts();
+    let after_promote = round();
+    let promote_signatures = tokens_signed(&bed.envoy) - warm_signatures;
+    eprintln!(
+        "{USERS} active users over {workers:?} connections per worker: {warm_signatures} signatures to warm up, {promote_signatures} in the round after the promote"
+    );
+    assert!(
+        workers.iter().all(|&count| count > 0),
+        "both workers took connections: {workers:?}"
+    );
+    assert_eq!(promote_signatures, 0, "no user signed again");
+    assert_eq!(after_promote, warm, "each user kept their token");
+    assert_all_verify(&after_promote, &promoted.body);
+    assert_all_verify(&after_promote, &added.body);
+    let newcomer = bed.assertion_for("newcomer");
+    assert_eq!(
+        kid_of(&newcomer),
+        new_kid,
+        "a token minted now uses the new key"
+    );
+    assert!(
+        bed.envoy
+            .log()
+            .contains("cached tokens from the previous configuration"),
+        "the take-over is logged"
+    );
+
+    // Retire: the old key is gone from the JWKS, and so are its tokens:
+    // each user signs once, with the new key.
+    bed.edit_bundle("retire", &["--min-age", "0", "--allow-shorter-wait"]);
+    bed.write_discovery_file();
+    let retired = bed.wait_for_keys("the retired key set", |keys| keys.kids.len() == 1);
+    let before_retire = tokens_signed(&bed.envoy);
+    let after_retire = round();
+    assert_eq!(tokens_signed(&bed.envoy) - before_retire, USERS as u64);
+    assert!(after_retire.iter().all(|token| kid_of(token) == new_kid));
+    assert_all_verify(&after_retire, &retired.body);
+}
+
 /// Everything that would give a private key away: the SEC1 scalar's base64
 /// in the PEM, and the same in the base64 of the whole PEM (the plain
 /// discovery file's form).
