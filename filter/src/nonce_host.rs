@@ -51,7 +51,8 @@ impl NonceProducer {
                 .map_err(|status| format!("cannot create the nonce counter: {status:?}"))?;
         }
         log::info!(
-            "signed-headers: nonce producer: queue_depth={} main_thread_percent={}",
+            "signed-headers: nonce producer: version={} queue_depth={} main_thread_percent={}",
+            env!("CARGO_PKG_VERSION"),
             settings.queue_depth,
             settings.main_thread_percent
         );
