@@ -14,7 +14,7 @@ export SIGNED_HEADERS_WASM := $(WASM)
 export NOOP_FILTER_WASM := $(NOOP_WASM)
 export SIGNING_KEY_BIN := $(CLI)
 
-.PHONY: all build wasm cli toolchain envoy verifier-js test lint fmt demo bench bench-signing fuzz soak clean dist dist-wasm dist-check oci oci-tools
+.PHONY: all build wasm cli toolchain envoy verifier-js test lint fmt demo bench bench-signing fuzz soak clean dist dist-wasm dist-check oci oci-tools deploy-check
 
 all: build
 
@@ -96,6 +96,11 @@ oci-tools:
 	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
 	  $$sudo apt-get update && $$sudo apt-get install -y skopeo docker-registry; }
 
+# deploy/'s manifests against the schemas Kubernetes, Istio and the Gateway
+# API publish (npm packages generated from them; see deploy/README.md).
+deploy-check:
+	cd deploy/validate && npm ci --no-audit --no-fund --loglevel=error && node validate.mjs
+
 dist-check:
 	@set -e; work=$$(mktemp -d); trap 'rm -rf "$$work"' EXIT; \
 	for copy in a b-elsewhere; do \
@@ -111,6 +116,7 @@ dist-check:
 
 test: build envoy verifier-js oci-tools
 	cargo test --workspace
+	$(MAKE) --no-print-directory deploy-check
 	$(MAKE) --no-print-directory dist-check
 
 lint: toolchain
@@ -163,4 +169,4 @@ fuzz:
 clean:
 	cargo clean
 	rm -rf $(VENV)
-	rm -rf .tools $(JS_PACKAGE)/wasm $(JS_PACKAGE)/node_modules dist
+	rm -rf .tools $(JS_PACKAGE)/wasm $(JS_PACKAGE)/node_modules dist deploy/validate/node_modules

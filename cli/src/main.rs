@@ -200,6 +200,20 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Print the bundle sealed under a key-encryption key, for a
+    /// `signing_key` in a configuration Envoy gets from a platform (an Istio
+    /// WasmPlugin's pluginConfig, an Envoy Gateway EnvoyExtensionPolicy's
+    /// config): the filter opens it with SIGNED_HEADERS_KEK from Envoy's
+    /// environment.
+    Seal {
+        /// The bundle (raw PEM or base64 of PEM; `-`: stdin).
+        #[arg(value_name = "BUNDLE")]
+        bundle: PathBuf,
+        /// The key-encryption key (as `generate-kek` writes it); default:
+        /// SIGNED_HEADERS_KEK.
+        #[arg(long, value_name = "FILE")]
+        kek_file: Option<PathBuf>,
+    },
     /// Print the bundle as one line of base64, for the SIGNING_KEY setting.
     Encode {
         /// The bundle (raw PEM or base64 of PEM; `-`: stdin).
@@ -369,6 +383,7 @@ fn run(command: Command) -> Result<()> {
             kid_format,
         } => merged_jwks(&bundles, kid_format),
         Command::GenerateKek { output, force } => seal::generate(output.as_deref(), force),
+        Command::Seal { bundle, kek_file } => seal::seal_bundle(&bundle, kek_file.as_deref()),
         Command::Encode { bundle } => {
             let bundle = load_bundle(&bundle)?;
             write_stdout(&format!("{}\n", STANDARD.encode(bundle.to_pem())))

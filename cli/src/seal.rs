@@ -8,7 +8,9 @@ use signed_headers_keys::{KEK_ENV, KeyEncryptionKey, KeyEncryptionKeys};
 use zeroize::Zeroizing;
 
 use crate::error::{CliError, Result};
-use crate::files::{Overwrite, display_name, is_stdio, read_text, write_atomic, write_stdout};
+use crate::files::{
+    Overwrite, display_name, is_stdio, load_bundle, read_text, write_atomic, write_stdout,
+};
 
 /// The KEKs from `--kek-file`, else from `SIGNED_HEADERS_KEK`.
 pub fn load(kek_file: Option<&Path>) -> Result<KeyEncryptionKeys> {
@@ -18,7 +20,7 @@ pub fn load(kek_file: Option<&Path>) -> Result<KeyEncryptionKeys> {
             Ok(text) => (Zeroizing::new(text), KEK_ENV.to_owned()),
             Err(_) => {
                 return Err(CliError::input(format!(
-                    "--seal needs the key-encryption key: --kek-file FILE, or {KEK_ENV} in the environment (`signing-key generate-kek` makes one)"
+                    "sealing needs the key-encryption key: --kek-file FILE, or {KEK_ENV} in the environment (`signing-key generate-kek` makes one)"
                 )));
             }
         },
@@ -53,5 +55,29 @@ pub fn generate(output: Option<&Path>, force: bool) -> Result<()> {
         _ => write_stdout(&line)?,
     }
     eprintln!("kek id: {}", kek.id());
+    Ok(())
+}
+
+/// `seal BUNDLE [--kek-file FILE]`: the sealed text, for a `signing_key`
+/// in a configuration other than a discovery file (an Istio WasmPlugin's
+/// `pluginConfig`, an Envoy Gateway EnvoyExtensionPolicy's `config`).
+pub fn seal_bundle(bundle: &Path, kek_file: Option<&Path>) -> Result<()> {
+    let keks = load(kek_file)?;
+    let bundle = load_bundle(bundle)?;
+    if bundle.signing_key().is_none() {
+        return Err(CliError::input(
+            "no private key: nothing in the bundle can sign",
+        ));
+    }
+    let sealed = keks
+        .sealing()
+        .seal(&bundle.to_pem())
+        .map_err(|err| CliError::input(format!("sealing the bundle: {err}")))?;
+    write_stdout(&format!("{sealed}\n"))?;
+    eprintln!(
+        "sealed {} key(s) under key-encryption key {}",
+        bundle.keys().len(),
+        keks.sealing().id()
+    );
     Ok(())
 }

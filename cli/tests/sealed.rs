@@ -182,7 +182,10 @@ fn envoy_config_seal_without_a_usable_kek_writes_nothing() {
         Run::from(output)
     };
     let err = run(args(&["--seal"])).fails(2);
-    assert!(err.contains("--seal needs the key-encryption key"), "{err}");
+    assert!(
+        err.contains("sealing needs the key-encryption key"),
+        "{err}"
+    );
     let mut bad = args(&["--seal", "--kek-file"]);
     bad.push(path_str(&bad_kek).to_owned());
     let err = run(bad).fails(2);
@@ -208,7 +211,10 @@ fn envoy_config_seal_without_a_usable_kek_writes_nothing() {
     .map(str::to_owned)
     .to_vec();
     let err = run(rotate).fails(2);
-    assert!(err.contains("--seal needs the key-encryption key"), "{err}");
+    assert!(
+        err.contains("sealing needs the key-encryption key"),
+        "{err}"
+    );
     assert_eq!(fs::read_to_string(&bundle).unwrap(), bundle_before);
     assert_eq!(fs::read_to_string(&output).unwrap(), "previous");
 }
@@ -258,4 +264,36 @@ fn rotate_seal_keeps_the_sealed_discovery_file_in_step_and_rewrites_only_on_chan
     let bundle_now = Bundle::parse(&fs::read_to_string(&bundle).unwrap()).unwrap();
     assert_eq!(opened().to_pem(), bundle_now.to_pem());
     assert_eq!(opened().keys().len(), 2);
+}
+
+#[test]
+fn seal_prints_what_envoy_config_seal_embeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("keys.pem");
+    let kek = dir.path().join("kek");
+    cli(&["generate", "-o", path_str(&bundle)]).ok();
+    cli(&["generate-kek", "-o", path_str(&kek)]).ok();
+    let sealed = cli(&["seal", path_str(&bundle), "--kek-file", path_str(&kek)]).ok();
+    let discovery = cli(&[
+        "envoy-config",
+        path_str(&bundle),
+        "--seal",
+        "--kek-file",
+        path_str(&kek),
+        "-o",
+        "-",
+    ])
+    .ok();
+    assert_eq!(plugin_settings(&discovery)["signing_key"], sealed.trim());
+    let kek_text = fs::read_to_string(&kek).unwrap();
+    let pem = Bundle::parse(&fs::read_to_string(&bundle).unwrap())
+        .unwrap()
+        .to_pem();
+    assert_eq!(open_with_node(&kek_text, sealed.trim()), pem);
+
+    let public = dir.path().join("public.pem");
+    let key = Bundle::parse(&pem).unwrap();
+    fs::write(&public, key.keys()[0].to_public_only().unwrap().to_pem()).unwrap();
+    let err = cli(&["seal", path_str(&public), "--kek-file", path_str(&kek)]).fails(2);
+    assert!(err.contains("nothing in the bundle can sign"), "{err}");
 }

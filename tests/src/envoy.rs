@@ -90,7 +90,13 @@ pub struct EnvoyOptions {
     /// connection manager's `strip_trailing_host_dot` (see
     /// [`EnvoyOptions::per_host_routes`]).
     per_host_routes: Option<bool>,
+    /// `jwt_authn`'s configuration instead of the harness's (see
+    /// [`EnvoyOptions::jwt_authn_config`]).
+    jwt_authn: Option<Value>,
 }
+
+/// Where [`EnvoyOptions::jwt_authn_config`] puts the test IdP's JWKS.
+pub const IDP_JWKS_PLACEHOLDER: &str = "${IDP_JWKS}";
 
 /// How requests travel on from Envoy to the echo upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +143,7 @@ impl EnvoyOptions {
             nonce_producer: None,
             upstream: UpstreamProtocol::Http1,
             per_host_routes: None,
+            jwt_authn: None,
         }
     }
 
@@ -144,6 +151,14 @@ impl EnvoyOptions {
     /// else through a catch-all one; each tells the upstream which it was
     /// (`x-routed-as: good` or `catch-all`). `strip_trailing_host_dot` sets
     /// the connection manager's option of that name.
+    /// `jwt_authn` configured as `typed_config` (a `JwtAuthentication`),
+    /// as a platform generates it: any string equal to
+    /// [`IDP_JWKS_PLACEHOLDER`] becomes the test IdP's JWKS.
+    pub fn jwt_authn_config(mut self, typed_config: Value) -> Self {
+        self.jwt_authn = Some(typed_config);
+        self
+    }
+
     pub fn per_host_routes(mut self, strip_trailing_host_dot: bool) -> Self {
         self.per_host_routes = Some(strip_trailing_host_dot);
         self
@@ -219,7 +234,15 @@ impl EnvoyOptions {
     /// HCM -> `jwt_authn` -> signed-headers wasm -> router, every route to
     /// the `upstream` cluster, and the admin interface on `127.0.0.1:0`.
     pub fn bootstrap(&self, upstream: SocketAddr, idp_jwks: &str, wasm: Option<&Path>) -> Value {
-        let mut http_filters = vec![jwt_authn_filter(idp_jwks, self.jwt_cache)];
+        let jwt_authn = match &self.jwt_authn {
+            Some(typed_config) => {
+                let mut typed_config = typed_config.clone();
+                replace_strings(&mut typed_config, IDP_JWKS_PLACEHOLDER, idp_jwks);
+                json!({"name": "envoy.filters.http.jwt_authn", "typed_config": typed_config})
+            }
+            None => jwt_authn_filter(idp_jwks, self.jwt_cache),
+        };
+        let mut http_filters = vec![jwt_authn];
         if let FilterSetup::Wasm { configuration } = &self.filter {
             let wasm = wasm.expect("the wasm filter needs the path of the built .wasm");
             http_filters.push(wasm_filter(wasm, configuration, &self.host_env_keys));
@@ -428,6 +451,20 @@ fn loopback_port_zero() -> Value {
 /// dynamic metadata; a missing token is allowed through (so the filter's
 /// `unauthenticated` policy decides, and the JWKS path needs no token); an
 /// invalid token is rejected with 401.
+/// Every string in `value` equal to `from` becomes `to`.
+fn replace_strings(value: &mut Value, from: &str, to: &str) {
+    match value {
+        Value::String(text) if text == from => *text = to.to_owned(),
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| replace_strings(item, from, to)),
+        Value::Object(members) => members
+            .values_mut()
+            .for_each(|member| replace_strings(member, from, to)),
+        _ => {}
+    }
+}
+
 fn jwt_authn_filter(idp_jwks: &str, jwt_cache: bool) -> Value {
     let mut provider = json!({
         "issuer": TestIdp::ISSUER,

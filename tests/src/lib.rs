@@ -40,7 +40,8 @@ mod verify;
 
 pub use echo::{EchoUpstream, EchoedRequest, MAX_HEADER_LINE_BYTES};
 pub use envoy::{
-    CONCURRENCY, Envoy, EnvoyOptions, FailedStart, FilterSetup, ShippedConfig, UpstreamProtocol,
+    CONCURRENCY, Envoy, EnvoyOptions, FailedStart, FilterSetup, IDP_JWKS_PLACEHOLDER,
+    ShippedConfig, UpstreamProtocol,
 };
 pub use idp::TestIdp;
 pub use server::LoopbackServer;

@@ -26,6 +26,7 @@ mod keys;
 mod live_reload;
 mod mtls;
 mod oci;
+mod platforms;
 mod policy;
 mod providers;
 mod readme;

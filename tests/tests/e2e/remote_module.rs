@@ -81,8 +81,8 @@ impl RemoteModuleBed {
             &format!("filename: {}\n", ca_file.display()),
         )
         .substitute(
-            "sha256: 0000000000000000000000000000000000000000000000000000000000000000",
-            &format!("sha256: {sha256}"),
+            "sha256: \"0000000000000000000000000000000000000000000000000000000000000000\"",
+            &format!("sha256: \"{sha256}\""),
         );
         let (config, _) = with_signing_key(config);
         let envoy = Envoy::start_shipped(&config, "ingress");
