@@ -10,15 +10,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use signed_headers_e2e::http::Request;
-use signed_headers_e2e::tls::{HttpsServer, TestCa};
 use signed_headers_e2e::{
     ASSERTION_HEADER, AssertionVerifier, EchoUpstream, EchoedRequest, Envoy, JWKS_PATH,
-    ShippedConfig, TestIdp, filter_wasm, run_signing_key, try_signing_key,
+    ShippedConfig, filter_wasm, run_signing_key, try_signing_key,
 };
 use signed_headers_keys::KEK_ENV;
 use tempfile::TempDir;
 
-use crate::shipped::{load_shipped_without_filter, with_idp_at};
+use crate::shipped::{ShippedIdp, load_shipped_without_filter};
 use crate::support::{assert_no_key_material, private_key_fragments};
 
 const FILE: &str = "live-reload.yaml";
@@ -44,8 +43,7 @@ pub struct LiveKeys {
 pub struct LiveReloadBed {
     pub envoy: Envoy,
     pub upstream: EchoUpstream,
-    idp: TestIdp,
-    _idp_jwks: HttpsServer,
+    idp: ShippedIdp,
     config: ShippedConfig,
     dir: TempDir,
     sealed: bool,
@@ -74,15 +72,8 @@ impl LiveReloadBed {
 
     fn start_with(kubernetes: bool, settings: &Value, sealed: bool) -> Self {
         let upstream = EchoUpstream::start();
-        let idp = TestIdp::new();
-        let ca = TestCa::new("signed-headers e2e CA");
-        let idp_jwks = HttpsServer::serve_json(
-            &ca.issue_server(&["idp.example.com"]),
-            "/.well-known/jwks.json",
-            idp.jwks(),
-        );
+        let idp = ShippedIdp::start();
         let dir = tempfile::tempdir().expect("cannot create a temporary directory");
-        let ca_file = ca.write_cert(dir.path(), "ca.pem");
         let discovery_dir = dir.path().join("signed-headers");
         std::fs::create_dir(&discovery_dir).expect("cannot create the discovery directory");
         let bed_paths = Paths {
@@ -109,19 +100,16 @@ impl LiveReloadBed {
             bed_paths.write_discovery_file();
         }
 
-        let config = with_idp_at(
-            load_shipped_without_filter(FILE, &upstream),
-            idp_jwks.address().port(),
-            &ca_file,
-        )
-        .substitute(
-            "path: /etc/envoy/signed-headers/filter.json",
-            &format!("path: {}", discovery_dir.join(DISCOVERY_FILE).display()),
-        )
-        .substitute(
-            "{path: /etc/envoy/signed-headers}",
-            &format!("{{path: {}}}", discovery_dir.display()),
-        );
+        let (config, _) = idp.configure(load_shipped_without_filter(FILE, &upstream), dir.path());
+        let config = config
+            .substitute(
+                "path: /etc/envoy/signed-headers/filter.json",
+                &format!("path: {}", discovery_dir.join(DISCOVERY_FILE).display()),
+            )
+            .substitute(
+                "{path: /etc/envoy/signed-headers}",
+                &format!("{{path: {}}}", discovery_dir.display()),
+            );
         let config = if sealed {
             config.env(KEK_ENV, bed_paths.kek_text().trim())
         } else {
@@ -132,7 +120,6 @@ impl LiveReloadBed {
             envoy,
             upstream,
             idp,
-            _idp_jwks: idp_jwks,
             config,
             dir,
             sealed,
@@ -157,10 +144,7 @@ impl LiveReloadBed {
 
     /// An IdP token for `subject` that the shipped `jwt_authn` accepts.
     pub fn idp_token(&self, subject: &str) -> String {
-        let mut claims = TestIdp::user_claims(subject);
-        claims["iss"] = json!("https://idp.example.com");
-        claims["aud"] = json!("my-app");
-        self.idp.token(&claims)
+        self.idp.token(subject)
     }
 
     fn paths(&self) -> Paths {

@@ -18,6 +18,8 @@ use signed_headers_e2e::{
 };
 use signed_headers_keys::{KEK_ENV, KeyEncryptionKey};
 
+use crate::shipped::shipped_idp_token;
+
 /// The documents of `deploy/<file>`, as JSON.
 fn manifests(file: &str) -> Vec<Value> {
     let path = signed_headers_e2e::repository_root()
@@ -45,17 +47,6 @@ fn with_sealed_key(mut configuration: Value) -> (Value, KeyEncryptionKey) {
     let sealed = kek.seal(&signing_bundle().to_pem()).expect("sealed");
     configuration["signing_key"] = json!(sealed);
     (configuration, kek)
-}
-
-/// An IdP token as the manifests' provider expects it.
-fn idp_token(idp: &TestIdp, subject: &str, extra: &Value) -> String {
-    let mut claims = TestIdp::user_claims(subject);
-    claims["iss"] = json!("https://idp.example.com");
-    claims["aud"] = json!("my-app");
-    for (name, value) in extra.as_object().expect("an object") {
-        claims[name] = value.clone();
-    }
-    idp.token(&claims)
 }
 
 fn assertion_sub(bed: &TestBed, token: &str) -> (u16, Option<String>) {
@@ -117,7 +108,7 @@ fn istio_bed(payload_key: &str) -> TestBed {
 #[test]
 fn istio_wasm_plugin_signs_behind_the_jwt_authn_istio_generates() {
     let bed = istio_bed("payload");
-    let token = idp_token(&bed.idp, "alice", &json!({"scope": "openid email"}));
+    let token = shipped_idp_token(&bed.idp, "alice", &json!({"scope": "openid email"}));
     assert_eq!(assertion_sub(&bed, &token), (200, Some("alice".to_owned())));
     // No token: jwt_authn lets it through, the filter denies it.
     let response = bed.send(&Request::get("/").host("app.example"));
@@ -132,7 +123,7 @@ fn istio_wasm_plugin_finds_no_identity_where_istio_before_1_21_put_the_payload()
     // configuration reads `payload`, so there the user is denied, never
     // signed as someone else.
     let bed = istio_bed("https://idp.example.com");
-    let token = idp_token(&bed.idp, "alice", &json!({}));
+    let token = shipped_idp_token(&bed.idp, "alice", &json!({}));
     assert_eq!(assertion_sub(&bed, &token), (401, None));
     assert_eq!(bed.upstream.request_count(), 0);
 }
@@ -173,7 +164,7 @@ fn envoy_gateway_extension_policy_signs_behind_the_jwt_authn_envoy_gateway_gener
         options = options.host_env_key(key.as_str().expect("a key"));
     }
     let bed = TestBed::start_with(&options);
-    let token = idp_token(&bed.idp, "alice", &json!({}));
+    let token = shipped_idp_token(&bed.idp, "alice", &json!({}));
     assert_eq!(assertion_sub(&bed, &token), (200, Some("alice".to_owned())));
     // No token: jwt_authn lets it through (optional), the filter denies it.
     let response = bed.send(&Request::get("/").host("app.example"));

@@ -7,17 +7,15 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use signed_headers_e2e::http::Request;
-use signed_headers_e2e::tls::{HttpsServer, Reply, TestCa};
+use signed_headers_e2e::tls::{HttpsServer, Reply};
 use signed_headers_e2e::{
-    ASSERTION_HEADER, AssertionVerifier, EchoUpstream, EchoedRequest, Envoy, JWKS_PATH, TestIdp,
-    filter_wasm,
+    ASSERTION_HEADER, AssertionVerifier, EchoUpstream, EchoedRequest, Envoy, JWKS_PATH, filter_wasm,
 };
 use tempfile::TempDir;
 
-use crate::shipped::{load_shipped_without_filter, loopback_port, with_idp_at, with_signing_key};
+use crate::shipped::{ShippedIdp, load_shipped_without_filter, loopback_port, with_signing_key};
 
 const FILE: &str = "remote-module.yaml";
 const MODULE_HOST: &str = "releases.example.com";
@@ -31,9 +29,8 @@ struct RemoteModuleBed {
     // Drop order: Envoy first, then what it talks to.
     envoy: Envoy,
     upstream: EchoUpstream,
-    idp: TestIdp,
+    idp: ShippedIdp,
     module_requests: Arc<AtomicUsize>,
-    _idp_jwks: HttpsServer,
     _module_server: HttpsServer,
     _dir: TempDir,
 }
@@ -41,49 +38,41 @@ struct RemoteModuleBed {
 impl RemoteModuleBed {
     fn start(sha256: &str, failures: usize) -> Self {
         let upstream = EchoUpstream::start();
-        let idp = TestIdp::new();
-        let ca = TestCa::new("signed-headers e2e CA");
-        let idp_jwks = HttpsServer::serve_json(
-            &ca.issue_server(&["idp.example.com"]),
-            "/.well-known/jwks.json",
-            idp.jwks(),
-        );
+        let idp = ShippedIdp::start();
         let module = std::fs::read(filter_wasm()).expect("the built module");
         let module_requests = Arc::new(AtomicUsize::new(0));
         let counted = Arc::clone(&module_requests);
-        let module_server = HttpsServer::start(&ca.issue_server(&[MODULE_HOST]), move |request| {
-            let seen = counted.fetch_add(1, Ordering::SeqCst);
-            if request.target != MODULE_PATH {
-                return Reply::json(404, "{}");
-            }
-            if seen < failures {
-                return Reply::json(503, "{}");
-            }
-            Reply {
-                status: 200,
-                headers: vec![("content-type".into(), "application/wasm".into())],
-                body: module.clone(),
-            }
-        });
+        let module_server =
+            HttpsServer::start(&idp.ca.issue_server(&[MODULE_HOST]), move |request| {
+                let seen = counted.fetch_add(1, Ordering::SeqCst);
+                if request.target != MODULE_PATH {
+                    return Reply::json(404, "{}");
+                }
+                if seen < failures {
+                    return Reply::json(503, "{}");
+                }
+                Reply {
+                    status: 200,
+                    headers: vec![("content-type".into(), "application/wasm".into())],
+                    body: module.clone(),
+                }
+            });
         let dir = tempfile::tempdir().expect("cannot create a temporary directory");
-        let ca_file = ca.write_cert(dir.path(), "ca.pem");
-        let config = with_idp_at(
-            load_shipped_without_filter(FILE, &upstream),
-            idp_jwks.address().port(),
-            &ca_file,
-        )
-        .substitute(
-            "{address: releases.example.com, port_value: 443}",
-            &loopback_port(module_server.address().port()),
-        )
-        .substitute(
-            "filename: /etc/ssl/certs/ca-certificates.crt\n",
-            &format!("filename: {}\n", ca_file.display()),
-        )
-        .substitute(
-            "sha256: \"0000000000000000000000000000000000000000000000000000000000000000\"",
-            &format!("sha256: \"{sha256}\""),
-        );
+        let (config, ca_file) =
+            idp.configure(load_shipped_without_filter(FILE, &upstream), dir.path());
+        let config = config
+            .substitute(
+                "{address: releases.example.com, port_value: 443}",
+                &loopback_port(module_server.address().port()),
+            )
+            .substitute(
+                "filename: /etc/ssl/certs/ca-certificates.crt\n",
+                &format!("filename: {}\n", ca_file.display()),
+            )
+            .substitute(
+                "sha256: \"0000000000000000000000000000000000000000000000000000000000000000\"",
+                &format!("sha256: \"{sha256}\""),
+            );
         let (config, _) = with_signing_key(config);
         let envoy = Envoy::start_shipped(&config, "ingress");
         Self {
@@ -91,17 +80,13 @@ impl RemoteModuleBed {
             upstream,
             idp,
             module_requests,
-            _idp_jwks: idp_jwks,
             _module_server: module_server,
             _dir: dir,
         }
     }
 
     fn idp_token(&self, subject: &str) -> String {
-        let mut claims = TestIdp::user_claims(subject);
-        claims["iss"] = json!("https://idp.example.com");
-        claims["aud"] = json!("my-app");
-        self.idp.token(&claims)
+        self.idp.token(subject)
     }
 
     /// A request with a valid IdP token, and the JWKS path.

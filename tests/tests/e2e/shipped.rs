@@ -114,13 +114,66 @@ pub fn loopback_port(port: u16) -> String {
     format!("{{address: 127.0.0.1, port_value: {port}}}")
 }
 
+/// A token the shipped `jwt_authn` provider accepts (issuer
+/// `https://idp.example.com`, audience `my-app`), signed by `idp`, with the
+/// members of `extra` added.
+pub fn shipped_idp_token(idp: &TestIdp, subject: &str, extra: &Value) -> String {
+    let mut claims = TestIdp::user_claims(subject);
+    claims["iss"] = json!(SHIPPED_IDP_ISSUER);
+    claims["aud"] = json!(SHIPPED_IDP_AUDIENCE);
+    if let Value::Object(extra) = extra {
+        for (name, value) in extra {
+            claims[name] = value.clone();
+        }
+    }
+    idp.token(&claims)
+}
+
+/// The identity provider the shipped configurations trust: a test IdP,
+/// its JWKS served over HTTPS under a certificate for `idp.example.com`
+/// from `ca`.
+pub struct ShippedIdp {
+    pub idp: TestIdp,
+    pub ca: TestCa,
+    pub jwks: HttpsServer,
+}
+
+impl ShippedIdp {
+    pub fn start() -> Self {
+        let idp = TestIdp::new();
+        let ca = TestCa::new("signed-headers e2e CA");
+        let jwks = HttpsServer::serve_json(
+            &ca.issue_server(&[SHIPPED_IDP_HOST]),
+            SHIPPED_IDP_JWKS_PATH,
+            idp.jwks(),
+        );
+        Self { idp, ca, jwks }
+    }
+
+    /// `config` fetching the JWKS from this server, trusting the test CA
+    /// (written into `dir`, whose path it returns too).
+    pub fn configure(
+        &self,
+        config: ShippedConfig,
+        dir: &std::path::Path,
+    ) -> (ShippedConfig, std::path::PathBuf) {
+        let ca_file = self.ca.write_cert(dir, "ca.pem");
+        let config = with_idp_at(config, self.jwks.address().port(), &ca_file);
+        (config, ca_file)
+    }
+
+    /// A token the shipped `jwt_authn` provider accepts.
+    pub fn token(&self, subject: &str) -> String {
+        shipped_idp_token(&self.idp, subject, &json!({}))
+    }
+}
+
 /// `envoy/envoy.yaml` running in front of an echo upstream.
 struct ShippedStaticBed {
     // Drop order: Envoy first, then what it talks to.
     envoy: Envoy,
     upstream: EchoUpstream,
-    idp: TestIdp,
-    idp_jwks: HttpsServer,
+    idp: ShippedIdp,
     signing_kid: String,
     _dir: TempDir,
 }
@@ -128,37 +181,22 @@ struct ShippedStaticBed {
 impl ShippedStaticBed {
     fn start() -> Self {
         let upstream = EchoUpstream::start();
-        let idp = TestIdp::new();
-        let ca = TestCa::new("signed-headers e2e CA");
-        let idp_jwks = HttpsServer::serve_json(
-            &ca.issue_server(&[SHIPPED_IDP_HOST]),
-            SHIPPED_IDP_JWKS_PATH,
-            idp.jwks(),
-        );
+        let idp = ShippedIdp::start();
         let dir = tempfile::tempdir().expect("cannot create a temporary directory");
-        let ca_file = ca.write_cert(dir.path(), "ca.pem");
-        let (config, signing_kid) = with_signing_key(with_idp_at(
-            load_shipped("envoy.yaml", &upstream),
-            idp_jwks.address().port(),
-            &ca_file,
-        ));
+        let (config, _) = idp.configure(load_shipped("envoy.yaml", &upstream), dir.path());
+        let (config, signing_kid) = with_signing_key(config);
         let envoy = Envoy::start_shipped(&config, "ingress");
         Self {
             envoy,
             upstream,
             idp,
-            idp_jwks,
             signing_kid,
             _dir: dir,
         }
     }
 
-    /// A token the shipped `jwt_authn` provider accepts.
     fn idp_token(&self, subject: &str) -> String {
-        let mut claims = TestIdp::user_claims(subject);
-        claims["iss"] = json!(SHIPPED_IDP_ISSUER);
-        claims["aud"] = json!(SHIPPED_IDP_AUDIENCE);
-        self.idp.token(&claims)
+        self.idp.token(subject)
     }
 
     fn verifier(&self) -> AssertionVerifier {
@@ -172,7 +210,7 @@ impl ShippedStaticBed {
 fn shipped_static_config_signs_for_verified_users_and_serves_the_jwks() {
     let bed = ShippedStaticBed::start();
     assert!(
-        bed.idp_jwks.served() >= 1,
+        bed.idp.jwks.served() >= 1,
         "Envoy never fetched the IdP's JWKS over HTTPS"
     );
 
