@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use signed_headers_e2e::http::Request;
 use signed_headers_e2e::{
     ASSERTION_HEADER, AssertionVerifier, EchoedRequest, EnvoyOptions, IDP_JWKS_PLACEHOLDER,
-    JWKS_PATH, TestBed, TestIdp, signing_bundle,
+    JWKS_PATH, TestBed, signing_bundle,
 };
 use signed_headers_keys::{KEK_ENV, KeyEncryptionKey};
 
