@@ -43,7 +43,9 @@ cli:
 # wasm32-unknown-unknown, bound by the wasm-bindgen CLI of exactly the
 # version the crate pins (installed from crates.io into .tools/), with the
 # module inlined for runtimes without a file system, and the test
-# dependencies from the npm registry (package-lock.json).
+# dependencies from the npm registry (package-lock.json), with the runtimes
+# the package is tested on (verifier-js/runtimes: Node 18, 22 and current,
+# Deno, Bun, workerd).
 WASM_BINDGEN_VERSION := $(shell sed -n 's/^wasm-bindgen = "=\(.*\)"/\1/p' verifier-js/Cargo.toml)
 WASM_BINDGEN := $(abspath .tools/wasm-bindgen-$(WASM_BINDGEN_VERSION)/bin/wasm-bindgen)
 JS_PACKAGE := verifier-js/npm
@@ -57,6 +59,7 @@ verifier-js: toolchain $(WASM_BINDGEN)
 	$(WASM_BINDGEN) --target web --out-dir $(JS_PACKAGE)/wasm --out-name verifier $(JS_WASM)
 	node verifier-js/scripts/inline-wasm.mjs $(JS_PACKAGE)/wasm/verifier_bg.wasm $(JS_PACKAGE)/wasm/bytes.js
 	cd $(JS_PACKAGE) && npm ci --no-audit --no-fund --loglevel=error
+	cd verifier-js/runtimes && npm ci --no-audit --no-fund --loglevel=error
 
 build: wasm cli
 
@@ -169,4 +172,4 @@ fuzz:
 clean:
 	cargo clean
 	rm -rf $(VENV)
-	rm -rf .tools $(JS_PACKAGE)/wasm $(JS_PACKAGE)/node_modules dist deploy/validate/node_modules
+	rm -rf .tools $(JS_PACKAGE)/wasm $(JS_PACKAGE)/node_modules verifier-js/runtimes/node_modules dist deploy/validate/node_modules

@@ -86,6 +86,173 @@ fn javascript_package_passes_its_node_tests_against_envoy() {
     assert!(passed >= 12, "only {passed} node tests passed:\n{report}");
 }
 
+/// The runtimes of `verifier-js/runtimes` (installed from npm by `make
+/// verifier-js`): each runs `test/portable/cli.mjs`.
+const CLI_RUNTIMES: [(&str, &[&str]); 5] = [
+    ("node18/bin/node", &[]),
+    ("node22/bin/node", &[]),
+    ("node26/bin/node", &[]),
+    (
+        ".bin/deno",
+        &["run", "--allow-env", "--allow-net", "--allow-read"],
+    ),
+    (".bin/bun", &["run"]),
+];
+
+fn runtimes_dir() -> PathBuf {
+    let dir = repository_root()
+        .join("verifier-js")
+        .join("runtimes")
+        .join("node_modules");
+    assert!(
+        dir.is_dir(),
+        "{} is missing: run `make verifier-js` (make test does)",
+        dir.display()
+    );
+    dir
+}
+
+/// What `test/portable/checks.mjs` needs: assertions a real Envoy minted
+/// for two hosts, and an expired one signed with the filter's key.
+fn portable_inputs(bed: &TestBed, key: &signed_headers_keys::BundleKey, subject: &str) -> Value {
+    let assertion_for = |host: &str| {
+        let response = bed.send(
+            &Request::get("/")
+                .host(host)
+                .bearer(&bed.idp.token_for(subject)),
+        );
+        signed_headers_e2e::EchoedRequest::from_response(&response)
+            .single_header(signed_headers_e2e::ASSERTION_HEADER)
+            .to_owned()
+    };
+    let issued = u64::try_from(now()).expect("a clock after 1970") - 1000;
+    let expired = key
+        .signer()
+        .expect("a private key")
+        .sign_claims(&json!({
+            "iss": HOST, "aud": HOST, "jti": "expired-portable", "iat": issued, "exp": issued + 300,
+            "sub": subject, "user": subject, "email": "", "groups": [], "sid": "", "name": "",
+        }))
+        .expect("claims serialize");
+    json!({
+        "jwksUrl": format!("{}/.well-known/pomerium/jwks.json", bed.envoy.base_url()),
+        "host": HOST,
+        "subject": subject,
+        "assertion": assertion_for(HOST),
+        "otherHostAssertion": assertion_for("other.example"),
+        "expiredAssertion": expired,
+    })
+}
+
+/// How many checks `checks.mjs` has: each runtime must pass them all.
+const PORTABLE_CHECKS: usize = 8;
+
+#[test]
+fn javascript_package_passes_the_portable_checks_on_node_18_22_current_deno_and_bun() {
+    let bundle = signing_bundle();
+    let bed = TestBed::start(&config_with_key(&bundle, json!({})));
+    let inputs = portable_inputs(&bed, &bundle.keys()[0], "alice").to_string();
+    let runtimes = runtimes_dir();
+    let cli = js_package().join("test").join("portable").join("cli.mjs");
+    for (binary, args) in CLI_RUNTIMES {
+        let output = Command::new(runtimes.join(binary))
+            .args(args)
+            .arg(&cli)
+            .env("SIGNED_HEADERS_CHECKS", &inputs)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap_or_else(|err| panic!("cannot run {binary}: {err}"));
+        let report = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(output.status.success(), "{binary}:\n{report}");
+        assert!(
+            report.contains(&format!(": {PORTABLE_CHECKS} checks passed")),
+            "{binary}:\n{report}"
+        );
+    }
+}
+
+#[test]
+fn javascript_package_passes_the_portable_checks_in_workerd_with_init_verifier() {
+    let bundle = signing_bundle();
+    let bed = TestBed::start(&config_with_key(&bundle, json!({})));
+    let inputs = portable_inputs(&bed, &bundle.keys()[0], "alice").to_string();
+    let package = js_package();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    // workerd embeds files relative to its configuration: a copy of the
+    // package's files, laid out as in the package.
+    let module = |name: &str, kind: &str| {
+        let copy = dir.path().join(name);
+        std::fs::create_dir_all(copy.parent().expect("a parent")).expect("a directory");
+        std::fs::copy(package.join(name), &copy).expect("a copy of the module");
+        format!("(name = \"{name}\", {kind} = embed \"{name}\")")
+    };
+    let modules = [
+        module("test/portable/worker.mjs", "esModule"),
+        module("test/portable/checks.mjs", "esModule"),
+        module("index.js", "esModule"),
+        module("wasm/verifier.js", "esModule"),
+        module("wasm/bytes.js", "esModule"),
+        module("wasm/verifier_bg.wasm", "wasm"),
+    ]
+    .join(", ");
+    let inputs_text = serde_json::to_string(&inputs).expect("a JSON string");
+    let config = format!(
+        r#"using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [
+    (name = "main", worker = .checks),
+    (name = "loopback", network = (allow = ["public", "private", "local"])),
+  ],
+  sockets = [(name = "http", address = "127.0.0.1:{port}", http = (), service = "main")],
+);
+const checks :Workerd.Worker = (
+  modules = [{modules}],
+  compatibilityDate = "2025-01-01",
+  bindings = [(name = "CHECKS", text = {inputs_text})],
+  globalOutbound = "loopback",
+);
+"#
+    );
+    let config_file = dir.path().join("workerd.capnp");
+    std::fs::write(&config_file, config).expect("the workerd configuration");
+    let mut workerd = Command::new(runtimes_dir().join(".bin/workerd"))
+        .arg("serve")
+        .arg(&config_file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot run workerd");
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let response = loop {
+        match signed_headers_e2e::http::try_send(address, &Request::get("/")) {
+            Ok(response) => break response,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            Err(err) => {
+                let _ = workerd.kill();
+                let output = workerd.wait_with_output().expect("workerd's output");
+                panic!(
+                    "workerd never answered ({err}):\n{}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+        }
+    };
+    let _ = workerd.kill();
+    let _ = workerd.wait();
+    assert_eq!(response.status, 200, "{}", response.text());
+    let passed = response.json()["passed"].as_array().map_or(0, Vec::len);
+    assert_eq!(passed, PORTABLE_CHECKS, "{}", response.text());
+}
+
 /// `verify-service.mjs`: Express with the package's middleware and one
 /// long-lived verifier on the filter's JWKS.
 struct JsVerifyService {
