@@ -14,7 +14,7 @@ export SIGNED_HEADERS_WASM := $(WASM)
 export NOOP_FILTER_WASM := $(NOOP_WASM)
 export SIGNING_KEY_BIN := $(CLI)
 
-.PHONY: all build wasm cli toolchain envoy verifier-js test lint fmt demo bench bench-signing fuzz soak clean dist dist-wasm dist-check oci oci-tools deploy-check
+.PHONY: all build wasm cli toolchain envoy verifier-js test lint fmt demo bench bench-signing fuzz soak clean dist dist-wasm dist-check oci test-tools deploy-check
 
 all: build
 
@@ -89,15 +89,16 @@ dist: dist-wasm
 
 # The module as an OCI image layout (deploy/oci-image.sh: the format Istio
 # and Envoy Gateway pull), in $(DIST)/oci; push it with skopeo (see
-# deploy/README.md). The tests push one to a local registry: they need
-# skopeo and Debian's docker-registry, installed here when missing.
+# deploy/README.md). The tests push one to a local registry (test-tools).
 oci: dist-wasm
 	deploy/oci-image.sh $(DIST)/signed_headers.wasm $(VERSION) $(DIST)/oci
 
-oci-tools:
-	@command -v skopeo >/dev/null && command -v docker-registry >/dev/null || { \
+# What the tests need from Debian: skopeo and docker-registry (the OCI
+# round trip), chromium (the JavaScript package in a browser).
+test-tools:
+	@command -v skopeo >/dev/null && command -v docker-registry >/dev/null && command -v chromium >/dev/null || { \
 	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
-	  $$sudo apt-get update && $$sudo apt-get install -y skopeo docker-registry; }
+	  $$sudo apt-get update && $$sudo apt-get install -y skopeo docker-registry chromium; }
 
 # deploy/'s manifests against the schemas Kubernetes, Istio and the Gateway
 # API publish (npm packages generated from them; see deploy/README.md).
@@ -117,7 +118,7 @@ dist-check:
 	if [ "$$a" = "$$b" ]; then echo "dist-check: two builds from two copies of the checkout are byte for byte the same: $$a"; \
 	else echo "dist-check: the builds differ: $$a vs $$b"; exit 1; fi
 
-test: build envoy verifier-js oci-tools
+test: build envoy verifier-js test-tools
 	cargo test --workspace
 	$(MAKE) --no-print-directory deploy-check
 	$(MAKE) --no-print-directory dist-check

@@ -32,6 +32,7 @@ pub mod h2;
 pub mod http;
 mod idp;
 pub mod oidc;
+pub mod page_server;
 mod server;
 mod testbed;
 pub mod tls;

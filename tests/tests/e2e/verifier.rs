@@ -253,6 +253,59 @@ const checks :Workerd.Worker = (
     assert_eq!(passed, PORTABLE_CHECKS, "{}", response.text());
 }
 
+#[test]
+fn javascript_package_passes_the_portable_checks_in_headless_chromium() {
+    let bundle = signing_bundle();
+    let bed = TestBed::start(&config_with_key(&bundle, json!({})));
+    let inputs = portable_inputs(&bed, &bundle.keys()[0], "alice").to_string();
+    let package = js_package();
+    let files = [
+        "index.js",
+        "wasm/verifier.js",
+        "wasm/bytes.js",
+        "test/portable/checks.mjs",
+        "test/portable/browser.html",
+    ]
+    .map(|name| (format!("/{name}"), package.join(name)))
+    .to_vec();
+    let page = signed_headers_e2e::page_server::PageServer::start(files, inputs);
+    let profile = tempfile::tempdir().expect("a browser profile directory");
+    // The flags that keep Chromium off the network it cannot reach here.
+    let mut chromium = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!(
+            "http://{}/test/portable/browser.html",
+            page.address()
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cannot run chromium (Debian's package; make test installs it)");
+    let result = page.wait_for_result(Duration::from_secs(90));
+    let _ = chromium.kill();
+    let _ = chromium.wait();
+    let result: Value = serde_json::from_str(&result.expect("the page never reported"))
+        .expect("the page's result is JSON");
+    let passed = result["passed"].as_array().map_or(0, Vec::len);
+    assert_eq!(passed, PORTABLE_CHECKS, "{result}");
+    assert!(
+        result["agent"]
+            .as_str()
+            .is_some_and(|agent| agent.contains("Chrome")),
+        "{result}"
+    );
+}
+
 /// `verify-service.mjs`: Express with the package's middleware and one
 /// long-lived verifier on the filter's JWKS.
 struct JsVerifyService {
