@@ -5,6 +5,12 @@
 //! It also answers the JWKS path with a fixed one-key JWKS, as the filter
 //! does with its own, so the benchmark can compare the two local answers.
 //!
+//! Configured `{"mode": "floor"}`, it does exactly the host calls a
+//! signed-headers cache hit cannot avoid, and nothing else: every request
+//! header read in one call, the request's dynamic metadata read once, and
+//! one 671-byte header (the size of a typical assertion) set. No parsing,
+//! no cache, no clock. `make bench` compares the filter's hit path with it.
+//!
 //! A request for exactly `/crash` makes it panic, which traps the worker's
 //! VM: the end-to-end tests use that to check what Envoy's
 //! `failure_policy` does when a filter's VM dies (signed-headers itself
@@ -12,23 +18,43 @@
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, MapType};
+use proxy_wasm::types::{Action, BufferType, ContextType, MapType};
 
 proxy_wasm::main! {{
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(NoopRoot) });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(NoopRoot::default()) });
 }}
 
 const JWKS_PATH: &str = "/.well-known/pomerium/jwks.json";
 /// A JWKS of the size the filter serves for one key.
 const JWKS_BODY: &str = r#"{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","kid":"4f1b7e2a9c0d5e6f8a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6071","use":"sig","alg":"ES256"}]}"#;
 
-struct NoopRoot;
+/// What the floor mode sets: the size of an assertion, shaped like one.
+const FLOOR_ASSERTION: &str = "eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.UvImZaYMEtKJGF2VDuiBNgkWb2sRPReNbA_TkB_yOaGglfIPk5VlDPk4C47bIkprJIoekk6P0K4uGpSSozBfGIy2EJAPnjR_rohtxlB3lex0XEw_yy6yxz4Uk0yGfuBXunJJm_oSHoNrKsFXJu59awr2qxPDjpLK4NFQV7FZmH-UzHQR1xfxRXmyqhAPu7NPpZP-rtJySLdi46tYBfB2WiucHX4PN8RJIb0_ZWTq338UKnJmjEfiI9Fu3YxHtGr8W67iYfU7JhUtJjuoOwN81JYuQ0gBJWuIXpyQUfMgsNuD856nrb0NdObex_PfrsyPZGVmZBp7omYPMBH8NXApHFeZDRoAkSaJGfJdnQYS3zWdYCaiQPRYml15Hx3ZfP76d3p7TxUkGr9XvUN61LEphAU08_OHXCWwi-oGwodM-qTdF7LYQoRd6CpbxTmIiseAVKI5nM_J_MLaMc490Wa9zTozhH5buwf9B8pHeEIxsZr0WHLO77n8WfT5XRQ4Gjp4MlY0e5_85pzXAHrop1jMpBXVqR7oY8i2wDN.J_C3pKldJEDiI_d3OL_zGGXifCn9qtU5KbRu_oNnVmsyW1EXuF0EVo11cLQEYlSEn0uD9RAc_OvJOvjgGhVDRQ";
+
+#[derive(Default)]
+struct NoopRoot {
+    floor: bool,
+}
 
 impl Context for NoopRoot {}
 
 impl RootContext for NoopRoot {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        let configuration = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&configuration);
+        self.floor = text.replace(' ', "").contains(r#""mode":"floor""#);
+        true
+    }
+
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(NoopHttp))
+        if self.floor {
+            Some(Box::new(FloorHttp))
+        } else {
+            Some(Box::new(NoopHttp))
+        }
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -39,6 +65,29 @@ impl RootContext for NoopRoot {
 struct NoopHttp;
 
 impl Context for NoopHttp {}
+
+struct FloorHttp;
+
+impl Context for FloorHttp {}
+
+impl HttpContext for FloorHttp {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let headers = hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default();
+        if headers
+            .iter()
+            .any(|(name, value)| name == ":path" && value == JWKS_PATH)
+        {
+            return NoopHttp.on_http_request_headers(0, false);
+        }
+        let _metadata = hostcalls::get_property(vec!["metadata"]);
+        let _ = hostcalls::set_map_value(
+            MapType::HttpRequestHeaders,
+            "x-pomerium-jwt-assertion",
+            Some(FLOOR_ASSERTION),
+        );
+        Action::Continue
+    }
+}
 
 impl HttpContext for NoopHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {

@@ -1019,6 +1019,8 @@ enum Target {
     PerWorker(f64),
     /// Signatures per user over the run at most this.
     SignaturesPerUser(f64),
+    /// None: a baseline measured for what it is (the floor).
+    Reference,
 }
 
 fn comparisons(settings: &Settings, pem: &str) -> Vec<Comparison> {
@@ -1037,7 +1039,31 @@ fn comparisons(settings: &Settings, pem: &str) -> Vec<Comparison> {
         options(workers, config)
     };
     let baseline = |workers: usize| options(workers, json!({})).wasm_module(&noop);
+    // The no-op module doing only the hit path's unavoidable host calls.
+    let floor = |workers: usize| options(workers, json!({"mode": "floor"})).wasm_module(&noop);
     vec![
+        Comparison {
+            id: "floor",
+            title: "the floor (all request headers, the metadata, one 671-byte header set) vs no-op filter (1 worker)".into(),
+            baseline: baseline(1),
+            candidate: floor(1),
+            path: "/",
+            load: Load::OneUser,
+            expect: Expect::Reused,
+            target: Target::Reference,
+            workers: 1,
+        },
+        Comparison {
+            id: "hit-floor",
+            title: "one user, token cache hit: filter vs the floor (1 worker)".into(),
+            baseline: floor(1),
+            candidate: filter(1, json!({})),
+            path: "/",
+            load: Load::OneUser,
+            expect: Expect::Reused,
+            target: Target::Ratio(0.97),
+            workers: 1,
+        },
         Comparison {
             id: "hit",
             title: "one user, token cache hit: filter vs no-op filter (1 worker)".into(),
@@ -1176,6 +1202,7 @@ impl Compared {
                 self.signatures_per_user()
                     .is_some_and(|per_user| per_user <= at_most),
             ),
+            Target::Reference => ("none (a reference)".to_owned(), true),
         }
     }
 
