@@ -101,18 +101,14 @@ impl Plugin {
                     .ok_or("signing_key: no private key: nothing in the bundle can sign")?;
                 let kids: Vec<String> =
                     bundle.keys().iter().map(|key| key.kid_in(format)).collect();
-                (
-                    signer,
-                    JwksDocument::new(&bundle.jwks_in(format)),
-                    kids.join(","),
-                )
+                (signer, JwksDocument::new(&bundle.jwks_in(format)), kids)
             }
             KeySource::Ephemeral => {
                 let key = shared_ephemeral_key()?;
                 let signer = key.signer().ok_or("ephemeral key has no private half")?;
                 // Nothing is published for a key nobody configured; operators
                 // who need verification configure a key.
-                (signer, JwksDocument::empty(), String::new())
+                (signer, JwksDocument::empty(), Vec::new())
             }
         };
         // The one line that says which keys this configuration serves: Envoy's
@@ -125,9 +121,10 @@ impl Plugin {
             _ => String::new(),
         };
         log::info!(
-            "signed-headers: configured: version={} signing_kid={} published_kids=[{published_kids}] jwks_etag={}{sealed}",
+            "signed-headers: configured: version={} signing_kid={} published_kids=[{}] jwks_etag={}{sealed}",
             env!("CARGO_PKG_VERSION"),
             signer.kid(),
+            published_kids.join(","),
             document.etag()
         );
         let published = PublishedKeys {
@@ -143,10 +140,7 @@ impl Plugin {
         };
         let tokens = TokenCache::new(settings.token_cache_entries, limits)
             .with_shared_slots(settings.shared_token_cache_slots)
-            .with_reusable_kids(
-                signer.kid(),
-                published_kids.split(',').filter(|kid| !kid.is_empty()),
-            );
+            .with_reusable_kids(signer.kid(), published_kids.iter().map(String::as_str));
         Ok(Self {
             tokens: Rc::new(RefCell::new(tokens)),
             requests: RefCell::new(FreshMap::new(settings.token_cache_entries)),
