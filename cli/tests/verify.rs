@@ -47,6 +47,7 @@ fn claims(iat: u64, exp: u64) -> AssertionClaims {
         name: "Ada Lovelace".into(),
         groups_truncated: false,
         claims_truncated: Vec::new(),
+        extra: Default::default(),
     }
 }
 

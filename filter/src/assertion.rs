@@ -42,6 +42,11 @@ pub fn claims(
         name: identity.name.clone(),
         groups_truncated: identity.groups_truncated,
         claims_truncated: Vec::new(),
+        extra: identity
+            .extra
+            .iter()
+            .map(|(name, value)| (name.clone(), value.to_json()))
+            .collect(),
     }
 }
 
@@ -90,21 +95,42 @@ impl OptionalClaim {
     }
 }
 
-/// The optional claims a token was minted without.
+/// The optional claims a token was minted without: built-in ones by
+/// [`OptionalClaim`], extra ones by their index in the identity's `extra`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DroppedClaims(u8);
+pub struct DroppedClaims {
+    builtin: u8,
+    extra: u32,
+}
 
 impl DroppedClaims {
     pub fn contains(self, claim: OptionalClaim) -> bool {
-        self.0 & claim.bit() != 0
+        self.builtin & claim.bit() != 0
     }
 
     fn insert(&mut self, claim: OptionalClaim) {
-        self.0 |= claim.bit();
+        self.builtin |= claim.bit();
+    }
+
+    /// Whether the extra claim at `index` was left out.
+    pub fn contains_extra(self, index: usize) -> bool {
+        u32::try_from(index)
+            .ok()
+            .and_then(|index| 1u32.checked_shl(index))
+            .is_some_and(|bit| self.extra & bit != 0)
+    }
+
+    fn insert_extra(&mut self, index: usize) {
+        if let Some(bit) = u32::try_from(index)
+            .ok()
+            .and_then(|index| 1u32.checked_shl(index))
+        {
+            self.extra |= bit;
+        }
     }
 
     pub fn is_empty(self) -> bool {
-        self.0 == 0
+        self.builtin == 0 && self.extra == 0
     }
 
     #[cfg(test)]
@@ -466,14 +492,31 @@ impl TokenCache {
         let mut dropped_claims = DroppedClaims::default();
         while !fits(&payload) {
             // The groups as one part (a partial list could read as "not a
-            // member"), against each optional claim: the largest goes.
+            // member"), against each optional claim and each extra claim:
+            // the largest goes.
             let groups_size: usize = claims.groups.iter().map(|group| group.len() + 3).sum();
             let largest_claim = OptionalClaim::ALL
                 .into_iter()
                 .filter(|claim| !claim.value(&claims).is_empty())
                 .max_by_key(|claim| claim.value(&claims).len());
-            match largest_claim {
-                Some(claim) if claim.value(&claims).len() > groups_size => {
+            let claim_size = largest_claim.map_or(0, |claim| claim.value(&claims).len());
+            let largest_extra = key
+                .identity
+                .extra
+                .iter()
+                .enumerate()
+                .filter(|(index, _)| !dropped_claims.contains_extra(*index))
+                .map(|(index, (name, value))| {
+                    (index, name, name.len() + value.to_json().to_string().len())
+                })
+                .max_by_key(|(_, _, size)| *size);
+            match (largest_claim, largest_extra) {
+                (_, Some((index, name, size))) if size > claim_size && size > groups_size => {
+                    claims.extra.remove(name);
+                    dropped_claims.insert_extra(index);
+                    claims.claims_truncated.push(name.clone());
+                }
+                (Some(claim), _) if claim_size > groups_size => {
                     claim.clear(&mut claims);
                     dropped_claims.insert(claim);
                     claims.claims_truncated.push(claim.name().to_owned());
@@ -541,6 +584,11 @@ fn shared_key_bytes(key: &CacheKey, limits: &TokenLimits) -> Vec<u8> {
         }
     }
     out.push(u8::from(identity.groups_truncated));
+    out.extend_from_slice(&(identity.extra.len() as u64).to_be_bytes());
+    for (name, value) in &identity.extra {
+        crate::push_field(&mut out, name.as_bytes());
+        crate::push_field(&mut out, value.to_json().to_string().as_bytes());
+    }
     out.extend_from_slice(&limits.ttl_seconds.to_be_bytes());
     out.extend_from_slice(&(limits.max_token_bytes as u64).to_be_bytes());
     out
@@ -558,7 +606,7 @@ fn shared_slots(key_bytes: &[u8], slots: usize) -> [String; 2] {
     let first = mix(crate::fnv1a(key_bytes));
     let second = mix(first ^ 0x9e37_79b9_7f4a_7c15);
     let slots = slots.max(1) as u64;
-    [first, second].map(|hash| format!("signed-headers.token.v3.{}", hash % slots))
+    [first, second].map(|hash| format!("signed-headers.token.v4.{}", hash % slots))
 }
 
 /// Until when a slot's entry may be reused (whoever's it is).
@@ -567,14 +615,16 @@ fn shared_reuse_until(value: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes))
 }
 
-/// `reuse_until` (8 bytes), dropped groups (8), dropped claims (1), key
-/// length (8), key, kid length (8), kid, token.
+/// `reuse_until` (8 bytes), dropped groups (8), dropped built-in claims (1),
+/// dropped extra claims (4), key length (8), key, kid length (8), kid,
+/// token.
 fn encode_shared(reuse_until: u64, minted: &Minted, key_bytes: &[u8]) -> Vec<u8> {
     let mut value =
-        Vec::with_capacity(33 + key_bytes.len() + minted.kid.len() + minted.token.len());
+        Vec::with_capacity(37 + key_bytes.len() + minted.kid.len() + minted.token.len());
     value.extend_from_slice(&reuse_until.to_be_bytes());
     value.extend_from_slice(&(minted.dropped_groups as u64).to_be_bytes());
-    value.push(minted.dropped_claims.0);
+    value.push(minted.dropped_claims.builtin);
+    value.extend_from_slice(&minted.dropped_claims.extra.to_be_bytes());
     crate::push_field(&mut value, key_bytes);
     crate::push_field(&mut value, minted.kid.as_bytes());
     value.extend_from_slice(minted.token.as_bytes());
@@ -589,10 +639,14 @@ fn decode_shared(value: &[u8], key_bytes: &[u8]) -> Option<(u64, Minted)> {
     };
     let reuse_until = number(0)?;
     let dropped_groups = usize::try_from(number(8)?).ok()?;
-    let dropped_claims = DroppedClaims(*value.get(16)?);
-    let key_len = usize::try_from(number(17)?).ok()?;
-    let key_end = 25usize.checked_add(key_len)?;
-    if value.get(25..key_end)? != key_bytes {
+    let extra: [u8; 4] = value.get(17..21)?.try_into().ok()?;
+    let dropped_claims = DroppedClaims {
+        builtin: *value.get(16)?,
+        extra: u32::from_be_bytes(extra),
+    };
+    let key_len = usize::try_from(number(21)?).ok()?;
+    let key_end = 29usize.checked_add(key_len)?;
+    if value.get(29..key_end)? != key_bytes {
         return None;
     }
     let kid_len = usize::try_from(number(key_end)?).ok()?;
@@ -634,6 +688,7 @@ pub mod tests {
             name: "Alice".into(),
             sid: "s1".into(),
             groups_truncated: false,
+            extra: Vec::new(),
         }
     }
 
@@ -895,6 +950,80 @@ pub mod tests {
             .unwrap();
         assert_eq!(other.source, TokenSource::Shared);
         assert_eq!(&other.minted, minted);
+    }
+
+    #[test]
+    fn extra_claims_are_signed_with_their_types_and_dropped_largest_first_for_size() {
+        use crate::identity::ExtraValue;
+        let signer = signer();
+        let mut identity = alice();
+        identity.extra = vec![
+            ("level".into(), ExtraValue::Number(3.into())),
+            ("admin".into(), ExtraValue::Bool(true)),
+            (
+                "teams".into(),
+                ExtraValue::List(vec!["a".into(), "b".into()]),
+            ),
+            ("bio".into(), ExtraValue::Text("x".repeat(600))),
+        ];
+        let minted = TokenCache::new(16, limits())
+            .token(&signer, &identity, "i".into(), "a".into(), 1000)
+            .unwrap();
+        let claims = decode_claims(&minted.token);
+        assert_eq!(claims.extra["level"], serde_json::json!(3));
+        assert_eq!(claims.extra["admin"], serde_json::json!(true));
+        assert_eq!(claims.extra["teams"], serde_json::json!(["a", "b"]));
+        assert_eq!(claims.extra["bio"].as_str().map(str::len), Some(600));
+        assert!(claims.claims_truncated.is_empty());
+
+        // Too long with the bio: it goes (the largest), and the token says
+        // so; the small extras stay.
+        let tight = TokenLimits {
+            max_token_bytes: minted.token.len() - 100,
+            ..limits()
+        };
+        let minted = TokenCache::new(16, tight)
+            .token(&signer, &identity, "i".into(), "a".into(), 1000)
+            .unwrap();
+        let claims = decode_claims(&minted.token);
+        assert_eq!(claims.claims_truncated, ["bio"]);
+        assert!(!claims.extra.contains_key("bio"));
+        assert_eq!(claims.extra["level"], serde_json::json!(3));
+        assert!(minted.dropped_claims.contains_extra(3));
+        assert!(!minted.dropped_claims.contains_extra(0));
+        assert!(minted.token.len() <= tight.max_token_bytes);
+    }
+
+    #[test]
+    fn extra_claims_key_the_caches() {
+        use crate::identity::ExtraValue;
+        let shared = MemoryShared::default();
+        let signer = signer();
+        let with_tenant = |tenant: &str| Identity {
+            extra: vec![("tenant".into(), ExtraValue::Text(tenant.into()))],
+            ..alice()
+        };
+        let mut worker_1 = TokenCache::new(16, limits()).with_shared_slots(1);
+        let mut worker_2 = TokenCache::new(16, limits()).with_shared_slots(1);
+        let get = |cache: &mut TokenCache, identity: &Identity| {
+            cache
+                .token_shared(&signer, identity, "i".into(), "a".into(), 1000, &shared)
+                .unwrap()
+        };
+        let first = get(&mut worker_1, &with_tenant("t-1"));
+        let other = get(&mut worker_1, &with_tenant("t-2"));
+        assert_eq!(
+            other.source,
+            TokenSource::Signed,
+            "another tenant, another token"
+        );
+        assert_ne!(first.minted.token, other.minted.token);
+        // One shared slot, now holding t-2's token: worker 2 never gets it
+        // for t-1.
+        let for_t1 = get(&mut worker_2, &with_tenant("t-1"));
+        assert_eq!(decode_claims(&for_t1.minted.token).extra["tenant"], "t-1");
+        let for_t1_again = get(&mut worker_1, &with_tenant("t-1"));
+        assert_eq!(for_t1_again.source, TokenSource::Local);
     }
 
     #[test]

@@ -3,9 +3,9 @@
 //! verifying the assertion.
 
 use crate::assertion::{Minted, OptionalClaim};
-use crate::identity::Identity;
+use crate::identity::{ExtraValue, Identity};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
     Sub,
     User,
@@ -13,6 +13,8 @@ pub enum Claim {
     Groups,
     Name,
     Sid,
+    /// An extra claim a source maps (`claims.extra`), by name.
+    Extra(String),
 }
 
 impl Claim {
@@ -64,18 +66,36 @@ impl ClaimHeader {
         let text = |claim: OptionalClaim, value: &str| {
             (!minted.dropped_claims.contains(claim)).then(|| value.to_owned())
         };
-        let value = match self.claim {
+        let list = |items: &[String]| {
+            items
+                .iter()
+                .all(|item| !item.is_empty() && !item.contains(',') && reads_back(item))
+                .then(|| items.join(","))
+        };
+        let value = match &self.claim {
             Claim::Sub => Some(identity.sub.clone()),
             Claim::User => Some(identity.user.clone()),
             Claim::Email => text(OptionalClaim::Email, &identity.email),
             Claim::Name => text(OptionalClaim::Name, &identity.name),
             Claim::Sid => text(OptionalClaim::Sid, &identity.sid),
             Claim::Groups if minted.groups_dropped() => None,
-            Claim::Groups => identity
-                .groups
-                .iter()
-                .all(|group| !group.is_empty() && !group.contains(',') && reads_back(group))
-                .then(|| identity.groups.join(",")),
+            Claim::Groups => list(&identity.groups),
+            Claim::Extra(name) => {
+                let (index, (_, value)) = identity
+                    .extra
+                    .iter()
+                    .enumerate()
+                    .find(|(_, (extra, _))| extra == name)?;
+                if minted.dropped_claims.contains_extra(index) {
+                    return None;
+                }
+                match value {
+                    ExtraValue::Text(text) => Some(text.clone()),
+                    ExtraValue::Number(number) => Some(number.to_string()),
+                    ExtraValue::Bool(flag) => Some(flag.to_string()),
+                    ExtraValue::List(items) => list(items),
+                }
+            }
         }?;
         let line_bytes = self.header.len() + 2 + value.len();
         (!value.is_empty() && reads_back(&value) && line_bytes <= max_line_bytes).then_some(value)
@@ -103,6 +123,7 @@ mod tests {
             name: "Alice \"Al\" Smith".into(),
             sid: String::new(),
             groups_truncated: false,
+            extra: Vec::new(),
         }
     }
 
@@ -139,6 +160,34 @@ mod tests {
             header(Claim::Groups).value(&alice, &groups_dropped, 8000),
             None
         );
+    }
+
+    #[test]
+    fn extra_claims_render_by_type() {
+        let mut alice = alice();
+        alice.extra = vec![
+            ("level".into(), ExtraValue::Number(3.into())),
+            ("admin".into(), ExtraValue::Bool(false)),
+            (
+                "teams".into(),
+                ExtraValue::List(vec!["a".into(), "b".into()]),
+            ),
+            ("dn".into(), ExtraValue::List(vec!["cn=x,o=y".into()])),
+            ("dept".into(), ExtraValue::Text("R&D".into())),
+        ];
+        let extra = |name: &str, minted: &Minted| {
+            header(Claim::Extra(name.into())).value(&alice, minted, 8000)
+        };
+        let whole = whole();
+        assert_eq!(extra("level", &whole).as_deref(), Some("3"));
+        assert_eq!(extra("admin", &whole).as_deref(), Some("false"));
+        assert_eq!(extra("teams", &whole).as_deref(), Some("a,b"));
+        assert_eq!(extra("dn", &whole), None, "a comma inside an item");
+        assert_eq!(extra("dept", &whole).as_deref(), Some("R&D"));
+        assert_eq!(extra("absent", &whole), None);
+        let mut dropped = whole.clone();
+        dropped.dropped_claims = crate::assertion::DroppedClaims::default();
+        assert_eq!(extra("dept", &dropped).as_deref(), Some("R&D"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use zeroize::Zeroizing;
 
 use crate::claim_headers::{Claim, ClaimHeader};
 use crate::groups::GroupsPolicy;
-use crate::identity::{CertificateField, ClaimFields, Source};
+use crate::identity::{CertificateField, ClaimFields, ExtraSource, ExtraValue, Source};
 use crate::strip::StripRules;
 pub use signed_headers_keys::Audience;
 
@@ -133,6 +133,9 @@ struct RawClaims<F> {
     name: Option<Option<F>>,
     #[serde(default, deserialize_with = "present")]
     sid: Option<Option<F>>,
+    /// Further claims: name to a field of the source, or `{"value": ...}`.
+    #[serde(default)]
+    extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl<F> Default for RawClaims<F> {
@@ -144,8 +147,96 @@ impl<F> Default for RawClaims<F> {
             groups: None,
             name: None,
             sid: None,
+            extra: serde_json::Map::new(),
         }
     }
+}
+
+/// Claims the filter sets itself: an extra claim may not take their names.
+const RESERVED_CLAIMS: [&str; 14] = [
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "jti",
+    "user",
+    "email",
+    "groups",
+    "name",
+    "sid",
+    "groups_truncated",
+    "claims_truncated",
+];
+/// Extra claims per source at most (each can be left out for size, and the
+/// token records which).
+pub const MAX_EXTRA_CLAIMS: usize = 16;
+const MAX_EXTRA_CLAIM_NAME: usize = 128;
+
+/// An extra claim's name: printable ASCII without quotes or backslashes (an
+/// Auth0-style `https://example.com/roles` is one), not the filter's own.
+fn validate_extra_name(name: &str) -> Result<(), ConfigError> {
+    let field = format!("claims.extra.{name}");
+    if RESERVED_CLAIMS.contains(&name) {
+        return Err(field_error(
+            &field,
+            "is a claim the filter sets itself; choose another name",
+        ));
+    }
+    let printable = |c: char| c.is_ascii_graphic() && c != '"' && c != '\\';
+    if name.is_empty() || name.len() > MAX_EXTRA_CLAIM_NAME || !name.chars().all(printable) {
+        return Err(field_error(
+            "claims.extra",
+            format!(
+                "claim names are 1 to {MAX_EXTRA_CLAIM_NAME} printable ASCII characters without quotes or backslashes"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The extra claims as written, `F` being the source's kind of field.
+fn extra_claims<F: serde::de::DeserializeOwned>(
+    written: serde_json::Map<String, serde_json::Value>,
+) -> Result<Vec<(String, ExtraSource<F>)>, ConfigError> {
+    if written.len() > MAX_EXTRA_CLAIMS {
+        return Err(field_error(
+            "claims.extra",
+            format!("at most {MAX_EXTRA_CLAIMS} extra claims"),
+        ));
+    }
+    written
+        .into_iter()
+        .map(|(name, source)| {
+            validate_extra_name(&name)?;
+            let field = format!("claims.extra.{name}");
+            let source = match source {
+                serde_json::Value::Object(fixed) if fixed.contains_key("value") => {
+                    if fixed.len() != 1 {
+                        return Err(field_error(
+                            &field,
+                            "a fixed value is {\"value\": ...} alone",
+                        ));
+                    }
+                    let value = fixed
+                        .get("value")
+                        .and_then(ExtraValue::from_json)
+                        .ok_or_else(|| {
+                            field_error(
+                                &format!("{field}.value"),
+                                "must be a string, a number, a boolean or a list of strings",
+                            )
+                        })?;
+                    ExtraSource::Fixed(value)
+                }
+                written => {
+                    ExtraSource::Field(typed(written).map_err(|error| error.within(&field))?)
+                }
+            };
+            Ok((name, source))
+        })
+        .collect()
 }
 
 /// Tells a field written as `null` (`Some(None)`) from an absent one (`None`).
@@ -526,7 +617,9 @@ impl Settings {
                 )
             })?,
         };
-        let claim_headers = parse_claim_headers(raw.claim_headers, &header)?;
+        let identity = parse_sources(raw.identity)?;
+        let extra_names: Vec<&str> = identity.iter().flat_map(Source::extra_names).collect();
+        let claim_headers = parse_claim_headers(raw.claim_headers, &header, &extra_names)?;
         let mut strip_names = validate_header_names("strip.names", &raw.strip.names)?;
         let strip_prefixes = validate_header_names("strip.prefixes", &raw.strip.prefixes)?;
         // A client copy of every header the filter sets is removed first.
@@ -540,7 +633,6 @@ impl Settings {
             .map(|(index, name)| validate_cookie_name(&format!("strip.cookies[{index}]"), name))
             .collect::<Result<Vec<_>, _>>()?;
 
-        let identity = parse_sources(raw.identity)?;
         let mut challenges: Vec<String> = Vec::new();
         for source in &identity {
             if !challenges
@@ -702,6 +794,7 @@ fn source(item: serde_json::Value) -> Result<Source, ConfigError> {
                 groups: None,
                 name: Some(CertificateField::SubjectCn),
                 sid: None,
+                extra: Vec::new(),
             };
             Ok(Source::ClientCertificate {
                 claims: claim_fields(raw.claims, defaults)?,
@@ -724,6 +817,7 @@ fn ext_authz_source(raw: RawExtAuthz) -> Result<Source, ConfigError> {
         groups: header("x-auth-request-groups"),
         name: header("x-auth-request-preferred-username"),
         sid: None,
+        extra: Vec::new(),
     };
     let claims = claim_fields(raw.claims, defaults)?;
     // Envoy keys the metadata by the lowercase header name.
@@ -744,6 +838,19 @@ fn ext_authz_source(raw: RawExtAuthz) -> Result<Source, ConfigError> {
             groups: optional("groups", claims.groups)?,
             name: optional("name", claims.name)?,
             sid: optional("sid", claims.sid)?,
+            extra: claims
+                .extra
+                .into_iter()
+                .map(|(name, source)| {
+                    let source = match source {
+                        ExtraSource::Field(header) => {
+                            ExtraSource::Field(lowercase(&format!("extra.{name}"), header)?)
+                        }
+                        fixed => fixed,
+                    };
+                    Ok((name, source))
+                })
+                .collect::<Result<_, ConfigError>>()?,
         },
         groups_delimiter: non_empty("groups_delimiter", raw.groups_delimiter, ",")?,
         www_authenticate: challenge(raw.www_authenticate)?,
@@ -764,6 +871,7 @@ fn jwt_authn_source(
         groups: key("groups"),
         name: key("name"),
         sid: key("sid"),
+        extra: Vec::new(),
     };
     let claims = claim_fields(claims, defaults)?;
     let path = |path: PayloadPath| path.0;
@@ -781,13 +889,24 @@ fn jwt_authn_source(
             groups: claims.groups.map(path),
             name: claims.name.map(path),
             sid: claims.sid.map(path),
+            extra: claims
+                .extra
+                .into_iter()
+                .map(|(name, source)| {
+                    let source = match source {
+                        ExtraSource::Field(field) => ExtraSource::Field(path(field)),
+                        ExtraSource::Fixed(value) => ExtraSource::Fixed(value),
+                    };
+                    (name, source)
+                })
+                .collect(),
         },
         www_authenticate: challenge(www_authenticate)?,
     })
 }
 
 /// The written mapping over the source's defaults; `sub` must map to a field.
-fn claim_fields<F>(
+fn claim_fields<F: serde::de::DeserializeOwned>(
     raw: RawClaims<F>,
     defaults: ClaimFields<F>,
 ) -> Result<ClaimFields<F>, ConfigError> {
@@ -808,6 +927,7 @@ fn claim_fields<F>(
         groups: raw.groups.unwrap_or(defaults.groups),
         name: raw.name.unwrap_or(defaults.name),
         sid: raw.sid.unwrap_or(defaults.sid),
+        extra: extra_claims(raw.extra)?,
     })
 }
 
@@ -833,6 +953,7 @@ fn challenge_or(written: Option<String>, default: &str) -> Result<String, Config
 fn parse_claim_headers(
     value: Option<serde_json::Value>,
     assertion_header: &str,
+    extra_names: &[&str],
 ) -> Result<Vec<ClaimHeader>, ConfigError> {
     let written: Vec<(String, String, Option<serde_json::Value>)> = match value {
         None => Vec::new(),
@@ -858,17 +979,29 @@ fn parse_claim_headers(
     };
     let mut headers: Vec<ClaimHeader> = Vec::with_capacity(written.len());
     for (field, claim_name, header) in written {
-        let claim = Claim::from_name(&claim_name).ok_or_else(|| {
-            field_error(
-                &field,
-                format!(
-                    "unknown claim \"{claim_name}\" (one of {})",
-                    Claim::NAMES.join(", ")
-                ),
-            )
-        })?;
+        let claim = Claim::from_name(&claim_name)
+            .or_else(|| {
+                extra_names
+                    .contains(&claim_name.as_str())
+                    .then(|| Claim::Extra(claim_name.clone()))
+            })
+            .ok_or_else(|| {
+                field_error(
+                    &field,
+                    format!(
+                        "unknown claim \"{claim_name}\" (one of {}, or an extra claim a source maps)",
+                        Claim::NAMES.join(", ")
+                    ),
+                )
+            })?;
         let header = match header {
-            None => format!("x-pomerium-claim-{claim_name}"),
+            None => validate_header_name(&field, &format!("x-pomerium-claim-{claim_name}"))
+                .map_err(|_| {
+                    field_error(
+                        &field,
+                        format!("\"x-pomerium-claim-{claim_name}\" is not a header name: name one"),
+                    )
+                })?,
             Some(serde_json::Value::String(header)) => validate_header_name(&field, &header)?,
             Some(_) => return Err(field_error(&field, "must be a header name")),
         };
@@ -975,6 +1108,7 @@ mod tests {
                         groups: key("groups"),
                         name: key("name"),
                         sid: key("sid"),
+                        extra: Vec::new(),
                     },
                     www_authenticate: "Bearer".into(),
                 }]
@@ -999,6 +1133,7 @@ mod tests {
                     groups: header("x-auth-request-groups"),
                     name: header("x-auth-request-preferred-username"),
                     sid: None,
+                    extra: Vec::new(),
                 },
                 groups_delimiter: ",".into(),
                 www_authenticate: "Bearer".into(),
@@ -1018,6 +1153,7 @@ mod tests {
                     groups: None,
                     name: None,
                     sid: None,
+                    extra: Vec::new(),
                 },
                 www_authenticate: "mTLS".into(),
             }
@@ -1394,6 +1530,74 @@ mod tests {
         assert_eq!(
             error,
             "signing_key: the sealed bundle: no private key: nothing in the bundle can sign"
+        );
+    }
+
+    #[test]
+    fn extra_claims_are_named_typed_and_checked() {
+        let settings = parse(
+            r#"{"identity": {"source": "ext_authz", "claims": {"extra": {"team": "X-Team", "env": {"value": ["a", "b"]}}}},
+                "claim_headers": {"team": "x-team-header"}}"#,
+        )
+        .unwrap();
+        let Source::ExtAuthz { claims, .. } = &settings.identity[0] else {
+            panic!("ext_authz");
+        };
+        assert_eq!(
+            claims.extra,
+            [
+                (
+                    "env".to_owned(),
+                    ExtraSource::Fixed(ExtraValue::List(vec!["a".into(), "b".into()]))
+                ),
+                ("team".to_owned(), ExtraSource::Field("x-team".to_owned())),
+            ]
+        );
+        assert_eq!(
+            settings.claim_headers[0].claim,
+            Claim::Extra("team".to_owned())
+        );
+        for (json, message) in [
+            (
+                r#"{"identity": {"source": "jwt_authn", "claims": {"extra": {"iss": "x"}}}}"#,
+                "identity.claims.extra.iss: is a claim the filter sets itself; choose another name",
+            ),
+            (
+                r#"{"identity": {"source": "jwt_authn", "claims": {"extra": {"a b": "x"}}}}"#,
+                "identity.claims.extra: claim names are 1 to 128 printable ASCII characters without quotes or backslashes",
+            ),
+            (
+                r#"{"identity": {"source": "jwt_authn", "claims": {"extra": {"env": {"value": {"x": 1}}}}}}"#,
+                "identity.claims.extra.env.value: must be a string, a number, a boolean or a list of strings",
+            ),
+            (
+                r#"{"identity": {"source": "jwt_authn", "claims": {"extra": {"env": {"value": 1, "other": 2}}}}}"#,
+                "identity.claims.extra.env: a fixed value is {\"value\": ...} alone",
+            ),
+            (
+                r#"{"identity": {"source": "client_certificate", "claims": {"extra": {"x": "serial"}}}}"#,
+                "identity.claims.extra.x: unknown variant `serial`",
+            ),
+            (
+                r#"{"claim_headers": ["department"]}"#,
+                "claim_headers[0]: unknown claim \"department\" (one of sub, user, email, groups, name, sid, or an extra claim a source maps)",
+            ),
+            (
+                r#"{"identity": {"source": "jwt_authn", "claims": {"extra": {"https://example.com/roles": "roles"}}}, "claim_headers": ["https://example.com/roles"]}"#,
+                "claim_headers[0]: \"x-pomerium-claim-https://example.com/roles\" is not a header name: name one",
+            ),
+        ] {
+            let error = error(json);
+            assert!(error.starts_with(message), "{error}\nexpected: {message}");
+        }
+        let many: serde_json::Map<String, serde_json::Value> = (0..=MAX_EXTRA_CLAIMS)
+            .map(|index| (format!("c{index}"), serde_json::json!("x")))
+            .collect();
+        let json =
+            serde_json::json!({"identity": {"source": "jwt_authn", "claims": {"extra": many}}});
+        assert_eq!(
+            error(&json.to_string()),
+            "identity.claims.extra: at most 16 extra claims"
         );
     }
 

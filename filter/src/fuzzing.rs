@@ -361,6 +361,7 @@ pub fn mint(data: &[u8]) {
         name: text(parts[4]),
         sid: text(parts[5]),
         groups_truncated: parts[6].first().is_some_and(|b| b & 1 == 1),
+        extra: Vec::new(),
     };
     let key = signing_key();
     let signer = key.signer().expect("a private key");

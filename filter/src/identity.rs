@@ -18,6 +18,79 @@ pub struct ClaimFields<F> {
     pub groups: Option<F>,
     pub name: Option<F>,
     pub sid: Option<F>,
+    /// Further claims the operator names (`claims.extra`), in name order.
+    pub extra: Vec<(String, ExtraSource<F>)>,
+}
+
+/// Where an extra claim comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExtraSource<F> {
+    /// A field of the source, as the built-in claims are mapped.
+    Field(F),
+    /// The same value for every user.
+    Fixed(ExtraValue),
+}
+
+/// An extra claim's value, with its JSON type kept.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ExtraValue {
+    Text(String),
+    Number(serde_json::Number),
+    Bool(bool),
+    /// Strings, and whole numbers as their decimal text (as `groups`).
+    List(Vec<String>),
+}
+
+impl ExtraValue {
+    /// From a claim of any type: strings, numbers and booleans as they are
+    /// (a whole number below 2^53 as an integer), a list as `groups` takes
+    /// one; an object or `null` leaves the claim out.
+    pub fn from_value(value: Value<'_>) -> Option<Self> {
+        match value {
+            Value::String(text) => Some(Self::Text(text.to_owned())),
+            Value::Bool(flag) => Some(Self::Bool(flag)),
+            Value::Number(number) => {
+                let exact = number.fract() == 0.0 && number.abs() < INEXACT_INTEGERS_FROM;
+                let json = if exact {
+                    serde_json::Number::from(number as i64)
+                } else {
+                    serde_json::Number::from_f64(number)?
+                };
+                Some(Self::Number(json))
+            }
+            list @ Value::List(_) => Some(Self::List(groups_of(list))),
+            Value::Struct(_) | Value::Null => None,
+        }
+    }
+
+    /// A fixed value as written in the configuration: a string, number,
+    /// boolean or list of strings.
+    pub fn from_json(value: &serde_json::Value) -> Option<Self> {
+        match value {
+            serde_json::Value::String(text) => Some(Self::Text(text.clone())),
+            serde_json::Value::Bool(flag) => Some(Self::Bool(*flag)),
+            serde_json::Value::Number(number) => Some(Self::Number(number.clone())),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .map(|item| item.as_str().map(str::to_owned))
+                .collect::<Option<Vec<String>>>()
+                .map(Self::List),
+            serde_json::Value::Object(_) | serde_json::Value::Null => None,
+        }
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Self::Text(text) => serde_json::Value::String(text.clone()),
+            Self::Number(number) => serde_json::Value::Number(number.clone()),
+            Self::Bool(flag) => serde_json::Value::Bool(*flag),
+            Self::List(items) => items
+                .iter()
+                .cloned()
+                .map(serde_json::Value::String)
+                .collect(),
+        }
+    }
 }
 
 /// A field of the peer certificate, as Envoy's connection attributes expose
@@ -103,6 +176,8 @@ pub struct Identity {
     pub sid: String,
     /// The user's groups were dropped by the groups policy.
     pub groups_truncated: bool,
+    /// The extra claims the source mapping names, those the request has.
+    pub extra: Vec<(String, ExtraValue)>,
 }
 
 impl Identity {
@@ -141,6 +216,24 @@ pub fn read_indexed<C: Fn(&str) -> Option<Vec<u8>>>(
 }
 
 impl Source {
+    /// The names of the extra claims this source maps.
+    pub fn extra_names(&self) -> impl Iterator<Item = &str> {
+        let extra = match self {
+            Source::JwtAuthn { claims, .. } => claims
+                .extra
+                .iter()
+                .map(|(name, _)| name.as_str())
+                .collect::<Vec<_>>(),
+            Source::ExtAuthz { claims, .. } => {
+                claims.extra.iter().map(|(name, _)| name.as_str()).collect()
+            }
+            Source::ClientCertificate { claims, .. } => {
+                claims.extra.iter().map(|(name, _)| name.as_str()).collect()
+            }
+        };
+        extra.into_iter()
+    }
+
     /// Whether this source reads the request's dynamic metadata.
     pub fn reads_metadata(&self) -> bool {
         !matches!(self, Source::ClientCertificate { .. })
@@ -191,7 +284,8 @@ impl Source {
 }
 
 impl<F> ClaimFields<F> {
-    /// Calls `visit` with every mapped field, in a fixed order.
+    /// Calls `visit` with every mapped field, extra claims' included, in a
+    /// fixed order.
     fn each(&self, mut visit: impl FnMut(&F)) {
         visit(&self.sub);
         for field in [&self.user, &self.email, &self.groups, &self.name, &self.sid]
@@ -199,6 +293,11 @@ impl<F> ClaimFields<F> {
             .flatten()
         {
             visit(field);
+        }
+        for (_, source) in &self.extra {
+            if let ExtraSource::Field(field) = source {
+                visit(field);
+            }
         }
     }
 }
@@ -256,13 +355,15 @@ pub fn groups_of(value: Value<'_>) -> Vec<String> {
     }
 }
 
-/// Reads every claim with `text` (a string claim of the given kind) and
-/// `groups`; `None` without a non-empty subject. A claim left out (absent,
-/// or of a type it does not take) is signed empty.
+/// Reads every claim with `text` (a string claim of the given kind),
+/// `groups` and `extra`; `None` without a non-empty subject. A built-in
+/// claim left out (absent, or of a type it does not take) is signed empty;
+/// an extra one is left out of the token.
 fn read_claims<F>(
     claims: &ClaimFields<F>,
     text: impl Fn(&F, TextClaim) -> Option<String>,
     groups: impl Fn(&F) -> Vec<String>,
+    extra: impl Fn(&F) -> Option<ExtraValue>,
 ) -> Option<Identity> {
     use TextClaim::{Identifier, Text};
     let sub = text(&claims.sub, Identifier).filter(|sub| !sub.is_empty())?;
@@ -283,6 +384,17 @@ fn read_claims<F>(
         name: optional(&claims.name, Text),
         sid: optional(&claims.sid, Identifier),
         groups_truncated: false,
+        extra: claims
+            .extra
+            .iter()
+            .filter_map(|(name, source)| {
+                let value = match source {
+                    ExtraSource::Field(field) => extra(field)?,
+                    ExtraSource::Fixed(value) => value.clone(),
+                };
+                Some((name.clone(), value))
+            })
+            .collect(),
     })
 }
 
@@ -297,6 +409,7 @@ fn read_source<C: Fn(&str) -> Option<Vec<u8>>>(
                 claims,
                 |path, kind| claim_text(payload.path(path)?, kind),
                 |path| payload.path(path).map(groups_of).unwrap_or_default(),
+                |path| ExtraValue::from_value(payload.path(path)?),
             )
         }
         Source::ExtAuthz {
@@ -314,6 +427,7 @@ fn read_source<C: Fn(&str) -> Option<Vec<u8>>>(
                     Some(other) => groups_of(other),
                     None => Vec::new(),
                 },
+                |name| ExtraValue::from_value(headers.get(name)?),
             )
         }
         Source::ClientCertificate { claims, .. } => {
@@ -333,6 +447,7 @@ fn read_source<C: Fn(&str) -> Option<Vec<u8>>>(
                 claims,
                 |field, _| value(field),
                 |field| value(field).into_iter().collect(),
+                |field| value(field).map(ExtraValue::Text),
             )
         }
     }
@@ -482,6 +597,107 @@ mod tests {
         assert_eq!(identity.email, "alice@example.com");
         assert_eq!(identity.groups, vec!["admins"]);
         assert_eq!((identity.name.as_str(), identity.sid.as_str()), ("", ""));
+    }
+
+    #[test]
+    fn extra_claims_keep_their_json_types_from_every_source() {
+        let source = configured(json!({"source": "jwt_authn", "claims": {"extra": {
+            "department": "department",
+            "tenant": ["org", "tenant_id"],
+            "level": "level",
+            "big": "big",
+            "ratio": "ratio",
+            "admin": "admin",
+            "roles": ["realm_access", "roles"],
+            "address": "address",
+            "nothing": "nothing",
+            "absent": "absent",
+            "env": {"value": "production"},
+        }}}));
+        let identity = from_payload(
+            &source,
+            json!({
+                "sub": "u-1",
+                "department": "R&D",
+                "org": {"tenant_id": "t-9"},
+                "level": 3,
+                "big": 9_007_199_254_740_993_u64,
+                "ratio": 0.5,
+                "admin": true,
+                "realm_access": {"roles": ["a", 2, null, {"x": 1}]},
+                "address": {"street": "x"},
+                "nothing": null,
+            }),
+        )
+        .unwrap();
+        let extra: Vec<(&str, Json)> = identity
+            .extra
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.to_json()))
+            .collect();
+        assert_eq!(
+            extra,
+            [
+                ("admin", json!(true)),
+                ("big", json!(9_007_199_254_740_992.0)),
+                ("department", json!("R&D")),
+                ("env", json!("production")),
+                ("level", json!(3)),
+                ("ratio", json!(0.5)),
+                ("roles", json!(["a", "2"])),
+                ("tenant", json!("t-9")),
+            ],
+            "objects, nulls and absent claims are left out; names in order"
+        );
+
+        let ext = configured(json!({"source": "ext_authz", "claims": {"extra": {
+            "team": "X-Auth-Request-Team",
+        }}}));
+        let metadata = encode::metadata(&[(
+            EXT,
+            &json!({"x-auth-request-user": "carol", "x-auth-request-team": "a, b"}),
+        )]);
+        let identity = read_from(&[ext], &metadata).unwrap();
+        assert_eq!(
+            identity.extra,
+            [("team".to_owned(), ExtraValue::Text("a, b".into()))]
+        );
+
+        let cert = configured(json!({"source": "client_certificate", "claims": {"extra": {
+            "fingerprint": "sha256_digest",
+        }}}));
+        let identity = read(
+            &[cert],
+            &Inputs {
+                metadata: Metadata::new(&[]),
+                connection: connection(&[
+                    ("mtls", &[1]),
+                    ("uri_san_peer_certificate", b"spiffe://x/y"),
+                    ("sha256_peer_certificate_digest", b"ab12"),
+                ]),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            identity.extra,
+            [("fingerprint".to_owned(), ExtraValue::Text("ab12".into()))]
+        );
+    }
+
+    #[test]
+    fn the_input_key_covers_extra_claims() {
+        let source = configured(json!({"source": "jwt_authn", "claims": {"extra": {
+            "tenant": ["org", "tenant_id"],
+        }}}));
+        let key_of = |tenant: Json| {
+            input_key(
+                &source,
+                &jwt_metadata(&json!({"sub": "alice", "org": {"tenant_id": tenant}})),
+            )
+        };
+        assert_ne!(key_of(json!("t-1")), key_of(json!("t-2")));
+        assert_ne!(key_of(json!("1")), key_of(json!(1)));
+        assert_eq!(key_of(json!("t-1")), key_of(json!("t-1")));
     }
 
     #[test]

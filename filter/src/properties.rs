@@ -52,6 +52,7 @@ fn identity() -> impl Strategy<Value = Identity> {
             name,
             sid,
             groups_truncated: false,
+            extra: Vec::new(),
         })
 }
 

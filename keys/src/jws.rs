@@ -256,6 +256,10 @@ pub struct AssertionClaims {
     /// must not be read as "the user has none".
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub claims_truncated: Vec<String>,
+    /// Further claims the operator configured, each with its JSON type,
+    /// after the claims above.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 fn is_false(value: &bool) -> bool {

@@ -15,8 +15,10 @@ export interface Claims {
   name: string;
   /** True when the filter dropped the user's groups to keep the header small. */
   groups_truncated: boolean;
-  /** The claims (`email`, `name`, `sid`) the filter left out to keep the header small. */
+  /** The claims (`email`, `name`, `sid`, extra ones) the filter left out to keep the header small. */
   claims_truncated: string[];
+  /** The extra claims the filter was configured to add, with their JSON types. */
+  [claim: string]: unknown;
 }
 
 export type VerificationErrorCode =

@@ -36,6 +36,11 @@ pub struct Claims {
     /// header small: each is then empty but must not be read as "none".
     #[serde(default)]
     pub claims_truncated: Vec<String>,
+    /// Every other claim the token carries, with its JSON type: the extra
+    /// claims the filter was configured to add (`claims.extra`). One the
+    /// filter left out for size is named in `claims_truncated`.
+    #[serde(flatten)]
+    pub extra: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 fn audiences<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {

@@ -142,3 +142,24 @@ fn invalid_nonce_producer_is_refused() {
     );
     assert!(failure.log_has_line_with(&["Unable to create Wasm plugin signed_headers_nonces"]));
 }
+
+#[test]
+fn an_extra_claim_cannot_take_a_claim_the_filter_sets() {
+    for name in [
+        "iss",
+        "aud",
+        "exp",
+        "jti",
+        "sub",
+        "groups",
+        "claims_truncated",
+    ] {
+        assert_refused_with(
+            &json!({"identity": {"source": "jwt_authn", "claims": {"extra": {name: "x"}}}}),
+            &[
+                &format!("identity.claims.extra.{name}:"),
+                "is a claim the filter sets itself",
+            ],
+        );
+    }
+}

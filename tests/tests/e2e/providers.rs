@@ -315,3 +315,89 @@ fn a_string_that_imitates_envoys_list_encoding_stays_one_string() {
     // Control characters never reach a claim header.
     assert!(echoed.header_values("x-pomerium-claim-groups").is_empty());
 }
+
+#[test]
+fn extra_claims_reach_the_assertion_with_their_types_and_the_claim_headers() {
+    // Auth0 namespaces custom claims by URL; Keycloak nests client roles;
+    // Entra sends numbers and booleans. Each is named in `claims.extra`,
+    // with a fixed value beside them.
+    let bed = TestBed::start(&config_with_key(
+        &signing_bundle(),
+        json!({
+            "identity": {"source": "jwt_authn", "claims": {"extra": {
+                "https://app.example/roles": "https://app.example/roles",
+                "account_roles": ["resource_access", "account", "roles"],
+                "email_verified": "email_verified",
+                "login_count": "logins_count",
+                "middle_name": "middle_name",
+                "address": "address",
+                "environment": {"value": "production"},
+            }}},
+            "claim_headers": {
+                "account_roles": "x-account-roles",
+                "email_verified": "x-email-verified",
+                "environment": "x-environment",
+            },
+        }),
+    ));
+    let (assertion, echoed) = through_envoy(
+        &bed,
+        &json!({
+            "sub": "auth0|5f7c8ec7c33c6c004bbafe82",
+            "https://app.example/roles": ["admin", "billing"],
+            "resource_access": {"account": {"roles": ["manage-account", "view-profile"]}},
+            "email_verified": true,
+            "logins_count": 42,
+            "middle_name": null,
+            "address": {"country": "NL"},
+        }),
+    );
+    let claims = &assertion.claims;
+    assert_eq!(
+        claims["https://app.example/roles"],
+        json!(["admin", "billing"])
+    );
+    assert_eq!(
+        claims["account_roles"],
+        json!(["manage-account", "view-profile"])
+    );
+    assert_eq!(claims["email_verified"], json!(true));
+    assert_eq!(claims["login_count"], json!(42));
+    assert_eq!(claims["environment"], json!("production"));
+    // null and an object are left out, as the README's table says.
+    assert!(!claims.contains_key("middle_name") && !claims.contains_key("address"));
+    assert_eq!(
+        echoed.header_values("x-account-roles"),
+        ["manage-account,view-profile"]
+    );
+    assert_eq!(echoed.header_values("x-email-verified"), ["true"]);
+    assert_eq!(echoed.header_values("x-environment"), ["production"]);
+    // The Rust verifier (and the JavaScript package built from it) returns
+    // them beside the built-in claims.
+    let jwks = bed
+        .send(&Request::get(signed_headers_e2e::JWKS_PATH))
+        .text();
+    let verifier = signed_headers_verifier::Verifier::from_jwks(
+        signed_headers_verifier::Policy::new("app.example", "app.example"),
+        &jwks,
+    )
+    .expect("the JWKS");
+    let verified = verifier
+        .verify(echoed.single_header(signed_headers_e2e::ASSERTION_HEADER))
+        .expect("the assertion verifies");
+    assert_eq!(verified.extra["login_count"], json!(42));
+    assert_eq!(verified.extra["email_verified"], json!(true));
+
+    // Forged copies of the extra claim headers never pass.
+    let token = bed.idp.token(&json!({"sub": "mallory"}));
+    let response = bed.send(
+        &Request::get("/")
+            .host("app.example")
+            .bearer(&token)
+            .header("x-environment", "forged")
+            .header("x-account-roles", "admin"),
+    );
+    let echoed = EchoedRequest::from_response(&response);
+    assert_eq!(echoed.header_values("x-environment"), ["production"]);
+    assert!(echoed.header_values("x-account-roles").is_empty());
+}

@@ -214,7 +214,7 @@ fn shipped_static_config_signs_for_verified_users_and_serves_the_jwks() {
         "Envoy never fetched the IdP's JWKS over HTTPS"
     );
 
-    let token = bed.idp_token("alice");
+    let token = shipped_idp_token(&bed.idp.idp, "alice", &json!({"email_verified": true}));
     // `strip_trailing_host_dot`: a trailing dot is the same host, for the
     // routing and for the audience.
     for host in ["app.example:10000", "app.example.:10000"] {
@@ -230,6 +230,8 @@ fn shipped_static_config_signs_for_verified_users_and_serves_the_jwks() {
         assert_assertion_shape(&assertion, &bed.signing_kid, 300);
         assert_eq!(assertion.claim("sub"), "alice");
         assert_eq!(assertion.claim("email"), "alice@example.com");
+        // The configuration's extra claim, with its type.
+        assert_eq!(assertion.claims["email_verified"], json!(true));
         assert!(
             echoed.header_values("authorization").is_empty(),
             "the IdP token reached the app (forward: false): {:#?}",
