@@ -217,21 +217,15 @@ pub fn read_indexed<C: Fn(&str) -> Option<Vec<u8>>>(
 
 impl Source {
     /// The names of the extra claims this source maps.
-    pub fn extra_names(&self) -> impl Iterator<Item = &str> {
-        let extra = match self {
-            Source::JwtAuthn { claims, .. } => claims
-                .extra
-                .iter()
-                .map(|(name, _)| name.as_str())
-                .collect::<Vec<_>>(),
-            Source::ExtAuthz { claims, .. } => {
-                claims.extra.iter().map(|(name, _)| name.as_str()).collect()
-            }
-            Source::ClientCertificate { claims, .. } => {
-                claims.extra.iter().map(|(name, _)| name.as_str()).collect()
-            }
-        };
-        extra.into_iter()
+    pub fn extra_names(&self) -> Vec<&str> {
+        fn names<F>(claims: &ClaimFields<F>) -> Vec<&str> {
+            claims.extra.iter().map(|(name, _)| name.as_str()).collect()
+        }
+        match self {
+            Source::JwtAuthn { claims, .. } => names(claims),
+            Source::ExtAuthz { claims, .. } => names(claims),
+            Source::ClientCertificate { claims, .. } => names(claims),
+        }
     }
 
     /// Whether this source reads the request's dynamic metadata.
