@@ -14,7 +14,7 @@ export SIGNED_HEADERS_WASM := $(WASM)
 export NOOP_FILTER_WASM := $(NOOP_WASM)
 export SIGNING_KEY_BIN := $(CLI)
 
-.PHONY: all build wasm cli toolchain envoy verifier-js test lint fmt demo bench bench-signing fuzz soak clean dist dist-wasm dist-check oci test-tools deploy-check
+.PHONY: all build wasm cli toolchain envoy verifier-js test lint fmt demo bench bench-signing fuzz soak clean dist dist-wasm dist-check oci test-tools deploy-check verifier-py
 
 all: build
 
@@ -62,6 +62,16 @@ verifier-js: toolchain $(WASM_BINDGEN)
 	cd verifier-js/runtimes && npm ci --no-audit --no-fund --loglevel=error
 
 build: wasm cli
+
+# The Python verifier (verifier-py): the Rust verifier as an abi3 wheel
+# (PyO3, maturin from PyPI), installed into the project venv with pytest.
+MATURIN_VERSION := 1.16.0
+PYTEST_VERSION  := 9.2.0
+verifier-py: $(VENV)/bin/envoy
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check maturin==$(MATURIN_VERSION) pytest==$(PYTEST_VERSION)
+	$(VENV)/bin/maturin build --release --quiet -m verifier-py/Cargo.toml -i $(abspath $(VENV)/bin/python) -o target/wheels
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps \
+	  target/wheels/signed_headers_verifier-$(VERSION)-*.whl
 
 # A release: the module (built reproducibly by `wasm`: paths that would end
 # up in the binary are remapped, so the checkout's location and CARGO_HOME
@@ -118,7 +128,7 @@ dist-check:
 	if [ "$$a" = "$$b" ]; then echo "dist-check: two builds from two copies of the checkout are byte for byte the same: $$a"; \
 	else echo "dist-check: the builds differ: $$a vs $$b"; exit 1; fi
 
-test: build envoy verifier-js test-tools
+test: build envoy verifier-js verifier-py test-tools
 	cargo test --workspace
 	$(MAKE) --no-print-directory deploy-check
 	$(MAKE) --no-print-directory dist-check

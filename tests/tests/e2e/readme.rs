@@ -7,7 +7,8 @@
 use signed_headers_e2e::repository_root;
 
 /// `(path from the repository root, lines)` for each README block whose
-/// first line is `# envoy/<file> (excerpt)` (YAML) or `// <path> (excerpt)`.
+/// first line is `# envoy/<file> (excerpt)` (YAML), `# verifier-py/<file>
+/// (excerpt)` (Python) or `// <path> (excerpt)`.
 fn readme_excerpts() -> Vec<(String, Vec<String>)> {
     let readme = std::fs::read_to_string(repository_root().join("README.md")).expect("README.md");
     let mut excerpts = Vec::new();
@@ -24,7 +25,7 @@ fn readme_excerpts() -> Vec<(String, Vec<String>)> {
         let Some(path) = block.first().and_then(|first| {
             first
                 .strip_prefix("# ")
-                .filter(|rest| rest.starts_with("envoy/"))
+                .filter(|rest| rest.starts_with("envoy/") || rest.starts_with("verifier-py/"))
                 .or_else(|| first.strip_prefix("// "))
                 .and_then(|rest| rest.strip_suffix(" (excerpt)"))
         }) else {
@@ -96,7 +97,8 @@ fn readme_verifier_examples_are_excerpts_of_code_the_build_compiles() {
         paths,
         [
             "verifier/examples/verify.rs",
-            "verifier-js/npm/test/verify-service.mjs"
+            "verifier-js/npm/test/verify-service.mjs",
+            "verifier-py/tests/test_verifier.py"
         ]
     );
     for (path, lines) in examples {

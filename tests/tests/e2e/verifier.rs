@@ -306,6 +306,27 @@ fn javascript_package_passes_the_portable_checks_in_headless_chromium() {
     );
 }
 
+#[test]
+fn python_package_passes_its_tests_against_envoy() {
+    let bundle = signing_bundle();
+    let bed = TestBed::start(&config_with_key(&bundle, json!({})));
+    let inputs = portable_inputs(&bed, &bundle.keys()[0], "alice").to_string();
+    let python = repository_root().join(".venv").join("bin").join("python");
+    let output = Command::new(&python)
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+        .arg(repository_root().join("verifier-py").join("tests"))
+        .env("SIGNED_HEADERS_CHECKS", &inputs)
+        .output()
+        .unwrap_or_else(|err| panic!("cannot run {}: {err} (make verifier-py)", python.display()));
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "pytest failed:\n{report}");
+    assert!(report.contains("6 passed"), "{report}");
+}
+
 /// `verify-service.mjs`: Express with the package's middleware and one
 /// long-lived verifier on the filter's JWKS.
 struct JsVerifyService {
