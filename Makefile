@@ -67,8 +67,11 @@ build: wasm cli
 # (PyO3, maturin from PyPI), installed into the project venv with pytest.
 MATURIN_VERSION := 1.16.0
 PYTEST_VERSION  := 9.2.0
+# The frameworks its tests run it in (the package itself needs none).
+PY_FRAMEWORKS   := fastapi==0.165.0 uvicorn==0.54.0 flask==3.1.3 waitress==3.0.2 django==5.2.19
 verifier-py: $(VENV)/bin/envoy
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check maturin==$(MATURIN_VERSION) pytest==$(PYTEST_VERSION)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check maturin==$(MATURIN_VERSION) \
+	  pytest==$(PYTEST_VERSION) $(PY_FRAMEWORKS)
 	$(VENV)/bin/maturin build --release --quiet -m verifier-py/Cargo.toml -i $(abspath $(VENV)/bin/python) -o target/wheels
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps \
 	  target/wheels/signed_headers_verifier-$(VERSION)-*.whl

@@ -324,7 +324,125 @@ fn python_package_passes_its_tests_against_envoy() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(output.status.success(), "pytest failed:\n{report}");
-    assert!(report.contains("6 passed"), "{report}");
+    assert!(report.contains("7 passed"), "{report}");
+}
+
+/// A Python app from `verifier-py/tests/apps.py` on `port`, killed on drop.
+struct PythonApp(Child);
+
+impl PythonApp {
+    fn start(kind: &str, port: u16, jwks_url: &str) -> Self {
+        let python = repository_root().join(".venv").join("bin").join("python");
+        let child = Command::new(python)
+            .arg(repository_root().join("verifier-py/tests/apps.py"))
+            .args([kind, &port.to_string()])
+            .env("SIGNED_HEADERS_JWKS_URL", jwks_url)
+            .env("SIGNED_HEADERS_HOST", HOST)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("cannot run the Python app (make verifier-py)");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "{kind} never listened on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self(child)
+    }
+}
+
+impl Drop for PythonApp {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn fastapi_and_flask_apps_behind_envoy_take_assertions_and_refuse_the_rest() {
+    let bundle = signing_bundle();
+    // Assertions for the direct requests, minted by an Envoy with the same key.
+    let minting = TestBed::start(&config_with_key(&bundle, json!({})));
+    let inputs = portable_inputs(&minting, &bundle.keys()[0], "alice");
+    let assertion = inputs["assertion"].as_str().expect("an assertion");
+    let unsigned = {
+        let payload = assertion.split('.').nth(1).expect("a payload");
+        format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.")
+    };
+    let forged = {
+        let parts: Vec<&str> = assertion.split('.').collect();
+        let mut signature = parts[2].to_owned();
+        let last = if signature.ends_with('A') { "B" } else { "A" };
+        signature.replace_range(signature.len() - 1.., last);
+        format!("{}.{}.{signature}", parts[0], parts[1])
+    };
+    for kind in ["fastapi", "flask"] {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let idp = signed_headers_e2e::TestIdp::new();
+        let envoy = signed_headers_e2e::Envoy::start(
+            &signed_headers_e2e::EnvoyOptions::with_filter_config(&config_with_key(
+                &bundle,
+                json!({}),
+            )),
+            SocketAddr::from(([127, 0, 0, 1], port)),
+            &idp,
+        );
+        let app = PythonApp::start(
+            kind,
+            port,
+            &format!("{}/.well-known/pomerium/jwks.json", envoy.base_url()),
+        );
+        // Through Envoy: the filter signs, the app verifies.
+        let response = envoy.send(&Request::get("/").host(HOST).bearer(&idp.token_for("alice")));
+        assert_eq!(response.status, 200, "{kind}: {}", response.text());
+        assert_eq!(response.json(), json!({"sub": "alice", "framework": kind}));
+        // A client's own assertion never gets through Envoy.
+        let response = envoy.send(
+            &Request::get("/")
+                .host(HOST)
+                .header("x-pomerium-jwt-assertion", assertion),
+        );
+        assert_eq!(response.status, 401, "{kind}: {}", response.text());
+        // Around Envoy, straight to the app: only a valid assertion passes.
+        let direct = SocketAddr::from(([127, 0, 0, 1], port));
+        for (token, code) in [
+            (forged.as_str(), Some("bad_signature")),
+            (
+                inputs["expiredAssertion"].as_str().expect("expired"),
+                Some("expired"),
+            ),
+            (
+                inputs["otherHostAssertion"].as_str().expect("other host"),
+                Some("wrong_audience"),
+            ),
+            (unsigned.as_str(), Some("unsupported_algorithm")),
+            (assertion, None),
+        ] {
+            let response = send(
+                direct,
+                &Request::get("/")
+                    .host(HOST)
+                    .header("x-pomerium-jwt-assertion", token),
+            );
+            match code {
+                Some(code) => {
+                    assert_eq!(response.status, 401, "{kind}: {}", response.text());
+                    assert_eq!(response.json(), json!({"error": code}), "{kind}");
+                }
+                None => assert_eq!(response.json()["sub"], "alice", "{kind}"),
+            }
+        }
+        let response = send(direct, &Request::get("/").host(HOST));
+        assert_eq!(
+            response.json(),
+            json!({"error": "missing_header"}),
+            "{kind}"
+        );
+        drop(app);
+    }
 }
 
 /// `verify-service.mjs`: Express with the package's middleware and one
@@ -386,7 +504,7 @@ impl Drop for JsVerifyService {
 const MAX_AGE_SECONDS: u64 = 2;
 
 #[test]
-fn rotation_never_fails_a_fresh_token_in_rust_or_javascript_verifiers() {
+fn rotation_never_fails_a_fresh_token_in_rust_javascript_or_python_verifiers() {
     let bed = LiveReloadBed::start_with_settings(
         false,
         &json!({"jwks_max_age_seconds": MAX_AGE_SECONDS}),
@@ -399,6 +517,12 @@ fn rotation_never_fails_a_fresh_token_in_rust_or_javascript_verifiers() {
         CacheOptions::default(),
     );
     let js = JsVerifyService::start(&jwks_url);
+    let python_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let _python = PythonApp::start("flask", python_port, &jwks_url);
+    let python = SocketAddr::from(([127, 0, 0, 1], python_port));
 
     let stop = AtomicBool::new(false);
     let failures = Mutex::new(Vec::<String>::new());
@@ -428,6 +552,19 @@ fn rotation_never_fails_a_fresh_token_in_rust_or_javascript_verifiers() {
                         .lock()
                         .expect("failures")
                         .push(format!("JavaScript, kid {kid}: {status} {body}"));
+                }
+                let response = send(
+                    python,
+                    &Request::get("/")
+                        .host(HOST)
+                        .header("x-pomerium-jwt-assertion", &token),
+                );
+                if response.status != 200 {
+                    failures.lock().expect("failures").push(format!(
+                        "Python, kid {kid}: {} {}",
+                        response.status,
+                        response.text()
+                    ));
                 }
                 checked += 1;
                 std::thread::sleep(Duration::from_millis(25));

@@ -2,7 +2,8 @@
 must carry a valid assertion; its claims go to ``scope["identity"]`` and
 ``scope["state"]["identity"]`` (Starlette's ``request.state.identity``).
 Refused: ``401`` (``503`` for ``keys_unavailable``) with ``{"error": code}``.
-The JWKS fetch runs on a worker thread, never on the event loop."""
+The JWKS fetch runs on a worker thread, never on the event loop. FastAPI
+routes take the claims with ``Depends(signed_headers_verifier.fastapi.identity)``."""
 
 from __future__ import annotations
 
@@ -44,8 +45,3 @@ class SignedHeadersMiddleware:
         scope.setdefault("state", {})["identity"] = claims
         await self.app(scope, receive, send)
 
-
-def identity(request: Any) -> dict:
-    """A FastAPI dependency: ``def route(user = Depends(identity))``; the
-    claims the middleware verified for this request."""
-    return request.scope["identity"]
