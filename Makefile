@@ -14,7 +14,7 @@ export SIGNED_HEADERS_WASM := $(WASM)
 export NOOP_FILTER_WASM := $(NOOP_WASM)
 export SIGNING_KEY_BIN := $(CLI)
 
-.PHONY: all build wasm cli toolchain envoy verifier-js test lint fmt demo bench bench-signing fuzz soak clean dist dist-wasm dist-check oci test-tools deploy-check verifier-py
+.PHONY: all build wasm cli toolchain envoy verifier-js test lint fmt demo bench bench-signing fuzz soak clean dist dist-wasm dist-check oci test-tools deploy-check verifier-py pip-install-check
 
 all: build
 
@@ -113,6 +113,14 @@ test-tools:
 	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
 	  $$sudo apt-get update && $$sudo apt-get install -y skopeo docker-registry chromium; }
 
+# `pip install ./verifier-py` in a fresh venv, as a user would (maturin
+# comes from PyPI as the PEP 517 backend), then an import.
+pip-install-check: $(VENV)/bin/envoy
+	@set -e; venv=$$(mktemp -d); trap 'rm -rf "$$venv"' EXIT; \
+	python3 -m venv "$$venv"; \
+	"$$venv/bin/pip" install --quiet --disable-pip-version-check ./verifier-py; \
+	"$$venv/bin/python" -c "import signed_headers_verifier; print('pip install ./verifier-py: imports', signed_headers_verifier.Verifier)"
+
 # deploy/'s manifests against the schemas Kubernetes, Istio and the Gateway
 # API publish (npm packages generated from them; see deploy/README.md).
 deploy-check:
@@ -134,6 +142,7 @@ dist-check:
 test: build envoy verifier-js verifier-py test-tools
 	cargo test --workspace
 	$(MAKE) --no-print-directory deploy-check
+	$(MAKE) --no-print-directory pip-install-check
 	$(MAKE) --no-print-directory dist-check
 
 lint: toolchain
