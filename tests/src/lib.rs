@@ -128,6 +128,15 @@ fn required_file(var: &str, what: &str) -> PathBuf {
     path
 }
 
+/// A TCP port on 127.0.0.1 nothing listens on now, for a server the test
+/// starts as a separate process (which must be told its port).
+pub fn free_loopback_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free loopback port")
+}
+
 /// The repository's top directory (where the shipped configurations expect
 /// Envoy to run).
 pub fn repository_root() -> PathBuf {

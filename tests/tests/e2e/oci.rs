@@ -6,7 +6,7 @@
 //! specification's "compat" variant: one tar+gzip layer holding
 //! `plugin.wasm`). `make test` installs `skopeo` and `docker-registry`.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -26,9 +26,7 @@ struct Registry {
 
 impl Registry {
     fn start(dir: &Path) -> Self {
-        let address = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free loopback port");
+        let address = SocketAddr::from(([127, 0, 0, 1], signed_headers_e2e::free_loopback_port()));
         let config = dir.join("registry.yml");
         std::fs::write(
             &config,

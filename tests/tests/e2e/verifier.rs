@@ -67,11 +67,7 @@ fn javascript_package_passes_its_node_tests_against_envoy() {
         .env("SIGNED_HEADERS_EXPIRED_ASSERTION", &expired)
         .output()
         .expect("cannot run node (Node.js 18 or later must be on PATH)");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let report = output_text(&output);
     assert!(output.status.success(), "node --test failed:\n{report}");
     // The runner really ran the suites (a missing file would pass silently).
     assert!(
@@ -144,6 +140,15 @@ fn portable_inputs(bed: &TestBed, key: &signed_headers_keys::BundleKey, subject:
     })
 }
 
+/// A finished command's standard output and error, for a failure message.
+fn output_text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
 /// How many checks `checks.mjs` has: each runtime must pass them all.
 const PORTABLE_CHECKS: usize = 8;
 
@@ -162,11 +167,7 @@ fn javascript_package_passes_the_portable_checks_on_node_18_22_current_deno_and_
             .env("NO_COLOR", "1")
             .output()
             .unwrap_or_else(|err| panic!("cannot run {binary}: {err}"));
-        let report = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let report = output_text(&output);
         assert!(output.status.success(), "{binary}:\n{report}");
         assert!(
             report.contains(&format!(": {PORTABLE_CHECKS} checks passed")),
@@ -181,10 +182,7 @@ fn javascript_package_passes_the_portable_checks_in_workerd_with_init_verifier()
     let bed = TestBed::start(&config_with_key(&bundle, json!({})));
     let inputs = portable_inputs(&bed, &bundle.keys()[0], "alice").to_string();
     let package = js_package();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
+    let port = signed_headers_e2e::free_loopback_port();
     let dir = tempfile::tempdir().expect("a temporary directory");
     // workerd embeds files relative to its configuration: a copy of the
     // package's files, laid out as in the package.
@@ -318,11 +316,7 @@ fn python_package_passes_its_tests_against_envoy() {
         .env("SIGNED_HEADERS_CHECKS", &inputs)
         .output()
         .unwrap_or_else(|err| panic!("cannot run {}: {err} (make verifier-py)", python.display()));
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let report = output_text(&output);
     assert!(output.status.success(), "pytest failed:\n{report}");
     assert!(report.contains("7 passed"), "{report}");
 }
@@ -377,10 +371,7 @@ fn fastapi_and_flask_apps_behind_envoy_take_assertions_and_refuse_the_rest() {
         format!("{}.{}.{signature}", parts[0], parts[1])
     };
     for kind in ["fastapi", "flask"] {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
+        let port = signed_headers_e2e::free_loopback_port();
         let idp = signed_headers_e2e::TestIdp::new();
         let envoy = signed_headers_e2e::Envoy::start(
             &signed_headers_e2e::EnvoyOptions::with_filter_config(&config_with_key(
@@ -517,10 +508,7 @@ fn rotation_never_fails_a_fresh_token_in_rust_javascript_or_python_verifiers() {
         CacheOptions::default(),
     );
     let js = JsVerifyService::start(&jwks_url);
-    let python_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
+    let python_port = signed_headers_e2e::free_loopback_port();
     let _python = PythonApp::start("flask", python_port, &jwks_url);
     let python = SocketAddr::from(([127, 0, 0, 1], python_port));
 
