@@ -154,7 +154,8 @@ pub fn identity(data: &[u8]) {
     let configuration = serde_json::json!({"identity": [
         {"source": "jwt_authn"},
         {"source": "jwt_authn", "claims": {
-            "user": "preferred_username", "groups": ["realm_access", "roles"], "name": ["a", "b", "c"]
+            "user": "preferred_username", "groups": ["realm_access", "roles"], "name": ["a", "b", "c"],
+            "extra": {"x": "x", "nested": ["a", "b"], "fixed": {"value": 1}}
         }},
         {"source": "ext_authz", "groups_delimiter": delimiter},
         {"source": "client_certificate", "claims": {
@@ -194,6 +195,40 @@ pub fn identity(data: &[u8]) {
     }
     if let Some(payload) = payload {
         assert_claims_follow_their_json_types(&payload, &inputs);
+        assert_extra_claims_follow_their_json_types(&payload, &inputs);
+    }
+}
+
+/// An extra claim is in the identity exactly when its value is a string, a
+/// number, a boolean or a list, with that type; the fixed one always is.
+fn assert_extra_claims_follow_their_json_types<C: Fn(&str) -> Option<Vec<u8>>>(
+    payload: &serde_json::Value,
+    inputs: &identity::Inputs<'_, C>,
+) {
+    let source = Settings::parse(
+        br#"{"identity": {"source": "jwt_authn", "claims": {"extra": {"x": "x", "fixed": {"value": 1}}}}}"#,
+        Default::default(),
+    )
+    .expect("a valid configuration")
+    .identity;
+    let Some(identity) = identity::read(&source, inputs) else {
+        return;
+    };
+    let extra = |name: &str| {
+        identity
+            .extra
+            .iter()
+            .find(|(extra, _)| extra == name)
+            .map(|(_, value)| value.to_json())
+    };
+    assert_eq!(extra("fixed"), Some(serde_json::json!(1)));
+    match (payload.get("x"), extra("x")) {
+        (Some(serde_json::Value::String(text)), Some(value)) => assert_eq!(value, text.as_str()),
+        (Some(serde_json::Value::Bool(flag)), Some(value)) => assert_eq!(value, *flag),
+        (Some(serde_json::Value::Number(_)), Some(value)) => assert!(value.is_number()),
+        (Some(serde_json::Value::Array(_)), Some(value)) => assert!(value.is_array()),
+        (Some(serde_json::Value::Object(_) | serde_json::Value::Null) | None, None) => {}
+        (written, read) => panic!("extra claim x: {written:?} read as {read:?}"),
     }
 }
 
