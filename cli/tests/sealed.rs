@@ -14,7 +14,7 @@
 mod common;
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine as _;
@@ -65,6 +65,33 @@ fn with_kek_env(args: &[&str], kek: &str) -> Run {
     Run::from(output)
 }
 
+/// A directory with a new bundle (`keys.pem`, one key) and a new KEK
+/// (`kek`), both made by the CLI.
+struct Sealing {
+    dir: tempfile::TempDir,
+    bundle: PathBuf,
+    kek: PathBuf,
+}
+
+impl Sealing {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join("keys.pem");
+        let kek = dir.path().join("kek");
+        cli(&["generate", "-o", path_str(&bundle)]).ok();
+        cli(&["generate-kek", "-o", path_str(&kek)]).ok();
+        Self { dir, bundle, kek }
+    }
+
+    fn kek_text(&self) -> String {
+        fs::read_to_string(&self.kek).unwrap()
+    }
+
+    fn keks(&self) -> KeyEncryptionKeys {
+        KeyEncryptionKeys::parse(&self.kek_text()).unwrap()
+    }
+}
+
 #[test]
 fn generate_kek_writes_32_random_bytes_readable_by_its_owner_only() {
     let dir = tempfile::tempdir().unwrap();
@@ -87,15 +114,11 @@ fn generate_kek_writes_32_random_bytes_readable_by_its_owner_only() {
 
 #[test]
 fn envoy_config_seal_writes_no_usable_key_and_names_the_kek_variable() {
-    let dir = tempfile::tempdir().unwrap();
-    let bundle = dir.path().join("keys.pem");
-    let kek = dir.path().join("kek");
+    let sealing = Sealing::new();
+    let (kek_text, keks) = (sealing.kek_text(), sealing.keks());
+    let Sealing { dir, bundle, kek } = sealing;
     let output = dir.path().join("filter.json");
-    cli(&["generate", "-o", path_str(&bundle)]).ok();
     cli(&["add", path_str(&bundle)]).ok();
-    cli(&["generate-kek", "-o", path_str(&kek)]).ok();
-    let kek_text = fs::read_to_string(&kek).unwrap();
-    let keks = KeyEncryptionKeys::parse(&kek_text).unwrap();
     let pem = Bundle::parse(&fs::read_to_string(&bundle).unwrap())
         .unwrap()
         .to_pem();
@@ -221,13 +244,10 @@ fn envoy_config_seal_without_a_usable_kek_writes_nothing() {
 
 #[test]
 fn rotate_seal_keeps_the_sealed_discovery_file_in_step_and_rewrites_only_on_change() {
-    let dir = tempfile::tempdir().unwrap();
-    let bundle = dir.path().join("keys.pem");
-    let kek = dir.path().join("kek");
+    let sealing = Sealing::new();
+    let keks = sealing.keks();
+    let Sealing { dir, bundle, kek } = sealing;
     let discovery = dir.path().join("filter.json");
-    cli(&["generate", "-o", path_str(&bundle)]).ok();
-    cli(&["generate-kek", "-o", path_str(&kek)]).ok();
-    let keks = KeyEncryptionKeys::parse(&fs::read_to_string(&kek).unwrap()).unwrap();
     let rotate = |every: &str| {
         cli(&[
             "rotate",
@@ -268,11 +288,7 @@ fn rotate_seal_keeps_the_sealed_discovery_file_in_step_and_rewrites_only_on_chan
 
 #[test]
 fn seal_prints_what_envoy_config_seal_embeds() {
-    let dir = tempfile::tempdir().unwrap();
-    let bundle = dir.path().join("keys.pem");
-    let kek = dir.path().join("kek");
-    cli(&["generate", "-o", path_str(&bundle)]).ok();
-    cli(&["generate-kek", "-o", path_str(&kek)]).ok();
+    let Sealing { dir, bundle, kek } = Sealing::new();
     let sealed = cli(&["seal", path_str(&bundle), "--kek-file", path_str(&kek)]).ok();
     let discovery = cli(&[
         "envoy-config",
