@@ -149,14 +149,21 @@ fn output_text(output: &std::process::Output) -> String {
     )
 }
 
+/// An Envoy with the filter, and the inputs (as JSON text) its assertions
+/// make for the portable checks; the bed must live while they run.
+fn portable_bed() -> (TestBed, String) {
+    let bundle = signing_bundle();
+    let bed = TestBed::start(&config_with_key(&bundle, json!({})));
+    let inputs = portable_inputs(&bed, &bundle.keys()[0], "alice").to_string();
+    (bed, inputs)
+}
+
 /// How many checks `checks.mjs` has: each runtime must pass them all.
 const PORTABLE_CHECKS: usize = 8;
 
 #[test]
 fn javascript_package_passes_the_portable_checks_on_node_18_22_current_deno_and_bun() {
-    let bundle = signing_bundle();
-    let bed = TestBed::start(&config_with_key(&bundle, json!({})));
-    let inputs = portable_inputs(&bed, &bundle.keys()[0], "alice").to_string();
+    let (_bed, inputs) = portable_bed();
     let runtimes = runtimes_dir();
     let cli = js_package().join("test").join("portable").join("cli.mjs");
     for (binary, args) in CLI_RUNTIMES {
@@ -178,9 +185,7 @@ fn javascript_package_passes_the_portable_checks_on_node_18_22_current_deno_and_
 
 #[test]
 fn javascript_package_passes_the_portable_checks_in_workerd_with_init_verifier() {
-    let bundle = signing_bundle();
-    let bed = TestBed::start(&config_with_key(&bundle, json!({})));
-    let inputs = portable_inputs(&bed, &bundle.keys()[0], "alice").to_string();
+    let (_bed, inputs) = portable_bed();
     let package = js_package();
     let port = signed_headers_e2e::free_loopback_port();
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -253,9 +258,7 @@ const checks :Workerd.Worker = (
 
 #[test]
 fn javascript_package_passes_the_portable_checks_in_headless_chromium() {
-    let bundle = signing_bundle();
-    let bed = TestBed::start(&config_with_key(&bundle, json!({})));
-    let inputs = portable_inputs(&bed, &bundle.keys()[0], "alice").to_string();
+    let (_bed, inputs) = portable_bed();
     let package = js_package();
     let files = [
         "index.js",
@@ -306,9 +309,7 @@ fn javascript_package_passes_the_portable_checks_in_headless_chromium() {
 
 #[test]
 fn python_package_passes_its_tests_against_envoy() {
-    let bundle = signing_bundle();
-    let bed = TestBed::start(&config_with_key(&bundle, json!({})));
-    let inputs = portable_inputs(&bed, &bundle.keys()[0], "alice").to_string();
+    let (_bed, inputs) = portable_bed();
     let python = repository_root().join(".venv").join("bin").join("python");
     let output = Command::new(&python)
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
