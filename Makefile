@@ -14,7 +14,7 @@ export SIGNED_HEADERS_WASM := $(WASM)
 export NOOP_FILTER_WASM := $(NOOP_WASM)
 export SIGNING_KEY_BIN := $(CLI)
 
-.PHONY: all build wasm cli toolchain envoy verifier-js test lint fmt demo bench bench-signing fuzz soak clean dist dist-wasm dist-check oci test-tools deploy-check verifier-py pip-install-check
+.PHONY: all build wasm cli toolchain envoy verifier-js test lint fmt demo bench bench-verifier bench-signing fuzz soak clean dist dist-wasm dist-check oci test-tools deploy-check verifier-py pip-install-check
 
 all: build
 
@@ -72,6 +72,7 @@ PY_FRAMEWORKS   := fastapi==0.165.0 uvicorn==0.54.0 flask==3.1.3 waitress==3.0.2
 verifier-py: $(VENV)/bin/envoy
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check maturin==$(MATURIN_VERSION) \
 	  pytest==$(PYTEST_VERSION) $(PY_FRAMEWORKS)
+	rm -rf target/wheels
 	$(VENV)/bin/maturin build --release --quiet -m verifier-py/Cargo.toml -i $(abspath $(VENV)/bin/python) -o target/wheels
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps \
 	  target/wheels/signed_headers_verifier-$(VERSION)-*.whl
@@ -141,6 +142,9 @@ dist-check:
 
 test: build envoy verifier-js verifier-py test-tools
 	cargo test --workspace
+	# The verifier's p256 signature path (what the JavaScript build runs
+	# when the runtime has no WebCrypto); the workspace build uses AWS-LC.
+	cargo test -p signed-headers-verifier --no-default-features --lib --test rejections
 	$(MAKE) --no-print-directory deploy-check
 	$(MAKE) --no-print-directory pip-install-check
 	$(MAKE) --no-print-directory dist-check
@@ -164,6 +168,14 @@ bench: build envoy
 	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
 	  $$sudo apt-get update && $$sudo apt-get install -y wrk; }
 	cargo run --release -p signed-headers-e2e --bin bench
+
+# Verifications per second of the Rust crate, the npm package and the Python
+# wheel, each next to the library an app would otherwise use (jsonwebtoken,
+# jose, PyJWT), on the same tokens, in one run; see BENCHMARKS.md.
+PY_BENCH := pyjwt==2.15.1 cryptography==50.0.2
+bench-verifier: verifier-js verifier-py
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(PY_BENCH)
+	cargo run --quiet --release -p signed-headers-e2e --bin bench_verifier
 
 # Where an ES256 signature's time goes, step by step, in V8 (Node's WASI
 # runs the same wasm32-wasip1 code Envoy does); see BENCHMARKS.md.

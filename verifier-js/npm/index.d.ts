@@ -76,6 +76,18 @@ export interface VerifierOptions {
   onEvent?: (event: CacheEvent) => void;
   /** The clock in Unix milliseconds; Date.now by default. */
   now?: () => number;
+  /**
+   * Memory for the memo of verified tokens, in bytes. Default 4 MiB; 0 turns
+   * it off. A remembered token is accepted again without its signature check
+   * until its exp (plus the skew) or until its key leaves the JWKS.
+   */
+  memoBytes?: number;
+  /**
+   * Who checks signatures: "webcrypto" (crypto.subtle; an error where the
+   * runtime has none) or "wasm" (p256 in the package's WebAssembly). By
+   * default WebCrypto where the runtime has it, the WebAssembly otherwise.
+   */
+  signatures?: "webcrypto" | "wasm";
 }
 
 type HeaderSource =
@@ -89,6 +101,10 @@ export class Verifier {
   verify(token: string): Promise<Claims>;
   verifyRequest(headers: HeaderSource): Promise<Claims>;
   stats(): CacheStats;
+  /** How many verified tokens the memo holds. */
+  remembered(): number;
+  /** How this verifier checks signatures. */
+  readonly signatures: "webcrypto" | "wasm";
 }
 
 export function createVerifier(options: VerifierOptions): Verifier;

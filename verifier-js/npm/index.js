@@ -38,6 +38,7 @@ export class VerificationError extends Error {
 }
 
 const FETCH_TIMEOUT_MS = 10_000;
+const UTF8 = new TextEncoder();
 
 /** The claims of a verification result from the core, or its error thrown. */
 function claimsOf(result) {
@@ -63,17 +64,67 @@ function headerValues(headers, name) {
   return values;
 }
 
+const ECDSA_P256 = { name: "ECDSA", namedCurve: "P-256" };
+const ECDSA_SHA256 = { name: "ECDSA", hash: "SHA-256" };
+const BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+const BASE64URL_VALUES = new Int16Array(128).fill(-1);
+for (let i = 0; i < BASE64URL.length; i++) BASE64URL_VALUES[BASE64URL.charCodeAt(i)] = i;
+
+/** base64url (no padding) to bytes; `null` for anything else. */
+function base64urlBytes(text) {
+  if (text.length % 4 === 1) return null;
+  const bytes = new Uint8Array((text.length * 3) >> 2);
+  let bits = 0;
+  let count = 0;
+  let at = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    const value = code < 128 ? BASE64URL_VALUES[code] : -1;
+    if (value < 0) return null;
+    bits = (bits << 6) | value;
+    count += 6;
+    if (count >= 8) {
+      count -= 8;
+      bytes[at++] = (bits >> count) & 0xff;
+    }
+  }
+  return bytes;
+}
+
+function hexBytes(hex) {
+  const bytes = new Uint8Array(hex.length >> 1);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return bytes;
+}
+
+/** WebCrypto's `subtle`, where the runtime has it (not Node 18 by default). */
+function webCrypto() {
+  const subtle = globalThis.crypto?.subtle;
+  return subtle && typeof subtle.verify === "function" && typeof subtle.importKey === "function" ? subtle : null;
+}
+
 export class Verifier {
   /**
    * @param {import("./index.js").VerifierOptions} options
    */
   constructor(options = {}) {
     initVerifier();
-    const { jwksUrl, jwks, fetch: fetchImpl, onEvent, now, ...rest } = options;
+    const { jwksUrl, jwks, fetch: fetchImpl, onEvent, now, signatures, ...rest } = options;
     if (!jwksUrl && !jwks) throw new TypeError("jwksUrl or jwks is required");
     if (jwksUrl && jwks) throw new TypeError("give jwksUrl or jwks, not both");
+    if (signatures !== undefined && signatures !== "webcrypto" && signatures !== "wasm") {
+      throw new TypeError('signatures must be "webcrypto" or "wasm"');
+    }
+    // Signatures are checked with WebCrypto where the runtime has it
+    // (native code, several times faster than p256 in WebAssembly).
+    this.#subtle = signatures === "wasm" ? null : webCrypto();
+    if (signatures === "webcrypto" && !this.#subtle) throw new TypeError("this runtime has no WebCrypto (crypto.subtle)");
     this.#core = new VerifierCore(
-      JSON.stringify({ ...rest, jwks: jwks === undefined ? null : typeof jwks === "string" ? jwks : JSON.stringify(jwks) }),
+      JSON.stringify({
+        ...rest,
+        jwks: jwks === undefined ? null : typeof jwks === "string" ? jwks : JSON.stringify(jwks),
+        signatures: this.#subtle ? "external" : "wasm",
+      }),
     );
     this.#jwksUrl = jwksUrl;
     this.#fetch = fetchImpl ?? globalThis.fetch?.bind(globalThis);
@@ -86,6 +137,9 @@ export class Verifier {
   }
 
   #core;
+  #subtle;
+  /** Imported WebCrypto keys by their point (hex): at most the JWKS's keys over time. */
+  #cryptoKeys = new Map();
   #jwksUrl;
   #fetch;
   #onEvent;
@@ -96,19 +150,22 @@ export class Verifier {
   /** Verifies one token; resolves to its claims or rejects with a VerificationError. */
   async verify(token) {
     if (typeof token !== "string") throw new VerificationError("malformed", "the token is not a string");
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const plan = JSON.parse(this.#core.plan(token, this.#now()));
+    // Decide with the keys held once a fetch was made (or one is in flight
+    // and the keys held can verify this token).
+    let settled = false;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const plan = JSON.parse(this.#core.plan(token, this.#now(), settled || attempt === 2));
       if (plan.action === "refuse") throw new VerificationError(plan.error.code, plan.error.message);
       if (plan.action === "suppressed") this.#emit(plan.event);
-      // The keys held decided: the plan carries the verification.
+      // The keys held (or the memo) decided: the plan carries the verification.
       if (plan.result) return claimsOf(plan.result);
-      if (plan.action !== "fetch" && plan.action !== "revalidate") break;
+      if (plan.action === "check") return claimsOf(await this.#check(token, plan));
       if (this.#inflight) {
         // Stale keys that can verify this token: do not wait for the
         // refresh another verification started.
-        if (plan.action === "revalidate") break;
+        if (plan.action === "revalidate") settled = true;
         // Keys that cannot: wait for it, then plan again.
-        await this.#inflight;
+        else await this.#inflight;
         continue;
       }
       this.#inflight = this.#refresh(plan.ifNoneMatch);
@@ -117,9 +174,38 @@ export class Verifier {
       } finally {
         this.#inflight = null;
       }
-      break;
+      settled = true;
     }
     return claimsOf(JSON.parse(this.#core.verify(token, this.#now())));
+  }
+
+  /** The signature check a `check` plan asks for, with WebCrypto; the core does the rest. */
+  async #check(token, plan) {
+    let valid;
+    try {
+      const signature = base64urlBytes(token.slice(plan.signature[0], plan.signature[1]));
+      if (signature === null) valid = false;
+      else {
+        const signed = UTF8.encode(token.slice(plan.signed[0], plan.signed[1]));
+        valid = await this.#subtle.verify(ECDSA_SHA256, await this.#cryptoKey(plan.key), signature, signed);
+      }
+    } catch {
+      // WebCrypto could not run the check: the core runs it.
+      valid = undefined;
+    }
+    return JSON.parse(this.#core.accept(token, this.#now(), plan.key, valid));
+  }
+
+  async #cryptoKey(pointHex) {
+    let key = this.#cryptoKeys.get(pointHex);
+    if (!key) {
+      key = this.#subtle.importKey("raw", hexBytes(pointHex), ECDSA_P256, false, ["verify"]);
+      // Keys leave the JWKS through rotations: keep the latest few.
+      if (this.#cryptoKeys.size >= 16) this.#cryptoKeys.delete(this.#cryptoKeys.keys().next().value);
+      this.#cryptoKeys.set(pointHex, key);
+      key.catch(() => this.#cryptoKeys.delete(pointHex));
+    }
+    return key;
   }
 
   /**
@@ -136,6 +222,16 @@ export class Verifier {
   /** The JWKS cache's counters: fetches, updates, notModified, failures, suppressedRefetches. */
   stats() {
     return JSON.parse(this.#core.stats());
+  }
+
+  /** How many verified tokens the memo holds. */
+  remembered() {
+    return this.#core.remembered();
+  }
+
+  /** How signatures are checked: "webcrypto" or "wasm". */
+  get signatures() {
+    return this.#subtle ? "webcrypto" : "wasm";
   }
 
   async #refresh(ifNoneMatch) {

@@ -61,7 +61,7 @@ struct CoreVerifier {
 #[pymethods]
 impl CoreVerifier {
     #[staticmethod]
-    #[pyo3(signature = (issuers, audiences, *, jwks_url=None, jwks=None, bundle=None, clock_skew_seconds=None, header_name=None))]
+    #[pyo3(signature = (issuers, audiences, *, jwks_url=None, jwks=None, bundle=None, clock_skew_seconds=None, header_name=None, memo_bytes=None))]
     #[allow(clippy::too_many_arguments)]
     fn create(
         issuers: Vec<String>,
@@ -71,6 +71,7 @@ impl CoreVerifier {
         bundle: Option<String>,
         clock_skew_seconds: Option<u64>,
         header_name: Option<String>,
+        memo_bytes: Option<usize>,
     ) -> PyResult<Self> {
         let policy = policy(issuers, audiences, clock_skew_seconds, header_name)?;
         let inner = match (jwks_url, jwks, bundle) {
@@ -82,6 +83,10 @@ impl CoreVerifier {
                     "give exactly one of jwks_url, jwks or bundle",
                 ));
             }
+        };
+        let inner = match memo_bytes {
+            Some(budget) => inner.memo_bytes(budget),
+            None => inner,
         };
         Ok(Self { inner })
     }
@@ -106,6 +111,31 @@ impl CoreVerifier {
                 ),
             )
         })
+    }
+
+    /// `verify` if it needs no JWKS fetch, else `None` (then call `verify`
+    /// off the event loop). Fast enough to call on an event loop.
+    fn verify_cached(&self, token: &str) -> Option<(bool, String, String)> {
+        self.inner.verify_cached(token).map(outcome)
+    }
+
+    /// `verify_headers` if it needs no JWKS fetch, else `None`.
+    fn verify_headers_cached(
+        &self,
+        headers: Vec<(String, String)>,
+    ) -> Option<(bool, String, String)> {
+        self.inner
+            .verify_headers_cached(
+                headers
+                    .iter()
+                    .map(|(name, value)| (name.as_str(), value.as_str())),
+            )
+            .map(outcome)
+    }
+
+    /// How many verified tokens the memo holds.
+    fn remembered(&self) -> usize {
+        self.inner.remembered()
     }
 
     /// The JWKS cache's counters: fetches, updates, not_modified, failures,

@@ -75,6 +75,43 @@ def test_every_refusal_has_its_code(inputs):
     assert either.verify(inputs["otherHostAssertion"])["sub"] == inputs["subject"]
 
 
+def test_a_repeated_assertion_is_remembered_within_the_budget(inputs):
+    v = verifier(inputs)
+    first = v.verify(inputs["assertion"])
+    for _ in range(5):
+        assert v.verify(inputs["assertion"]) == first
+    assert v.remembered() == 1
+    refusal(lambda: v.verify(inputs["expiredAssertion"]))
+    assert v.remembered() == 1, "refusals are not remembered"
+    off = verifier(inputs, memo_bytes=0)
+    assert off.verify(inputs["assertion"]) == first
+    assert off.remembered() == 0
+
+
+def test_async_verification_fetches_off_the_event_loop_and_answers_on_it(inputs):
+    v = verifier(inputs)
+
+    async def both():
+        first = await v.verify_async(inputs["assertion"])
+        headers = {"type": "http", "headers": [(b"x-pomerium-jwt-assertion", inputs["assertion"].encode())]}
+        again = await v.verify_headers_async(headers)
+        return first, again
+
+    first, again = asyncio.run(both())
+    assert first["sub"] == again["sub"] == inputs["subject"]
+    assert v.stats()["fetches"] == 1
+    # The first call had no keys: the core says so instead of fetching on
+    # the loop; with keys held it answers at once.
+    fresh = verifier(inputs)
+    assert fresh._core.verify_cached(inputs["assertion"]) is None
+    assert fresh.stats()["fetches"] == 0
+    fresh.verify(inputs["assertion"])
+    assert fresh._core.verify_cached(inputs["assertion"])[0] is True
+    with pytest.raises(VerificationError) as caught:
+        asyncio.run(fresh.verify_async(inputs["otherHostAssertion"]))
+    assert caught.value.code == "wrong_audience"
+
+
 def test_a_static_jwks_verifies_without_fetching(inputs):
     with urllib.request.urlopen(inputs["jwksUrl"]) as response:
         jwks = json.load(response)

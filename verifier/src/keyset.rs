@@ -12,7 +12,7 @@ use signed_headers_keys::Bundle;
 /// always ES256.
 #[derive(Debug, Clone)]
 pub struct KeySet {
-    keys: HashMap<String, VerifyingKey>,
+    keys: HashMap<String, Es256Key>,
     /// In document order, for events and logs.
     kids: Vec<String>,
 }
@@ -99,6 +99,16 @@ impl KeySet {
     }
 
     pub fn get(&self, kid: &str) -> Option<&VerifyingKey> {
+        self.keys.get(kid).map(|key| &key.verifying)
+    }
+
+    /// The uncompressed point (`04 || x || y`) of the key `kid` names: what
+    /// a driver that checks signatures itself imports.
+    pub fn point(&self, kid: &str) -> Option<&[u8; 65]> {
+        self.keys.get(kid).map(Es256Key::point)
+    }
+
+    pub(crate) fn key(&self, kid: &str) -> Option<&Es256Key> {
         self.keys.get(kid)
     }
 
@@ -111,7 +121,60 @@ impl KeySet {
     }
 }
 
-fn verifying_key(jwk: &EcJwk) -> Result<VerifyingKey, String> {
+/// One P-256 public key and what checks signatures with it: AWS-LC's
+/// (assembly, about five times p256's speed on x86-64) with the `aws-lc`
+/// feature, p256's otherwise (the JavaScript build, where the package uses
+/// WebCrypto instead when the runtime has it).
+#[derive(Debug, Clone)]
+pub(crate) struct Es256Key {
+    verifying: VerifyingKey,
+    /// The uncompressed point: what makes two keys the same key.
+    point: [u8; 65],
+    #[cfg(feature = "aws-lc")]
+    parsed: aws_lc_rs::signature::ParsedPublicKey,
+}
+
+impl Es256Key {
+    fn new(point: [u8; 65]) -> Result<Self, String> {
+        let verifying =
+            VerifyingKey::from_sec1_bytes(&point).map_err(|_| "not a point on P-256".to_owned())?;
+        Ok(Self {
+            #[cfg(feature = "aws-lc")]
+            parsed: aws_lc_rs::signature::ParsedPublicKey::new(
+                &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED,
+                point,
+            )
+            .map_err(|err| format!("AWS-LC refuses the point: {err}"))?,
+            verifying,
+            point,
+        })
+    }
+
+    pub(crate) fn point(&self) -> &[u8; 65] {
+        &self.point
+    }
+
+    /// `signature` is JWS's 64-byte `r || s`.
+    pub(crate) fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        #[cfg(feature = "aws-lc")]
+        {
+            signature.len() == 64 && self.parsed.verify_sig(message, signature).is_ok()
+        }
+        #[cfg(not(feature = "aws-lc"))]
+        {
+            self.p256_verifies(message, signature)
+        }
+    }
+
+    #[cfg(any(test, not(feature = "aws-lc")))]
+    fn p256_verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        use p256::ecdsa::signature::Verifier as _;
+        p256::ecdsa::Signature::from_slice(signature)
+            .is_ok_and(|signature| self.verifying.verify(message, &signature).is_ok())
+    }
+}
+
+fn verifying_key(jwk: &EcJwk) -> Result<Es256Key, String> {
     if jwk.crv != "P-256" {
         return Err(format!("curve {} is not P-256", jwk.crv));
     }
@@ -125,9 +188,83 @@ fn verifying_key(jwk: &EcJwk) -> Result<VerifyingKey, String> {
             Err(format!("{name} is {} bytes, not 32", bytes.len()))
         }
     };
-    let mut sec1 = Vec::with_capacity(65);
-    sec1.push(0x04);
-    sec1.extend(coordinate("x", &jwk.x)?);
-    sec1.extend(coordinate("y", &jwk.y)?);
-    VerifyingKey::from_sec1_bytes(&sec1).map_err(|_| "not a point on P-256".to_owned())
+    let (x, y) = (coordinate("x", &jwk.x)?, coordinate("y", &jwk.y)?);
+    let mut point = [0x04; 65];
+    for (slot, byte) in point.iter_mut().skip(1).zip(x.iter().chain(&y)) {
+        *slot = *byte;
+    }
+    Es256Key::new(point)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use p256::ecdsa::signature::Signer as _;
+    use p256::ecdsa::{Signature, SigningKey};
+
+    use super::Es256Key;
+
+    /// The two signature checks (AWS-LC natively, p256 in the JavaScript
+    /// build) must agree on every signature, so a token is valid or not
+    /// whichever language verifies it.
+    #[test]
+    fn aws_lc_and_p256_agree_on_valid_malleated_and_broken_signatures() {
+        for seed in 1u8..=16 {
+            let signing = SigningKey::from_slice(&[seed; 32]).unwrap();
+            let point: [u8; 65] = signing
+                .verifying_key()
+                .to_sec1_point(false)
+                .as_bytes()
+                .try_into()
+                .unwrap();
+            let key = Es256Key::new(point).unwrap();
+            let message = format!("header.payload-{seed}");
+            let signature: Signature = signing.sign(message.as_bytes());
+            let bytes = signature.to_bytes();
+            let (r, s) = signature.split_scalars();
+            // The same signature with s replaced by n - s (valid ECDSA,
+            // which neither library normalizes away).
+            let high_s = Signature::from_scalars(r.to_bytes(), (-*s).to_bytes())
+                .unwrap()
+                .to_bytes();
+            let order_minus_one = (-p256::Scalar::ONE).to_bytes();
+            let mut cases: Vec<(&str, Vec<u8>, bool)> = vec![
+                ("valid", bytes.to_vec(), true),
+                ("n - s", high_s.to_vec(), true),
+                (
+                    "r = 0",
+                    [[0u8; 32].as_slice(), &bytes[32..]].concat(),
+                    false,
+                ),
+                (
+                    "s = 0",
+                    [&bytes[..32], [0u8; 32].as_slice()].concat(),
+                    false,
+                ),
+                (
+                    "r = n - 1",
+                    [order_minus_one.as_slice(), &bytes[32..]].concat(),
+                    false,
+                ),
+                ("all ones", vec![0xff; 64], false),
+                ("63 bytes", bytes[..63].to_vec(), false),
+                ("65 bytes", [bytes.as_slice(), &[0]].concat(), false),
+                ("empty", Vec::new(), false),
+            ];
+            let mut flipped = bytes.to_vec();
+            flipped[10] ^= 1;
+            cases.push(("a bit flipped", flipped, false));
+            for (case, signature, valid) in &cases {
+                let by_p256 = key.p256_verifies(message.as_bytes(), signature);
+                assert_eq!(by_p256, *valid, "p256 on {case}");
+                assert_eq!(
+                    key.verifies(message.as_bytes(), signature),
+                    by_p256,
+                    "{case}"
+                );
+            }
+            assert!(!key.verifies(b"another message", &bytes));
+        }
+    }
 }

@@ -9,6 +9,10 @@
 //! limited) on an unknown `kid`, and keeps the last good key set when a
 //! refetch fails: the app side of the three-step rotation.
 //!
+//! A memo of verified tokens makes a repeated token (the filter reuses a
+//! user's token for half its lifetime) cost a lookup instead of a signature
+//! check, never past the token's `exp` or its key's removal.
+//!
 //! The cache is sans-I/O: [`Verifier`] drives it with a blocking [`Fetch`]
 //! (with the `http` feature, [`HttpFetch`] over ureq); the JavaScript package
 //! drives the same cache with the runtime's `fetch`.
@@ -19,6 +23,7 @@ mod error;
 #[cfg(feature = "http")]
 mod http;
 mod keyset;
+mod memo;
 mod policy;
 mod token;
 mod verifier;
@@ -29,6 +34,7 @@ pub use error::VerifyError;
 #[cfg(feature = "http")]
 pub use http::{HttpFetch, TrustedRoots, jwks_agent};
 pub use keyset::{JwksError, KeySet};
+pub use memo::{DEFAULT_MEMO_BYTES, VerifiedTokens};
 pub use policy::Policy;
-pub use token::{kid_of, verify_token};
+pub use token::{SignatureInput, kid_of, signature_input, verify_token, verify_token_checked};
 pub use verifier::{Fetch, Verifier};

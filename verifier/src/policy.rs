@@ -54,6 +54,10 @@ impl Policy {
         &self.audiences
     }
 
+    pub fn clock_skew_seconds(&self) -> u64 {
+        self.clock_skew_seconds
+    }
+
     pub fn get_header_name(&self) -> &str {
         &self.header_name
     }

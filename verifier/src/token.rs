@@ -3,8 +3,6 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use p256::ecdsa::Signature;
-use p256::ecdsa::signature::Verifier as _;
 use serde::Deserialize;
 
 use crate::claims::Claims;
@@ -80,6 +78,57 @@ pub fn kid_of(token: &str) -> Result<String, VerifyError> {
     split(token).map(|parts| parts.kid)
 }
 
+/// Where a token's signed text and its signature are (byte offsets into
+/// the token, which is ASCII), for a driver that checks the signature
+/// itself (the JavaScript package, with WebCrypto) and then calls
+/// [`verify_token_checked`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureInput {
+    pub kid: String,
+    pub signed: std::ops::Range<usize>,
+    pub signature: std::ops::Range<usize>,
+}
+
+/// The [`SignatureInput`] of `token`, its header checked as
+/// [`verify_token`] checks it.
+pub fn signature_input(token: &str) -> Result<SignatureInput, VerifyError> {
+    if !token.is_ascii() {
+        return Err(VerifyError::Malformed(
+            "not ASCII (base64url parts only)".to_owned(),
+        ));
+    }
+    let parts = split(token)?;
+    let offset = |part: &str| part.as_ptr() as usize - token.as_ptr() as usize;
+    let signed_from = offset(parts.signing_input);
+    let signature_from = offset(parts.signature);
+    Ok(SignatureInput {
+        signed: signed_from..signed_from + parts.signing_input.len(),
+        signature: signature_from..signature_from + parts.signature.len(),
+        kid: parts.kid,
+    })
+}
+
+/// [`verify_token`] for a token whose signature the caller checked and
+/// found valid under the key whose uncompressed point is `checked_with`
+/// ([`KeySet::point`]): everything but the signature is checked here. A
+/// token whose `kid` no longer names that key is refused as badly signed.
+pub fn verify_token_checked(
+    keys: &KeySet,
+    policy: &Policy,
+    token: &str,
+    now: u64,
+    checked_with: &[u8; 65],
+) -> Result<Claims, VerifyError> {
+    let parts = split(token)?;
+    let key = keys
+        .key(&parts.kid)
+        .ok_or_else(|| VerifyError::UnknownKey(parts.kid.clone()))?;
+    if key.point() != checked_with {
+        return Err(VerifyError::BadSignature);
+    }
+    check_claims(policy, decode_json(parts.payload, "claims")?, now)
+}
+
 /// Checks `token` against `keys` and `policy` at `now` (Unix seconds).
 pub fn verify_token(
     keys: &KeySet,
@@ -98,17 +147,23 @@ pub(crate) fn verify_parts(
     now: u64,
 ) -> Result<Claims, VerifyError> {
     let key = keys
-        .get(&parts.kid)
+        .key(&parts.kid)
         .ok_or_else(|| VerifyError::UnknownKey(parts.kid.clone()))?;
     let signature = URL_SAFE_NO_PAD
         .decode(parts.signature)
-        .ok()
-        .and_then(|bytes| Signature::from_slice(&bytes).ok())
-        .ok_or(VerifyError::BadSignature)?;
-    key.verify(parts.signing_input.as_bytes(), &signature)
         .map_err(|_| VerifyError::BadSignature)?;
+    if !key.verifies(parts.signing_input.as_bytes(), &signature) {
+        return Err(VerifyError::BadSignature);
+    }
+    check_claims(policy, decode_json(parts.payload, "claims")?, now)
+}
 
-    let claims: Claims = decode_json(parts.payload, "claims")?;
+/// The checks after the signature's: times with the skew, audience, issuer.
+pub(crate) fn check_claims(
+    policy: &Policy,
+    claims: Claims,
+    now: u64,
+) -> Result<Claims, VerifyError> {
     let skew = policy.clock_skew_seconds;
     if now > claims.exp.saturating_add(skew) {
         return Err(VerifyError::Expired {

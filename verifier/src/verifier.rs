@@ -7,6 +7,7 @@ use crate::cache::{CacheEvent, CacheOptions, CacheStats, FetchResponse, JwksCach
 use crate::claims::Claims;
 use crate::error::VerifyError;
 use crate::keyset::{JwksError, KeySet};
+use crate::memo::{DEFAULT_MEMO_BYTES, VerifiedTokens};
 use crate::policy::Policy;
 use crate::token::{split, verify_parts};
 
@@ -14,6 +15,13 @@ use crate::token::{split, verify_parts};
 /// is given. Errors are messages (the cache only reports them).
 pub trait Fetch: Send + Sync {
     fn fetch(&self, if_none_match: Option<&str>) -> Result<FetchResponse, String>;
+}
+
+/// Whether a verification may fetch the JWKS (blocking).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fetching {
+    Allowed,
+    Refused,
 }
 
 type EventHook = Box<dyn Fn(&CacheEvent) + Send + Sync>;
@@ -36,6 +44,8 @@ struct RemoteKeys {
 pub struct Verifier {
     policy: Policy,
     keys: Keys,
+    /// Tokens verified before: a repeat costs a lookup, not a signature.
+    memo: Mutex<VerifiedTokens>,
     on_event: EventHook,
     clock: Clock,
 }
@@ -57,6 +67,7 @@ impl Verifier {
         Self {
             policy,
             keys,
+            memo: Mutex::new(VerifiedTokens::new(DEFAULT_MEMO_BYTES)),
             on_event: Box::new(|_| {}),
             clock: Box::new(system_clock),
         }
@@ -117,6 +128,15 @@ impl Verifier {
         self
     }
 
+    /// How much memory the memo of verified tokens may use (4 MiB unless
+    /// set: some thousands of users' tokens); 0 turns it off. A remembered
+    /// token is accepted again without its signature check until its `exp`
+    /// (plus the skew) or until its key leaves the key set.
+    pub fn memo_bytes(self, budget_bytes: usize) -> Self {
+        *lock(&self.memo) = VerifiedTokens::new(budget_bytes);
+        self
+    }
+
     /// Replaces the clock (Unix milliseconds): for tests.
     pub fn with_clock(mut self, clock: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
         self.clock = Box::new(clock);
@@ -135,15 +155,73 @@ impl Verifier {
         }
     }
 
+    /// How many verified tokens the memo holds.
+    pub fn remembered(&self) -> usize {
+        lock(&self.memo).len()
+    }
+
     /// Verifies one assertion.
     pub fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
-        let now = (self.clock)();
-        let parts = split(token)?;
-        let keys = match &self.keys {
-            Keys::Static(keys) => Arc::clone(keys),
-            Keys::Remote(remote) => self.current_keys(&parts.kid, now, remote)?,
+        self.verify_with(token, Fetching::Allowed)
+            .unwrap_or_else(|| Err(VerifyError::KeysUnavailable("no fetch was made".to_owned())))
+    }
+
+    /// [`Verifier::verify`] if it needs no JWKS fetch; `None` if it does
+    /// (no keys yet, stale keys, or a `kid` they lack): then call `verify`
+    /// where blocking is fine. An async app answers almost every request
+    /// this way, without handing it to a thread.
+    pub fn verify_cached(&self, token: &str) -> Option<Result<Claims, VerifyError>> {
+        self.verify_with(token, Fetching::Refused)
+    }
+
+    fn verify_with(&self, token: &str, fetching: Fetching) -> Option<Result<Claims, VerifyError>> {
+        let now_ms = (self.clock)();
+        let now = now_ms / 1000;
+        // A remembered token still goes through the key cache (which may
+        // have to revalidate, or have dropped its key) before it is reused.
+        let remembered_kid = lock(&self.memo).kid_of(token).map(str::to_owned);
+        if let Some(kid) = remembered_kid {
+            let keys = match self.keys_for(&kid, now_ms, fetching)? {
+                Ok(keys) => keys,
+                Err(error) => return Some(Err(error)),
+            };
+            if let Some(claims) = lock(&self.memo).recall(token, &keys, now) {
+                return Some(Ok(claims));
+            }
+        }
+        let parts = match split(token) {
+            Ok(parts) => parts,
+            Err(error) => return Some(Err(error)),
         };
-        verify_parts(&keys, &self.policy, &parts, now / 1000)
+        let keys = match self.keys_for(&parts.kid, now_ms, fetching)? {
+            Ok(keys) => keys,
+            Err(error) => return Some(Err(error)),
+        };
+        let verified = verify_parts(&keys, &self.policy, &parts, now);
+        if let Ok(claims) = &verified {
+            lock(&self.memo).remember(
+                token,
+                &keys,
+                &parts.kid,
+                claims,
+                self.policy.clock_skew_seconds,
+            );
+        }
+        Some(verified)
+    }
+
+    /// The keys to verify a token naming `kid` with; `None` when they
+    /// need a fetch that `fetching` refuses.
+    fn keys_for(
+        &self,
+        kid: &str,
+        now_ms: u64,
+        fetching: Fetching,
+    ) -> Option<Result<Arc<KeySet>, VerifyError>> {
+        match &self.keys {
+            Keys::Static(keys) => Some(Ok(Arc::clone(keys))),
+            Keys::Remote(remote) => self.current_keys(kid, now_ms, remote, fetching),
+        }
     }
 
     /// Verifies the assertion among a request's headers (the policy's header
@@ -152,6 +230,25 @@ impl Verifier {
         &self,
         headers: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Claims, VerifyError> {
+        self.verify(self.assertion_in(headers)?)
+    }
+
+    /// [`Verifier::verify_headers`] if it needs no JWKS fetch (see
+    /// [`Verifier::verify_cached`]).
+    pub fn verify_headers_cached<'a>(
+        &self,
+        headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Option<Result<Claims, VerifyError>> {
+        match self.assertion_in(headers) {
+            Ok(token) => self.verify_cached(token),
+            Err(error) => Some(Err(error)),
+        }
+    }
+
+    fn assertion_in<'a>(
+        &self,
+        headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<&'a str, VerifyError> {
         let name = &self.policy.header_name;
         let mut values = headers
             .into_iter()
@@ -163,7 +260,7 @@ impl Verifier {
         if values.next().is_some() {
             return Err(VerifyError::DuplicateHeader(name.clone()));
         }
-        self.verify(token)
+        Ok(token)
     }
 
     fn current_keys(
@@ -171,13 +268,19 @@ impl Verifier {
         kid: &str,
         now: u64,
         remote: &RemoteKeys,
-    ) -> Result<Arc<KeySet>, VerifyError> {
+        may_fetch: Fetching,
+    ) -> Option<Result<Arc<KeySet>, VerifyError>> {
         let RemoteKeys {
             cache,
             fetching,
             fetcher,
         } = remote;
         let plan = lock(cache).plan(kid, now);
+        if may_fetch == Fetching::Refused
+            && matches!(plan, Plan::Fetch { .. } | Plan::Revalidate { .. })
+        {
+            return None;
+        }
         let one_fetch_at_a_time = match plan {
             Plan::UseCached => None,
             Plan::RefetchSuppressed => {
@@ -206,8 +309,10 @@ impl Verifier {
         }
         drop(one_fetch_at_a_time);
         let cache = lock(cache);
-        cache
-            .keys()
-            .ok_or_else(|| VerifyError::KeysUnavailable(cache.unavailable_reason()))
+        Some(
+            cache
+                .keys()
+                .ok_or_else(|| VerifyError::KeysUnavailable(cache.unavailable_reason())),
+        )
     }
 }

@@ -276,3 +276,44 @@ fn a_slow_revalidation_does_not_hold_up_tokens_the_stale_keys_verify() {
         .expect("verified after revalidating");
     assert_eq!(verifier.stats().fetches, 2);
 }
+
+#[test]
+fn verify_cached_answers_only_when_no_fetch_is_needed() {
+    let key = new_key();
+    let server = JwksServer::start(jwks_of(&[&key]), "max-age=60");
+    let clock = start_clock();
+    let (verifier, _) = verifier(&server, &clock);
+    let token = sign(&key, &claims_at(now_seconds()));
+    assert_eq!(verifier.verify_cached(&token), None, "no keys yet");
+    assert_eq!(server.requests(), 0, "verify_cached never fetches");
+
+    let claims = verifier.verify(&token).expect("fetched and verified");
+    let other = sign(&key, &claims_at(now_seconds() + 1));
+    assert_eq!(verifier.verify_cached(&token), Some(Ok(claims)));
+    assert!(matches!(verifier.verify_cached(&other), Some(Ok(_))));
+    let headers = [("X-Pomerium-Jwt-Assertion", token.as_str())];
+    assert!(matches!(
+        verifier.verify_headers_cached(headers),
+        Some(Ok(_))
+    ));
+    assert_eq!(
+        verifier.verify_headers_cached([("host", HOST)]),
+        Some(Err(VerifyError::MissingHeader(
+            "x-pomerium-jwt-assertion".to_owned()
+        )))
+    );
+    // A kid the keys lack: refused at once while a refetch would be too
+    // soon, left to the caller (who fetches) once it is not.
+    let stranger_key = new_key();
+    let stranger = sign(&stranger_key, &claims_at(now_seconds()));
+    assert_eq!(
+        verifier.verify_cached(&stranger),
+        Some(Err(VerifyError::UnknownKey(stranger_key.kid().to_owned())))
+    );
+    advance(&clock, 10);
+    assert_eq!(verifier.verify_cached(&stranger), None);
+    // Stale keys: the caller revalidates.
+    advance(&clock, 50);
+    assert_eq!(verifier.verify_cached(&token), None, "stale keys");
+    assert_eq!(server.requests(), 1);
+}

@@ -90,7 +90,12 @@ class Verifier:
     the filter's JWKS says), ``jwks`` (a JWKS document, ``str`` or ``dict``)
     or ``bundle`` (PEM public keys). ``issuer`` and ``audience`` are what
     the filter signs for the app's host (a string, or a list of accepted
-    ones)."""
+    ones).
+
+    A verified token is remembered (within ``memo_bytes``, 4 MiB unless
+    set; 0 turns it off) and accepted again without its signature check
+    until its ``exp`` plus the skew, or until its key leaves the key set:
+    the filter reuses a user's token for half its lifetime."""
 
     def __init__(
         self,
@@ -102,6 +107,7 @@ class Verifier:
         bundle: Optional[str] = None,
         clock_skew_seconds: Optional[int] = None,
         header_name: str = HEADER,
+        memo_bytes: Optional[int] = None,
     ) -> None:
         if jwks is not None and not isinstance(jwks, str):
             jwks = json.dumps(jwks)
@@ -114,6 +120,7 @@ class Verifier:
             bundle=bundle,
             clock_skew_seconds=clock_skew_seconds,
             header_name=header_name,
+            memo_bytes=memo_bytes,
         )
 
     def verify(self, token: str) -> dict:
@@ -127,16 +134,28 @@ class Verifier:
         return _result(self._core.verify_headers(header_pairs(headers)))
 
     async def verify_async(self, token: str) -> dict:
-        """``verify`` on a worker thread: an event loop never waits on a
-        JWKS fetch."""
-        return await asyncio.get_running_loop().run_in_executor(None, self.verify, token)
+        """``verify`` for an event loop: answered at once when the keys held
+        decide (almost always), on a worker thread when the JWKS must be
+        fetched, so the loop never waits on one."""
+        outcome = self._core.verify_cached(token)
+        if outcome is None:
+            outcome = await asyncio.get_running_loop().run_in_executor(
+                None, self._core.verify, token
+            )
+        return _result(outcome)
 
     async def verify_headers_async(self, headers: Any) -> dict:
         pairs = header_pairs(headers)
-        outcome = await asyncio.get_running_loop().run_in_executor(
-            None, self._core.verify_headers, pairs
-        )
+        outcome = self._core.verify_headers_cached(pairs)
+        if outcome is None:
+            outcome = await asyncio.get_running_loop().run_in_executor(
+                None, self._core.verify_headers, pairs
+            )
         return _result(outcome)
+
+    def remembered(self) -> int:
+        """How many verified tokens the memo holds."""
+        return self._core.remembered()
 
     def stats(self) -> dict:
         """The JWKS cache's counters."""

@@ -60,6 +60,8 @@ export async function runChecks({ Verifier, VerificationError }, inputs) {
   await Promise.all(Array.from({ length: 5 }, () => verifier.verify(assertion)));
   check(fetches === 1, `the JWKS was fetched ${fetches} times, not once`);
   passed.push("an Envoy-minted assertion verifies against the live JWKS, fetched once");
+  check(verifier.remembered() === 1, `the memo holds ${verifier.remembered()} tokens, not 1`);
+  passed.push("a repeated assertion is remembered once");
 
   const [header, , signature] = assertion.split(".");
   await refusal(`${header}.${text({ ...segment(assertion, 1), groups: ["admins"] })}.${signature}`, "bad_signature");
@@ -85,5 +87,15 @@ export async function runChecks({ Verifier, VerificationError }, inputs) {
   const offline = new Verifier({ jwks, issuer: host, audience: host, fetch: () => check(false, "fetched") });
   check((await offline.verify(assertion)).sub === subject, "static JWKS");
   passed.push("a static JWKS verifies without fetching");
+
+  // Signatures by WebCrypto where the runtime has it, by the WebAssembly
+  // otherwise; the two agree.
+  const by = globalThis.crypto?.subtle ? "webcrypto" : "wasm";
+  check(verifier.signatures === by, `signatures by ${verifier.signatures}, not ${by}`);
+  const inWasm = new Verifier({ jwks, issuer: host, audience: host, signatures: "wasm", memoBytes: 0 });
+  check((await inWasm.verify(assertion)).sub === subject, "the WebAssembly check refused the assertion");
+  await refusal(`${header}.${text({ ...segment(assertion, 1), sub: "mallory" })}.${signature}`, "bad_signature", inWasm);
+  check(inWasm.remembered() === 0, "memoBytes: 0 remembered a token");
+  passed.push(`signatures checked by ${by}; the WebAssembly check agrees`);
   return passed;
 }
