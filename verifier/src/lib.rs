@@ -20,6 +20,8 @@
 mod cache;
 mod claims;
 mod error;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 #[cfg(feature = "http")]
 mod http;
 mod keyset;
