@@ -67,11 +67,13 @@ build: wasm cli
 # (PyO3, maturin from PyPI), installed into the project venv with pytest.
 MATURIN_VERSION := 1.16.0
 PYTEST_VERSION  := 9.2.0
+# Checks that the type stubs describe the API (verifier-py/tests/test_types.py).
+MYPY_VERSION    := 2.4.1
 # The frameworks its tests run it in (the package itself needs none).
 PY_FRAMEWORKS   := fastapi==0.165.0 uvicorn==0.54.0 flask==3.1.3 waitress==3.0.2 django==5.2.19
 verifier-py: $(VENV)/bin/envoy
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check maturin==$(MATURIN_VERSION) \
-	  pytest==$(PYTEST_VERSION) $(PY_FRAMEWORKS)
+	  pytest==$(PYTEST_VERSION) mypy==$(MYPY_VERSION) $(PY_FRAMEWORKS)
 	rm -rf target/wheels
 	$(VENV)/bin/maturin build --release --quiet -m verifier-py/Cargo.toml -i $(abspath $(VENV)/bin/python) -o target/wheels
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps \

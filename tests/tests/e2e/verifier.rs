@@ -319,7 +319,7 @@ fn python_package_passes_its_tests_against_envoy() {
         .unwrap_or_else(|err| panic!("cannot run {}: {err} (make verifier-py)", python.display()));
     let report = output_text(&output);
     assert!(output.status.success(), "pytest failed:\n{report}");
-    assert!(report.contains("9 passed"), "{report}");
+    assert!(report.contains("11 passed"), "{report}");
 }
 
 /// A Python app from `verifier-py/tests/apps.py` on `port`, killed on drop.
