@@ -7,6 +7,10 @@ use zeroize::Zeroizing;
 use crate::claim_headers::{Claim, ClaimHeader};
 use crate::groups::GroupsPolicy;
 use crate::identity::{CertificateField, ClaimFields, ExtraSource, ExtraValue, Source};
+use crate::route_settings::{
+    DEFAULT_ROUTE_METADATA_NAMESPACE, MAX_NAME_BYTES as MAX_ROUTE_SETTINGS_NAME,
+    MAX_ROUTE_SETTINGS, RawRouteSettings, RouteProfiles, RouteSettings,
+};
 use crate::strip::StripRules;
 pub use signed_headers_keys::Audience;
 
@@ -62,6 +66,10 @@ struct RawConfig {
     groups: RawGroups,
     #[serde(default)]
     unauthenticated: UnauthenticatedPolicy,
+    /// Named overrides that routes pick by their metadata.
+    #[serde(default)]
+    route_settings: std::collections::BTreeMap<String, RawRouteSettings>,
+    route_metadata_namespace: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -77,12 +85,22 @@ struct RawStrip {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawGroups {
+pub struct RawGroups {
     #[serde(default)]
     allow: Vec<String>,
     #[serde(default)]
     allow_prefixes: Vec<String>,
     max_count: Option<usize>,
+}
+
+impl From<RawGroups> for GroupsPolicy {
+    fn from(raw: RawGroups) -> Self {
+        Self {
+            allow: raw.allow,
+            allow_prefixes: raw.allow_prefixes,
+            max_count: raw.max_count,
+        }
+    }
 }
 
 /// The fields of each kind of source as written, besides `"source"`.
@@ -213,22 +231,7 @@ fn extra_claims<F: serde::de::DeserializeOwned>(
             let field = format!("claims.extra.{name}");
             let source = match source {
                 serde_json::Value::Object(fixed) if fixed.contains_key("value") => {
-                    if fixed.len() != 1 {
-                        return Err(field_error(
-                            &field,
-                            "a fixed value is {\"value\": ...} alone",
-                        ));
-                    }
-                    let value = fixed
-                        .get("value")
-                        .and_then(ExtraValue::from_json)
-                        .ok_or_else(|| {
-                            field_error(
-                                &format!("{field}.value"),
-                                "must be a string, a number, a boolean or a list of strings",
-                            )
-                        })?;
-                    ExtraSource::Fixed(value)
+                    ExtraSource::Fixed(fixed_extra_value(&field, &fixed)?)
                 }
                 written => {
                     ExtraSource::Field(typed(written).map_err(|error| error.within(&field))?)
@@ -237,6 +240,28 @@ fn extra_claims<F: serde::de::DeserializeOwned>(
             Ok((name, source))
         })
         .collect()
+}
+
+/// An extra claim's fixed value, `{"value": ...}`.
+fn fixed_extra_value(
+    field: &str,
+    fixed: &serde_json::Map<String, serde_json::Value>,
+) -> Result<ExtraValue, ConfigError> {
+    if fixed.len() != 1 {
+        return Err(field_error(
+            field,
+            "a fixed value is {\"value\": ...} alone",
+        ));
+    }
+    fixed
+        .get("value")
+        .and_then(ExtraValue::from_json)
+        .ok_or_else(|| {
+            field_error(
+                &format!("{field}.value"),
+                "must be a string, a number, a boolean or a list of strings",
+            )
+        })
 }
 
 /// Tells a field written as `null` (`Some(None)`) from an absent one (`None`).
@@ -361,14 +386,8 @@ pub struct Settings {
     pub claim_headers: Vec<ClaimHeader>,
     pub groups: GroupsPolicy,
     pub unauthenticated: UnauthenticatedPolicy,
-}
-
-impl Settings {
-    /// Whether `iss` or `aud` names the request host, which must then be
-    /// valid before anything is signed.
-    pub fn names_request_host(&self) -> bool {
-        !matches!(self.issuer, Issuer::Fixed(_)) || self.audience.is_none()
-    }
+    /// Named overrides that routes pick by their metadata.
+    pub routes: RouteProfiles,
 }
 
 /// A configuration error, phrased to name the field at fault.
@@ -550,20 +569,7 @@ impl Settings {
             (Some(fixed), None) => Issuer::Fixed(fixed),
             (None, format) => Issuer::FromHost(format.unwrap_or(IssuerFormat::Host)),
         };
-        let audience = match raw.audience {
-            Some(Audience::One(fixed)) if fixed.trim().is_empty() => {
-                return Err(field_error("audience", "must not be empty"));
-            }
-            Some(Audience::Many(list))
-                if list.is_empty() || list.iter().any(|aud| aud.trim().is_empty()) =>
-            {
-                return Err(field_error(
-                    "audience",
-                    "a list must hold at least one audience, none empty",
-                ));
-            }
-            fixed => fixed,
-        };
+        let audience = validate_audience(raw.audience)?;
 
         let ttl_seconds = in_range(
             "ttl_seconds",
@@ -620,10 +626,18 @@ impl Settings {
         let identity = parse_sources(raw.identity)?;
         let extra_names: Vec<&str> = identity.iter().flat_map(Source::extra_names).collect();
         let claim_headers = parse_claim_headers(raw.claim_headers, &header, &extra_names)?;
+        let routes = parse_route_settings(
+            raw.route_metadata_namespace,
+            raw.route_settings,
+            &header,
+            &extra_names,
+        )?;
         let mut strip_names = validate_header_names("strip.names", &raw.strip.names)?;
         let strip_prefixes = validate_header_names("strip.prefixes", &raw.strip.prefixes)?;
-        // A client copy of every header the filter sets is removed first.
+        // A client copy of every header the filter sets, on any route, is
+        // removed first.
         strip_names.extend(claim_headers.iter().map(|claim| claim.header.clone()));
+        strip_names.extend(routes.claim_header_names().map(str::to_owned));
         let strip = StripRules::new(&header, strip_names, strip_prefixes);
         let strip_cookies = raw
             .strip
@@ -642,11 +656,7 @@ impl Settings {
                 challenges.push(source.www_authenticate().to_owned());
             }
         }
-        let groups = GroupsPolicy {
-            allow: raw.groups.allow,
-            allow_prefixes: raw.groups.allow_prefixes,
-            max_count: raw.groups.max_count,
-        };
+        let groups = GroupsPolicy::from(raw.groups);
 
         Ok(Self {
             key_source,
@@ -667,8 +677,120 @@ impl Settings {
             claim_headers,
             groups,
             unauthenticated: raw.unauthenticated,
+            routes,
         })
     }
+}
+
+/// A fixed `aud`: a non-empty string, or a non-empty list of them.
+fn validate_audience(audience: Option<Audience>) -> Result<Option<Audience>, ConfigError> {
+    match audience {
+        Some(Audience::One(fixed)) if fixed.trim().is_empty() => {
+            Err(field_error("audience", "must not be empty"))
+        }
+        Some(Audience::Many(list))
+            if list.is_empty() || list.iter().any(|aud| aud.trim().is_empty()) =>
+        {
+            Err(field_error(
+                "audience",
+                "a list must hold at least one audience, none empty",
+            ))
+        }
+        fixed => Ok(fixed),
+    }
+}
+
+/// `route_settings`: each named set checked as the top-level settings are.
+fn parse_route_settings(
+    namespace: Option<String>,
+    written: std::collections::BTreeMap<String, RawRouteSettings>,
+    assertion_header: &str,
+    source_extra_names: &[&str],
+) -> Result<RouteProfiles, ConfigError> {
+    let namespace = namespace.unwrap_or_else(|| DEFAULT_ROUTE_METADATA_NAMESPACE.to_owned());
+    if namespace.is_empty() || namespace.len() > 256 {
+        return Err(field_error(
+            "route_metadata_namespace",
+            "must be 1 to 256 characters",
+        ));
+    }
+    if written.len() > MAX_ROUTE_SETTINGS {
+        return Err(field_error(
+            "route_settings",
+            format!("at most {MAX_ROUTE_SETTINGS} named settings"),
+        ));
+    }
+    let valid_name = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
+    let mut profiles = Vec::with_capacity(written.len());
+    for (name, raw) in written {
+        if name.is_empty() || name.len() > MAX_ROUTE_SETTINGS_NAME || !name.chars().all(valid_name)
+        {
+            return Err(field_error(
+                "route_settings",
+                format!(
+                    "\"{name}\": a name is 1 to {MAX_ROUTE_SETTINGS_NAME} letters, digits, '.', '_' or '-'"
+                ),
+            ));
+        }
+        let field = format!("route_settings.{name}");
+        let written_extra = raw.extra_claims.unwrap_or_default();
+        if written_extra.len() > MAX_EXTRA_CLAIMS {
+            return Err(field_error(
+                &format!("{field}.extra_claims"),
+                format!("at most {MAX_EXTRA_CLAIMS} extra claims"),
+            ));
+        }
+        let mut extra_claims = Vec::with_capacity(written_extra.len());
+        for (claim, value) in written_extra {
+            let claim_field = format!("{field}.extra_claims.{claim}");
+            validate_extra_name(&claim)
+                .map_err(|error| field_error(&claim_field, error.message))?;
+            let value = match value {
+                serde_json::Value::Null if source_extra_names.contains(&claim.as_str()) => None,
+                serde_json::Value::Null => {
+                    return Err(field_error(
+                        &claim_field,
+                        "null leaves out a claim an identity source maps, and none maps this one",
+                    ));
+                }
+                serde_json::Value::Object(fixed) => Some(fixed_extra_value(&claim_field, &fixed)?),
+                _ => {
+                    return Err(field_error(
+                        &claim_field,
+                        "must be {\"value\": ...} (set on these routes) or null (left out on them)",
+                    ));
+                }
+            };
+            extra_claims.push((claim, value));
+        }
+        // The claims a claim header of these routes can name: the sources'
+        // and these routes' own, less those left out here.
+        let mut extra_names: Vec<&str> = source_extra_names
+            .iter()
+            .copied()
+            .filter(|known| !extra_claims.iter().any(|(name, _)| name == known))
+            .collect();
+        extra_names.extend(
+            extra_claims
+                .iter()
+                .filter(|(_, value)| value.is_some())
+                .map(|(name, _)| name.as_str()),
+        );
+        let claim_headers = raw
+            .claim_headers
+            .map(|written| parse_claim_headers(Some(written), assertion_header, &extra_names))
+            .transpose()
+            .map_err(|error| error.within(&field))?;
+        profiles.push(RouteSettings {
+            audience: validate_audience(raw.audience).map_err(|error| error.within(&field))?,
+            groups: raw.groups.map(GroupsPolicy::from),
+            extra_claims,
+            claim_headers,
+            unauthenticated: raw.unauthenticated,
+            name,
+        });
+    }
+    Ok(RouteProfiles::new(namespace, profiles))
 }
 
 pub(crate) fn in_range<T>(
@@ -1060,6 +1182,99 @@ mod tests {
     }
 
     #[test]
+    fn route_settings_are_checked_with_the_rest_of_the_configuration() {
+        let settings = parse(
+            r#"{"identity": {"source": "jwt_authn", "claims": {"extra": {"roles": "roles"}}},
+                "route_settings": {
+                  "zeta": {"unauthenticated": "pass"},
+                  "billing": {
+                    "audience": ["billing", "payments"],
+                    "groups": {"allow_prefixes": ["billing-"], "max_count": 3},
+                    "extra_claims": {"service": {"value": "billing"}, "roles": null},
+                    "claim_headers": {"service": "x-service", "email": "x-user"}
+                  }
+                }}"#,
+        )
+        .unwrap();
+        let billing = settings.routes.get(0).unwrap();
+        assert_eq!(billing.name, "billing", "sorted by name");
+        assert_eq!(
+            billing.audience,
+            Some(Audience::Many(vec!["billing".into(), "payments".into()]))
+        );
+        assert_eq!(billing.groups.as_ref().unwrap().max_count, Some(3));
+        assert_eq!(
+            billing.extra_claims,
+            vec![
+                ("roles".to_owned(), None),
+                (
+                    "service".to_owned(),
+                    Some(ExtraValue::Text("billing".into()))
+                )
+            ]
+        );
+        // A client's copy of a header any route sets is stripped everywhere.
+        let stripped = settings.strip.select(["x-service", "x-user", "x-other"]);
+        assert_eq!(stripped, ["x-service", "x-user"]);
+        assert_eq!(
+            settings.routes.get(1).unwrap().unauthenticated,
+            Some(UnauthenticatedPolicy::Pass)
+        );
+
+        for (json, expected) in [
+            (
+                r#"{"route_settings": {"a": {"audience": []}}}"#,
+                "route_settings.a.audience: a list must hold",
+            ),
+            (
+                r#"{"route_settings": {"a b": {}}}"#,
+                "route_settings: \"a b\": a name is 1 to 128",
+            ),
+            (
+                r#"{"route_settings": {"a": {"extra_claims": {"tenant": null}}}}"#,
+                "route_settings.a.extra_claims.tenant: null leaves out",
+            ),
+            (
+                r#"{"route_settings": {"a": {"extra_claims": {"exp": {"value": 1}}}}}"#,
+                "route_settings.a.extra_claims.exp: is a claim the filter sets itself",
+            ),
+            (
+                r#"{"route_settings": {"a": {"extra_claims": {"tenant": "tenant_id"}}}}"#,
+                "route_settings.a.extra_claims.tenant: must be {\"value\": ...}",
+            ),
+            (
+                r#"{"route_settings": {"a": {"extra_claims": {"tenant": {"value": {}}}}}}"#,
+                "route_settings.a.extra_claims.tenant.value: must be a string",
+            ),
+            (
+                r#"{"route_settings": {"a": {"claim_headers": ["tenant"]}}}"#,
+                "route_settings.a.claim_headers[0]: unknown claim",
+            ),
+            (
+                r#"{"route_settings": {"a": {"groups": {"allow": "x"}}}}"#,
+                "route_settings.a.groups.allow",
+            ),
+            (
+                r#"{"route_settings": {"a": {"issuer": "x"}}}"#,
+                "unknown field `issuer`",
+            ),
+            (
+                r#"{"route_metadata_namespace": ""}"#,
+                "route_metadata_namespace",
+            ),
+        ] {
+            let refused = error(json);
+            assert!(refused.contains(expected), "{json}: {refused}");
+        }
+        // A claim a route leaves out cannot be rendered there.
+        let refused = error(
+            r#"{"identity": {"source": "jwt_authn", "claims": {"extra": {"roles": "roles"}}},
+                "route_settings": {"a": {"extra_claims": {"roles": null}, "claim_headers": ["roles"]}}}"#,
+        );
+        assert!(refused.contains("unknown claim \"roles\""), "{refused}");
+    }
+
+    #[test]
     fn no_per_worker_cache_means_no_shared_one_unless_asked() {
         let uncached = parse(r#"{"token_cache_entries":0}"#).unwrap();
         assert_eq!(uncached.shared_token_cache_slots, 0);
@@ -1085,7 +1300,10 @@ mod tests {
             assert_eq!(settings.jwks_path, "/.well-known/pomerium/jwks.json");
             assert_eq!(settings.issuer, Issuer::FromHost(IssuerFormat::Host));
             assert_eq!(settings.audience, None);
-            assert!(settings.names_request_host());
+            assert!(
+                crate::route_settings::Effective::new(&settings, None)
+                    .names_request_host(&settings.issuer)
+            );
             assert_eq!(settings.ttl_seconds, 300);
             assert_eq!(settings.jwks_max_age_seconds, 60);
             assert_eq!(settings.token_cache_entries, 4096);
@@ -1411,7 +1629,11 @@ mod tests {
 
     #[test]
     fn only_a_fixed_issuer_and_audience_free_the_request_host() {
-        let names_host = |json: &str| parse(json).unwrap().names_request_host();
+        let names_host = |json: &str| {
+            let settings = parse(json).unwrap();
+            crate::route_settings::Effective::new(&settings, None)
+                .names_request_host(&settings.issuer)
+        };
         assert!(names_host(r#"{"issuer":"https://id.example"}"#));
         assert!(names_host(r#"{"audience":"app"}"#));
         assert!(names_host(r#"{"audience":"app","issuer_format":"uri"}"#));

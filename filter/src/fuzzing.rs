@@ -112,6 +112,10 @@ pub fn plugin_config(data: &[u8]) {
         // Whatever is accepted is usable: the strip rules and sources exist.
         assert!(!settings.identity.is_empty());
         assert!(settings.strip.should_strip("x-pomerium-jwt-assertion"));
+        // A header any route's settings set is a header no client sends.
+        for header in settings.routes.claim_header_names() {
+            assert!(settings.strip.should_strip(header), "{header}");
+        }
     }
 }
 

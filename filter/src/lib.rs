@@ -24,6 +24,7 @@ mod nonce_host;
 mod nonce_queue;
 #[cfg(test)]
 mod properties;
+mod route_settings;
 mod strip;
 #[cfg(test)]
 mod test_rng;
@@ -88,6 +89,7 @@ struct Plugin {
     dropped_groups_logged: LoggedOnce,
     dropped_claims_logged: LoggedOnce,
     too_large_logged: LoggedOnce,
+    unknown_route_settings_logged: LoggedOnce,
 }
 
 impl Plugin {
@@ -153,6 +155,7 @@ impl Plugin {
             dropped_groups_logged: LoggedOnce::new("dropped-groups", configuration),
             dropped_claims_logged: LoggedOnce::new("dropped-claims", configuration),
             too_large_logged: LoggedOnce::new("too-large", configuration),
+            unknown_route_settings_logged: LoggedOnce::new("unknown-route-settings", configuration),
             discovery: Discovery::new(&settings.issuer, &settings.jwks_path),
             settings,
             signer,
@@ -582,6 +585,22 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
     strip(MapType::HttpRequestHeaders, &settings.strip, &headers)?;
     strip_cookies(&settings.strip_cookies, &headers)?;
 
+    let effective = match route_selection(settings) {
+        Ok(selection) => route_settings::Effective::new(settings, selection),
+        Err(unknown) => {
+            plugin.unknown_route_settings_logged.warn(|| {
+                format!(
+                    "signed-headers: 500: a route names {unknown} under route_metadata_namespace, which route_settings does not define; such requests are refused, never signed with other settings. Logged once per configuration."
+                )
+            });
+            log::debug!("signed-headers: 500: unknown route settings {unknown}");
+            return Ok(Some(plain_response(
+                500,
+                "signed-headers: this route names settings the filter does not have\n",
+            )));
+        }
+    };
+
     let now = hostcalls::get_current_time()
         .map_err(|status| format!("cannot read the clock: {status:?}"))?
         .duration_since(UNIX_EPOCH)
@@ -604,7 +623,7 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
     // headers, while its token may be reused.
     let request_key = match first_source {
         Some(source) if settings.token_cache_entries > 0 => {
-            request_key(source, metadata, &authority)
+            request_key(source, metadata, &authority, effective.key)
         }
         _ => None,
     };
@@ -621,7 +640,7 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
 
     // Before anything is signed: an empty or doubled Host would be signed
     // as the audience (RFC 9110 asks for a 400 either way).
-    let host = if settings.names_request_host() {
+    let host = if effective.names_request_host(&settings.issuer) {
         match authority::request_host(&authority) {
             Ok(host) => host,
             Err(invalid) => {
@@ -647,7 +666,7 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
             },
         },
     );
-    let (source_index, mut identity) = match (identity, settings.unauthenticated) {
+    let (source_index, mut identity) = match (identity, effective.unauthenticated) {
         (Some(found), _) => found,
         (None, UnauthenticatedPolicy::Deny) => {
             let mut response = plain_response(401, "signed-headers: authentication required\n");
@@ -661,10 +680,11 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
         (None, UnauthenticatedPolicy::Anonymous) => (usize::MAX, Identity::anonymous()),
         (None, UnauthenticatedPolicy::Pass) => return Ok(None),
     };
-    settings.groups.apply(&mut identity);
+    effective.groups.apply(&mut identity);
+    effective.apply_extra_claims(&mut identity);
 
     let issuer = assertion::issuer(&settings.issuer, &host);
-    let audience = match &settings.audience {
+    let audience = match effective.audience {
         Some(fixed) => fixed.clone(),
         None => Audience::One(host),
     };
@@ -714,7 +734,7 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
             )
         });
     }
-    let claim_headers: HeadersToSet = settings
+    let claim_headers: HeadersToSet = effective
         .claim_headers
         .iter()
         .filter_map(|claim_header| {
@@ -787,11 +807,36 @@ fn request_key(
     source: &identity::Source,
     metadata: data::Metadata<'_>,
     authority: &str,
+    route_settings: u32,
 ) -> Option<Vec<u8>> {
     let mut key = Vec::with_capacity(authority.len() + 256);
+    push_field(&mut key, &route_settings.to_be_bytes());
     push_field(&mut key, authority.as_bytes());
     source.input_key(metadata, &mut key)?;
     Some(key)
+}
+
+/// The named settings the request's route (else its virtual host) picks in
+/// its metadata: `Ok(None)` for the top-level ones, `Err` with what it
+/// named when the configuration has no such settings. Reads nothing when
+/// no settings are named in the configuration.
+fn route_selection(settings: &Settings) -> Result<Option<usize>, String> {
+    if settings.routes.is_empty() {
+        return Ok(None);
+    }
+    for level in ["route_metadata", "virtual_host_metadata"] {
+        // A host that cannot say which settings apply fails the request
+        // rather than sign it with others.
+        let metadata = hostcalls::get_property(vec!["xds", level])
+            .map_err(|status| format!("(the {level} unreadable: {status:?})"))?
+            .unwrap_or_default();
+        match settings.routes.named_in(&metadata) {
+            None => continue,
+            Some(route_settings::Selection::Named(index)) => return Ok(Some(index)),
+            Some(route_settings::Selection::Unknown(named)) => return Err(named),
+        }
+    }
+    Ok(None)
 }
 
 fn set_headers(headers: &[(String, String)]) -> Result<(), String> {

@@ -575,6 +575,16 @@ impl ShippedConfig {
         }
     }
 
+    /// A configuration the test writes itself, not one users copy (e.g. the
+    /// app side of a chain of two Envoys), started the same way.
+    pub fn written(file_name: &str, text: String) -> Self {
+        Self {
+            file_name: file_name.to_owned(),
+            text,
+            env: Vec::new(),
+        }
+    }
+
     /// Replaces the one occurrence of `from` with `to`; panics when `from`
     /// occurs zero or several times.
     pub fn substitute(mut self, from: &str, to: &str) -> Self {

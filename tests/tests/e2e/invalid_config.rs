@@ -163,3 +163,22 @@ fn an_extra_claim_cannot_take_a_claim_the_filter_sets() {
         );
     }
 }
+
+#[test]
+fn bad_route_settings_are_refused_when_envoy_loads_the_filter() {
+    let key = signing_bundle().to_pem();
+    // A typo in one of the named settings: Envoy refuses the filter, as for
+    // a top-level field; no route ever sees the mistake.
+    assert_refused_with(
+        &json!({"signing_key": key, "route_settings": {"billing": {"audiance": "billing"}}}),
+        &["route_settings", "unknown field", "audiance"],
+    );
+    assert_refused_with(
+        &json!({"signing_key": key, "route_settings": {"billing": {"audience": ""}}}),
+        &["route_settings.billing.audience", "must not be empty"],
+    );
+    assert_refused_with(
+        &json!({"signing_key": key, "route_settings": {"billing": {"claim_headers": ["tenant"]}}}),
+        &["route_settings.billing.claim_headers[0]", "unknown claim"],
+    );
+}

@@ -32,6 +32,7 @@ mod providers;
 mod readme;
 mod remote_module;
 mod rotation;
+mod route_settings;
 mod shipped;
 mod soak;
 mod strip;

@@ -73,7 +73,8 @@ fn readme_configurations_are_excerpts_of_the_shipped_files() {
             "browser-login.yaml",
             "envoy.yaml",
             "ext-authz.yaml",
-            "mtls.yaml"
+            "mtls.yaml",
+            "route-settings.yaml"
         ],
         "one worked configuration per shipped file"
     );

@@ -31,7 +31,13 @@ const SHIPPED_IDP_JWKS_PATH: &str = "/.well-known/jwks.json";
 /// loopback port 0, the app (127.0.0.1:8080) as `upstream`, and the filter
 /// as built. The caller substitutes what is particular to the file.
 pub fn load_shipped(file_name: &str, upstream: &EchoUpstream) -> ShippedConfig {
-    load_shipped_without_filter(file_name, upstream).substitute(
+    load_shipped_with_upstream_port(file_name, upstream.address().port())
+}
+
+/// [`load_shipped`], with the app (127.0.0.1:8080) at `port` on loopback:
+/// another Envoy, for instance.
+pub fn load_shipped_with_upstream_port(file_name: &str, port: u16) -> ShippedConfig {
+    shipped_in_front_of(file_name, port).substitute(
         "filename: target/wasm32-wasip1/release/signed_headers.wasm",
         &format!("filename: {}", filter_wasm().display()),
     )
@@ -40,6 +46,12 @@ pub fn load_shipped(file_name: &str, upstream: &EchoUpstream) -> ShippedConfig {
 /// [`load_shipped`] for a file that does not name the filter itself (it
 /// comes from a discovery file).
 pub fn load_shipped_without_filter(file_name: &str, upstream: &EchoUpstream) -> ShippedConfig {
+    shipped_in_front_of(file_name, upstream.address().port())
+}
+
+/// `envoy/<file_name>` with its admin port and listener on loopback port 0
+/// and the app at loopback `port`.
+fn shipped_in_front_of(file_name: &str, port: u16) -> ShippedConfig {
     ShippedConfig::load(file_name)
         .substitute(
             "{address: 127.0.0.1, port_value: 9901}",
@@ -51,7 +63,7 @@ pub fn load_shipped_without_filter(file_name: &str, upstream: &EchoUpstream) -> 
         )
         .substitute(
             "{address: 127.0.0.1, port_value: 8080}",
-            &loopback_port(upstream.address().port()),
+            &loopback_port(port),
         )
 }
 
