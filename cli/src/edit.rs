@@ -42,31 +42,120 @@ fn new_key(pkcs8: bool) -> Result<BundleKey> {
     BundleKey::generate(key_format(pkcs8)).map_err(|err| CliError::input(err.to_string()))
 }
 
-/// A bundle read for editing, and how it was written.
-struct Loaded {
-    bundle: Bundle,
+/// A bundle read for editing, and how it was written. An edit works on one
+/// scope's keys (the unscoped ones by default); the other keys are put back
+/// untouched.
+struct Opened {
+    /// The scope's keys, in bundle order (none yet, possibly).
+    keys: Vec<BundleKey>,
+    rest: OtherScopes,
     /// The file held base64 of the PEM (the `SIGNING_KEY` form): it is
     /// written back in that form.
     base64: bool,
+    /// How messages name the scope's keys (`keys.pem`, `keys.pem [scope
+    /// tenant-b]`), and how commands they suggest name them
+    /// (`keys.pem --scope tenant-b`).
+    name: String,
+    target: String,
     /// Held until the edited bundle is saved: edits run one at a time.
     _lock: Option<EditLock>,
 }
 
+/// [`Opened`] with at least one key in the scope.
+struct Loaded {
+    bundle: Bundle,
+    rest: OtherScopes,
+    base64: bool,
+    name: String,
+    target: String,
+    _lock: Option<EditLock>,
+}
+
+/// The keys of the other scopes, and where the edited scope's go among them.
+struct OtherScopes {
+    keys: Vec<BundleKey>,
+    at: usize,
+}
+
+impl OtherScopes {
+    fn with(self, edited: Vec<BundleKey>) -> Vec<BundleKey> {
+        let mut keys = self.keys;
+        let at = self.at.min(keys.len());
+        keys.splice(at..at, edited);
+        keys
+    }
+}
+
 /// Locks the bundle for this edit, then reads and fully validates it before
-/// anything is changed; `signing`: it must also hold a private key.
-fn open(path: &Path, signing: bool) -> Result<Loaded> {
+/// anything is changed, and takes out the keys of the scope `pick` chooses.
+fn open_scope(path: &Path, pick: impl FnOnce(&Bundle) -> Result<Option<String>>) -> Result<Opened> {
     let lock = lock_for_edit(path)?;
     let text = read_text(path)?;
-    let parsed = if signing {
-        Bundle::parse_signing(&text)
-    } else {
-        Bundle::parse(&text)
+    let whole = Bundle::parse(&text)
+        .map_err(|err| CliError::input(format!("{}: {err}", display_name(path))))?;
+    let scope = pick(&whole)?;
+    let scope = scope.as_deref();
+    let file = display_name(path);
+    let (name, target) = match scope {
+        Some(scope) => (
+            format!("{file} [scope {scope}]"),
+            format!("{file} --scope {scope}"),
+        ),
+        None => (file.clone(), file),
     };
-    let bundle = parsed.map_err(|err| CliError::input(format!("{}: {err}", display_name(path))))?;
+    let at = whole
+        .keys()
+        .iter()
+        .position(|key| key.scope() == scope)
+        .unwrap_or(whole.keys().len());
+    let (keys, others): (Vec<BundleKey>, Vec<BundleKey>) = whole
+        .into_keys()
+        .into_iter()
+        .partition(|key| key.scope() == scope);
+    Ok(Opened {
+        keys,
+        rest: OtherScopes { keys: others, at },
+        base64: !text.contains("-----BEGIN"),
+        name,
+        target,
+        _lock: lock,
+    })
+}
+
+/// [`open_scope`] for an edit of keys the scope has; `signing`: one of them
+/// must be private.
+fn open(path: &Path, signing: bool, scope: Option<&str>) -> Result<Loaded> {
+    loaded(open_scope(path, |_| Ok(scope.map(str::to_owned)))?, signing)
+}
+
+fn loaded(opened: Opened, signing: bool) -> Result<Loaded> {
+    let Opened {
+        keys,
+        rest,
+        base64,
+        name,
+        target,
+        _lock,
+    } = opened;
+    if keys.is_empty() {
+        return Err(CliError::input(format!(
+            "{name}: no keys in this scope (start one: signing-key add {target})"
+        )));
+    }
+    let bundle =
+        Bundle::from_keys(keys).map_err(|err| CliError::input(format!("{name}: {err}")))?;
+    if signing && bundle.signing_key().is_none() {
+        return Err(CliError::input(format!(
+            "{name}: no private key: nothing in the bundle can sign"
+        )));
+    }
     Ok(Loaded {
         bundle,
-        base64: !text.contains("-----BEGIN"),
-        _lock: lock,
+        rest,
+        base64,
+        name,
+        target,
+        _lock,
     })
 }
 
@@ -91,9 +180,14 @@ fn describe(position: usize, key: &BundleKey) -> String {
     format!("key {position} ({}, {})", key.kid(), kind(key))
 }
 
-/// `generate [-o FILE] [--force] [--pkcs8]`
-pub fn generate(output: Option<&Path>, force: bool, pkcs8: bool) -> Result<()> {
-    let key = history::stamp(new_key(pkcs8)?, 1);
+/// `generate [-o FILE] [--force] [--pkcs8] [--scope NAME]`
+pub fn generate(
+    output: Option<&Path>,
+    force: bool,
+    pkcs8: bool,
+    scope: Option<&str>,
+) -> Result<()> {
+    let key = history::stamp(new_key(pkcs8)?.in_scope(scope), 1);
     match output {
         Some(path) if !is_stdio(path) => {
             let overwrite = if force {
@@ -120,21 +214,23 @@ pub fn generate(output: Option<&Path>, force: bool, pkcs8: bool) -> Result<()> {
     Ok(())
 }
 
-/// `add BUNDLE [--pkcs8]`: rotation step 1.
-pub fn add(path: &Path, pkcs8: bool) -> Result<()> {
-    let Loaded {
-        bundle,
+/// `add BUNDLE [--pkcs8] [--scope NAME]`: rotation step 1.
+pub fn add(path: &Path, pkcs8: bool, scope: Option<&str>) -> Result<()> {
+    let Opened {
+        keys,
+        rest,
         base64,
+        name,
+        target,
         _lock,
-    } = open(path, false)?;
-    let had_signer = bundle.signing_key().is_some();
-    let key = history::stamp(new_key(pkcs8)?, history::next_serial(bundle.keys()));
+    } = open_scope(path, |_| Ok(scope.map(str::to_owned)))?;
+    let had_signer = keys.iter().any(BundleKey::is_private);
+    let key = history::stamp(new_key(pkcs8)?.in_scope(scope), history::next_serial(&keys));
     let kid = key.kid().to_owned();
-    let mut keys = bundle.into_keys();
+    let mut keys = keys;
     keys.push(key);
     let position = keys.len();
-    let name = display_name(path);
-    save(path, keys, base64)?;
+    save(path, rest.with(keys), base64)?;
     if is_stdio(path) {
         eprintln!("kid: {kid}");
     } else {
@@ -144,24 +240,26 @@ pub fn add(path: &Path, pkcs8: bool) -> Result<()> {
         eprintln!(
             "added key {position} ({kid}) to {name}: published, not signing yet.\n\
              Deploy the bundle, wait until every verifier has refreshed the JWKS, then:\n  \
-             signing-key promote {name}"
+             signing-key promote {target}"
         );
     } else {
         eprintln!(
-            "added key {position} ({kid}) to {name}: the bundle had no private key, so this one signs at once"
+            "added key {position} ({kid}) to {name}: it had no private key, so this one signs at once"
         );
     }
     Ok(())
 }
 
-/// `promote BUNDLE [--kid KID]`: rotation step 2.
-pub fn promote(path: &Path, kid: Option<&str>, checks: &Checks) -> Result<()> {
+/// `promote BUNDLE [--kid KID] [--scope NAME]`: rotation step 2.
+pub fn promote(path: &Path, kid: Option<&str>, checks: &Checks, scope: Option<&str>) -> Result<()> {
     let Loaded {
         bundle,
+        rest,
         base64,
+        name,
+        target: command_target,
         _lock,
-    } = open(path, true)?;
-    let name = display_name(path);
+    } = open(path, true, scope)?;
     let signing = bundle.keys().iter().position(BundleKey::is_private);
     let target = match kid {
         Some(query) => find_kid(&bundle, query, &name)?,
@@ -180,9 +278,11 @@ pub fn promote(path: &Path, kid: Option<&str>, checks: &Checks) -> Result<()> {
     }
     if target == 0 {
         let next = if keys.len() > 1 {
-            format!("retire the old keys once their tokens have expired: signing-key retire {name}")
+            format!(
+                "retire the old keys once their tokens have expired: signing-key retire {command_target}"
+            )
         } else {
-            format!("add a new key first: signing-key add {name}")
+            format!("add a new key first: signing-key add {command_target}")
         };
         return Err(CliError::input(format!(
             "{name}: {} is already first and signing: nothing to promote ({next})",
@@ -204,25 +304,27 @@ pub fn promote(path: &Path, kid: Option<&str>, checks: &Checks) -> Result<()> {
     let mut keys = bundle.into_keys();
     let moved = history::stamp_promoted(keys.remove(target), checks.now);
     keys.insert(0, moved);
-    save(path, keys, base64)?;
+    save(path, rest.with(keys), base64)?;
     eprintln!(
         "promoted key {} ({promoted}) to key 1 of {name}: it signs from now on.\n\
          {previous} is still published (and still private).\n\
          Deploy the bundle; once tokens signed by the old key have expired:\n  \
-         signing-key retire {name}",
+         signing-key retire {command_target}",
         target + 1
     );
     Ok(())
 }
 
-/// `retire BUNDLE [--keep-public]`: rotation step 3.
-pub fn retire(path: &Path, keep_public: bool, checks: &Checks) -> Result<()> {
+/// `retire BUNDLE [--keep-public] [--scope NAME]`: rotation step 3.
+pub fn retire(path: &Path, keep_public: bool, checks: &Checks, scope: Option<&str>) -> Result<()> {
     let Loaded {
         bundle,
+        rest,
         base64,
+        name,
         _lock,
-    } = open(path, true)?;
-    let name = display_name(path);
+        ..
+    } = open(path, true, scope)?;
     let Some(signing) = bundle.keys().iter().position(BundleKey::is_private) else {
         return Err(CliError::input(format!("{name}: no key can sign")));
     };
@@ -267,7 +369,7 @@ pub fn retire(path: &Path, keep_public: bool, checks: &Checks) -> Result<()> {
         .first()
         .map(|key| key.kid().to_owned())
         .unwrap_or_default();
-    save(path, kept, base64)?;
+    save(path, rest.with(kept), base64)?;
     for line in report {
         eprintln!("{line}");
     }
@@ -275,23 +377,34 @@ pub fn retire(path: &Path, keep_public: bool, checks: &Checks) -> Result<()> {
     Ok(())
 }
 
-/// `revoke BUNDLE KID [--force]`: emergency removal of one key.
+/// `revoke BUNDLE KID [--force]`: emergency removal of one key. Only the
+/// key's scope is affected: it must keep a key that can sign.
 pub fn revoke(path: &Path, kid: &str, force: bool) -> Result<()> {
+    let opened = open_scope(path, |whole| {
+        let index = find_kid(whole, kid, &display_name(path))?;
+        Ok(whole
+            .keys()
+            .get(index)
+            .and_then(BundleKey::scope)
+            .map(str::to_owned))
+    })?;
     let Loaded {
         bundle,
+        rest,
         base64,
+        name,
+        target,
         _lock,
-    } = open(path, false)?;
-    let name = display_name(path);
+    } = loaded(opened, false)?;
     let index = find_kid(&bundle, kid, &name)?;
     let was_signing = bundle.keys().iter().position(BundleKey::is_private) == Some(index);
     let mut keys = bundle.into_keys();
     let removed = keys.remove(index);
     let what = describe(index + 1, &removed);
-    if keys.is_empty() {
+    if keys.is_empty() && rest.keys.is_empty() {
         return Err(CliError::input(format!(
             "{name}: refusing to revoke {what}: it is the only key and a bundle cannot be empty \
-             (add a replacement first: signing-key add {name})"
+             (add a replacement first: signing-key add {target})"
         )));
     }
     let next_signer = keys
@@ -301,10 +414,10 @@ pub fn revoke(path: &Path, kid: &str, force: bool) -> Result<()> {
     if next_signer.is_none() && !force {
         return Err(CliError::input(format!(
             "{name}: refusing to revoke {what}: no key left could sign \
-             (add a replacement first: signing-key add {name}; or use --force)"
+             (add a replacement first: signing-key add {target}; or use --force)"
         )));
     }
-    save(path, keys, base64)?;
+    save(path, rest.with(keys), base64)?;
     eprintln!("revoked {what} from {name}");
     match next_signer {
         Some(signer) if was_signing => eprintln!("{signer} signs from now on"),

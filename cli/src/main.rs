@@ -57,6 +57,8 @@ enum Command {
         /// Write a PKCS#8 "PRIVATE KEY" block instead (like `openssl genpkey`).
         #[arg(long)]
         pkcs8: bool,
+        #[command(flatten)]
+        scope: ScopeArg,
     },
     /// Rotation step 1: append a new key (published, not signing yet).
     /// Prints its kid on stdout.
@@ -67,6 +69,8 @@ enum Command {
         /// Write the new key as PKCS#8 "PRIVATE KEY" instead of SEC1.
         #[arg(long)]
         pkcs8: bool,
+        #[command(flatten)]
+        scope: ScopeArg,
     },
     /// Rotation step 2: move the newest (last) private key, or the one named
     /// by --kid, to the front: it signs from then on.
@@ -77,6 +81,8 @@ enum Command {
         /// The key to promote (its kid, or a unique prefix of 8+ characters).
         #[arg(long, value_name = "KID")]
         kid: Option<String>,
+        #[command(flatten)]
+        scope: ScopeArg,
         #[command(flatten)]
         checks: StepChecks,
     },
@@ -89,6 +95,8 @@ enum Command {
         /// they signed still verify, but no longer able to sign.
         #[arg(long)]
         keep_public: bool,
+        #[command(flatten)]
+        scope: ScopeArg,
         #[command(flatten)]
         checks: StepChecks,
     },
@@ -112,9 +120,14 @@ enum Command {
         #[arg(value_name = "BUNDLE")]
         bundle: PathBuf,
         /// Print a JSON object instead: {keys: [{position, kid, kind, role,
-        /// format}], step, description, next: [{command, when}]}.
+        /// format}], step, description, next: [{command, when}]}; for a
+        /// bundle with scoped keys (and no --scope), {scopes: [{scope, ...}]}
+        /// with one such object per scope (scope null: the unscoped keys).
         #[arg(long)]
         json: bool,
+        /// Only this scope's keys (default: each scope in turn).
+        #[arg(long, value_name = "NAME", value_parser = parse_scope)]
+        scope: Option<String>,
     },
     /// Print the JWKS document the filter serves for this bundle; several
     /// bundles or public-key files are merged in order (as OpenShift builds
@@ -130,6 +143,10 @@ enum Command {
         /// The filter's kid_format setting must say the same.
         #[arg(long, value_name = "FORMAT", default_value = "thumbprint-hex", value_parser = parse_kid_format)]
         kid_format: KidFormat,
+        /// Only this scope's keys: what the filter publishes on the hosts of
+        /// routes signing in that scope.
+        #[arg(long, value_name = "NAME", value_parser = parse_scope)]
+        scope: Option<String>,
     },
     /// Perform whichever rotation step is due, or nothing: for cron. Prints
     /// `add: ...`, `promote: ...`, `retire: ...` or `nothing: ...` (why, and
@@ -174,6 +191,10 @@ enum Command {
         /// Say what would be done, change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Rotate only this scope's keys (default: each scope in the bundle,
+        /// each on its own schedule).
+        #[arg(long, value_name = "NAME", value_parser = parse_scope)]
+        scope: Option<String>,
     },
     /// Write the file Envoy reads the filter's configuration from (extension
     /// config discovery): the plugin settings plus this bundle as
@@ -300,6 +321,25 @@ impl DiscoveryFile {
     }
 }
 
+/// `--scope NAME`: which keys of the bundle an edit works on.
+#[derive(Debug, clap::Args)]
+struct ScopeArg {
+    /// The scope whose keys to work on (a tenant, an app: the filter's
+    /// signing_scope), written as a `# scope: NAME` line above each key.
+    /// Default: the unscoped keys. Other scopes' keys are left untouched.
+    #[arg(long, value_name = "NAME", value_parser = parse_scope)]
+    scope: Option<String>,
+}
+
+/// A scope name as the filter's `signing_scope` takes it.
+fn parse_scope(name: &str) -> std::result::Result<String, String> {
+    let valid = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
+    if name.is_empty() || name.len() > 64 || !name.chars().all(valid) {
+        return Err("1 to 64 letters, digits, '.', '_' or '-'".to_owned());
+    }
+    Ok(name.to_owned())
+}
+
 fn parse_kid_format(name: &str) -> std::result::Result<KidFormat, String> {
     KidFormat::from_name(name).ok_or_else(|| format!("one of {}", KidFormat::NAMES.join(", ")))
 }
@@ -364,24 +404,46 @@ fn run(command: Command) -> Result<()> {
             output,
             force,
             pkcs8,
-        } => edit::generate(output.as_deref(), force, pkcs8),
-        Command::Add { bundle, pkcs8 } => edit::add(&bundle, pkcs8),
+            scope,
+        } => edit::generate(output.as_deref(), force, pkcs8, scope.scope.as_deref()),
+        Command::Add {
+            bundle,
+            pkcs8,
+            scope,
+        } => edit::add(&bundle, pkcs8, scope.scope.as_deref()),
         Command::Promote {
             bundle,
             kid,
+            scope,
             checks,
-        } => edit::promote(&bundle, kid.as_deref(), &checks.checks()?),
+        } => edit::promote(
+            &bundle,
+            kid.as_deref(),
+            &checks.checks()?,
+            scope.scope.as_deref(),
+        ),
         Command::Retire {
             bundle,
             keep_public,
+            scope,
             checks,
-        } => edit::retire(&bundle, keep_public, &checks.checks()?),
+        } => edit::retire(
+            &bundle,
+            keep_public,
+            &checks.checks()?,
+            scope.scope.as_deref(),
+        ),
         Command::Revoke { bundle, kid, force } => edit::revoke(&bundle, &kid, force),
-        Command::Status { bundle, json } => show_status(&bundle, json),
+        Command::Status {
+            bundle,
+            json,
+            scope,
+        } => show_status(&bundle, json, scope.as_deref()),
         Command::Jwks {
             bundles,
             kid_format,
-        } => merged_jwks(&bundles, kid_format),
+            scope,
+        } => merged_jwks(&bundles, kid_format, scope.as_deref()),
         Command::GenerateKek { output, force } => seal::generate(output.as_deref(), force),
         Command::Seal { bundle, kek_file } => seal::seal_bundle(&bundle, kek_file.as_deref()),
         Command::Encode { bundle } => {
@@ -399,9 +461,11 @@ fn run(command: Command) -> Result<()> {
             envoy_config,
             discovery,
             dry_run,
+            scope,
         } => {
             let keks = discovery.sealing_keys()?;
             rotate::run(&rotate::Options {
+                scope: scope.as_deref(),
                 bundle: &bundle,
                 every,
                 promote_min_age: promote_after,
@@ -461,7 +525,7 @@ fn run(command: Command) -> Result<()> {
 
 /// One JWKS document from several bundles, in order; a key in two of them
 /// is refused (a verifier would see it twice).
-fn merged_jwks(paths: &[PathBuf], kid_format: KidFormat) -> Result<()> {
+fn merged_jwks(paths: &[PathBuf], kid_format: KidFormat, scope: Option<&str>) -> Result<()> {
     if paths.iter().filter(|path| files::is_stdio(path)).count() > 1 {
         return Err(CliError::input("stdin (-) can be read once"));
     }
@@ -470,7 +534,10 @@ fn merged_jwks(paths: &[PathBuf], kid_format: KidFormat) -> Result<()> {
     for path in paths {
         let bundle = load_bundle(path)?;
         let name = display_name(path);
-        for key in bundle.keys() {
+        let in_scope = |key: &&signed_headers_keys::BundleKey| {
+            scope.is_none_or(|scope| key.scope() == Some(scope))
+        };
+        for key in bundle.keys().iter().filter(in_scope) {
             if let Some((_, first)) = seen.iter().find(|(kid, _)| kid == key.kid()) {
                 return Err(CliError::input(format!(
                     "key {} is in both {first} and {name}",
@@ -484,20 +551,69 @@ fn merged_jwks(paths: &[PathBuf], kid_format: KidFormat) -> Result<()> {
     write_stdout(&format!("{}\n", JwksDocument::new(&jwks).body()))
 }
 
-fn show_status(path: &Path, json: bool) -> Result<()> {
+fn show_status(path: &Path, json: bool, only: Option<&str>) -> Result<()> {
     let bundle = load_bundle(path)?;
     let name = if files::is_stdio(path) {
         "BUNDLE".to_owned()
     } else {
         display_name(path)
     };
-    let status = status::status(&bundle, &name);
+    let scopes: Vec<Option<&str>> = match only {
+        Some(scope) => vec![Some(scope)],
+        None => bundle.scopes(),
+    };
+    let mut statuses = Vec::with_capacity(scopes.len());
+    for scope in &scopes {
+        let keys: Vec<_> = bundle.keys_in_scope(*scope).cloned().collect();
+        let sub = Bundle::from_keys(keys).map_err(|_| {
+            CliError::input(format!(
+                "{name}: no keys in scope {}",
+                scope.unwrap_or_default()
+            ))
+        })?;
+        statuses.push((*scope, status::status(&sub, &name, *scope)));
+    }
+    // A bundle of unscoped keys only (or one scope asked for): one status,
+    // as it always was.
+    let one = only.is_some() || scopes == [None];
     if json {
-        let text = serde_json::to_string_pretty(&status)
+        let value = if one {
+            serde_json::to_value(statuses.first().map(|(_, status)| status))
+        } else {
+            serde_json::to_value(serde_json::json!({"scopes": statuses
+                .iter()
+                .map(|(scope, status)| {
+                    let mut object = serde_json::to_value(status).unwrap_or_default();
+                    if let Some(fields) = object.as_object_mut() {
+                        fields.insert("scope".to_owned(), serde_json::json!(scope));
+                    }
+                    object
+                })
+                .collect::<Vec<_>>()}))
+        };
+        let text = value
+            .and_then(|value| serde_json::to_string_pretty(&value))
             .map_err(|err| CliError::input(format!("printing the status: {err}")))?;
         write_stdout(&format!("{text}\n"))
+    } else if one {
+        write_stdout(
+            &statuses
+                .first()
+                .map(|(_, status)| status::render(status))
+                .unwrap_or_default(),
+        )
     } else {
-        write_stdout(&status::render(&status))
+        let text: Vec<String> = statuses
+            .iter()
+            .map(|(scope, status)| {
+                let title = match scope {
+                    Some(scope) => format!("scope {scope}"),
+                    None => "unscoped keys".to_owned(),
+                };
+                format!("== {title}\n{}", status::render(status))
+            })
+            .collect();
+        write_stdout(&text.join("\n"))
     }
 }
 

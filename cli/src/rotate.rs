@@ -42,6 +42,8 @@ pub struct EnvoyTarget<'a> {
 
 pub struct Options<'a> {
     pub bundle: &'a Path,
+    /// Only this scope's keys; `None`: each scope of the bundle in turn.
+    pub scope: Option<&'a str>,
     /// How long a key signs before the next rotation starts.
     pub every: Duration,
     pub promote_min_age: Option<Duration>,
@@ -90,8 +92,8 @@ fn retire_wait(options: &Options<'_>) -> Option<(Duration, &'static str)> {
     options.retire_min_age.map(|wait| (wait, "--retire-after"))
 }
 
-fn decide(bundle: &Bundle, options: &Options<'_>, now: SystemTime) -> Result<Decision> {
-    let name = display_name(options.bundle);
+fn decide(bundle: &Bundle, options: &Options<'_>, now: SystemTime, name: &str) -> Result<Decision> {
+    let name = name.to_owned();
     let keys = bundle.keys();
     let signing = keys.iter().position(BundleKey::is_private);
     match (classify(bundle), signing) {
@@ -193,34 +195,62 @@ fn sync_envoy_config(bundle_path: &Path, target: &EnvoyTarget<'_>, dry_run: bool
 
 pub fn run(options: &Options<'_>) -> Result<()> {
     let now = SystemTime::now();
-    let bundle = load_bundle(options.bundle)?;
-    let decision = decide(&bundle, options, now)?;
-    let (step, reason) = match &decision {
-        Decision::Add(why) => ("add", why),
-        Decision::Promote(why) => ("promote", why),
-        Decision::Retire(why) => ("retire", why),
-        Decision::Nothing(why) => ("nothing", why),
+    let whole = load_bundle(options.bundle)?;
+    let scopes: Vec<Option<String>> = match options.scope {
+        Some(scope) => vec![Some(scope.to_owned())],
+        None => whole
+            .scopes()
+            .into_iter()
+            .map(|scope| scope.map(str::to_owned))
+            .collect(),
     };
-    let prefix = if options.dry_run { "would " } else { "" };
-    if step == "nothing" {
-        write_stdout(&format!("nothing: {reason}\n"))?;
-    } else {
-        write_stdout(&format!("{prefix}{step}: {reason}\n"))?;
+    if scopes.len() > 1 && !options.jwks_urls.is_empty() {
+        return Err(CliError::input(format!(
+            "{}: its keys are in {} scopes, each published on its own hosts: with --jwks-url, rotate one scope at a time (--scope NAME, with that scope's JWKS URLs)",
+            display_name(options.bundle),
+            scopes.len()
+        )));
     }
-    if !options.dry_run {
-        // The checks passed above; the step re-reads the bundle and runs
-        // them again, so a concurrent edit cannot slip through.
-        match decision {
-            Decision::Add(_) => crate::edit::add(options.bundle, false)?,
-            Decision::Promote(_) => {
-                let checks = checks(options, promote_wait(options), now);
-                crate::edit::promote(options.bundle, None, &checks)?;
+    for scope in &scopes {
+        let scope = scope.as_deref();
+        let keys: Vec<BundleKey> = whole.keys_in_scope(scope).cloned().collect();
+        let name = match scope {
+            Some(scope) => format!("{} [scope {scope}]", display_name(options.bundle)),
+            None => display_name(options.bundle),
+        };
+        let bundle = Bundle::from_keys(keys)
+            .map_err(|_| CliError::input(format!("{name}: no keys in this scope")))?;
+        let decision = decide(&bundle, options, now, &name)?;
+        let (step, reason) = match &decision {
+            Decision::Add(why) => ("add", why),
+            Decision::Promote(why) => ("promote", why),
+            Decision::Retire(why) => ("retire", why),
+            Decision::Nothing(why) => ("nothing", why),
+        };
+        let prefix = if options.dry_run && step != "nothing" {
+            "would "
+        } else {
+            ""
+        };
+        let label = scope
+            .map(|scope| format!("[scope {scope}] "))
+            .unwrap_or_default();
+        write_stdout(&format!("{label}{prefix}{step}: {reason}\n"))?;
+        if !options.dry_run {
+            // The checks passed above; the step re-reads the bundle and runs
+            // them again, so a concurrent edit cannot slip through.
+            match decision {
+                Decision::Add(_) => crate::edit::add(options.bundle, false, scope)?,
+                Decision::Promote(_) => {
+                    let checks = checks(options, promote_wait(options), now);
+                    crate::edit::promote(options.bundle, None, &checks, scope)?;
+                }
+                Decision::Retire(_) => {
+                    let checks = checks(options, retire_wait(options), now);
+                    crate::edit::retire(options.bundle, false, &checks, scope)?;
+                }
+                Decision::Nothing(_) => {}
             }
-            Decision::Retire(_) => {
-                let checks = checks(options, retire_wait(options), now);
-                crate::edit::retire(options.bundle, false, &checks)?;
-            }
-            Decision::Nothing(_) => {}
         }
     }
     if let Some(target) = &options.envoy

@@ -103,7 +103,9 @@ fn format_name(format: KeyFormat) -> &'static str {
     }
 }
 
-pub fn status(bundle: &Bundle, name: &str) -> Status {
+/// `scope`: the bundle is that scope's keys, and the commands suggested
+/// name it.
+pub fn status(bundle: &Bundle, name: &str, scope: Option<&str>) -> Status {
     let signing = bundle.keys().iter().position(BundleKey::is_private);
     let keys: Vec<KeyRow> = bundle
         .keys()
@@ -123,7 +125,10 @@ pub fn status(bundle: &Bundle, name: &str) -> Status {
         })
         .collect();
     let step = classify(bundle);
-    let quoted = shell_quote(name);
+    let quoted = match scope {
+        Some(scope) => format!("{} --scope {scope}", shell_quote(name)),
+        None => shell_quote(name),
+    };
     let command = |verb: &str| format!("signing-key {verb} {quoted}");
     let public_count = bundle.keys().iter().filter(|key| !key.is_private()).count();
     let (description, next) = match step {

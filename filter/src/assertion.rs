@@ -143,8 +143,19 @@ impl DroppedClaims {
     }
 }
 
+/// Who signs a token: a scope's first private key.
+#[derive(Debug, Clone, Copy)]
+pub struct Signing<'a> {
+    /// `""` for the unscoped keys.
+    pub scope: &'a str,
+    pub signer: &'a Es256Signer,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct CacheKey {
+    /// The signing scope (`""`: unscoped): routes of different scopes sign
+    /// with different keys, so never share a token.
+    scope: Rc<str>,
     identity: Identity,
     iss: String,
     aud: Audience,
@@ -234,9 +245,9 @@ pub struct TokenLimits {
 pub struct TokenCache {
     entries: FreshMap<CacheKey, Minted>,
     limits: TokenLimits,
-    /// The kids a cached token may carry to be reused: the published keys
-    /// and the signing key.
-    reusable_kids: Vec<Rc<str>>,
+    /// The (scope, kid) a cached token may carry to be reused: the keys
+    /// published in each scope.
+    reusable_kids: Vec<(Rc<str>, Rc<str>)>,
     /// Slots in the store every worker shares; 0: none.
     shared_slots: usize,
     /// ECDSA nonces computed off the request path (see [`Self::refill_nonces`]).
@@ -292,23 +303,44 @@ impl TokenCache {
         }
     }
 
-    /// Reuses tokens signed by `signing_kid` or any of `published` (the
-    /// keys the JWKS holds), and takes over only those. Without it, only
-    /// the signer's own tokens are reused.
-    pub fn with_reusable_kids<'k>(
+    /// Reuses tokens signed by any of `published`, (scope, kid) pairs (the
+    /// keys each scope's JWKS holds), for requests of the same scope, and
+    /// takes over only those. Without it, only the signer's own tokens are
+    /// reused.
+    pub fn with_reusable_keys<'k>(
         mut self,
-        signing_kid: &'k str,
-        published: impl IntoIterator<Item = &'k str>,
+        published: impl IntoIterator<Item = (&'k str, &'k str)>,
     ) -> Self {
-        self.reusable_kids = std::iter::once(signing_kid)
-            .chain(published.into_iter().filter(|kid| *kid != signing_kid))
-            .map(Rc::from)
+        self.reusable_kids = published
+            .into_iter()
+            .map(|(scope, kid)| (Rc::from(scope), Rc::from(kid)))
             .collect();
         self
     }
 
-    fn reusable(&self, minted: &Minted, signer: &Es256Signer) -> bool {
-        *minted.kid == *signer.kid() || self.reusable_kids.contains(&minted.kid)
+    /// [`Self::with_reusable_keys`] for unscoped keys.
+    #[cfg(test)]
+    pub fn with_reusable_kids<'k>(
+        self,
+        signing_kid: &'k str,
+        published: impl IntoIterator<Item = &'k str>,
+    ) -> Self {
+        let kids: Vec<&str> = std::iter::once(signing_kid)
+            .chain(published.into_iter().filter(|kid| *kid != signing_kid))
+            .collect();
+        self.with_reusable_keys(kids.into_iter().map(|kid| ("", kid)))
+    }
+
+    fn reusable(&self, minted: &Minted, signer: &Es256Signer, scope: &str) -> bool {
+        *minted.kid == *signer.kid() || self.published_kid(scope, &minted.kid).is_some()
+    }
+
+    /// The shared copy of `kid` if it is published in `scope`.
+    fn published_kid(&self, scope: &str, kid: &str) -> Option<&Rc<str>> {
+        self.reusable_kids
+            .iter()
+            .find(|(in_scope, published)| **in_scope == *scope && **published == *kid)
+            .map(|(_, kid)| kid)
     }
 
     /// Takes over what `previous` (this VM's cache under the configuration
@@ -321,7 +353,7 @@ impl TokenCache {
     pub fn take_over(&mut self, previous: &mut TokenCache, now: u64) -> usize {
         if previous.limits == self.limits {
             for (key, mut minted, reuse_until) in previous.entries.drain_fresh(now) {
-                let Some(kid) = self.reusable_kids.iter().find(|kid| **kid == minted.kid) else {
+                let Some(kid) = self.published_kid(&key.scope, &minted.kid) else {
                     continue;
                 };
                 minted.kid = Rc::clone(kid);
@@ -389,8 +421,8 @@ impl TokenCache {
             .map(|token| token.minted)
     }
 
-    /// A token for `identity` at `now`: from this worker's cache, else from
-    /// the shared slots, else a new signature (then published to both).
+    /// [`Self::token_in_scope`] for the unscoped keys.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn token_shared(
         &mut self,
         signer: &Es256Signer,
@@ -400,13 +432,37 @@ impl TokenCache {
         now: u64,
         shared: &dyn SharedTokens,
     ) -> Result<Token, MintError> {
+        self.token_in_scope(
+            &Signing { scope: "", signer },
+            identity,
+            iss,
+            aud,
+            now,
+            shared,
+        )
+    }
+
+    /// A token for `identity` at `now`, signed in `signing`'s scope: from
+    /// this worker's cache, else from the shared slots, else a new
+    /// signature (then published to both).
+    pub fn token_in_scope(
+        &mut self,
+        signing: &Signing<'_>,
+        identity: &Identity,
+        iss: String,
+        aud: Audience,
+        now: u64,
+        shared: &dyn SharedTokens,
+    ) -> Result<Token, MintError> {
+        let Signing { scope, signer } = *signing;
         let key = CacheKey {
+            scope: Rc::from(scope),
             identity: identity.clone(),
             iss,
             aud,
         };
         if let Some((minted, reuse_until)) = self.entries.get(&key, now)
-            && self.reusable(minted, signer)
+            && self.reusable(minted, signer, scope)
         {
             return Ok(Token {
                 minted: minted.clone(),
@@ -425,7 +481,7 @@ impl TokenCache {
                     .as_deref()
                     .and_then(|value| decode_shared(value, key_bytes))
                     && now <= reuse_until
-                    && self.reusable(&minted, signer)
+                    && self.reusable(&minted, signer, scope)
                 {
                     self.entries.insert(key, minted.clone(), reuse_until, now);
                     return Ok(Token {
@@ -538,6 +594,7 @@ impl TokenCache {
         let kid = self
             .reusable_kids
             .iter()
+            .map(|(_, kid)| kid)
             .find(|kid| ***kid == *signer.kid())
             .cloned()
             .unwrap_or_else(|| Rc::from(signer.kid()));
@@ -562,6 +619,7 @@ impl TokenCache {
 fn shared_key_bytes(key: &CacheKey, limits: &TokenLimits) -> Vec<u8> {
     let identity = &key.identity;
     let mut out = Vec::with_capacity(256);
+    crate::push_field(&mut out, key.scope.as_bytes());
     for text in [
         &key.iss,
         &identity.sub,
@@ -1104,6 +1162,67 @@ pub mod tests {
             .unwrap();
         let header: serde_json::Value = serde_json::from_slice(&header).unwrap();
         header["kid"].as_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn scopes_never_share_a_token_and_take_over_only_their_own_keys() {
+        let shared = MemoryShared::default();
+        let (a, b) = (signer(), signer());
+        let published = [("tenant-a", a.kid()), ("tenant-b", b.kid())];
+        let cache = || {
+            TokenCache::new(16, limits())
+                .with_shared_slots(64)
+                .with_reusable_keys(published)
+        };
+        let get = |cache: &mut TokenCache, scope: &str, signer: &Es256Signer, now| {
+            let token = cache
+                .token_in_scope(
+                    &Signing { scope, signer },
+                    &alice(),
+                    "i".into(),
+                    "a".into(),
+                    now,
+                    &shared,
+                )
+                .unwrap();
+            (kid_of(&token.minted.token), token.source)
+        };
+        let mut worker_1 = cache();
+        // The same user, issuer and audience on two scopes: two tokens,
+        // each signed by its scope's key, each reused in its own scope.
+        assert_eq!(
+            get(&mut worker_1, "tenant-a", &a, 1000),
+            (a.kid().to_owned(), TokenSource::Signed)
+        );
+        assert_eq!(
+            get(&mut worker_1, "tenant-b", &b, 1000),
+            (b.kid().to_owned(), TokenSource::Signed)
+        );
+        assert_eq!(
+            get(&mut worker_1, "tenant-a", &a, 1001),
+            (a.kid().to_owned(), TokenSource::Local)
+        );
+        // Another worker finds each in the shared slots, by scope.
+        let mut worker_2 = cache();
+        assert_eq!(
+            get(&mut worker_2, "tenant-b", &b, 1002),
+            (b.kid().to_owned(), TokenSource::Shared)
+        );
+        // A configuration that publishes tenant-b's key in tenant-a (a
+        // key moved between scopes) does not hand tenant-b's token to
+        // tenant-a: the scope is part of the key.
+        let mut moved = TokenCache::new(16, limits())
+            .with_reusable_keys([("tenant-a", a.kid()), ("tenant-a", b.kid())]);
+        moved.take_over(&mut worker_1, 1003);
+        assert_eq!(
+            get(&mut moved, "tenant-a", &a, 1003),
+            (a.kid().to_owned(), TokenSource::Local)
+        );
+        assert_eq!(
+            get(&mut moved, "tenant-b", &b, 1003),
+            (b.kid().to_owned(), TokenSource::Signed),
+            "tenant-b's key is no longer published in tenant-b"
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::groups::GroupsPolicy;
 use crate::identity::{CertificateField, ClaimFields, ExtraSource, ExtraValue, Source};
 use crate::route_settings::{
     DEFAULT_ROUTE_METADATA_NAMESPACE, MAX_NAME_BYTES as MAX_ROUTE_SETTINGS_NAME,
-    MAX_ROUTE_SETTINGS, RawRouteSettings, RouteProfiles, RouteSettings,
+    MAX_ROUTE_SETTINGS, RawRouteSettings, RouteProfiles, RouteSettings, SigningScope,
 };
 use crate::strip::StripRules;
 pub use signed_headers_keys::Audience;
@@ -70,6 +70,8 @@ struct RawConfig {
     #[serde(default)]
     route_settings: std::collections::BTreeMap<String, RawRouteSettings>,
     route_metadata_namespace: Option<String>,
+    signing_scope: Option<String>,
+    publish_unscoped_keys: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -388,6 +390,9 @@ pub struct Settings {
     pub unauthenticated: UnauthenticatedPolicy,
     /// Named overrides that routes pick by their metadata.
     pub routes: RouteProfiles,
+    /// The bundle keys that sign and are published where no route settings
+    /// name a scope.
+    pub signing_scope: SigningScope,
 }
 
 /// A configuration error, phrased to name the field at fault.
@@ -632,6 +637,13 @@ impl Settings {
             &header,
             &extra_names,
         )?;
+        let signing_scope = signing_scope(
+            "signing_scope",
+            raw.signing_scope,
+            raw.publish_unscoped_keys,
+        )?
+        .unwrap_or_default();
+        check_signing_scopes(&key_source, &signing_scope, &routes)?;
         let mut strip_names = validate_header_names("strip.names", &raw.strip.names)?;
         let strip_prefixes = validate_header_names("strip.prefixes", &raw.strip.prefixes)?;
         // A client copy of every header the filter sets, on any route, is
@@ -678,6 +690,7 @@ impl Settings {
             groups,
             unauthenticated: raw.unauthenticated,
             routes,
+            signing_scope,
         })
     }
 }
@@ -698,6 +711,82 @@ fn validate_audience(audience: Option<Audience>) -> Result<Option<Audience>, Con
         }
         fixed => Ok(fixed),
     }
+}
+
+const MAX_SCOPE_NAME: usize = 64;
+
+/// A `signing_scope` (and `publish_unscoped_keys`) as written; `None` when
+/// neither is.
+fn signing_scope(
+    field: &str,
+    name: Option<String>,
+    publish_unscoped_keys: Option<bool>,
+) -> Result<Option<SigningScope>, ConfigError> {
+    if name.is_none() && publish_unscoped_keys.is_none() {
+        return Ok(None);
+    }
+    if let Some(name) = &name {
+        let valid = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
+        if name.is_empty() || name.len() > MAX_SCOPE_NAME || !name.chars().all(valid) {
+            return Err(field_error(
+                field,
+                format!(
+                    "\"{name}\": a scope is 1 to {MAX_SCOPE_NAME} letters, digits, '.', '_' or '-' (as its keys' `# scope:` lines say)"
+                ),
+            ));
+        }
+    }
+    Ok(Some(SigningScope {
+        name,
+        publish_unscoped_keys: publish_unscoped_keys.unwrap_or(false),
+    }))
+}
+
+/// Every scope that signs somewhere has a private key in the bundle.
+fn check_signing_scopes(
+    key_source: &KeySource,
+    top_level: &SigningScope,
+    routes: &RouteProfiles,
+) -> Result<(), ConfigError> {
+    let named: Vec<(String, &SigningScope)> =
+        std::iter::once(("signing_scope".to_owned(), top_level))
+            .chain(routes.all().iter().filter_map(|route| {
+                route.signing_scope.as_ref().map(|scope| {
+                    (
+                        format!("route_settings.{}.signing_scope", route.name),
+                        scope,
+                    )
+                })
+            }))
+            .collect();
+    let bundle = match key_source {
+        KeySource::Bundle { bundle, .. } => bundle,
+        KeySource::Ephemeral => {
+            return match named.iter().find(|(_, scope)| scope.name.is_some()) {
+                Some((field, _)) => Err(field_error(
+                    field,
+                    "scopes are keys of a signing_key bundle, and none is configured",
+                )),
+                None => Ok(()),
+            };
+        }
+    };
+    for (field, scope) in named {
+        if bundle.signing_key_in_scope(scope.name.as_deref()).is_some() {
+            continue;
+        }
+        return Err(match &scope.name {
+            Some(name) => field_error(
+                &field,
+                format!("no private key in signing_key has `# scope: {name}`"),
+            ),
+            None => field_error(
+                "signing_key",
+                "every private key has a scope, so nothing signs for the routes without one: set signing_scope, or add an unscoped key",
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// `route_settings`: each named set checked as the top-level settings are.
@@ -781,7 +870,13 @@ fn parse_route_settings(
             .map(|written| parse_claim_headers(Some(written), assertion_header, &extra_names))
             .transpose()
             .map_err(|error| error.within(&field))?;
+        let signing_scope = signing_scope(
+            &format!("{field}.signing_scope"),
+            raw.signing_scope,
+            raw.publish_unscoped_keys,
+        )?;
         profiles.push(RouteSettings {
+            signing_scope,
             audience: validate_audience(raw.audience).map_err(|error| error.within(&field))?,
             groups: raw.groups.map(GroupsPolicy::from),
             extra_claims,
@@ -1272,6 +1367,69 @@ mod tests {
                 "route_settings": {"a": {"extra_claims": {"roles": null}, "claim_headers": ["roles"]}}}"#,
         );
         assert!(refused.contains("unknown claim \"roles\""), "{refused}");
+    }
+
+    #[test]
+    fn every_signing_scope_needs_a_private_key_in_the_bundle() {
+        let scoped = |scope: &str| {
+            BundleKey::generate(KeyFormat::Sec1)
+                .unwrap()
+                .in_scope(Some(scope))
+        };
+        let unscoped = BundleKey::generate(KeyFormat::Sec1).unwrap();
+        let bundle = |keys: Vec<BundleKey>| Bundle::from_keys(keys).unwrap().to_pem();
+        let with = |pem: String, rest: serde_json::Value| {
+            let mut config = rest;
+            config["signing_key"] = serde_json::json!(pem);
+            config.to_string()
+        };
+        let both = bundle(vec![unscoped.clone(), scoped("tenant-a")]);
+        let settings = parse(&with(
+            both.clone(),
+            serde_json::json!({"route_settings": {"a": {"signing_scope": "tenant-a",
+                                                        "publish_unscoped_keys": true}}}),
+        ))
+        .unwrap();
+        assert_eq!(settings.signing_scope, SigningScope::default());
+        assert_eq!(
+            settings.routes.get(0).unwrap().signing_scope,
+            Some(SigningScope {
+                name: Some("tenant-a".into()),
+                publish_unscoped_keys: true
+            })
+        );
+        for (config, expected) in [
+            (
+                with(
+                    both.clone(),
+                    serde_json::json!({"route_settings": {"a": {"signing_scope": "tenant-b"}}}),
+                ),
+                "route_settings.a.signing_scope: no private key in signing_key has `# scope: tenant-b`",
+            ),
+            (
+                with(both.clone(), serde_json::json!({"signing_scope": "a b"})),
+                "signing_scope: \"a b\": a scope is 1 to 64",
+            ),
+            (
+                with(bundle(vec![scoped("tenant-a")]), serde_json::json!({})),
+                "signing_key: every private key has a scope",
+            ),
+            (
+                serde_json::json!({"signing_scope": "tenant-a"}).to_string(),
+                "signing_scope: scopes are keys of a signing_key bundle",
+            ),
+        ] {
+            let refused = error(&config);
+            assert!(refused.contains(expected), "{refused}");
+        }
+        // An all-scoped bundle serves routes without settings from the
+        // scope the top level names.
+        let settings = parse(&with(
+            bundle(vec![scoped("tenant-a")]),
+            serde_json::json!({"signing_scope": "tenant-a"}),
+        ))
+        .unwrap();
+        assert_eq!(settings.signing_scope.name.as_deref(), Some("tenant-a"));
     }
 
     #[test]

@@ -37,7 +37,7 @@ use std::time::UNIX_EPOCH;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType, Status};
-use signed_headers_keys::{Bundle, BundleKey, Es256Signer, JwksDocument, KeyFormat};
+use signed_headers_keys::{Bundle, BundleKey, Es256Signer, JwksDocument, KeyFormat, KidFormat};
 
 use assertion::{MintError, SharedTokens, TokenCache, TokenLimits, TokenSource};
 use config::{Audience, KeySource, Settings, UnauthenticatedPolicy};
@@ -47,6 +47,7 @@ use identity::Identity;
 use jwks_endpoint::{DocumentRequest, LocalResponse, PublishedKeys, Served};
 use nonce_host::{NonceProducer, NonceQueueClient};
 use nonce_queue::ProducerSettings;
+use route_settings::SigningScope;
 
 /// How often a worker tops up its precomputed nonces, and how many at most
 /// per tick: one base-point multiplication (about 0.1 ms in V8) every 10 ms,
@@ -70,8 +71,10 @@ type HeadersToSet = Vec<(String, String)>;
 /// Everything one configuration needs, built once in `on_configure`.
 struct Plugin {
     settings: Settings,
-    signer: Es256Signer,
-    published: PublishedKeys,
+    /// Who signs, and what the JWKS publishes, for the top-level settings
+    /// (index 0) and each of `route_settings` (index 1 + its position):
+    /// indexed by [`route_settings::Effective::key`].
+    scoped: Vec<ScopedKeys>,
     /// OpenID discovery, when the issuer is an `https` URL.
     discovery: Discovery,
     /// Shared with [`LATEST_TOKEN_CACHES`], for the next configuration.
@@ -92,27 +95,97 @@ struct Plugin {
     unknown_route_settings_logged: LoggedOnce,
 }
 
+/// The keys of one signing scope, as a route uses them.
+struct ScopedKeys {
+    /// `""`: the unscoped keys.
+    scope: String,
+    signer: Es256Signer,
+    published: PublishedKeys,
+}
+
+impl ScopedKeys {
+    /// `scope`'s first private key signs; its keys (and the unscoped ones,
+    /// if it says so) are published.
+    fn of(bundle: &Bundle, format: KidFormat, scope: &SigningScope) -> Result<Self, String> {
+        let name = scope.name.as_deref();
+        let signer = bundle
+            .signing_key_in_scope(name)
+            .and_then(|key| key.signer_in(format))
+            .ok_or_else(|| match name {
+                Some(name) => format!("signing_key: no private key has `# scope: {name}`"),
+                None => "signing_key: no private key: nothing in the bundle can sign".to_owned(),
+            })?;
+        let mut jwks: Vec<_> = bundle
+            .keys_in_scope(name)
+            .map(|key| key.jwk_in(format))
+            .collect();
+        if name.is_some() && scope.publish_unscoped_keys {
+            jwks.extend(bundle.keys_in_scope(None).map(|key| key.jwk_in(format)));
+        }
+        Ok(Self {
+            scope: name.unwrap_or_default().to_owned(),
+            published: PublishedKeys {
+                signing_kid: signer.kid().to_owned(),
+                document: JwksDocument::new(&jwks),
+            },
+            signer,
+        })
+    }
+}
+
 impl Plugin {
     fn new(settings: Settings, configuration: &[u8]) -> Result<Self, String> {
-        let (signer, document, published_kids) = match &settings.key_source {
+        // Index 0: the top level; then each named route settings' scope.
+        let scopes: Vec<&SigningScope> = std::iter::once(&settings.signing_scope)
+            .chain(settings.routes.all().iter().map(|route| {
+                route
+                    .signing_scope
+                    .as_ref()
+                    .unwrap_or(&settings.signing_scope)
+            }))
+            .collect();
+        let (scoped, reusable, published_kids): (
+            Vec<ScopedKeys>,
+            Vec<(String, String)>,
+            Vec<String>,
+        ) = match &settings.key_source {
             KeySource::Bundle { bundle, .. } => {
                 let format = settings.kid_format;
-                let signer = bundle
-                    .signing_key()
-                    .and_then(|key| key.signer_in(format))
-                    .ok_or("signing_key: no private key: nothing in the bundle can sign")?;
-                let kids: Vec<String> =
-                    bundle.keys().iter().map(|key| key.kid_in(format)).collect();
-                (signer, JwksDocument::new(&bundle.jwks_in(format)), kids)
+                let scoped = scopes
+                    .iter()
+                    .map(|scope| ScopedKeys::of(bundle, format, scope))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let reusable = bundle
+                    .keys()
+                    .iter()
+                    .map(|key| {
+                        (
+                            key.scope().unwrap_or_default().to_owned(),
+                            key.kid_in(format),
+                        )
+                    })
+                    .collect();
+                let kids = bundle.keys().iter().map(|key| key.kid_in(format)).collect();
+                (scoped, reusable, kids)
             }
             KeySource::Ephemeral => {
                 let key = shared_ephemeral_key()?;
                 let signer = key.signer().ok_or("ephemeral key has no private half")?;
-                // Nothing is published for a key nobody configured; operators
-                // who need verification configure a key.
-                (signer, JwksDocument::empty(), Vec::new())
+                // Nothing is published for a key nobody configured;
+                // operators who need verification configure a key.
+                let ephemeral = || ScopedKeys {
+                    scope: String::new(),
+                    published: PublishedKeys {
+                        signing_kid: signer.kid().to_owned(),
+                        document: JwksDocument::empty(),
+                    },
+                    signer: signer.clone(),
+                };
+                let scoped = scopes.iter().map(|_| ephemeral()).collect();
+                (scoped, Vec::new(), Vec::new())
             }
         };
+        let top = scoped.first().ok_or("no signing keys")?;
         // The one line that says which keys this configuration serves: Envoy's
         // own stats and config dump also report configurations it rejected.
         let sealed = match &settings.key_source {
@@ -122,17 +195,25 @@ impl Plugin {
             } => format!(" sealed_under_kek={kek}"),
             _ => String::new(),
         };
-        log::info!(
-            "signed-headers: configured: version={} signing_kid={} published_kids=[{}] jwks_etag={}{sealed}",
-            env!("CARGO_PKG_VERSION"),
-            signer.kid(),
-            published_kids.join(","),
-            document.etag()
-        );
-        let published = PublishedKeys {
-            signing_kid: signer.kid().to_owned(),
-            document,
+        let mut scope_signers: Vec<String> = scoped
+            .iter()
+            .filter(|keys| !keys.scope.is_empty())
+            .map(|keys| format!("{}:{}", keys.scope, keys.signer.kid()))
+            .collect();
+        scope_signers.sort();
+        scope_signers.dedup();
+        let scopes_logged = if scope_signers.is_empty() {
+            String::new()
+        } else {
+            format!(" scope_signing_kids=[{}]", scope_signers.join(","))
         };
+        log::info!(
+            "signed-headers: configured: version={} signing_kid={} published_kids=[{}] jwks_etag={}{scopes_logged}{sealed}",
+            env!("CARGO_PKG_VERSION"),
+            top.signer.kid(),
+            published_kids.join(","),
+            top.published.document.etag()
+        );
         let limits = TokenLimits {
             ttl_seconds: settings.ttl_seconds,
             // The header line is `name: token`.
@@ -142,7 +223,11 @@ impl Plugin {
         };
         let tokens = TokenCache::new(settings.token_cache_entries, limits)
             .with_shared_slots(settings.shared_token_cache_slots)
-            .with_reusable_kids(signer.kid(), published_kids.iter().map(String::as_str));
+            .with_reusable_keys(
+                reusable
+                    .iter()
+                    .map(|(scope, kid)| (scope.as_str(), kid.as_str())),
+            );
         Ok(Self {
             tokens: Rc::new(RefCell::new(tokens)),
             requests: RefCell::new(FreshMap::new(settings.token_cache_entries)),
@@ -158,8 +243,7 @@ impl Plugin {
             unknown_route_settings_logged: LoggedOnce::new("unknown-route-settings", configuration),
             discovery: Discovery::new(&settings.issuer, &settings.jwks_path),
             settings,
-            signer,
-            published,
+            scoped,
         })
     }
 }
@@ -577,14 +661,8 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
     let path = header_text(&headers, ":path").unwrap_or_default();
     let path = jwks_endpoint::path_only(&path);
     let authority = header_text(&headers, ":authority").unwrap_or_default();
-    if path == settings.jwks_path || plugin.discovery.answers(path) {
-        return Ok(Some(serve_document(plugin, path, &headers, &authority)));
-    }
 
-    // Strip before anything reads the request further.
-    strip(MapType::HttpRequestHeaders, &settings.strip, &headers)?;
-    strip_cookies(&settings.strip_cookies, &headers)?;
-
+    // The route's settings pick the signing scope, and so the JWKS too.
     let effective = match route_selection(settings) {
         Ok(selection) => route_settings::Effective::new(settings, selection),
         Err(unknown) => {
@@ -600,6 +678,19 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
             )));
         }
     };
+    let keys = plugin
+        .scoped
+        .get(effective.key as usize)
+        .ok_or("no keys for these route settings")?;
+    if path == settings.jwks_path || plugin.discovery.answers(path) {
+        return Ok(Some(serve_document(
+            plugin, keys, path, &headers, &authority,
+        )));
+    }
+
+    // Strip before anything reads the request further.
+    strip(MapType::HttpRequestHeaders, &settings.strip, &headers)?;
+    strip_cookies(&settings.strip_cookies, &headers)?;
 
     let now = hostcalls::get_current_time()
         .map_err(|status| format!("cannot read the clock: {status:?}"))?
@@ -692,8 +783,11 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
         .tokens
         .try_borrow_mut()
         .map_err(|_| "token cache busy".to_owned())?
-        .token_shared(
-            &plugin.signer,
+        .token_in_scope(
+            &assertion::Signing {
+                scope: &keys.scope,
+                signer: &keys.signer,
+            },
             &identity,
             issuer,
             audience,
@@ -762,6 +856,7 @@ fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
 /// both are one).
 fn serve_document(
     plugin: &Plugin,
+    keys: &ScopedKeys,
     path: &str,
     headers: &[(String, Vec<u8>)],
     authority: &str,
@@ -776,7 +871,7 @@ fn serve_document(
     };
     let max_age = settings.jwks_max_age_seconds;
     if path == settings.jwks_path {
-        return jwks_endpoint::respond(&plugin.published, max_age, request);
+        return jwks_endpoint::respond(&keys.published, max_age, request);
     }
     // A per-host document names the host as the issuer does: only a valid one.
     let host = if plugin.discovery.per_host() {

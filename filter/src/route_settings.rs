@@ -40,6 +40,8 @@ pub struct RawRouteSettings {
     /// As the top-level `claim_headers`.
     pub claim_headers: Option<serde_json::Value>,
     pub unauthenticated: Option<UnauthenticatedPolicy>,
+    pub signing_scope: Option<String>,
+    pub publish_unscoped_keys: Option<bool>,
 }
 
 /// One set of overrides: each field, when set, replaces the top-level
@@ -54,6 +56,18 @@ pub struct RouteSettings {
     pub extra_claims: Vec<(String, Option<ExtraValue>)>,
     pub claim_headers: Option<Vec<ClaimHeader>>,
     pub unauthenticated: Option<UnauthenticatedPolicy>,
+    /// The scope whose keys sign on these routes and whose JWKS their
+    /// hosts serve; `None` keeps the top-level one.
+    pub signing_scope: Option<SigningScope>,
+}
+
+/// Which bundle keys sign and are published.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SigningScope {
+    /// `None`: the unscoped keys.
+    pub name: Option<String>,
+    /// The JWKS also publishes the unscoped keys.
+    pub publish_unscoped_keys: bool,
 }
 
 impl RouteSettings {
@@ -108,6 +122,12 @@ impl RouteProfiles {
 
     pub fn get(&self, index: usize) -> Option<&RouteSettings> {
         self.profiles.get(index)
+    }
+
+    /// Every named set, sorted by name (index `i` is [`Effective::key`]
+    /// `i + 1`).
+    pub fn all(&self) -> &[RouteSettings] {
+        &self.profiles
     }
 
     /// Every header name any named settings set, so that a client's copy is

@@ -20,6 +20,8 @@ const LABEL_PKCS8: &str = "PRIVATE KEY";
 const LABEL_SPKI: &str = "PUBLIC KEY";
 const LABEL_RSA_PUBLIC: &str = "RSA PUBLIC KEY";
 const LABEL_EC_PARAMETERS: &str = "EC PARAMETERS";
+/// The comment line that puts a key in a scope: `# scope: tenant-a`.
+const SCOPE_MARKER: &str = "# scope:";
 
 const OID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 const OID_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
@@ -275,6 +277,31 @@ impl BundleKey {
         &self.comments
     }
 
+    /// The scope this key signs for, from a `# scope: NAME` comment line
+    /// above its block; `None` for an unscoped key. A route (a tenant, an
+    /// app) that names a scope signs with that scope's first private key,
+    /// and its JWKS publishes only that scope's keys.
+    pub fn scope(&self) -> Option<&str> {
+        self.comments.iter().find_map(|line| {
+            let scope = line.strip_prefix(SCOPE_MARKER)?.trim();
+            (!scope.is_empty()).then_some(scope)
+        })
+    }
+
+    /// The same key in `scope` (`None`: unscoped), other comments kept.
+    pub fn in_scope(self, scope: Option<&str>) -> Self {
+        let mut comments: Vec<String> = self
+            .comments
+            .iter()
+            .filter(|line| !line.starts_with(SCOPE_MARKER))
+            .cloned()
+            .collect();
+        if let Some(scope) = scope {
+            comments.insert(0, format!("{SCOPE_MARKER} {scope}"));
+        }
+        self.with_comments(comments)
+    }
+
     /// The same key with these comment lines (a line that does not start
     /// with `#` is made a comment, so the bundle always parses back).
     pub fn with_comments(mut self, comments: Vec<String>) -> Self {
@@ -443,6 +470,33 @@ impl Bundle {
     /// The first private key: the one that signs.
     pub fn signing_key(&self) -> Option<&BundleKey> {
         self.keys.iter().find(|key| key.is_private())
+    }
+
+    /// The keys of `scope` (`None`: the unscoped ones), in bundle order.
+    pub fn keys_in_scope<'a>(
+        &'a self,
+        scope: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a BundleKey> + 'a {
+        self.keys.iter().filter(move |key| key.scope() == scope)
+    }
+
+    /// The first private key of `scope`: the one that signs for it.
+    pub fn signing_key_in_scope(&self, scope: Option<&str>) -> Option<&BundleKey> {
+        self.keys
+            .iter()
+            .find(|key| key.scope() == scope && key.is_private())
+    }
+
+    /// Every scope the bundle's keys name (`None` for unscoped keys), each
+    /// once, in bundle order.
+    pub fn scopes(&self) -> Vec<Option<&str>> {
+        let mut scopes: Vec<Option<&str>> = Vec::new();
+        for key in &self.keys {
+            if !scopes.contains(&key.scope()) {
+                scopes.push(key.scope());
+            }
+        }
+        scopes
     }
 
     /// Every key, in bundle order, as public JWKs with kids in `format`.

@@ -373,3 +373,57 @@ fn one_audience_is_a_string_and_several_an_array() {
     let back: Audience = serde_json::from_value(serde_json::json!(["a", "b"])).unwrap();
     assert_eq!(back, many);
 }
+
+#[test]
+fn a_scope_comment_puts_a_key_in_a_scope_that_signs_with_its_first_private_key() {
+    let unscoped = BundleKey::generate(KeyFormat::Sec1).unwrap();
+    let a_old = BundleKey::generate(KeyFormat::Sec1)
+        .unwrap()
+        .in_scope(Some("tenant-a"));
+    let a_new = BundleKey::generate(KeyFormat::Pkcs8)
+        .unwrap()
+        .in_scope(Some("tenant-a"));
+    let b_public = BundleKey::generate(KeyFormat::Sec1)
+        .unwrap()
+        .in_scope(Some("tenant-b"))
+        .to_public_only()
+        .unwrap()
+        .in_scope(Some("tenant-b"));
+    let bundle = Bundle::from_keys(vec![
+        a_old.clone(),
+        unscoped.clone(),
+        a_new.clone(),
+        b_public.clone(),
+    ])
+    .unwrap();
+    // Written as a comment line openssl ignores, read back from the PEM.
+    let pem = bundle.to_pem();
+    assert!(
+        pem.starts_with("# scope: tenant-a\n-----BEGIN EC PRIVATE KEY-----"),
+        "{pem}"
+    );
+    let bundle = Bundle::parse(&pem).unwrap();
+    assert_eq!(bundle.scopes(), [Some("tenant-a"), None, Some("tenant-b")]);
+    let kids = |scope| -> Vec<&str> { bundle.keys_in_scope(scope).map(BundleKey::kid).collect() };
+    assert_eq!(kids(Some("tenant-a")), [a_old.kid(), a_new.kid()]);
+    assert_eq!(kids(None), [unscoped.kid()]);
+    assert_eq!(
+        bundle
+            .signing_key_in_scope(Some("tenant-a"))
+            .map(BundleKey::kid),
+        Some(a_old.kid())
+    );
+    assert_eq!(
+        bundle.signing_key_in_scope(None).map(BundleKey::kid),
+        Some(unscoped.kid())
+    );
+    assert!(
+        bundle.signing_key_in_scope(Some("tenant-b")).is_none(),
+        "public only"
+    );
+    // Moving a key out of its scope keeps its other comments.
+    let moved = a_new.with_comments(vec!["# note".into(), "# scope: tenant-a".into()]);
+    let moved = moved.in_scope(None);
+    assert_eq!(moved.comments(), ["# note"]);
+    assert_eq!(moved.scope(), None);
+}

@@ -8,13 +8,16 @@ use serde_json::{Value, json};
 use signed_headers_e2e::http::Request;
 use signed_headers_e2e::{
     ASSERTION_HEADER, AssertionVerifier, EchoUpstream, EchoedRequest, Envoy, JWKS_PATH,
-    ShippedConfig, signing_bundle,
+    ShippedConfig, generate_key,
 };
+use signed_headers_keys::{Bundle, BundleKey, JwksDocument, KeyFormat};
 use tempfile::TempDir;
 
 use crate::shipped::{ShippedIdp, load_shipped_with_upstream_port, shipped_idp_token};
 
 const FILE: &str = "route-settings.yaml";
+/// The scope of tenant-b's signing keys, as the file's route settings name it.
+const TENANT_SCOPE: &str = "tenant-b";
 
 /// The groups alice's IdP token carries: each route's settings keep a
 /// different part of them.
@@ -27,10 +30,11 @@ const GROUPS: [&str; 5] = [
 ];
 
 /// The app side: an Envoy whose `jwt_authn` verifies the assertion with
-/// the filter's public keys, requiring on each route the audience the
-/// filter's settings for that route sign for, then forwards to the echo.
-fn app_side_bootstrap(jwks: &str, echo_port: u16) -> String {
-    let provider = |audience: &str, issuer: &str| {
+/// the public keys of the app's scope (tenant-b's apps trust only tenant-b's
+/// keys), requiring on each route the audience the filter's settings for
+/// that route sign for, then forwards to the echo.
+fn app_side_bootstrap(app_jwks: &str, tenant_jwks: &str, echo_port: u16) -> String {
+    let provider = |audience: &str, issuer: &str, jwks: &str| {
         json!({
             "issuer": issuer,
             "audiences": [audience],
@@ -75,10 +79,10 @@ fn app_side_bootstrap(jwks: &str, echo_port: u16) -> String {
                             {"name": "envoy.filters.http.jwt_authn", "typed_config": {
                                 "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
                                 "providers": {
-                                    "app": provider("app.example.com", "app.example.com"),
-                                    "billing": provider("billing.internal", "app.example.com"),
-                                    "tenant_b": provider("tenant-b", "tenant-b.example.com"),
-                                    "tenant_b_admin": provider("tenant-b-admin", "tenant-b.example.com"),
+                                    "app": provider("app.example.com", "app.example.com", app_jwks),
+                                    "billing": provider("billing.internal", "app.example.com", app_jwks),
+                                    "tenant_b": provider("tenant-b", "tenant-b.example.com", tenant_jwks),
+                                    "tenant_b_admin": provider("tenant-b-admin", "tenant-b.example.com", tenant_jwks),
                                 },
                                 "requirement_map": {
                                     "app": {"provider_name": "app"},
@@ -114,6 +118,9 @@ struct RouteSettingsBed {
     app_side: Envoy,
     upstream: EchoUpstream,
     idp: ShippedIdp,
+    /// The JWKS of the unscoped keys, and of tenant-b's.
+    app_jwks: String,
+    tenant_jwks: String,
     _dir: TempDir,
 }
 
@@ -123,12 +130,21 @@ impl RouteSettingsBed {
         let upstream = EchoUpstream::start();
         let idp = ShippedIdp::start();
         let dir = tempfile::tempdir().expect("cannot create a temporary directory");
-        let bundle = signing_bundle();
-        let jwks = signed_headers_keys::JwksDocument::new(&bundle.jwks());
+        // An unscoped key for most routes, and tenant-b's own.
+        let bundle = Bundle::from_keys(vec![
+            generate_key(KeyFormat::Sec1),
+            generate_key(KeyFormat::Sec1).in_scope(Some(TENANT_SCOPE)),
+        ])
+        .expect("a bundle");
+        let jwks_of = |scope| {
+            let keys: Vec<_> = bundle.keys_in_scope(scope).map(BundleKey::jwk).collect();
+            JwksDocument::new(&keys).body().to_owned()
+        };
+        let (app_jwks, tenant_jwks) = (jwks_of(None), jwks_of(Some(TENANT_SCOPE)));
         let app_side = Envoy::start_shipped(
             &ShippedConfig::written(
                 "app-side.json",
-                app_side_bootstrap(jwks.body(), upstream.address().port()),
+                app_side_bootstrap(&app_jwks, &tenant_jwks, upstream.address().port()),
             ),
             "app_side",
         );
@@ -144,6 +160,8 @@ impl RouteSettingsBed {
             app_side,
             upstream,
             idp,
+            app_jwks,
+            tenant_jwks,
             _dir: dir,
         }
     }
@@ -171,12 +189,15 @@ impl RouteSettingsBed {
         (response.status, echoed)
     }
 
-    fn verifier(&self) -> AssertionVerifier {
-        let response = self
-            .envoy
-            .send(&Request::get(JWKS_PATH).host("app.example.com"));
+    /// The JWKS the filter serves on `host`.
+    fn jwks(&self, host: &str) -> String {
+        let response = self.envoy.send(&Request::get(JWKS_PATH).host(host));
         assert_eq!(response.status, 200, "{}", response.text());
-        AssertionVerifier::from_jwks(&response.text())
+        response.text()
+    }
+
+    fn verifier(&self, host: &str) -> AssertionVerifier {
+        AssertionVerifier::from_jwks(&self.jwks(host))
     }
 }
 
@@ -187,7 +208,8 @@ fn groups(claims: &serde_json::Map<String, Value>) -> Vec<String> {
 #[test]
 fn each_route_and_virtual_host_signs_with_the_settings_it_names() {
     let bed = RouteSettingsBed::start(|config| config);
-    let verifier = bed.verifier();
+    let verifier = bed.verifier("app.example.com");
+    let tenant_verifier = bed.verifier("tenant-b.example.com");
     let token = bed.alice();
 
     // Twice over, interleaved: the caches must not hand one route's
@@ -241,7 +263,7 @@ fn each_route_and_virtual_host_signs_with_the_settings_it_names() {
         // The virtual host's settings, and a route's over them.
         let (status, echoed) = bed.get("tenant-b.example.com", "/", Some(&token));
         assert_eq!(status, 200, "round {round}");
-        let tenant = verifier.verify(
+        let tenant = tenant_verifier.verify(
             echoed
                 .expect("reached the app")
                 .single_header(ASSERTION_HEADER),
@@ -255,7 +277,7 @@ fn each_route_and_virtual_host_signs_with_the_settings_it_names() {
         assert_eq!(tenant.claims["tenant"], json!("b"));
         let (status, echoed) = bed.get("tenant-b.example.com", "/admin/users", Some(&token));
         assert_eq!(status, 200, "round {round}");
-        let admin = verifier.verify(
+        let admin = tenant_verifier.verify(
             echoed
                 .expect("reached the app")
                 .single_header(ASSERTION_HEADER),
@@ -354,5 +376,154 @@ fn a_route_naming_settings_the_filter_lacks_is_refused_and_logged() {
     bed.envoy.wait_for_log_line(
         &["route_settings does not define", "\"pubic\""],
         std::time::Duration::from_secs(10),
+    );
+}
+
+/// The kids of a JWKS document.
+fn kids(jwks: &str) -> Vec<String> {
+    let document: Value = serde_json::from_str(jwks).expect("a JWKS");
+    document["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|key| key["kid"].as_str().expect("a kid").to_owned())
+        .collect()
+}
+
+/// What each verifier we ship says of `token` against `jwks`: "ok" or the
+/// refusal's code. Rust, JavaScript (Node) and Python, with `issuer` and
+/// `audience` the token's own, so only the key decides.
+fn every_verifier(jwks: &str, token: &str, issuer: &str, audience: &str) -> [(String, String); 3] {
+    let rust = signed_headers_verifier::Verifier::from_jwks(
+        signed_headers_verifier::Policy::new(issuer, audience),
+        jwks,
+    )
+    .expect("a JWKS")
+    .verify(token)
+    .map_or_else(|error| error.code().to_owned(), |_| "ok".to_owned());
+    let root = signed_headers_e2e::repository_root();
+    let script = |program: &str, args: &[&str]| {
+        let output = std::process::Command::new(program)
+            .args(args)
+            .env("JWKS", jwks)
+            .env("TOKEN", token)
+            .env("ISSUER", issuer)
+            .env("AUDIENCE", audience)
+            .output()
+            .unwrap_or_else(|err| panic!("cannot run {program}: {err}"));
+        assert!(
+            output.status.success(),
+            "{program}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    let package = root.join("verifier-js/npm/index.js");
+    let javascript = script(
+        "node",
+        &[
+            "--input-type=module",
+            "-e",
+            &format!(
+                "import {{ Verifier }} from {:?};
+                 const {{ JWKS, TOKEN, ISSUER, AUDIENCE }} = process.env;
+                 const v = new Verifier({{ jwks: JWKS, issuer: ISSUER, audience: AUDIENCE }});
+                 console.log(await v.verify(TOKEN).then(() => 'ok', (e) => e.code));",
+                package.display().to_string()
+            ),
+        ],
+    );
+    let python = script(
+        &root.join(".venv/bin/python").display().to_string(),
+        &[
+            "-c",
+            "import os\n\
+             from signed_headers_verifier import Verifier, VerificationError\n\
+             e = os.environ\n\
+             v = Verifier(jwks=e['JWKS'], issuer=e['ISSUER'], audience=e['AUDIENCE'])\n\
+             try:\n    v.verify(e['TOKEN']); print('ok')\n\
+             except VerificationError as error:\n    print(error.code)\n",
+        ],
+    );
+    [
+        ("Rust".to_owned(), rust),
+        ("JavaScript".to_owned(), javascript),
+        ("Python".to_owned(), python),
+    ]
+}
+
+#[test]
+fn a_tenant_key_signs_only_for_its_tenant_and_no_other_host_trusts_it() {
+    let bed = RouteSettingsBed::start(|config| config);
+    // Each host publishes its scope's keys, and only those.
+    let (app_jwks, tenant_jwks) = (
+        bed.jwks("app.example.com"),
+        bed.jwks("tenant-b.example.com"),
+    );
+    assert_eq!(kids(&app_jwks), kids(&bed.app_jwks));
+    assert_eq!(kids(&tenant_jwks), kids(&bed.tenant_jwks));
+    assert!(
+        kids(&app_jwks)
+            .iter()
+            .all(|kid| !kids(&tenant_jwks).contains(kid))
+    );
+
+    let token = bed.alice();
+    let minted = |host: &str, path: &str| {
+        let (status, echoed) = bed.get(host, path, Some(&token));
+        assert_eq!(status, 200, "{host}{path}");
+        echoed
+            .expect("reached the app")
+            .single_header(ASSERTION_HEADER)
+            .to_owned()
+    };
+    let app_token = minted("app.example.com", "/");
+    let tenant_token = minted("tenant-b.example.com", "/");
+    let kid_of = |token: &str| {
+        signed_headers_e2e::decode_segment(token, 0)["kid"]
+            .as_str()
+            .expect("a kid")
+            .to_owned()
+    };
+    assert!(kids(&tenant_jwks).contains(&kid_of(&tenant_token)));
+    assert!(kids(&app_jwks).contains(&kid_of(&app_token)));
+
+    // Every verifier: a token passes against its own host's JWKS, and is
+    // refused as signed by an unknown key against the other host's, even
+    // with the issuer and audience it was minted for.
+    for (token, issuer, audience, own, other) in [
+        (
+            &app_token,
+            "app.example.com",
+            "app.example.com",
+            &app_jwks,
+            &tenant_jwks,
+        ),
+        (
+            &tenant_token,
+            "tenant-b.example.com",
+            "tenant-b",
+            &tenant_jwks,
+            &app_jwks,
+        ),
+    ] {
+        for (language, verdict) in every_verifier(own, token, issuer, audience) {
+            assert_eq!(verdict, "ok", "{language} on its own host's JWKS");
+        }
+        for (language, verdict) in every_verifier(other, token, issuer, audience) {
+            assert_eq!(
+                verdict, "unknown_key",
+                "{language} on the other host's JWKS"
+            );
+        }
+        // jsonwebtoken, as any JWT library an app might use: no key.
+        let set: jsonwebtoken::jwk::JwkSet = serde_json::from_str(other).expect("a JWKS");
+        assert!(set.find(&kid_of(token)).is_none());
+    }
+    // And Envoy's jwt_authn on the app side, trusting tenant-b's keys on
+    // tenant-b's routes: the app host's token is refused there.
+    assert_eq!(
+        app_side_status(&bed, "tenant-b.example.com", "/", &app_token),
+        401
     );
 }
