@@ -877,6 +877,11 @@ impl Envoy {
         self.child.id()
     }
 
+    /// Envoy's `--concurrency`: how many worker threads it runs.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
+    }
+
     /// Sends a request to the listener on a new connection.
     pub fn send(&self, request: &Request) -> Response {
         http::send(self.listener, request)

@@ -42,7 +42,8 @@
 //! (0.7), `BENCH_LOAD_WAIT_SECONDS` (300), `BENCH_USERS` (1000, scenario e),
 //! `BENCH_ONLY` (comma-separated scenario or comparison ids, e.g. `c,d` or
 //! `hit,jwks`), `BENCH_ROUNDS` (6 per comparison side),
-//! `BENCH_ROUND_SECONDS` (5).
+//! `BENCH_ROUND_SECONDS` (5), `BENCH_PIN` (1: one-worker Envoys on CPU 0,
+//! wrk, the upstreams and this harness on CPU 1; 0: no pinning).
 
 // Like the harness it drives, the bench reports failure by panicking.
 #![allow(clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
@@ -83,6 +84,18 @@ fn main() {
         .expect("temporary directory");
     let machine = Machine::describe();
     let pem = signing_bundle().to_pem();
+    let pinned = settings.pin
+        && std::thread::available_parallelism().is_ok_and(|cpus| cpus.get() >= 2)
+        && pin_to(std::process::id(), "1");
+    let _ = PINNED.set(pinned);
+    eprintln!(
+        "CPU pinning: {}",
+        if pinned {
+            "one-worker Envoys on CPU 0; wrk, the upstreams and this harness on CPU 1 (BENCH_PIN=0 turns it off)"
+        } else {
+            "off"
+        }
+    );
 
     eprintln!("{}", machine.markdown());
     eprintln!(
@@ -135,6 +148,8 @@ struct Settings {
     only: Option<Vec<String>>,
     rounds: usize,
     round: Duration,
+    /// One-worker Envoys on CPU 0, wrk and the upstreams on CPU 1.
+    pin: bool,
 }
 
 impl Settings {
@@ -148,6 +163,7 @@ impl Settings {
             users: env_number("BENCH_USERS", 1000),
             rounds: env_number("BENCH_ROUNDS", 6),
             round: Duration::from_secs(env_number("BENCH_ROUND_SECONDS", 5)),
+            pin: env_number("BENCH_PIN", 1) == 1,
             only: std::env::var("BENCH_ONLY").ok().map(|list| {
                 list.split(',')
                     .map(|id| id.trim().to_owned())
@@ -161,6 +177,29 @@ impl Settings {
         self.only
             .as_ref()
             .is_none_or(|only| only.iter().any(|o| o == id))
+    }
+}
+
+/// Sets the CPU affinity of every thread of process `pid` to `cpus` (a
+/// `taskset` list); false when it cannot (no `taskset`, one CPU).
+fn pin_to(pid: u32, cpus: &str) -> bool {
+    Command::new("taskset")
+        .args(["-a", "-p", "-c", cpus, &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// Whether this run pins (see [`pin_envoy`]); decided once in `main`.
+static PINNED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// A one-worker Envoy onto CPU 0, away from wrk and the upstreams (on CPU
+/// 1 since `main`): which core a worker shared with wrk otherwise changed
+/// from one Envoy to the next, enough to skew two identical Envoys by 10 %.
+fn pin_envoy(envoy: &Envoy) {
+    if PINNED.get().copied().unwrap_or(false) && envoy.concurrency() == 1 {
+        assert!(pin_to(envoy.pid(), "0"), "cannot pin Envoy to CPU 0");
     }
 }
 
@@ -385,6 +424,9 @@ fn run_scenario(scenario: &Scenario, settings: &Settings, workdir: &Path) -> Mea
         .envoy
         .as_ref()
         .map(|options| Envoy::start(options, upstream, &idp));
+    if let Some(envoy) = &envoy {
+        pin_envoy(envoy);
+    }
     let target = envoy
         .as_ref()
         .map_or(upstream, |envoy| envoy.listener_address());
@@ -1258,6 +1300,7 @@ fn start_timed(
 ) -> (Envoy, Duration) {
     let started = Instant::now();
     let envoy = Envoy::start(options, upstream, idp);
+    pin_envoy(&envoy);
     let address = envoy.listener_address();
     loop {
         if let Ok(response) = http::try_send(address, &Request::get(path).host(HOST))
