@@ -92,13 +92,20 @@ fn retire_wait(options: &Options<'_>) -> Option<(Duration, &'static str)> {
     options.retire_min_age.map(|wait| (wait, "--retire-after"))
 }
 
-fn decide(bundle: &Bundle, options: &Options<'_>, now: SystemTime, name: &str) -> Result<Decision> {
+/// `name` names the keys in messages, `target` in a suggested command
+/// (`keys.pem --scope tenant-b`).
+fn decide(
+    bundle: &Bundle,
+    options: &Options<'_>,
+    now: SystemTime,
+    (name, target): (&str, &str),
+) -> Result<Decision> {
     let name = name.to_owned();
     let keys = bundle.keys();
     let signing = keys.iter().position(BundleKey::is_private);
     match (classify(bundle), signing) {
         (Step::NoSigningKey, _) | (_, None) => Err(CliError::input(format!(
-            "{name}: no key can sign: add one by hand (signing-key add {name})"
+            "{name}: no key can sign: add one by hand (signing-key add {target})"
         ))),
         (Step::SingleKey | Step::VerifyOnlyKept, Some(signing)) => {
             let signer = keys.get(signing).map_or("", |key| key.kid());
@@ -214,13 +221,17 @@ pub fn run(options: &Options<'_>) -> Result<()> {
     for scope in &scopes {
         let scope = scope.as_deref();
         let keys: Vec<BundleKey> = whole.keys_in_scope(scope).cloned().collect();
-        let name = match scope {
-            Some(scope) => format!("{} [scope {scope}]", display_name(options.bundle)),
-            None => display_name(options.bundle),
+        let file = display_name(options.bundle);
+        let (name, target) = match scope {
+            Some(scope) => (
+                format!("{file} [scope {scope}]"),
+                format!("{file} --scope {scope}"),
+            ),
+            None => (file.clone(), file),
         };
         let bundle = Bundle::from_keys(keys)
             .map_err(|_| CliError::input(format!("{name}: no keys in this scope")))?;
-        let decision = decide(&bundle, options, now, &name)?;
+        let decision = decide(&bundle, options, now, (&name, &target))?;
         let (step, reason) = match &decision {
             Decision::Add(why) => ("add", why),
             Decision::Promote(why) => ("promote", why),
