@@ -37,6 +37,10 @@ struct NoopRoot {
     /// The floor plus one `get_current_time` per request (`"clock": true`):
     /// what the filter's one host call beyond the floor costs.
     clock: bool,
+    /// The floor plus this many 48-byte copies of unknown length per request
+    /// (`"copies": N`): what Wasm's `memory.copy`, which the module's
+    /// copies compile to, costs in V8.
+    copies: usize,
 }
 
 impl Context for NoopRoot {}
@@ -51,12 +55,24 @@ impl RootContext for NoopRoot {
         let compact = text.replace(' ', "");
         self.floor = compact.contains(r#""mode":"floor""#);
         self.clock = compact.contains(r#""clock":true"#);
+        self.copies = compact
+            .split_once(r#""copies":"#)
+            .and_then(|(_, rest)| {
+                rest.split(|c: char| !c.is_ascii_digit())
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0);
         true
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         if self.floor {
-            Some(Box::new(FloorHttp { clock: self.clock }))
+            Some(Box::new(FloorHttp {
+                clock: self.clock,
+                copies: self.copies,
+            }))
         } else {
             Some(Box::new(NoopHttp))
         }
@@ -73,6 +89,7 @@ impl Context for NoopHttp {}
 
 struct FloorHttp {
     clock: bool,
+    copies: usize,
 }
 
 impl Context for FloorHttp {}
@@ -89,6 +106,19 @@ impl HttpContext for FloorHttp {
         let _metadata = hostcalls::get_property(vec!["metadata"]);
         if self.clock {
             let _now = hostcalls::get_current_time();
+        }
+        if self.copies > 0 {
+            // A length the compiler cannot see: a real `memory.copy`, not
+            // unrolled loads and stores.
+            let length = std::hint::black_box(48usize);
+            let source = std::hint::black_box([7u8; 64]);
+            let mut target = [0u8; 64];
+            for _ in 0..self.copies {
+                if let (Some(to), Some(from)) = (target.get_mut(..length), source.get(..length)) {
+                    to.copy_from_slice(from);
+                }
+                std::hint::black_box(&mut target);
+            }
         }
         let _ = hostcalls::set_map_value(
             MapType::HttpRequestHeaders,

@@ -1118,6 +1118,18 @@ fn comparisons(settings: &Settings, pem: &str) -> Vec<Comparison> {
             workers: 1,
         },
         Comparison {
+            id: "floor-copies",
+            title: "the floor plus 500 copies of 48 bytes (memory.copy) vs the floor (1 worker)"
+                .into(),
+            baseline: floor(1),
+            candidate: options(1, json!({"mode": "floor", "copies": 500})).wasm_module(&noop),
+            path: "/",
+            load: Load::OneUser,
+            expect: Expect::Reused,
+            target: Target::Reference,
+            workers: 1,
+        },
+        Comparison {
             id: "hit-floor",
             title: "one user, token cache hit: filter vs the floor (1 worker)".into(),
             baseline: floor(1),
