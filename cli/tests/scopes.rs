@@ -27,13 +27,7 @@ fn jwks_kids_in(bundle: &Path, scope: Option<&str>) -> Vec<String> {
     if let Some(scope) = scope {
         args.extend(["--scope", scope]);
     }
-    let doc: Value = serde_json::from_str(&cli(&args).ok()).unwrap();
-    doc["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|key| key["kid"].as_str().unwrap().to_owned())
-        .collect()
+    common::jwks_kids_with(&args)
 }
 
 /// `status --json --scope SCOPE`: the scope's step and its kids in order.

@@ -174,7 +174,12 @@ pub fn status_kids(bundle: &Path) -> Vec<String> {
 
 /// The kids `signing-key jwks` publishes, in order.
 pub fn jwks_kids(bundle: &Path) -> Vec<String> {
-    let out = cli(&["jwks", bundle.to_str().unwrap()]).ok();
+    jwks_kids_with(&["jwks", bundle.to_str().unwrap()])
+}
+
+/// The kids `signing-key ARGS` (a `jwks` command) prints, in order.
+pub fn jwks_kids_with(args: &[&str]) -> Vec<String> {
+    let out = cli(args).ok();
     let doc: serde_json::Value = serde_json::from_str(&out).expect("jwks is JSON");
     doc["keys"]
         .as_array()

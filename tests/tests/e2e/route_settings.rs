@@ -189,6 +189,16 @@ impl RouteSettingsBed {
         (response.status, echoed)
     }
 
+    /// The assertion the app gets for alice's request to `path` on `host`.
+    fn minted(&self, host: &str, path: &str) -> String {
+        let (status, echoed) = self.get(host, path, Some(&self.alice()));
+        assert_eq!(status, 200, "{host}{path}");
+        echoed
+            .expect("reached the app")
+            .single_header(ASSERTION_HEADER)
+            .to_owned()
+    }
+
     /// The JWKS the filter serves on `host`.
     fn jwks(&self, host: &str) -> String {
         let response = self.envoy.send(&Request::get(JWKS_PATH).host(host));
@@ -317,19 +327,10 @@ fn app_side_status(bed: &RouteSettingsBed, host: &str, path: &str, assertion: &s
 #[test]
 fn a_token_minted_for_one_route_is_refused_on_another_by_envoy_jwt_authn() {
     let bed = RouteSettingsBed::start(|config| config);
-    let token = bed.alice();
-    let minted = |host: &str, path: &str| {
-        let (status, echoed) = bed.get(host, path, Some(&token));
-        assert_eq!(status, 200, "{host}{path}");
-        echoed
-            .expect("reached the app")
-            .single_header(ASSERTION_HEADER)
-            .to_owned()
-    };
-    let top = minted("app.example.com", "/");
-    let billing = minted("app.example.com", "/billing/");
-    let tenant = minted("tenant-b.example.com", "/");
-    let admin = minted("tenant-b.example.com", "/admin/");
+    let top = bed.minted("app.example.com", "/");
+    let billing = bed.minted("app.example.com", "/billing/");
+    let tenant = bed.minted("tenant-b.example.com", "/");
+    let admin = bed.minted("tenant-b.example.com", "/admin/");
 
     let cases = [
         ("app.example.com", "/", &top, 200),
@@ -468,17 +469,8 @@ fn a_tenant_key_signs_only_for_its_tenant_and_no_other_host_trusts_it() {
             .all(|kid| !kids(&tenant_jwks).contains(kid))
     );
 
-    let token = bed.alice();
-    let minted = |host: &str, path: &str| {
-        let (status, echoed) = bed.get(host, path, Some(&token));
-        assert_eq!(status, 200, "{host}{path}");
-        echoed
-            .expect("reached the app")
-            .single_header(ASSERTION_HEADER)
-            .to_owned()
-    };
-    let app_token = minted("app.example.com", "/");
-    let tenant_token = minted("tenant-b.example.com", "/");
+    let app_token = bed.minted("app.example.com", "/");
+    let tenant_token = bed.minted("tenant-b.example.com", "/");
     let kid_of = |token: &str| {
         signed_headers_e2e::decode_segment(token, 0)["kid"]
             .as_str()
