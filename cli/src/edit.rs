@@ -42,48 +42,66 @@ fn new_key(pkcs8: bool) -> Result<BundleKey> {
     BundleKey::generate(key_format(pkcs8)).map_err(|err| CliError::input(err.to_string()))
 }
 
-/// A bundle read for editing, and how it was written. An edit works on one
-/// scope's keys (the unscoped ones by default); the other keys are put back
-/// untouched.
-struct Opened {
-    /// The scope's keys, in bundle order (none yet, possibly).
-    keys: Vec<BundleKey>,
-    rest: OtherScopes,
+/// How messages name the keys an edit works on (`keys.pem`, `keys.pem
+/// [scope tenant-b]`), and how commands they suggest name them
+/// (`keys.pem --scope tenant-b`).
+pub struct ScopeNames {
+    pub name: String,
+    pub target: String,
+}
+
+impl ScopeNames {
+    pub fn of(path: &Path, scope: Option<&str>) -> Self {
+        let file = display_name(path);
+        match scope {
+            Some(scope) => Self {
+                name: format!("{file} [scope {scope}]"),
+                target: format!("{file} --scope {scope}"),
+            },
+            None => Self {
+                name: file.clone(),
+                target: file,
+            },
+        }
+    }
+}
+
+/// Where an edit of one scope's keys goes back: among the other scopes'
+/// keys, untouched, in the form the file had.
+struct WriteBack {
+    /// The other scopes' keys, and where the edited scope's go among them.
+    others: Vec<BundleKey>,
+    at: usize,
     /// The file held base64 of the PEM (the `SIGNING_KEY` form): it is
     /// written back in that form.
     base64: bool,
-    /// How messages name the scope's keys (`keys.pem`, `keys.pem [scope
-    /// tenant-b]`), and how commands they suggest name them
-    /// (`keys.pem --scope tenant-b`).
-    name: String,
-    target: String,
     /// Held until the edited bundle is saved: edits run one at a time.
     _lock: Option<EditLock>,
+}
+
+impl WriteBack {
+    /// Writes the bundle with `edited` as the scope's keys.
+    fn save(self, path: &Path, edited: Vec<BundleKey>) -> Result<()> {
+        let mut keys = self.others;
+        let at = self.at.min(keys.len());
+        keys.splice(at..at, edited);
+        save(path, keys, self.base64)
+    }
+}
+
+/// A bundle read for editing: one scope's keys (the unscoped ones by
+/// default; none yet, possibly), in bundle order.
+struct Opened {
+    keys: Vec<BundleKey>,
+    names: ScopeNames,
+    write_back: WriteBack,
 }
 
 /// [`Opened`] with at least one key in the scope.
 struct Loaded {
     bundle: Bundle,
-    rest: OtherScopes,
-    base64: bool,
-    name: String,
-    target: String,
-    _lock: Option<EditLock>,
-}
-
-/// The keys of the other scopes, and where the edited scope's go among them.
-struct OtherScopes {
-    keys: Vec<BundleKey>,
-    at: usize,
-}
-
-impl OtherScopes {
-    fn with(self, edited: Vec<BundleKey>) -> Vec<BundleKey> {
-        let mut keys = self.keys;
-        let at = self.at.min(keys.len());
-        keys.splice(at..at, edited);
-        keys
-    }
+    names: ScopeNames,
+    write_back: WriteBack,
 }
 
 /// Locks the bundle for this edit, then reads and fully validates it before
@@ -95,14 +113,6 @@ fn open_scope(path: &Path, pick: impl FnOnce(&Bundle) -> Result<Option<String>>)
         .map_err(|err| CliError::input(format!("{}: {err}", display_name(path))))?;
     let scope = pick(&whole)?;
     let scope = scope.as_deref();
-    let file = display_name(path);
-    let (name, target) = match scope {
-        Some(scope) => (
-            format!("{file} [scope {scope}]"),
-            format!("{file} --scope {scope}"),
-        ),
-        None => (file.clone(), file),
-    };
     let at = whole
         .keys()
         .iter()
@@ -114,11 +124,13 @@ fn open_scope(path: &Path, pick: impl FnOnce(&Bundle) -> Result<Option<String>>)
         .partition(|key| key.scope() == scope);
     Ok(Opened {
         keys,
-        rest: OtherScopes { keys: others, at },
-        base64: !text.contains("-----BEGIN"),
-        name,
-        target,
-        _lock: lock,
+        names: ScopeNames::of(path, scope),
+        write_back: WriteBack {
+            others,
+            at,
+            base64: !text.contains("-----BEGIN"),
+            _lock: lock,
+        },
     })
 }
 
@@ -131,12 +143,10 @@ fn open(path: &Path, signing: bool, scope: Option<&str>) -> Result<Loaded> {
 fn loaded(opened: Opened, signing: bool) -> Result<Loaded> {
     let Opened {
         keys,
-        rest,
-        base64,
-        name,
-        target,
-        _lock,
+        names,
+        write_back,
     } = opened;
+    let ScopeNames { name, target } = &names;
     if keys.is_empty() {
         return Err(CliError::input(format!(
             "{name}: no keys in this scope (start one: signing-key add {target})"
@@ -151,11 +161,8 @@ fn loaded(opened: Opened, signing: bool) -> Result<Loaded> {
     }
     Ok(Loaded {
         bundle,
-        rest,
-        base64,
-        name,
-        target,
-        _lock,
+        names,
+        write_back,
     })
 }
 
@@ -218,11 +225,8 @@ pub fn generate(
 pub fn add(path: &Path, pkcs8: bool, scope: Option<&str>) -> Result<()> {
     let Opened {
         keys,
-        rest,
-        base64,
-        name,
-        target,
-        _lock,
+        names: ScopeNames { name, target },
+        write_back,
     } = open_scope(path, |_| Ok(scope.map(str::to_owned)))?;
     let had_signer = keys.iter().any(BundleKey::is_private);
     let key = history::stamp(new_key(pkcs8)?.in_scope(scope), history::next_serial(&keys));
@@ -230,7 +234,7 @@ pub fn add(path: &Path, pkcs8: bool, scope: Option<&str>) -> Result<()> {
     let mut keys = keys;
     keys.push(key);
     let position = keys.len();
-    save(path, rest.with(keys), base64)?;
+    write_back.save(path, keys)?;
     if is_stdio(path) {
         eprintln!("kid: {kid}");
     } else {
@@ -254,11 +258,11 @@ pub fn add(path: &Path, pkcs8: bool, scope: Option<&str>) -> Result<()> {
 pub fn promote(path: &Path, kid: Option<&str>, checks: &Checks, scope: Option<&str>) -> Result<()> {
     let Loaded {
         bundle,
-        rest,
-        base64,
-        name,
-        target: command_target,
-        _lock,
+        names: ScopeNames {
+            name,
+            target: command_target,
+        },
+        write_back,
     } = open(path, true, scope)?;
     let signing = bundle.keys().iter().position(BundleKey::is_private);
     let target = match kid {
@@ -304,7 +308,7 @@ pub fn promote(path: &Path, kid: Option<&str>, checks: &Checks, scope: Option<&s
     let mut keys = bundle.into_keys();
     let moved = history::stamp_promoted(keys.remove(target), checks.now);
     keys.insert(0, moved);
-    save(path, rest.with(keys), base64)?;
+    write_back.save(path, keys)?;
     eprintln!(
         "promoted key {} ({promoted}) to key 1 of {name}: it signs from now on.\n\
          {previous} is still published (and still private).\n\
@@ -319,11 +323,8 @@ pub fn promote(path: &Path, kid: Option<&str>, checks: &Checks, scope: Option<&s
 pub fn retire(path: &Path, keep_public: bool, checks: &Checks, scope: Option<&str>) -> Result<()> {
     let Loaded {
         bundle,
-        rest,
-        base64,
-        name,
-        _lock,
-        ..
+        names: ScopeNames { name, .. },
+        write_back,
     } = open(path, true, scope)?;
     let Some(signing) = bundle.keys().iter().position(BundleKey::is_private) else {
         return Err(CliError::input(format!("{name}: no key can sign")));
@@ -369,7 +370,7 @@ pub fn retire(path: &Path, keep_public: bool, checks: &Checks, scope: Option<&st
         .first()
         .map(|key| key.kid().to_owned())
         .unwrap_or_default();
-    save(path, rest.with(kept), base64)?;
+    write_back.save(path, kept)?;
     for line in report {
         eprintln!("{line}");
     }
@@ -390,18 +391,15 @@ pub fn revoke(path: &Path, kid: &str, force: bool) -> Result<()> {
     })?;
     let Loaded {
         bundle,
-        rest,
-        base64,
-        name,
-        target,
-        _lock,
+        names: ScopeNames { name, target },
+        write_back,
     } = loaded(opened, false)?;
     let index = find_kid(&bundle, kid, &name)?;
     let was_signing = bundle.keys().iter().position(BundleKey::is_private) == Some(index);
     let mut keys = bundle.into_keys();
     let removed = keys.remove(index);
     let what = describe(index + 1, &removed);
-    if keys.is_empty() && rest.keys.is_empty() {
+    if keys.is_empty() && write_back.others.is_empty() {
         return Err(CliError::input(format!(
             "{name}: refusing to revoke {what}: it is the only key and a bundle cannot be empty \
              (add a replacement first: signing-key add {target})"
@@ -417,7 +415,7 @@ pub fn revoke(path: &Path, kid: &str, force: bool) -> Result<()> {
              (add a replacement first: signing-key add {target}; or use --force)"
         )));
     }
-    save(path, rest.with(keys), base64)?;
+    write_back.save(path, keys)?;
     eprintln!("revoked {what} from {name}");
     match next_signer {
         Some(signer) if was_signing => eprintln!("{signer} signs from now on"),

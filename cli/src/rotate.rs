@@ -23,6 +23,7 @@ use std::time::{Duration, SystemTime};
 
 use signed_headers_keys::{Bundle, BundleKey};
 
+use crate::edit::ScopeNames;
 use crate::envoy_config;
 use crate::error::{CliError, Result};
 use crate::files::{display_name, load_bundle, read_text, write_stdout};
@@ -221,14 +222,7 @@ pub fn run(options: &Options<'_>) -> Result<()> {
     for scope in &scopes {
         let scope = scope.as_deref();
         let keys: Vec<BundleKey> = whole.keys_in_scope(scope).cloned().collect();
-        let file = display_name(options.bundle);
-        let (name, target) = match scope {
-            Some(scope) => (
-                format!("{file} [scope {scope}]"),
-                format!("{file} --scope {scope}"),
-            ),
-            None => (file.clone(), file),
-        };
+        let ScopeNames { name, target } = ScopeNames::of(options.bundle, scope);
         let bundle = Bundle::from_keys(keys)
             .map_err(|_| CliError::input(format!("{name}: no keys in this scope")))?;
         let decision = decide(&bundle, options, now, (&name, &target))?;
