@@ -73,8 +73,9 @@ struct Plugin {
     settings: Settings,
     /// Who signs, and what the JWKS publishes, for the top-level settings
     /// (index 0) and each of `route_settings` (index 1 + its position):
-    /// indexed by [`route_settings::Effective::key`].
-    scoped: Vec<ScopedKeys>,
+    /// indexed by [`route_settings::Effective::key`]. Settings with one
+    /// signing scope share one.
+    scoped: Vec<Rc<ScopedKeys>>,
     /// OpenID discovery, when the issuer is an `https` URL.
     discovery: Discovery,
     /// Shared with [`LATEST_TOKEN_CACHES`], for the next configuration.
@@ -144,18 +145,25 @@ impl Plugin {
                     .unwrap_or(&settings.signing_scope)
             }))
             .collect();
-        let (scoped, reusable, published_kids): (
-            Vec<ScopedKeys>,
-            Vec<(String, String)>,
-            Vec<String>,
-        ) = match &settings.key_source {
+        // Who signs per settings, the (scope, kid) of every key, and the kids.
+        let (scoped, reusable, published_kids) = match &settings.key_source {
             KeySource::Bundle { bundle, .. } => {
                 let format = settings.kid_format;
-                let scoped = scopes
-                    .iter()
-                    .map(|scope| ScopedKeys::of(bundle, format, scope))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let reusable = bundle
+                // Each distinct scope once: its signer and JWKS document.
+                let mut built: Vec<(&SigningScope, Rc<ScopedKeys>)> = Vec::new();
+                let mut scoped = Vec::with_capacity(scopes.len());
+                for scope in &scopes {
+                    let keys = match built.iter().find(|(known, _)| known == scope) {
+                        Some((_, keys)) => Rc::clone(keys),
+                        None => {
+                            let keys = Rc::new(ScopedKeys::of(bundle, format, scope)?);
+                            built.push((scope, Rc::clone(&keys)));
+                            keys
+                        }
+                    };
+                    scoped.push(keys);
+                }
+                let reusable: Vec<(String, String)> = bundle
                     .keys()
                     .iter()
                     .map(|key| {
@@ -165,7 +173,8 @@ impl Plugin {
                         )
                     })
                     .collect();
-                let kids = bundle.keys().iter().map(|key| key.kid_in(format)).collect();
+                let kids: Vec<String> =
+                    bundle.keys().iter().map(|key| key.kid_in(format)).collect();
                 (scoped, reusable, kids)
             }
             KeySource::Ephemeral => {
@@ -173,15 +182,16 @@ impl Plugin {
                 let signer = key.signer().ok_or("ephemeral key has no private half")?;
                 // Nothing is published for a key nobody configured;
                 // operators who need verification configure a key.
-                let ephemeral = || ScopedKeys {
+                let ephemeral = Rc::new(ScopedKeys {
                     scope: String::new(),
                     published: PublishedKeys {
                         signing_kid: signer.kid().to_owned(),
                         document: JwksDocument::empty(),
                     },
-                    signer: signer.clone(),
-                };
-                let scoped = scopes.iter().map(|_| ephemeral()).collect();
+                    signer,
+                });
+                let scoped: Vec<Rc<ScopedKeys>> =
+                    scopes.iter().map(|_| Rc::clone(&ephemeral)).collect();
                 (scoped, Vec::new(), Vec::new())
             }
         };
