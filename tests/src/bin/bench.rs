@@ -1082,53 +1082,45 @@ fn comparisons(settings: &Settings, pem: &str) -> Vec<Comparison> {
     };
     let baseline = |workers: usize| options(workers, json!({})).wasm_module(&noop);
     // The no-op module doing only the hit path's unavoidable host calls.
+    let floor_with = |configuration: Value| options(1, configuration).wasm_module(&noop);
     let floor = |workers: usize| options(workers, json!({"mode": "floor"})).wasm_module(&noop);
+    // A reference measured for what it is, one worker, one user's token.
+    let reference = |id, title: &str, baseline, candidate| Comparison {
+        id,
+        title: title.to_owned(),
+        baseline,
+        candidate,
+        path: "/",
+        load: Load::OneUser,
+        expect: Expect::Reused,
+        target: Target::Reference,
+        workers: 1,
+    };
     vec![
-        Comparison {
-            id: "floor",
-            title: "the floor (all request headers, the metadata, one 671-byte header set) vs no-op filter (1 worker)".into(),
-            baseline: baseline(1),
-            candidate: floor(1),
-            path: "/",
-            load: Load::OneUser,
-            expect: Expect::Reused,
-            target: Target::Reference,
-            workers: 1,
-        },
-        Comparison {
-            id: "floor-floor",
-            title: "the floor vs itself: what the comparison reads with no difference (1 worker)".into(),
-            baseline: floor(1),
-            candidate: floor(1),
-            path: "/",
-            load: Load::OneUser,
-            expect: Expect::Reused,
-            target: Target::Reference,
-            workers: 1,
-        },
-        Comparison {
-            id: "floor-clock",
-            title: "the floor plus one get_current_time vs the floor (1 worker)".into(),
-            baseline: floor(1),
-            candidate: options(1, json!({"mode": "floor", "clock": true})).wasm_module(&noop),
-            path: "/",
-            load: Load::OneUser,
-            expect: Expect::Reused,
-            target: Target::Reference,
-            workers: 1,
-        },
-        Comparison {
-            id: "floor-copies",
-            title: "the floor plus 500 copies of 48 bytes (memory.copy) vs the floor (1 worker)"
-                .into(),
-            baseline: floor(1),
-            candidate: options(1, json!({"mode": "floor", "copies": 500})).wasm_module(&noop),
-            path: "/",
-            load: Load::OneUser,
-            expect: Expect::Reused,
-            target: Target::Reference,
-            workers: 1,
-        },
+        reference(
+            "floor",
+            "the floor (all request headers, the metadata, one 671-byte header set) vs no-op filter (1 worker)",
+            baseline(1),
+            floor(1),
+        ),
+        reference(
+            "floor-floor",
+            "the floor vs itself: what the comparison reads with no difference (1 worker)",
+            floor(1),
+            floor(1),
+        ),
+        reference(
+            "floor-clock",
+            "the floor plus one get_current_time vs the floor (1 worker)",
+            floor(1),
+            floor_with(json!({"mode": "floor", "clock": true})),
+        ),
+        reference(
+            "floor-copies",
+            "the floor plus 500 copies of 48 bytes (memory.copy) vs the floor (1 worker)",
+            floor(1),
+            floor_with(json!({"mode": "floor", "copies": 500})),
+        ),
         Comparison {
             id: "hit-floor",
             title: "one user, token cache hit: filter vs the floor (1 worker)".into(),
