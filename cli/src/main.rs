@@ -333,9 +333,11 @@ struct ScopeArg {
 
 /// A scope name as the filter's `signing_scope` takes it.
 fn parse_scope(name: &str) -> std::result::Result<String, String> {
-    let valid = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
-    if name.is_empty() || name.len() > 64 || !name.chars().all(valid) {
-        return Err("1 to 64 letters, digits, '.', '_' or '-'".to_owned());
+    if !signed_headers_keys::is_scope_name(name) {
+        return Err(format!(
+            "1 to {} letters, digits, '.', '_' or '-'",
+            signed_headers_keys::MAX_SCOPE_NAME_BYTES
+        ));
     }
     Ok(name.to_owned())
 }

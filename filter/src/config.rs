@@ -713,8 +713,6 @@ fn validate_audience(audience: Option<Audience>) -> Result<Option<Audience>, Con
     }
 }
 
-const MAX_SCOPE_NAME: usize = 64;
-
 /// A `signing_scope` (and `publish_unscoped_keys`) as written; `None` when
 /// neither is.
 fn signing_scope(
@@ -725,16 +723,16 @@ fn signing_scope(
     if name.is_none() && publish_unscoped_keys.is_none() {
         return Ok(None);
     }
-    if let Some(name) = &name {
-        let valid = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
-        if name.is_empty() || name.len() > MAX_SCOPE_NAME || !name.chars().all(valid) {
-            return Err(field_error(
-                field,
-                format!(
-                    "\"{name}\": a scope is 1 to {MAX_SCOPE_NAME} letters, digits, '.', '_' or '-' (as its keys' `# scope:` lines say)"
-                ),
-            ));
-        }
+    if let Some(name) = &name
+        && !signed_headers_keys::is_scope_name(name)
+    {
+        return Err(field_error(
+            field,
+            format!(
+                "\"{name}\": a scope is 1 to {} letters, digits, '.', '_' or '-' (as its keys' `# scope:` lines say)",
+                signed_headers_keys::MAX_SCOPE_NAME_BYTES
+            ),
+        ));
     }
     Ok(Some(SigningScope {
         name,

@@ -23,6 +23,17 @@ const LABEL_EC_PARAMETERS: &str = "EC PARAMETERS";
 /// The comment line that puts a key in a scope: `# scope: tenant-a`.
 const SCOPE_MARKER: &str = "# scope:";
 
+/// The longest scope name the filter's `signing_scope` and the CLI's
+/// `--scope` take.
+pub const MAX_SCOPE_NAME_BYTES: usize = 64;
+
+/// Whether `name` is a scope name the filter and the CLI take: 1 to
+/// [`MAX_SCOPE_NAME_BYTES`] letters, digits, `.`, `_` or `-`.
+pub fn is_scope_name(name: &str) -> bool {
+    let valid = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
+    !name.is_empty() && name.len() <= MAX_SCOPE_NAME_BYTES && name.chars().all(valid)
+}
+
 const OID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 const OID_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
 const OID_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");

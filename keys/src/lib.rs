@@ -11,7 +11,10 @@ mod jws;
 mod rsa;
 mod sealed;
 
-pub use bundle::{Bundle, BundleKey, KeyFormat, KeyGenerationError, KidFormat};
+pub use bundle::{
+    Bundle, BundleKey, KeyFormat, KeyGenerationError, KidFormat, MAX_SCOPE_NAME_BYTES,
+    is_scope_name,
+};
 pub use error::{BundleError, Reason};
 pub use jwk::{Jwk, JwksDocument, rsa_thumbprint_kid, strong_etag, thumbprint_kid};
 pub use jws::{AssertionClaims, Audience, Es256Signer, PrecomputedNonce, random_jti};
