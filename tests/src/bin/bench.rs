@@ -43,7 +43,10 @@
 //! `BENCH_ONLY` (comma-separated scenario or comparison ids, e.g. `c,d` or
 //! `hit,jwks`), `BENCH_ROUNDS` (6 per comparison side),
 //! `BENCH_ROUND_SECONDS` (5), `BENCH_PIN` (1: one-worker Envoys on CPU 0,
-//! wrk, the upstreams and this harness on CPU 1; 0: no pinning).
+//! wrk, the upstreams and this harness on CPU 1; 0: no pinning),
+//! `BENCH_MEASURE` (`time`, or `instructions`: the comparisons only, each
+//! Envoy under callgrind, instructions per request instead of timings;
+//! `make bench-instructions`).
 
 // Like the harness it drives, the bench reports failure by panicking.
 #![allow(clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
@@ -98,6 +101,22 @@ fn main() {
     );
 
     eprintln!("{}", machine.markdown());
+    if settings.instructions {
+        let mut counted = Vec::new();
+        for comparison in comparisons(&settings, &pem) {
+            if !settings.selected(comparison.id) {
+                continue;
+            }
+            eprintln!(
+                "\n== {} (instructions): {}",
+                comparison.id, comparison.title
+            );
+            counted.push(count_comparison(&comparison, &settings, workdir.path()));
+        }
+        println!("{}", instructions_report(&settings, &counted));
+        return;
+    }
+
     eprintln!(
         "wrk -t{WRK_THREADS} -c{} -d{}s --latency (warm-up {}s), each measurement once the 1-minute load average is below {} (waiting at most {}s)",
         settings.connections,
@@ -150,6 +169,9 @@ struct Settings {
     round: Duration,
     /// One-worker Envoys on CPU 0, wrk and the upstreams on CPU 1.
     pin: bool,
+    /// Count instructions under callgrind instead of timing (only the
+    /// comparisons).
+    instructions: bool,
 }
 
 impl Settings {
@@ -164,6 +186,13 @@ impl Settings {
             rounds: env_number("BENCH_ROUNDS", 6),
             round: Duration::from_secs(env_number("BENCH_ROUND_SECONDS", 5)),
             pin: env_number("BENCH_PIN", 1) == 1,
+            instructions: std::env::var("BENCH_MEASURE").is_ok_and(|measure| {
+                match measure.as_str() {
+                    "instructions" => true,
+                    "time" => false,
+                    other => panic!("BENCH_MEASURE={other:?}: `time` or `instructions`"),
+                }
+            }),
             only: std::env::var("BENCH_ONLY").ok().map(|list| {
                 list.split(',')
                     .map(|id| id.trim().to_owned())
@@ -1320,15 +1349,16 @@ fn start_timed(
     }
 }
 
-fn run_comparison(comparison: &Comparison, settings: &Settings, workdir: &Path) -> Compared {
-    let fast = FastUpstream::start();
-    let idp = TestIdp::new();
-    let (baseline, baseline_startup) =
-        start_timed(&comparison.baseline, fast.address(), &idp, comparison.path);
-    let (candidate, candidate_startup) =
-        start_timed(&comparison.candidate, fast.address(), &idp, comparison.path);
-
-    let (load_before, _, quiet) = wait_for_quiet_machine(settings);
+/// Checks what both sides answer (the probe), writes the wrk script, warms
+/// both up, and returns how to drive one side for a while.
+fn prepare_load(
+    comparison: &Comparison,
+    settings: &Settings,
+    workdir: &Path,
+    fast: &FastUpstream,
+    idp: &TestIdp,
+    envoys: [&Envoy; 2],
+) -> impl Fn(SocketAddr, Duration) -> WrkCommand {
     let tokens: Vec<String> = match comparison.load {
         Load::Anonymous => Vec::new(),
         Load::OneUser => vec![idp.token_for("alice")],
@@ -1344,10 +1374,11 @@ fn run_comparison(comparison: &Comparison, settings: &Settings, workdir: &Path) 
         load: Load::Anonymous,
         expect: comparison.expect,
     };
+    let [_, candidate] = envoys;
     if comparison.path == "/" {
-        probe(&probe_as, &fast, candidate.listener_address(), &tokens);
+        probe(&probe_as, fast, candidate.listener_address(), &tokens);
     } else {
-        for envoy in [&baseline, &candidate] {
+        for envoy in envoys {
             let response = http::send(
                 envoy.listener_address(),
                 &Request::get(comparison.path).host(HOST),
@@ -1358,22 +1389,45 @@ fn run_comparison(comparison: &Comparison, settings: &Settings, workdir: &Path) 
     }
 
     let script = wrk_script(workdir, comparison.id, &comparison.load, &tokens);
-    let wrk = |target: SocketAddr, duration: Duration| WrkCommand {
+    let path = comparison.path;
+    let connections = settings.connections;
+    let bearer = match comparison.load {
+        Load::OneUser => tokens.first().cloned(),
+        Load::Anonymous | Load::Users(_) => None,
+    };
+    let wrk = move |target: SocketAddr, duration: Duration| WrkCommand {
         target,
-        path: comparison.path,
-        connections: settings.connections,
+        path,
+        connections,
         duration,
         script: script.clone(),
-        bearer: match comparison.load {
-            Load::OneUser => tokens.first().cloned(),
-            Load::Anonymous | Load::Users(_) => None,
-        },
+        bearer: bearer.clone(),
     };
-    for envoy in [&baseline, &candidate] {
+    for envoy in envoys {
         if !settings.warmup.is_zero() {
             wrk(envoy.listener_address(), settings.warmup).run();
         }
     }
+    wrk
+}
+
+fn run_comparison(comparison: &Comparison, settings: &Settings, workdir: &Path) -> Compared {
+    let fast = FastUpstream::start();
+    let idp = TestIdp::new();
+    let (baseline, baseline_startup) =
+        start_timed(&comparison.baseline, fast.address(), &idp, comparison.path);
+    let (candidate, candidate_startup) =
+        start_timed(&comparison.candidate, fast.address(), &idp, comparison.path);
+
+    let (load_before, _, quiet) = wait_for_quiet_machine(settings);
+    let wrk = prepare_load(
+        comparison,
+        settings,
+        workdir,
+        &fast,
+        &idp,
+        [&baseline, &candidate],
+    );
 
     let mut sides = [
         SideResult {
@@ -1480,6 +1534,280 @@ fn comparison_report(settings: &Settings, compared: &[Compared]) -> String {
                     " (measured: {per_user:.3})"
                 )),
             if met { "yes" } else { "no" },
+        );
+    }
+    out
+}
+
+// ---------------------------------------------------------------- instruction counts
+
+/// How long an Envoy under callgrind may take to start (about a minute on
+/// this machine, most of it compiling the module).
+const CALLGRIND_STARTUP: Duration = Duration::from_secs(300);
+/// What an Envoy under callgrind is given to finish the requests wrk left
+/// in flight before the counters are read.
+const CALLGRIND_SETTLE: Duration = Duration::from_millis(500);
+/// The listener's request counter (`stat_prefix: ingress`).
+const REQUESTS_STAT: &str = "http.ingress.downstream_rq_total";
+
+/// Instructions Envoy executed per request on one side, over the rounds.
+#[derive(Default)]
+struct CountedSide {
+    /// Per round: all instructions, then by where they ran.
+    per_request: Vec<Instructions>,
+}
+
+/// Instructions per request, split by the code that executed them.
+#[derive(Debug, Clone, Copy, Default)]
+struct Instructions {
+    total: f64,
+    /// Code callgrind cannot place in a file: the module's compiled code
+    /// and V8's builtins.
+    generated: f64,
+    /// The Envoy binary (V8's runtime and Wasm glue included).
+    envoy: f64,
+    /// Shared libraries (libc's memcpy and memset, the loader).
+    libraries: f64,
+}
+
+impl CountedSide {
+    fn median(&self, field: impl Fn(&Instructions) -> f64) -> f64 {
+        let mut values: Vec<f64> = self.per_request.iter().map(field).collect();
+        values.sort_by(f64::total_cmp);
+        values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+    }
+
+    fn range(&self) -> (f64, f64) {
+        let totals = self.per_request.iter().map(|counted| counted.total);
+        (
+            totals.clone().fold(f64::INFINITY, f64::min),
+            totals.fold(f64::NEG_INFINITY, f64::max),
+        )
+    }
+}
+
+struct Counted {
+    id: &'static str,
+    title: String,
+    sides: [CountedSide; 2],
+}
+
+/// The comparison's two Envoys under `valgrind --tool=callgrind`: for each
+/// round, the counters are zeroed, wrk drives one side, the counters are
+/// dumped, and the dump's instructions are divided by the requests Envoy
+/// counted. Deterministic where timings are not: it needs no quiet machine.
+fn count_comparison(comparison: &Comparison, settings: &Settings, workdir: &Path) -> Counted {
+    let envoy = signed_headers_e2e::envoy_binary();
+    let mut start = [0_u8; 2];
+    let script = std::fs::File::open(&envoy)
+        .and_then(|mut file| file.read_exact(&mut start))
+        .is_ok_and(|()| &start == b"#!");
+    assert!(
+        !script,
+        "{} is a script: valgrind would count its interpreter; point ENVOY_BIN at the Envoy binary (make bench-instructions does)",
+        envoy.display()
+    );
+    let fast = FastUpstream::start();
+    let idp = TestIdp::new();
+    let dumps = workdir.join(format!("callgrind-{}", comparison.id));
+    std::fs::create_dir_all(&dumps).expect("directory for callgrind's dumps");
+    let under_callgrind = |side: &str, options: &EnvoyOptions| {
+        options.clone().run_under(
+            vec![
+                "valgrind".to_owned(),
+                "--tool=callgrind".to_owned(),
+                // V8 writes the module's machine code at run time.
+                "--smc-check=all-non-file".to_owned(),
+                format!("--callgrind-out-file={}/{side}.%p", dumps.display()),
+                format!("--log-file={}/{side}.%p.log", dumps.display()),
+            ],
+            CALLGRIND_STARTUP,
+        )
+    };
+    let baseline_options = under_callgrind("baseline", &comparison.baseline);
+    let candidate_options = under_callgrind("candidate", &comparison.candidate);
+    // One after the other from this thread: Envoy ends when the thread that
+    // started it does (a start from a scoped thread was stopped at its end).
+    let (baseline, _) = start_timed(&baseline_options, fast.address(), &idp, comparison.path);
+    let (candidate, _) = start_timed(&candidate_options, fast.address(), &idp, comparison.path);
+    let wrk = prepare_load(
+        comparison,
+        settings,
+        workdir,
+        &fast,
+        &idp,
+        [&baseline, &candidate],
+    );
+
+    let mut sides = [CountedSide::default(), CountedSide::default()];
+    let envoys = [&baseline, &candidate];
+    for _ in 0..settings.rounds {
+        for (side, envoy) in envoys.iter().enumerate() {
+            let requests_before = envoy.stats().get(REQUESTS_STAT).copied().unwrap_or(0);
+            callgrind_control("--zero", envoy.pid());
+            wrk(envoy.listener_address(), settings.round).run();
+            thread::sleep(CALLGRIND_SETTLE);
+            callgrind_control("--dump", envoy.pid());
+            let requests = envoy
+                .stats()
+                .get(REQUESTS_STAT)
+                .copied()
+                .unwrap_or(0)
+                .saturating_sub(requests_before);
+            assert!(requests > 0, "{}: no requests counted", comparison.id);
+            let dump = latest_dump(&dumps, envoy.pid());
+            let counted = read_dump(&dump);
+            let per = |count: u64| count as f64 / requests as f64;
+            sides[side].per_request.push(Instructions {
+                total: per(counted.total),
+                generated: per(counted.generated),
+                envoy: per(counted.envoy),
+                libraries: per(counted.libraries),
+            });
+        }
+    }
+    Counted {
+        id: comparison.id,
+        title: comparison.title.clone(),
+        sides,
+    }
+}
+
+fn callgrind_control(action: &str, pid: u32) {
+    let output = Command::new("callgrind_control")
+        .args([action, &pid.to_string()])
+        .output()
+        .expect("cannot run callgrind_control (valgrind is needed: make bench-instructions)");
+    assert!(
+        output.status.success(),
+        "callgrind_control {action} {pid}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The newest of callgrind's numbered dumps of process `pid`.
+fn latest_dump(dumps: &Path, pid: u32) -> PathBuf {
+    std::fs::read_dir(dumps)
+        .expect("the dump directory")
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let (_, rest) = name.split_once(&format!(".{pid}."))?;
+            Some((rest.parse::<u32>().ok()?, entry.path()))
+        })
+        .max_by_key(|(part, _)| *part)
+        .map(|(_, path)| path)
+        .unwrap_or_else(|| panic!("no callgrind dump of process {pid} in {}", dumps.display()))
+}
+
+/// Instructions in one dump, in all and by object.
+#[derive(Default)]
+struct DumpTotals {
+    total: u64,
+    generated: u64,
+    envoy: u64,
+    libraries: u64,
+}
+
+/// Reads callgrind's output format: each cost line is charged to the object
+/// (`ob=`) of the function it belongs to; the line after a `calls=` line is
+/// the call's inclusive cost, already counted in the callee, so it is
+/// skipped. Objects are named once (in `ob=` or `cob=`), then referred to
+/// by number. The cost lines add up to the `totals:` line.
+fn read_dump(path: &Path) -> DumpTotals {
+    let text = std::fs::read_to_string(path).expect("a callgrind dump");
+    let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut name_of = |reference: &str| match reference.split_once(' ') {
+        Some((id, name)) => {
+            names.insert(id.to_owned(), name.to_owned());
+            name.to_owned()
+        }
+        None => names
+            .get(reference)
+            .cloned()
+            .unwrap_or_else(|| reference.to_owned()),
+    };
+    let mut object = String::new();
+    let mut after_call = false;
+    let mut totals = DumpTotals::default();
+    let mut stated_total = None;
+    for line in text.lines() {
+        if let Some(reference) = line.strip_prefix("ob=") {
+            object = name_of(reference);
+        } else if let Some(reference) = line.strip_prefix("cob=") {
+            name_of(reference);
+        } else if line.starts_with("calls=") {
+            after_call = true;
+        } else if line.starts_with(|c: char| c.is_ascii_digit() || "+-*".contains(c)) {
+            if std::mem::take(&mut after_call) {
+                continue;
+            }
+            let cost: u64 = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|cost| cost.parse().ok())
+                .unwrap_or(0);
+            totals.total += cost;
+            if object == "???" {
+                totals.generated += cost;
+            } else if object.ends_with("/envoy") {
+                totals.envoy += cost;
+            } else {
+                totals.libraries += cost;
+            }
+        } else if let Some(total) = line.strip_prefix("totals: ") {
+            stated_total = total.trim().parse::<u64>().ok();
+        }
+    }
+    assert_eq!(
+        stated_total,
+        Some(totals.total),
+        "{}: the cost lines do not add up to the totals line",
+        path.display()
+    );
+    totals
+}
+
+fn instructions_report(settings: &Settings, counted: &[Counted]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n## Instructions per request (callgrind)\n\n\
+         Each Envoy under `valgrind --tool=callgrind`; {} rounds of `wrk -t{WRK_THREADS} -c{} -d{}s` per side, \
+         counters zeroed before and dumped after each; instructions of the whole process (every thread) \
+         divided by the requests the listener counted, median over rounds. \
+         `generated` is code with no file (the module's compiled code and V8's builtins), `envoy` the binary, \
+         `libraries` the shared libraries.\n",
+        settings.rounds,
+        settings.connections,
+        settings.round.as_secs()
+    );
+    let _ = writeln!(
+        out,
+        "| comparison | baseline | candidate | difference | range (baseline; candidate) | difference: generated / envoy / libraries |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---|---|");
+    for result in counted {
+        let [baseline, candidate] = &result.sides;
+        let difference =
+            |field: fn(&Instructions) -> f64| candidate.median(field) - baseline.median(field);
+        let (baseline_low, baseline_high) = baseline.range();
+        let (candidate_low, candidate_high) = candidate.range();
+        let _ = writeln!(
+            out,
+            "| {} — {} | {:.0} | {:.0} | {:+.0} | {:.0} – {:.0}; {:.0} – {:.0} | {:+.0} / {:+.0} / {:+.0} |",
+            result.id,
+            result.title,
+            baseline.median(|counted| counted.total),
+            candidate.median(|counted| counted.total),
+            difference(|counted| counted.total),
+            baseline_low,
+            baseline_high,
+            candidate_low,
+            candidate_high,
+            difference(|counted| counted.generated),
+            difference(|counted| counted.envoy),
+            difference(|counted| counted.libraries),
         );
     }
     out
