@@ -197,6 +197,28 @@ pub fn identity(data: &[u8]) {
             assert!(read.is_none() || !source.reads_metadata());
         }
     }
+    // The request key's one walk of the payload answers as one walk per
+    // claim would.
+    if let Some(Value::Struct(payload)) = metadata
+        .namespace(crate::config::DEFAULT_METADATA_NAMESPACE)
+        .and_then(|namespace| namespace.get(crate::config::DEFAULT_PAYLOAD_KEY))
+    {
+        let paths: Vec<Vec<String>> = [
+            &["sub"][..],
+            &["groups"],
+            &["realm_access", "roles"],
+            &["a", "b", "c"],
+            &["sub"],
+            &[],
+        ]
+        .iter()
+        .map(|path| path.iter().map(|key| (*key).to_owned()).collect())
+        .collect();
+        let path_refs: Vec<&[String]> = paths.iter().map(Vec::as_slice).collect();
+        let walked_once = payload.path_raw_each(&path_refs);
+        let walked_each: Vec<_> = paths.iter().map(|path| payload.path_raw(path)).collect();
+        assert_eq!(walked_once, walked_each);
+    }
     if let Some(payload) = payload {
         assert_claims_follow_their_json_types(&payload, &inputs);
         assert_extra_claims_follow_their_json_types(&payload, &inputs);

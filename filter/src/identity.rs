@@ -259,20 +259,27 @@ impl Source {
     /// request has nothing for this source.
     pub fn input_key(&self, metadata: Metadata<'_>, key: &mut Vec<u8>) -> Option<()> {
         let from = self.claims_struct(metadata)?;
-        let mut push = |value: Option<&[u8]>| match value {
+        let push = |value: Option<&[u8]>| match value {
             Some(value) => crate::push_field(key, value),
             // No length is u64::MAX: absent differs from every value.
             None => key.extend_from_slice(&u64::MAX.to_be_bytes()),
         };
-        match self {
+        // Each claim's bytes as `path_raw` / `get_raw` read them, with the
+        // claims' struct walked once for all of them.
+        let values = match self {
             Source::JwtAuthn { claims, .. } => {
-                claims.each(|path| push(from.path_raw(path)));
+                let mut paths: Vec<&[String]> = Vec::with_capacity(claims.count());
+                claims.each(|path| paths.push(path));
+                from.path_raw_each(&paths)
             }
             Source::ExtAuthz { claims, .. } => {
-                claims.each(|name| push(from.get_raw(name)));
+                let mut names: Vec<&str> = Vec::with_capacity(claims.count());
+                claims.each(|name| names.push(name));
+                from.get_raw_each(&names)
             }
             Source::ClientCertificate { .. } => return None,
-        }
+        };
+        values.into_iter().for_each(push);
         Some(())
     }
 }
@@ -280,7 +287,14 @@ impl Source {
 impl<F> ClaimFields<F> {
     /// Calls `visit` with every mapped field, extra claims' included, in a
     /// fixed order.
-    fn each(&self, mut visit: impl FnMut(&F)) {
+    /// How many fields [`Self::each`] visits.
+    fn count(&self) -> usize {
+        let mut count = 0;
+        self.each(|_| count += 1);
+        count
+    }
+
+    fn each<'s>(&'s self, mut visit: impl FnMut(&'s F)) {
         visit(&self.sub);
         for field in [&self.user, &self.email, &self.groups, &self.name, &self.sid]
             .into_iter()

@@ -32,6 +32,13 @@ pub fn fields(message: &[u8]) -> Fields<'_> {
 
 impl<'a> Fields<'a> {
     fn varint(&mut self) -> Option<u64> {
+        // Tags and lengths under 128 (nearly all of them) are one byte.
+        if let Some((&byte, rest)) = self.rest.split_first()
+            && byte < 0x80
+        {
+            self.rest = rest;
+            return Some(u64::from(byte));
+        }
         let mut value = 0u64;
         for (index, byte) in self.rest.iter().enumerate().take(10) {
             value |= u64::from(byte & 0x7f) << (7 * index);

@@ -86,6 +86,11 @@ fn map_entries(message: &[u8], number: u32) -> impl Iterator<Item = Option<(&[u8
 
 /// A map entry's key and (serialized) value; both default to empty.
 fn map_entry(entry: &[u8]) -> Option<(&[u8], &[u8])> {
+    canonical_map_entry(entry).or_else(|| map_entry_by_fields(entry))
+}
+
+/// [`map_entry`] by the general field walk.
+fn map_entry_by_fields(entry: &[u8]) -> Option<(&[u8], &[u8])> {
     let (mut key, mut value): (&[u8], &[u8]) = (&[], &[]);
     for field in fields(entry) {
         match field.ok()? {
@@ -96,6 +101,28 @@ fn map_entry(entry: &[u8]) -> Option<(&[u8], &[u8])> {
         }
     }
     Some((key, value))
+}
+
+/// The entry as Envoy writes it, read without the general field walk: the
+/// key (under 128 bytes) then the value (under 16 KiB), each once, and
+/// nothing else. `None` for any other layout, which [`map_entry`] then
+/// reads field by field to the same result.
+fn canonical_map_entry(entry: &[u8]) -> Option<(&[u8], &[u8])> {
+    const KEY_TAG: u8 = (ENTRY_KEY as u8) << 3 | 2;
+    const VALUE_TAG: u8 = (ENTRY_VALUE as u8) << 3 | 2;
+    let [KEY_TAG, key_length, rest @ ..] = entry else {
+        return None;
+    };
+    let key = rest.get(..usize::from(*key_length).min(0x80))?;
+    let rest = rest.get(usize::from(*key_length)..)?;
+    let (value_length, value) = match rest {
+        [VALUE_TAG, short, value @ ..] if *short < 0x80 => (usize::from(*short), value),
+        [VALUE_TAG, low, high, value @ ..] if *low >= 0x80 && *high < 0x80 => {
+            (usize::from(low & 0x7f) | usize::from(*high) << 7, value)
+        }
+        _ => return None,
+    };
+    (*key_length < 0x80 && value.len() == value_length).then_some((key, value))
 }
 
 /// The value of the last entry named `key`; `None` when there is none or
@@ -138,6 +165,46 @@ impl<'a> Struct<'a> {
 
     pub fn path(&self, path: &[impl AsRef<str>]) -> Option<Value<'a>> {
         Value::decode(self.path_raw(path)?)
+    }
+
+    /// What [`Self::get_raw`] answers for each of `keys`, from one walk of
+    /// the map instead of one per key: a request's cache key reads every
+    /// mapped claim, and the walk is most of what each lookup costs.
+    pub fn get_raw_each(&self, keys: &[&str]) -> Vec<Option<&'a [u8]>> {
+        let mut found = vec![None; keys.len()];
+        for entry in map_entries(self.0, STRUCT_FIELDS) {
+            let Some((name, value)) = entry else {
+                // As `get_raw`: a malformed map has no entries.
+                return vec![None; keys.len()];
+            };
+            for (slot, key) in found.iter_mut().zip(keys) {
+                if name == key.as_bytes() {
+                    *slot = Some(value);
+                }
+            }
+        }
+        found
+    }
+
+    /// What [`Self::path_raw`] answers for each of `paths`, with the top
+    /// level walked once ([`Self::get_raw_each`]).
+    pub fn path_raw_each(&self, paths: &[&[String]]) -> Vec<Option<&'a [u8]>> {
+        let firsts: Vec<&str> = paths
+            .iter()
+            .map(|path| path.first().map_or("", String::as_str))
+            .collect();
+        let mut values = self.get_raw_each(&firsts);
+        for (value, path) in values.iter_mut().zip(paths) {
+            *value = match path {
+                [] => None,
+                [_] => *value,
+                [_, rest @ ..] => match value.and_then(Value::decode) {
+                    Some(Value::Struct(inner)) => inner.path_raw(rest),
+                    _ => None,
+                },
+            };
+        }
+        values
     }
 }
 
@@ -360,6 +427,96 @@ mod tests {
         list.extend([0x0a, 0x03, 0x1a, 0x01, 0xff]);
         assert_eq!(List(&list).values(), None);
         assert_eq!(Metadata::new(b"\xff").namespace("x"), None);
+    }
+
+    /// The one-walk lookups answer what the one-key lookups answer, on
+    /// Envoy's bytes, repeated keys, nested paths and mutated bytes.
+    #[test]
+    fn each_lookup_answers_as_the_single_ones() {
+        let keys = ["sub", "email", "g", "", "missing", "sub", "nested"];
+        let paths: Vec<Vec<String>> = [
+            &["sub"][..],
+            &["nested", "inner"],
+            &["nested", "inner", "deeper"],
+            &["g"],
+            &[],
+            &["missing", "x"],
+            &["email"],
+        ]
+        .iter()
+        .map(|path| path.iter().map(|key| (*key).to_owned()).collect())
+        .collect();
+        let path_refs: Vec<&[String]> = paths.iter().map(Vec::as_slice).collect();
+        let check = |payload: Struct<'_>| {
+            let single: Vec<_> = keys.iter().map(|key| payload.get_raw(key)).collect();
+            assert_eq!(payload.get_raw_each(&keys), single);
+            let single: Vec<_> = paths.iter().map(|path| payload.path_raw(path)).collect();
+            assert_eq!(payload.path_raw_each(&path_refs), single);
+        };
+        let payload = json!({
+            "sub": "alice", "email": null, "g": ["a", 1],
+            "nested": {"inner": {"deeper": true}},
+        });
+        let mut valid = encode::structure(payload.as_object().unwrap());
+        // A repeated key: the last one wins in both.
+        valid.extend(encode::structure(
+            json!({"sub": "bob"}).as_object().unwrap(),
+        ));
+        check(Struct(&valid));
+        let mut next = crate::test_rng::xorshift(0x5851_f42d_4c95_7f2d);
+        for _ in 0..20_000 {
+            let mut bytes = valid.clone();
+            let at = (next() as usize) % bytes.len();
+            bytes[at] = next() as u8;
+            bytes.truncate((next() as usize) % (bytes.len() + 1));
+            check(Struct(&bytes));
+        }
+    }
+
+    /// Whatever the shortcut reads, the field walk reads the same way:
+    /// Envoy's entries, long keys and values, and mutated bytes.
+    #[test]
+    fn the_canonical_entry_shortcut_agrees_with_the_field_walk() {
+        let long = "v".repeat(300);
+        let mut entries: Vec<Vec<u8>> = [
+            ("sub", json!("alice")),
+            ("", json!(null)),
+            (long.as_str(), json!(long)),
+            ("n", json!(1.5)),
+        ]
+        .iter()
+        .map(|(key, value)| {
+            let structure = encode::structure(json!({ *key: value }).as_object().unwrap());
+            // The struct's one field is the entry.
+            let (_, Payload::Bytes(entry)) = fields(&structure).next().unwrap().unwrap() else {
+                panic!("an entry")
+            };
+            entry.to_vec()
+        })
+        .collect();
+        let read = |entry: &[u8]| {
+            let shortcut = canonical_map_entry(entry);
+            if shortcut.is_some() {
+                assert_eq!(shortcut, map_entry_by_fields(entry), "{entry:?}");
+            }
+            shortcut.is_some()
+        };
+        let read_by_shortcut = entries.iter().filter(|entry| read(entry)).count();
+        // All but the entry with a key of 128 bytes or more.
+        assert_eq!(read_by_shortcut, 3);
+        let mut next = crate::test_rng::xorshift(0x2545_f491_4f6c_dd1d);
+        for round in 0..50_000 {
+            let entry = &mut entries[round % 4];
+            let mut bytes = entry.clone();
+            let at = (next() as usize) % bytes.len();
+            bytes[at] = next() as u8;
+            if next().is_multiple_of(4) {
+                bytes.truncate((next() as usize) % (bytes.len() + 1));
+            } else if next().is_multiple_of(4) {
+                bytes.push(next() as u8);
+            }
+            read(&bytes);
+        }
     }
 
     #[test]
