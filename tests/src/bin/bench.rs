@@ -1553,11 +1553,16 @@ const REQUESTS_STAT: &str = "http.ingress.downstream_rq_total";
 /// Instructions Envoy executed per request on one side, over the rounds.
 #[derive(Default)]
 struct CountedSide {
-    /// Per round: all instructions, then by where they ran.
+    /// Per round, net of what the side runs when idle.
     per_request: Vec<Instructions>,
+    /// Per round, everything.
+    gross: Vec<Instructions>,
+    /// What the side runs with no requests, per second.
+    idle_per_second: Instructions,
 }
 
-/// Instructions per request, split by the code that executed them.
+/// Instructions (per request, per second, or counted), split by the code
+/// that executed them.
 #[derive(Debug, Clone, Copy, Default)]
 struct Instructions {
     total: f64,
@@ -1570,11 +1575,39 @@ struct Instructions {
     libraries: f64,
 }
 
+impl Instructions {
+    fn scaled(&self, factor: f64) -> Self {
+        Self {
+            total: self.total * factor,
+            generated: self.generated * factor,
+            envoy: self.envoy * factor,
+            libraries: self.libraries * factor,
+        }
+    }
+
+    fn minus(&self, other: &Self) -> Self {
+        self.plus(&other.scaled(-1.0))
+    }
+
+    fn plus(&self, other: &Self) -> Self {
+        Self {
+            total: self.total + other.total,
+            generated: self.generated + other.generated,
+            envoy: self.envoy + other.envoy,
+            libraries: self.libraries + other.libraries,
+        }
+    }
+}
+
+fn median(values: &[Instructions], field: impl Fn(&Instructions) -> f64) -> f64 {
+    let mut values: Vec<f64> = values.iter().map(field).collect();
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
 impl CountedSide {
     fn median(&self, field: impl Fn(&Instructions) -> f64) -> f64 {
-        let mut values: Vec<f64> = self.per_request.iter().map(field).collect();
-        values.sort_by(f64::total_cmp);
-        values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+        median(&self.per_request, field)
     }
 
     fn range(&self) -> (f64, f64) {
@@ -1641,13 +1674,20 @@ fn count_comparison(comparison: &Comparison, settings: &Settings, workdir: &Path
 
     let mut sides = [CountedSide::default(), CountedSide::default()];
     let envoys = [&baseline, &candidate];
+    // What each side runs with no requests (timer ticks, the stats flush),
+    // per second: under valgrind a second holds about a hundred times fewer
+    // requests than natively, so time-driven work would weigh a hundred
+    // times more per request than it does in production. It is taken out.
+    for (side, envoy) in envoys.iter().enumerate() {
+        let (idle, elapsed) = count_while(envoy, &dumps, || thread::sleep(settings.round));
+        sides[side].idle_per_second = idle.scaled(1.0 / elapsed.as_secs_f64());
+    }
     for _ in 0..settings.rounds {
         for (side, envoy) in envoys.iter().enumerate() {
             let requests_before = envoy.stats().get(REQUESTS_STAT).copied().unwrap_or(0);
-            callgrind_control("--zero", envoy.pid());
-            wrk(envoy.listener_address(), settings.round).run();
-            thread::sleep(CALLGRIND_SETTLE);
-            callgrind_control("--dump", envoy.pid());
+            let (counted, elapsed) = count_while(envoy, &dumps, || {
+                wrk(envoy.listener_address(), settings.round).run();
+            });
             let requests = envoy
                 .stats()
                 .get(REQUESTS_STAT)
@@ -1655,15 +1695,13 @@ fn count_comparison(comparison: &Comparison, settings: &Settings, workdir: &Path
                 .unwrap_or(0)
                 .saturating_sub(requests_before);
             assert!(requests > 0, "{}: no requests counted", comparison.id);
-            let dump = latest_dump(&dumps, envoy.pid());
-            let counted = read_dump(&dump);
-            let per = |count: u64| count as f64 / requests as f64;
-            sides[side].per_request.push(Instructions {
-                total: per(counted.total),
-                generated: per(counted.generated),
-                envoy: per(counted.envoy),
-                libraries: per(counted.libraries),
-            });
+            let record = &mut sides[side];
+            let idle = record.idle_per_second.scaled(elapsed.as_secs_f64());
+            let per_request = 1.0 / requests as f64;
+            record.gross.push(counted.scaled(per_request));
+            record
+                .per_request
+                .push(counted.minus(&idle).scaled(per_request));
         }
     }
     Counted {
@@ -1671,6 +1709,18 @@ fn count_comparison(comparison: &Comparison, settings: &Settings, workdir: &Path
         title: comparison.title.clone(),
         sides,
     }
+}
+
+/// What `envoy` executes while `run` runs (and briefly after, for what wrk
+/// left in flight), and how long that took.
+fn count_while(envoy: &Envoy, dumps: &Path, run: impl FnOnce()) -> (Instructions, Duration) {
+    callgrind_control("--zero", envoy.pid());
+    let started = Instant::now();
+    run();
+    thread::sleep(CALLGRIND_SETTLE);
+    callgrind_control("--dump", envoy.pid());
+    let elapsed = started.elapsed();
+    (read_dump(&latest_dump(dumps, envoy.pid())), elapsed)
 }
 
 fn callgrind_control(action: &str, pid: u32) {
@@ -1700,21 +1750,12 @@ fn latest_dump(dumps: &Path, pid: u32) -> PathBuf {
         .unwrap_or_else(|| panic!("no callgrind dump of process {pid} in {}", dumps.display()))
 }
 
-/// Instructions in one dump, in all and by object.
-#[derive(Default)]
-struct DumpTotals {
-    total: u64,
-    generated: u64,
-    envoy: u64,
-    libraries: u64,
-}
-
 /// Reads callgrind's output format: each cost line is charged to the object
 /// (`ob=`) of the function it belongs to; the line after a `calls=` line is
 /// the call's inclusive cost, already counted in the callee, so it is
 /// skipped. Objects are named once (in `ob=` or `cob=`), then referred to
 /// by number. The cost lines add up to the `totals:` line.
-fn read_dump(path: &Path) -> DumpTotals {
+fn read_dump(path: &Path) -> Instructions {
     let text = std::fs::read_to_string(path).expect("a callgrind dump");
     let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     let mut name_of = |reference: &str| match reference.split_once(' ') {
@@ -1729,7 +1770,7 @@ fn read_dump(path: &Path) -> DumpTotals {
     };
     let mut object = String::new();
     let mut after_call = false;
-    let mut totals = DumpTotals::default();
+    let mut totals = Instructions::default();
     let mut stated_total = None;
     for line in text.lines() {
         if let Some(reference) = line.strip_prefix("ob=") {
@@ -1747,6 +1788,7 @@ fn read_dump(path: &Path) -> DumpTotals {
                 .nth(1)
                 .and_then(|cost| cost.parse().ok())
                 .unwrap_or(0);
+            let cost = cost as f64;
             totals.total += cost;
             if object == "???" {
                 totals.generated += cost;
@@ -1761,7 +1803,7 @@ fn read_dump(path: &Path) -> DumpTotals {
     }
     assert_eq!(
         stated_total,
-        Some(totals.total),
+        Some(totals.total as u64),
         "{}: the cost lines do not add up to the totals line",
         path.display()
     );
@@ -1775,27 +1817,31 @@ fn instructions_report(settings: &Settings, counted: &[Counted]) -> String {
         "\n## Instructions per request (callgrind)\n\n\
          Each Envoy under `valgrind --tool=callgrind`; {} rounds of `wrk -t{WRK_THREADS} -c{} -d{}s` per side, \
          counters zeroed before and dumped after each; instructions of the whole process (every thread) \
-         divided by the requests the listener counted, median over rounds. \
+         less what the same Envoy runs idle in that time (measured once per side, {}s with no requests), \
+         divided by the requests the listener counted; median over rounds. \
          `generated` is code with no file (the module's compiled code and V8's builtins), `envoy` the binary, \
-         `libraries` the shared libraries.\n",
+         `libraries` the shared libraries; `gross` keeps the idle work in.\n",
         settings.rounds,
         settings.connections,
+        settings.round.as_secs(),
         settings.round.as_secs()
     );
     let _ = writeln!(
         out,
-        "| comparison | baseline | candidate | difference | range (baseline; candidate) | difference: generated / envoy / libraries |"
+        "| comparison | baseline | candidate | difference | range (baseline; candidate) | difference: generated / envoy / libraries | gross difference | idle per second, baseline / candidate |"
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---|---|");
+    let _ = writeln!(out, "|---|---:|---:|---:|---|---|---:|---:|");
     for result in counted {
         let [baseline, candidate] = &result.sides;
         let difference =
             |field: fn(&Instructions) -> f64| candidate.median(field) - baseline.median(field);
         let (baseline_low, baseline_high) = baseline.range();
         let (candidate_low, candidate_high) = candidate.range();
+        let gross = median(&candidate.gross, |counted| counted.total)
+            - median(&baseline.gross, |counted| counted.total);
         let _ = writeln!(
             out,
-            "| {} — {} | {:.0} | {:.0} | {:+.0} | {:.0} – {:.0}; {:.0} – {:.0} | {:+.0} / {:+.0} / {:+.0} |",
+            "| {} — {} | {:.0} | {:.0} | {:+.0} | {:.0} – {:.0}; {:.0} – {:.0} | {:+.0} / {:+.0} / {:+.0} | {:+.0} | {:.0} / {:.0} |",
             result.id,
             result.title,
             baseline.median(|counted| counted.total),
@@ -1808,6 +1854,9 @@ fn instructions_report(settings: &Settings, counted: &[Counted]) -> String {
             difference(|counted| counted.generated),
             difference(|counted| counted.envoy),
             difference(|counted| counted.libraries),
+            gross,
+            baseline.idle_per_second.total,
+            candidate.idle_per_second.total,
         );
     }
     out
