@@ -285,8 +285,6 @@ impl Source {
 }
 
 impl<F> ClaimFields<F> {
-    /// Calls `visit` with every mapped field, extra claims' included, in a
-    /// fixed order.
     /// How many fields [`Self::each`] visits.
     fn count(&self) -> usize {
         let mut count = 0;
@@ -294,6 +292,8 @@ impl<F> ClaimFields<F> {
         count
     }
 
+    /// Calls `visit` with every mapped field, extra claims' included, in a
+    /// fixed order.
     fn each<'s>(&'s self, mut visit: impl FnMut(&'s F)) {
         visit(&self.sub);
         for field in [&self.user, &self.email, &self.groups, &self.name, &self.sid]

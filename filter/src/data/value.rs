@@ -110,11 +110,11 @@ fn map_entry_by_fields(entry: &[u8]) -> Option<(&[u8], &[u8])> {
 fn canonical_map_entry(entry: &[u8]) -> Option<(&[u8], &[u8])> {
     const KEY_TAG: u8 = (ENTRY_KEY as u8) << 3 | 2;
     const VALUE_TAG: u8 = (ENTRY_VALUE as u8) << 3 | 2;
-    let [KEY_TAG, key_length, rest @ ..] = entry else {
+    // A key length of 128 or more would take a second byte.
+    let [KEY_TAG, key_length @ 0..0x80, rest @ ..] = entry else {
         return None;
     };
-    let key = rest.get(..usize::from(*key_length).min(0x80))?;
-    let rest = rest.get(usize::from(*key_length)..)?;
+    let (key, rest) = rest.split_at_checked(usize::from(*key_length))?;
     let (value_length, value) = match rest {
         [VALUE_TAG, short, value @ ..] if *short < 0x80 => (usize::from(*short), value),
         [VALUE_TAG, low, high, value @ ..] if *low >= 0x80 && *high < 0x80 => {
@@ -122,7 +122,7 @@ fn canonical_map_entry(entry: &[u8]) -> Option<(&[u8], &[u8])> {
         }
         _ => return None,
     };
-    (*key_length < 0x80 && value.len() == value_length).then_some((key, value))
+    (value.len() == value_length).then_some((key, value))
 }
 
 /// The value of the last entry named `key`; `None` when there is none or
@@ -504,6 +504,17 @@ mod tests {
         let read_by_shortcut = entries.iter().filter(|entry| read(entry)).count();
         // All but the entry with a key of 128 bytes or more.
         assert_eq!(read_by_shortcut, 3);
+        // A two-byte key length whose first byte, read alone, would split
+        // the entry into another key and value of consistent lengths.
+        let mut two_byte_key_length = vec![0x0a, 0x81, 0x01];
+        two_byte_key_length.extend([b'k'; 128]);
+        two_byte_key_length.extend([0x12, 0x12, 0x11]);
+        two_byte_key_length.extend([b'v'; 17]);
+        assert!(!read(&two_byte_key_length));
+        assert_eq!(
+            map_entry(&two_byte_key_length).map(|(key, value)| (key.len(), value.len())),
+            Some((129, 17))
+        );
         let mut next = crate::test_rng::xorshift(0x2545_f491_4f6c_dd1d);
         for round in 0..50_000 {
             let entry = &mut entries[round % 4];
