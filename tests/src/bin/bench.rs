@@ -1240,6 +1240,24 @@ impl SideResult {
     }
 }
 
+/// The median (the mean of the middle two of an even count); NaN for none.
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut sorted: Vec<f64> = values.collect();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+/// The smallest and the largest.
+fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    values.fold((f64::INFINITY, f64::NEG_INFINITY), |(low, high), value| {
+        (low.min(value), high.max(value))
+    })
+}
+
 struct Compared {
     id: &'static str,
     title: String,
@@ -1257,23 +1275,11 @@ struct Compared {
 
 impl Compared {
     fn median_ratio(&self) -> f64 {
-        let mut sorted = self.ratios.clone();
-        sorted.sort_by(f64::total_cmp);
-        match sorted.len() {
-            0 => f64::NAN,
-            n if n % 2 == 1 => sorted[n / 2],
-            n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
-        }
+        median(self.ratios.iter().copied())
     }
 
     fn ratio_range(&self) -> (f64, f64) {
-        let min = self.ratios.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = self
-            .ratios
-            .iter()
-            .copied()
-            .fold(f64::NEG_INFINITY, f64::max);
-        (min, max)
+        range(self.ratios.iter().copied())
     }
 
     fn signatures_per_user(&self) -> Option<f64> {
@@ -1599,23 +1605,13 @@ impl Instructions {
     }
 }
 
-fn median(values: &[Instructions], field: impl Fn(&Instructions) -> f64) -> f64 {
-    let mut values: Vec<f64> = values.iter().map(field).collect();
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
 impl CountedSide {
     fn median(&self, field: impl Fn(&Instructions) -> f64) -> f64 {
-        median(&self.per_request, field)
+        median(self.per_request.iter().map(field))
     }
 
     fn range(&self) -> (f64, f64) {
-        let totals = self.per_request.iter().map(|counted| counted.total);
-        (
-            totals.clone().fold(f64::INFINITY, f64::min),
-            totals.fold(f64::NEG_INFINITY, f64::max),
-        )
+        range(self.per_request.iter().map(|counted| counted.total))
     }
 }
 
@@ -1837,8 +1833,8 @@ fn instructions_report(settings: &Settings, counted: &[Counted]) -> String {
             |field: fn(&Instructions) -> f64| candidate.median(field) - baseline.median(field);
         let (baseline_low, baseline_high) = baseline.range();
         let (candidate_low, candidate_high) = candidate.range();
-        let gross = median(&candidate.gross, |counted| counted.total)
-            - median(&baseline.gross, |counted| counted.total);
+        let gross = median(candidate.gross.iter().map(|counted| counted.total))
+            - median(baseline.gross.iter().map(|counted| counted.total));
         let _ = writeln!(
             out,
             "| {} — {} | {:.0} | {:.0} | {:+.0} | {:.0} – {:.0}; {:.0} – {:.0} | {:+.0} / {:+.0} / {:+.0} | {:+.0} | {:.0} / {:.0} |",
