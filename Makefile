@@ -209,7 +209,7 @@ soak: build envoy
 # target/fuzz-corpus/; the small seed corpora in fuzz/corpus/ are replayed
 # by `make test`. A crash leaves its input in fuzz/artifacts/<target>/.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := bundle sealed plugin_config identity authority headers jwks_request mint verify
+FUZZ_TARGETS := bundle sealed plugin_config identity authority headers jwks_request mint signing verify
 fuzz:
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 	@for target in $(FUZZ_TARGETS); do \

@@ -11,7 +11,9 @@ use std::sync::OnceLock;
 
 use p256::ecdsa::signature::Verifier as _;
 use p256::ecdsa::{Signature, VerifyingKey};
-use signed_headers_keys::{AssertionClaims, Audience, Bundle, BundleKey, JwksDocument, KeyFormat};
+use signed_headers_keys::{
+    AssertionClaims, Audience, Bundle, BundleKey, Es256Signer, JwksDocument, KeyFormat, fixed_base,
+};
 
 use crate::assertion::{TokenCache, TokenLimits};
 use crate::authority;
@@ -27,7 +29,7 @@ use crate::strip::StripRules;
 pub type Target = fn(&[u8]);
 
 /// The fuzz targets, by the name of their directory under `fuzz/corpus/`.
-pub const TARGETS: [(&str, Target); 8] = [
+pub const TARGETS: [(&str, Target); 9] = [
     ("bundle", bundle),
     ("sealed", sealed),
     ("plugin_config", plugin_config),
@@ -36,6 +38,7 @@ pub const TARGETS: [(&str, Target); 8] = [
     ("headers", headers),
     ("jwks_request", jwks_request),
     ("mint", mint),
+    ("signing", signing),
 ];
 
 /// Splits fuzz input into `count` fields at 0xff bytes (missing ones empty).
@@ -461,6 +464,36 @@ pub fn mint(data: &[u8]) {
     assert_eq!(claims.groups_truncated, identity.groups_truncated);
     assert_eq!(claims.aud, audience);
     assert_eq!((claims.iat, claims.exp), (1_000, 1_300));
+}
+
+/// Signing: for any scalar `k`, `k·G` from the wide fixed-base tables is
+/// `p256`'s variable-base `G·k`, and (for nonzero `k` as the private key) a
+/// signature is byte for byte the one `p256`'s `SigningKey` makes.
+pub fn signing(data: &[u8]) {
+    use p256::ecdsa::SigningKey;
+    use p256::ecdsa::signature::Signer as _;
+    use p256::elliptic_curve::ops::Reduce;
+    use p256::{FieldBytes, ProjectivePoint, Scalar};
+
+    let (scalar_bytes, payload) = data.split_at(data.len().min(32));
+    let mut repr = FieldBytes::default();
+    repr[32 - scalar_bytes.len()..].copy_from_slice(scalar_bytes);
+    let k = <Scalar as Reduce<FieldBytes>>::reduce(&repr);
+    assert_eq!(
+        fixed_base::mul_by_generator(&k).to_affine(),
+        (ProjectivePoint::GENERATOR * k).to_affine()
+    );
+    let Ok(secret) = p256::SecretKey::from_bytes(&k.to_bytes()) else {
+        return; // k = 0 is no key
+    };
+    let token = Es256Signer::new(&secret, "kid".into()).sign(payload);
+    let (input, signature) = token.rsplit_once('.').expect("a compact JWS");
+    let expected: Signature = SigningKey::from(&secret).sign(input.as_bytes());
+    use base64::Engine as _;
+    let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(signature)
+        .expect("base64url");
+    assert_eq!(signature[..], expected.to_bytes()[..]);
 }
 
 #[cfg(test)]

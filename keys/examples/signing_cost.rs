@@ -13,6 +13,7 @@ use p256::elliptic_curve::Generate as _;
 use p256::elliptic_curve::group::Group as _;
 use p256::{NonZeroScalar, ProjectivePoint};
 use sha2::{Digest as _, Sha256};
+use signed_headers_keys::fixed_base::GeneratorTable;
 use signed_headers_keys::{BundleKey, KeyFormat, PrecomputedNonce};
 
 /// Keeps the optimizer from dropping what an operation computed.
@@ -20,8 +21,15 @@ fn consume<T>(value: T) {
     let _ = black_box(value);
 }
 
-/// Microseconds per call of `operation`, the median of 5 runs of `count`.
+/// Microseconds per call of `operation`, the median of 5 runs of `count`,
+/// after one run left out: V8 starts a module in its baseline compiler and
+/// moves hot functions to its optimizing one while they run, so an
+/// operation's first run measured its compiler (the first row read 264 µs
+/// against 174 µs a minute later).
 fn time(count: u32, mut operation: impl FnMut()) -> f64 {
+    for _ in 0..count {
+        operation();
+    }
     let mut runs: Vec<f64> = (0..5)
         .map(|_| {
             let started = Instant::now();
@@ -35,6 +43,15 @@ fn time(count: u32, mut operation: impl FnMut()) -> f64 {
     runs.get(2).copied().unwrap_or(f64::NAN)
 }
 
+/// Microseconds per `k·G` from a `W`-bit [`GeneratorTable`] (built first,
+/// outside the timing).
+fn time_table<const W: usize>(scalar: &NonZeroScalar) -> f64 {
+    let table = GeneratorTable::<W>::new();
+    time(200, || {
+        consume(black_box(table.mul(black_box(*scalar).as_ref())))
+    })
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let key = BundleKey::generate(KeyFormat::Sec1)?;
     let signer = key.signer().ok_or("a generated key can sign")?;
@@ -43,6 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let token = signer.sign(payload);
     let (signing_input, _) = token.rsplit_once('.').ok_or("a compact JWS")?;
     let scalar = NonZeroScalar::try_generate()?;
+    let key_bytes = scalar.to_bytes();
     let point = ProjectivePoint::mul_by_generator(scalar.as_ref());
 
     let rows = [
@@ -51,16 +69,56 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             time(200, || consume(black_box(signer.sign(black_box(payload))))),
         ),
         (
+            "  its RFC 6979 nonce alone (HMAC-DRBG)",
+            time(200, || {
+                let order = *<p256::NistP256 as p256::elliptic_curve::Curve>::ORDER.as_ref();
+                let digest = Sha256::digest(black_box(signing_input).as_bytes());
+                let mut nonces = rfc6979::KGenerator::<Sha256, p256::U256>::new(
+                    &key_bytes,
+                    &digest,
+                    &[],
+                    &order,
+                );
+                let mut k = p256::FieldBytes::default();
+                nonces.fill_next_k(&mut k);
+                consume(black_box(k));
+            }),
+        ),
+        (
             "one precomputed nonce (`PrecomputedNonce::generate`)",
             time(200, || consume(black_box(PrecomputedNonce::generate()))),
         ),
         (
-            "  base-point multiplication k·G",
+            "  base-point multiplication k·G (`p256`'s own tables)",
             time(200, || {
                 consume(black_box(ProjectivePoint::mul_by_generator(
                     black_box(scalar).as_ref(),
                 )))
             }),
+        ),
+        (
+            "building fixed_base.rs's W = 6 table (once per process)",
+            time(5, || consume(black_box(GeneratorTable::<6>::new()))),
+        ),
+        (
+            "  k·G from fixed_base.rs's tables, W = 4",
+            time_table::<4>(&scalar),
+        ),
+        (
+            "  k·G from fixed_base.rs's tables, W = 5",
+            time_table::<5>(&scalar),
+        ),
+        (
+            "  k·G from fixed_base.rs's tables, W = 6",
+            time_table::<6>(&scalar),
+        ),
+        (
+            "  k·G from fixed_base.rs's tables, W = 7",
+            time_table::<7>(&scalar),
+        ),
+        (
+            "  k·G from fixed_base.rs's tables, W = 8",
+            time_table::<8>(&scalar),
         ),
         (
             "  to affine (a field inversion)",
@@ -77,8 +135,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }) / 16.0,
         ),
         ("signature with a precomputed nonce (`sign_with`)", {
-            let nonces: Vec<_> = PrecomputedNonce::generate_batch(2000);
-            let count = u32::try_from(nonces.len() / 5)?;
+            let nonces: Vec<_> = PrecomputedNonce::generate_batch(2400);
+            // One run to warm up, five measured.
+            let count = u32::try_from(nonces.len() / 6)?;
             let mut nonces = nonces.into_iter();
             time(count, || {
                 if let Some(nonce) = nonces.next() {

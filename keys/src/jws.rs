@@ -2,18 +2,19 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use p256::ecdsa::signature::Signer as _;
 use p256::ecdsa::{Signature, SigningKey};
 use p256::elliptic_curve::BatchNormalize;
+use p256::elliptic_curve::Curve;
 use p256::elliptic_curve::Field as _;
 use p256::elliptic_curve::Generate as _;
 use p256::elliptic_curve::ff::{BatchInverter, PrimeField as _};
-use p256::elliptic_curve::group::Group as _;
 use p256::elliptic_curve::point::AffineCoordinates as _;
-use p256::{FieldBytes, NonZeroScalar, ProjectivePoint, Scalar, SecretKey};
+use p256::{FieldBytes, NistP256, NonZeroScalar, ProjectivePoint, Scalar, SecretKey, U256};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroize as _;
+
+use crate::fixed_base;
 
 /// Signs compact JWS with one P-256 key; the protected header is encoded once.
 #[derive(Clone)]
@@ -39,7 +40,9 @@ struct ProtectedHeader<'a> {
 }
 
 impl Es256Signer {
+    /// The first signer a process makes also builds [`fixed_base`]'s table.
     pub fn new(secret: &SecretKey, kid: String) -> Self {
+        fixed_base::prepare();
         let header = ProtectedHeader {
             alg: "ES256",
             typ: "JWT",
@@ -84,8 +87,38 @@ impl Es256Signer {
     /// `header.payload.signature` over the given payload bytes (JSON).
     pub fn sign(&self, payload: &[u8]) -> String {
         let token = self.signing_input(payload);
-        let signature: Signature = self.key.sign(token.as_bytes());
+        let digest: FieldBytes = Sha256::digest(token.as_bytes());
+        let signature = self.sign_digest(&digest);
         Self::append_signature(token, &signature)
+    }
+
+    /// ECDSA with RFC 6979's deterministic nonce: the same signature as
+    /// `p256`'s `SigningKey` gives, with `k·G` from [`fixed_base`]'s wider
+    /// tables (in V8 about two thirds of the time `p256`'s own takes).
+    fn sign_digest(&self, digest: &FieldBytes) -> Signature {
+        let d = self.key.as_nonzero_scalar();
+        let order: U256 = *<NistP256 as Curve>::ORDER.as_ref();
+        let mut secret = d.to_repr();
+        let mut nonces = rfc6979::KGenerator::<Sha256, U256>::new(&secret, digest, &[], &order);
+        secret.zeroize();
+        let z = <Scalar as p256::elliptic_curve::ops::Reduce<FieldBytes>>::reduce(digest);
+        // Another candidate only when k ≥ n, r = 0 or s = 0: each has a
+        // probability near 2^-128.
+        loop {
+            let mut candidate = FieldBytes::default();
+            nonces.fill_next_k(&mut candidate);
+            let k = NonZeroScalar::from_repr(candidate).into_option();
+            candidate.zeroize();
+            let Some(k) = k else { continue };
+            let point = fixed_base::mul_by_generator(&k).to_affine();
+            let r = <Scalar as p256::elliptic_curve::ops::Reduce<FieldBytes>>::reduce(&point.x());
+            // k is nonzero, so it has an inverse.
+            let k_inv = k.as_ref().invert().unwrap_or(Scalar::ZERO);
+            let s = k_inv * (z + r * d.as_ref());
+            if let Ok(signature) = Signature::from_scalars(r, s) {
+                return signature;
+            }
+        }
     }
 
     /// Like [`Self::sign`], with a nonce computed ahead of time: only
@@ -139,10 +172,8 @@ impl PrecomputedNonce {
                 .take(count)
                 .collect(),
         );
-        let points: Vec<ProjectivePoint> = ks
-            .iter()
-            .map(|k| ProjectivePoint::mul_by_generator(k))
-            .collect();
+        let points: Vec<ProjectivePoint> =
+            ks.iter().map(|k| fixed_base::mul_by_generator(k)).collect();
         let affine =
             <ProjectivePoint as BatchNormalize<[ProjectivePoint]>>::batch_normalize(&points);
         let mut inverses: Vec<Scalar> = ks.iter().map(|k| *k.as_ref()).collect();
@@ -283,6 +314,48 @@ mod tests {
         let (input, signature) = token.rsplit_once('.').unwrap();
         let bytes = URL_SAFE_NO_PAD.decode(signature).unwrap();
         (input, Signature::from_slice(&bytes).unwrap())
+    }
+
+    #[test]
+    fn signatures_are_the_ones_p256_signing_key_makes() {
+        use p256::ecdsa::signature::Signer as _;
+        let payloads: [&[u8]; 4] = [b"{}", br#"{"sub":"alice"}"#, &[b'x'; 1000], b""];
+        for _ in 0..32 {
+            let secret = SecretKey::try_generate().unwrap();
+            let signer = Es256Signer::new(&secret, "kid".into());
+            let reference = SigningKey::from(&secret);
+            for payload in payloads {
+                let token = signer.sign(payload);
+                let (input, signature) = split(&token);
+                let expected: Signature = reference.sign(input.as_bytes());
+                assert_eq!(signature, expected);
+            }
+        }
+    }
+
+    /// RFC 6979 A.2.5: P-256, SHA-256, message "sample".
+    #[test]
+    fn sign_digest_matches_rfc_6979_known_answer() {
+        let hex = |text: &str| -> Vec<u8> {
+            (0..text.len())
+                .step_by(2)
+                .map(|at| u8::from_str_radix(&text[at..at + 2], 16).unwrap())
+                .collect()
+        };
+        let secret = SecretKey::from_slice(&hex(
+            "c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721",
+        ))
+        .unwrap();
+        let signer = Es256Signer::new(&secret, "kid".into());
+        let digest: FieldBytes = Sha256::digest(b"sample");
+        let signature = signer.sign_digest(&digest);
+        assert_eq!(
+            signature.to_bytes()[..],
+            hex(concat!(
+                "efd48b2aacb6a8fd1140dd9cd45e81d69d2c877b56aaf991c34d0ea84eaf3716",
+                "f7cb1c942d657c41d436c7a1b6e29f65f3e900dbb9aff4064dc4ab2f843acda8"
+            ))[..]
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod asn1;
 mod bundle;
 mod error;
 mod explicit;
+pub mod fixed_base;
 mod jwk;
 mod jws;
 mod rsa;

@@ -1,0 +1,281 @@
+//! `k·G` from wider precomputed tables than `p256`'s own.
+//!
+//! `p256` keeps 33 rows of 8 projective multiples of `G` and spends 64 full
+//! point additions and 4 doublings on each `k·G`. Here every `W` bits of the
+//! scalar get a row of their own: row `i` holds `j·2^(W·i)·G` for
+//! `j = 1..=2^(W-1)`, in affine form. The scalar is written in signed digits
+//! `d_i ∈ [-2^(W-1), 2^(W-1)]`, so `k·G = Σ d_i·row_i`: one mixed addition
+//! per digit (`256/W + 1` of them) and no doublings. The price is memory,
+//! `(256/W + 1)·2^(W-1)` affine points, built once per process (per Wasm VM).
+//!
+//! Constant time in the secret scalar: the digits are computed without
+//! branches or secret-dependent indices, every entry of a row is read for
+//! each digit ([`ConditionallySelectable`]), the sign is applied by a
+//! conditional negation, and the additions are `p256`'s complete formulas
+//! (which handle the identity without branching).
+
+use std::sync::OnceLock;
+
+use p256::elliptic_curve::BatchNormalize;
+use p256::elliptic_curve::group::Group as _;
+use p256::elliptic_curve::subtle::{
+    Choice, ConditionallyNegatable as _, ConditionallySelectable as _, ConstantTimeEq as _,
+};
+use p256::{AffinePoint, ProjectivePoint, Scalar};
+use zeroize::Zeroize as _;
+
+/// The row width the signer uses: the fastest in V8 of those measured
+/// (BENCHMARKS.md, "Cheaper signatures").
+pub const WINDOW_BITS: usize = 6;
+
+/// `k·G`, constant time in `k`.
+pub fn mul_by_generator(k: &Scalar) -> ProjectivePoint {
+    shared_table().mul(k)
+}
+
+/// Builds the shared table now if no call has yet: a few milliseconds in V8,
+/// better spent while a configuration loads than on a request.
+pub fn prepare() {
+    let _ = shared_table();
+}
+
+fn shared_table() -> &'static GeneratorTable<WINDOW_BITS> {
+    static TABLE: OnceLock<GeneratorTable<WINDOW_BITS>> = OnceLock::new();
+    TABLE.get_or_init(GeneratorTable::new)
+}
+
+/// Multiples of the generator for `W`-bit signed digits (`2 ≤ W ≤ 8`).
+pub struct GeneratorTable<const W: usize> {
+    /// Row `i`, entry `j - 1`: `j·2^(W·i)·G`, at `i·ROW_LEN + j - 1`.
+    points: Vec<AffinePoint>,
+}
+
+/// The most digits any supported width needs (`W = 2`).
+const MAX_DIGITS: usize = 256 / 2 + 1;
+
+impl<const W: usize> GeneratorTable<W> {
+    const WIDTH_SUPPORTED: () = assert!(W >= 2 && W <= 8);
+    /// Entries per row: the digits' largest magnitude.
+    const ROW_LEN: usize = 1 << (W - 1);
+    /// Digits of a 256-bit scalar. The top row's digit takes the last
+    /// `256 mod W` bits plus a carry, at most `2^(W-1)`, so it never carries
+    /// out.
+    const DIGITS: usize = 256 / W + 1;
+
+    pub fn new() -> Self {
+        let () = Self::WIDTH_SUPPORTED;
+        let mut projective = Vec::with_capacity(Self::DIGITS * Self::ROW_LEN);
+        let mut row_base = ProjectivePoint::GENERATOR;
+        for _ in 0..Self::DIGITS {
+            let mut multiple = row_base;
+            for _ in 1..Self::ROW_LEN {
+                projective.push(multiple);
+                multiple += row_base;
+            }
+            projective.push(multiple);
+            // 2^(W-1)·base doubled is the next row's base.
+            row_base = multiple.double();
+        }
+        // One field inversion for the whole table.
+        let points = <ProjectivePoint as BatchNormalize<[ProjectivePoint]>>::batch_normalize(
+            projective.as_slice(),
+        );
+        Self { points }
+    }
+
+    /// `k·G`, constant time in `k`.
+    pub fn mul(&self, k: &Scalar) -> ProjectivePoint {
+        let mut digits = Self::signed_digits(k);
+        let mut sum = ProjectivePoint::IDENTITY;
+        for (row, digit) in self.points.chunks_exact(Self::ROW_LEN).zip(digits.iter()) {
+            sum += select(row, *digit);
+        }
+        digits.zeroize();
+        sum
+    }
+
+    /// `k = Σ d_i·2^(W·i)` with every `d_i ∈ [-2^(W-1), 2^(W-1)]`, without
+    /// branches on `k`. Entries past [`Self::DIGITS`] are zero.
+    fn signed_digits(k: &Scalar) -> [i16; MAX_DIGITS] {
+        let mut bytes = k.to_bytes();
+        let mut limbs = [0u64; 4];
+        for (limb, chunk) in limbs.iter_mut().zip(bytes.rchunks_exact(8)) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            *limb = u64::from_be_bytes(word);
+            word.zeroize();
+        }
+        bytes.zeroize();
+
+        let mut digits = [0i16; MAX_DIGITS];
+        let mut carry = 0u64;
+        for (index, digit) in digits.iter_mut().take(Self::DIGITS).enumerate() {
+            let raw = window::<W>(&limbs, index * W) + carry;
+            // raw ∈ [0, 2^W]; above 2^(W-1) it becomes raw - 2^W, carrying 1.
+            carry = (raw + (1 << (W - 1)) - 1) >> W;
+            // |raw - carry·2^W| ≤ 2^(W-1) ≤ 128, so it fits an i16.
+            *digit = (raw.wrapping_sub(carry << W) as i64) as i16;
+        }
+        debug_assert_eq!(carry, 0, "the top digit never carries out");
+        limbs.zeroize();
+        digits
+    }
+}
+
+impl<const W: usize> Default for GeneratorTable<W> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The `W` bits of the scalar at bit `offset` (zero past bit 255). The limbs
+/// read depend on `offset` only, never on the scalar.
+fn window<const W: usize>(limbs: &[u64; 4], offset: usize) -> u64 {
+    let (index, shift) = (offset / 64, offset % 64);
+    let mut bits = limbs.get(index).map_or(0, |limb| limb >> shift);
+    if shift + W > 64 {
+        bits |= limbs.get(index + 1).map_or(0, |limb| limb << (64 - shift));
+    }
+    bits & ((1 << W) - 1)
+}
+
+/// `digit·P` from a row of `P, 2P, …`, reading every entry.
+fn select(row: &[AffinePoint], digit: i16) -> AffinePoint {
+    let sign = digit >> 15; // all ones if negative
+    let magnitude = ((digit ^ sign) - sign) as u16;
+    let mut point = AffinePoint::IDENTITY;
+    for (multiple, entry) in (1u16..).zip(row) {
+        point.conditional_assign(entry, magnitude.ct_eq(&multiple));
+    }
+    point.conditional_negate(Choice::from((sign & 1) as u8));
+    point
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p256::elliptic_curve::ff::PrimeField as _;
+
+    fn scalar_from_hex(hex: &str) -> Scalar {
+        let mut repr = p256::FieldBytes::default();
+        for (byte, pair) in repr.iter_mut().zip(hex.as_bytes().chunks(2)) {
+            *byte = u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap();
+        }
+        Scalar::from_repr(repr).unwrap()
+    }
+
+    /// Scalars where digit recoding goes wrong first: zero, one, the top
+    /// and bottom of the order, runs of ones that carry through every digit,
+    /// and alternating bits.
+    fn edge_scalars() -> Vec<Scalar> {
+        let n_minus = |d: u64| -Scalar::from(d);
+        vec![
+            Scalar::ZERO,
+            Scalar::ONE,
+            Scalar::from(2u64),
+            Scalar::from(31u64),
+            Scalar::from(32u64),
+            Scalar::from(33u64),
+            Scalar::from(127u64),
+            Scalar::from(128u64),
+            Scalar::from(129u64),
+            Scalar::from(u64::MAX),
+            n_minus(1),
+            n_minus(2),
+            n_minus(128),
+            scalar_from_hex("7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"),
+            scalar_from_hex("8000000000000000000000000000000000000000000000000000000000000000"),
+            scalar_from_hex("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632550"),
+            scalar_from_hex("5555555555555555555555555555555555555555555555555555555555555555"),
+            scalar_from_hex("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+            scalar_from_hex("0fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"),
+            scalar_from_hex("fffffffefffffffffffffffffffffffffffffffffffffffffffffffffffffffe"),
+        ]
+    }
+
+    fn random_scalars(count: usize) -> Vec<Scalar> {
+        use p256::elliptic_curve::Generate as _;
+        (0..count)
+            .map(|_| *p256::NonZeroScalar::try_generate().unwrap().as_ref())
+            .collect()
+    }
+
+    fn agrees_with_p256<const W: usize>(scalars: &[Scalar]) {
+        let table = GeneratorTable::<W>::new();
+        for k in scalars {
+            assert_eq!(
+                table.mul(k).to_affine(),
+                ProjectivePoint::mul_by_generator(k).to_affine(),
+                "W = {W}, k = {k:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_width_agrees_with_p256_on_edge_and_random_scalars() {
+        let mut scalars = edge_scalars();
+        scalars.extend(random_scalars(64));
+        agrees_with_p256::<2>(&scalars);
+        agrees_with_p256::<3>(&scalars);
+        agrees_with_p256::<4>(&scalars);
+        agrees_with_p256::<5>(&scalars);
+        agrees_with_p256::<6>(&scalars);
+        agrees_with_p256::<7>(&scalars);
+        agrees_with_p256::<8>(&scalars);
+    }
+
+    #[test]
+    fn the_shared_table_agrees_with_p256() {
+        for k in edge_scalars().iter().chain(&random_scalars(256)) {
+            assert_eq!(
+                mul_by_generator(k).to_affine(),
+                ProjectivePoint::mul_by_generator(k).to_affine()
+            );
+        }
+    }
+
+    fn recombined<const W: usize>(digits: &[i16]) -> Scalar {
+        let radix = Scalar::from(1u64 << W);
+        digits.iter().rev().fold(Scalar::ZERO, |sum, digit| {
+            let magnitude = Scalar::from(u64::from(digit.unsigned_abs()));
+            sum * radix + if *digit < 0 { -magnitude } else { magnitude }
+        })
+    }
+
+    fn digits_recombine<const W: usize>(scalars: &[Scalar]) {
+        let bound = 1i16 << (W - 1);
+        for k in scalars {
+            let digits = GeneratorTable::<W>::signed_digits(k);
+            let used = &digits[..GeneratorTable::<W>::DIGITS];
+            assert!(used.iter().all(|d| (-bound..=bound).contains(d)), "W = {W}");
+            assert!(digits[used.len()..].iter().all(|d| *d == 0));
+            assert_eq!(recombined::<W>(used), *k, "W = {W}");
+        }
+    }
+
+    #[test]
+    fn signed_digits_stay_in_range_and_recombine_to_the_scalar() {
+        let mut scalars = edge_scalars();
+        scalars.extend(random_scalars(256));
+        digits_recombine::<2>(&scalars);
+        digits_recombine::<4>(&scalars);
+        digits_recombine::<5>(&scalars);
+        digits_recombine::<6>(&scalars);
+        digits_recombine::<7>(&scalars);
+        digits_recombine::<8>(&scalars);
+    }
+
+    #[test]
+    fn select_reads_signed_multiples() {
+        let table = GeneratorTable::<3>::new();
+        let row = &table.points[..GeneratorTable::<3>::ROW_LEN];
+        for digit in -4i16..=4 {
+            let expected = if digit < 0 {
+                -(ProjectivePoint::GENERATOR * Scalar::from(u64::from(digit.unsigned_abs())))
+            } else {
+                ProjectivePoint::GENERATOR * Scalar::from(u64::from(digit.unsigned_abs()))
+            };
+            assert_eq!(select(row, digit), expected.to_affine(), "digit {digit}");
+        }
+    }
+}
