@@ -396,6 +396,12 @@ impl TokenCache {
         self.nonces.len() - before
     }
 
+    /// Whether this worker's pool holds [`NONCE_POOL`] nonces: a tick has
+    /// nothing to add.
+    pub fn nonces_full(&self) -> bool {
+        self.nonces.len() >= NONCE_POOL
+    }
+
     /// Whether this worker is short of nonces (fewer than half its pool).
     pub fn wants_nonces(&self) -> bool {
         self.nonces.len() < NONCE_POOL / 2

@@ -55,6 +55,17 @@ use route_settings::SigningScope;
 /// signature (8 per 100 ms doubled the p99 at low load).
 const NONCE_TICK: std::time::Duration = std::time::Duration::from_millis(10);
 const NONCES_PER_TICK: usize = 1;
+/// The tick while a worker's nonce pool is full: there is nothing to do, so
+/// a worker without traffic wakes once a second instead of a hundred times.
+/// The first tick that finds nonces used goes back to [`NONCE_TICK`]; until
+/// then signing takes the 64 that are ready (the queue's, with a producer),
+/// and past them signs as it would without: at most the 100 nonces a second
+/// of 10 ms ticks would have added are missed, once per burst after idle.
+const IDLE_TICK: std::time::Duration = std::time::Duration::from_secs(1);
+/// The producer's tick while its queue is full. Workers drain the queue on
+/// requests without waking it, and a small `queue_depth` (16 at least) must
+/// not run dry before it notices: ten ticks a second, one VM per Envoy.
+const PRODUCER_IDLE_TICK: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Shared-data key of the ephemeral signing key, one per VM id, so every
 /// worker and every configuration reload signs with the same key.
@@ -488,11 +499,26 @@ struct SignedHeadersRoot {
     /// Set instead of `plugin` when this root is the nonce producer (a
     /// singleton `WasmService` on the main thread, see `nonce_queue`).
     nonce_producer: Option<NonceProducer>,
+    /// The tick period last set on the host, if any.
+    tick: Option<std::time::Duration>,
 }
 
 impl Context for SignedHeadersRoot {}
 
 impl SignedHeadersRoot {
+    /// Asks the host for ticks every `period`, unless that is already set.
+    fn set_tick(&mut self, period: std::time::Duration) {
+        if self.tick == Some(period) {
+            return;
+        }
+        match hostcalls::set_tick_period(period) {
+            Ok(()) => self.tick = Some(period),
+            Err(status) => {
+                log::warn!("signed-headers: no timer for precomputing nonces: {status:?}");
+            }
+        }
+    }
+
     fn start_nonce_producer(&mut self, settings: ProducerSettings) -> bool {
         match NonceProducer::start(settings) {
             Ok(producer) => {
@@ -502,6 +528,7 @@ impl SignedHeadersRoot {
                     log::error!("signed-headers: nonce producer: no timer: {status:?}");
                     return false;
                 }
+                self.tick = Some(NONCE_TICK);
                 true
             }
             Err(error) => {
@@ -549,9 +576,7 @@ impl RootContext for SignedHeadersRoot {
             Ok(plugin) => {
                 inherit_tokens(&plugin);
                 self.plugin = Some(Rc::new(plugin));
-                if let Err(status) = hostcalls::set_tick_period(NONCE_TICK) {
-                    log::warn!("signed-headers: no timer for precomputing nonces: {status:?}");
-                }
+                self.set_tick(NONCE_TICK);
                 true
             }
             Err(error) => {
@@ -566,24 +591,39 @@ impl RootContext for SignedHeadersRoot {
     /// tick holds it up for longer than one signature would.
     fn on_tick(&mut self) {
         if let Some(producer) = &mut self.nonce_producer {
-            producer.on_tick(NONCE_TICK);
+            let queue_full = producer.on_tick(NONCE_TICK);
+            self.set_tick(if queue_full {
+                PRODUCER_IDLE_TICK
+            } else {
+                NONCE_TICK
+            });
             return;
         }
         let Some(plugin) = &self.plugin else {
             return;
         };
         plugin.nonce_queue.on_tick();
-        if let Ok(mut tokens) = plugin.tokens.try_borrow_mut() {
-            // The main thread's nonces first: they cost this worker nothing.
-            if tokens.wants_nonces() {
-                let queued = plugin.nonce_queue.take();
-                if !queued.is_empty() {
-                    tokens.add_nonces(queued);
-                    return;
-                }
-            }
+        let Ok(mut tokens) = plugin.tokens.try_borrow_mut() else {
+            return;
+        };
+        // The main thread's nonces first: they cost this worker nothing.
+        let queued = if tokens.wants_nonces() {
+            plugin.nonce_queue.take()
+        } else {
+            Vec::new()
+        };
+        if queued.is_empty() {
             tokens.refill_nonces(NONCES_PER_TICK);
+        } else {
+            tokens.add_nonces(queued);
         }
+        let period = if tokens.nonces_full() {
+            IDLE_TICK
+        } else {
+            NONCE_TICK
+        };
+        drop(tokens);
+        self.set_tick(period);
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
