@@ -25,7 +25,7 @@ use p256::{AffinePoint, ProjectivePoint, Scalar};
 use zeroize::Zeroize as _;
 
 /// The row width the signer uses: the fastest in V8 of those measured
-/// (BENCHMARKS.md, "Cheaper signatures").
+/// (BENCHMARKS.md, "A wider fixed-base comb for k·G").
 pub const WINDOW_BITS: usize = 6;
 
 /// `k·G`, constant time in `k`.
