@@ -61,11 +61,11 @@ const NONCES_PER_TICK: usize = 1;
 /// then signing takes the 64 that are ready (the queue's, with a producer),
 /// and past them signs as it would without: at most the 100 nonces a second
 /// of 10 ms ticks would have added are missed, once per burst after idle.
+/// The producer keeps [`NONCE_TICK`]: workers drain its queue on requests
+/// without waking it, and at 100 ms while full, a burst under load found
+/// the queue empty before it noticed (27 of 400 signatures in
+/// `caches::nonces_from_the_main_thread_producer_*` in CI).
 const IDLE_TICK: std::time::Duration = std::time::Duration::from_secs(1);
-/// The producer's tick while its queue is full. Workers drain the queue on
-/// requests without waking it, and a small `queue_depth` (16 at least) must
-/// not run dry before it notices: ten ticks a second, one VM per Envoy.
-const PRODUCER_IDLE_TICK: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Shared-data key of the ephemeral signing key, one per VM id, so every
 /// worker and every configuration reload signs with the same key.
@@ -591,12 +591,7 @@ impl RootContext for SignedHeadersRoot {
     /// tick holds it up for longer than one signature would.
     fn on_tick(&mut self) {
         if let Some(producer) = &mut self.nonce_producer {
-            let queue_full = producer.on_tick(NONCE_TICK);
-            self.set_tick(if queue_full {
-                PRODUCER_IDLE_TICK
-            } else {
-                NONCE_TICK
-            });
+            producer.on_tick(NONCE_TICK);
             return;
         }
         let Some(plugin) = &self.plugin else {

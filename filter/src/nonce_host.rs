@@ -67,12 +67,11 @@ impl NonceProducer {
     }
 
     /// Tops the queue up, a batch at a time, for at most the configured
-    /// share of `tick`. Whether the queue is full: nothing is left to do
-    /// until workers take from it.
-    pub fn on_tick(&mut self, tick: Duration) -> bool {
+    /// share of `tick`.
+    pub fn on_tick(&mut self, tick: Duration) {
         let budget = tick * u32::try_from(self.settings.main_thread_percent).unwrap_or(50) / 100;
         let Ok(started) = hostcalls::get_current_time() else {
-            return false;
+            return;
         };
         let since_start = |now: SystemTime| now.duration_since(started).unwrap_or(Duration::MAX);
         let (taken, _) = read_taken();
@@ -85,7 +84,7 @@ impl NonceProducer {
                 now == started,
             );
             if size == 0 {
-                return missing == 0;
+                return;
             }
             let batch = PrecomputedNonce::generate_batch(size);
             if batch.is_empty() {
@@ -93,19 +92,19 @@ impl NonceProducer {
                     self.random_failure_logged = true;
                     log::warn!("signed-headers: nonce producer: random source unavailable");
                 }
-                return false;
+                return;
             }
             if let Err(status) =
                 hostcalls::enqueue_shared_queue(self.queue, Some(&encode_batch(&batch)))
             {
                 log::warn!("signed-headers: nonce producer: cannot queue: {status:?}");
-                return false;
+                return;
             }
             self.backlog.queued(batch.len());
             increment_counter(self.queued_metric, batch.len());
             missing = missing.saturating_sub(batch.len());
             let Ok(after) = hostcalls::get_current_time() else {
-                return false;
+                return;
             };
             self.pacer
                 .observe(batch.len(), after.duration_since(now).unwrap_or_default());
