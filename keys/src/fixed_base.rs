@@ -200,9 +200,28 @@ mod tests {
             .collect()
     }
 
-    fn agrees_with_p256<const W: usize>(scalars: &[Scalar]) {
+    fn recombined<const W: usize>(digits: &[i16]) -> Scalar {
+        let radix = Scalar::from(1u64 << W);
+        digits.iter().rev().fold(Scalar::ZERO, |sum, digit| {
+            let magnitude = Scalar::from(u64::from(digit.unsigned_abs()));
+            sum * radix + if *digit < 0 { -magnitude } else { magnitude }
+        })
+    }
+
+    /// For width `W`: the digits of every scalar in `recoded` stay in
+    /// range and recombine to it, and `k·G` is `p256`'s for every scalar in
+    /// `multiplied`.
+    fn check_width<const W: usize>(recoded: &[Scalar], multiplied: &[Scalar]) {
+        let bound = 1i16 << (W - 1);
+        for k in recoded {
+            let digits = GeneratorTable::<W>::signed_digits(k);
+            let used = &digits[..GeneratorTable::<W>::DIGITS];
+            assert!(used.iter().all(|d| (-bound..=bound).contains(d)), "W = {W}");
+            assert!(digits[used.len()..].iter().all(|d| *d == 0));
+            assert_eq!(recombined::<W>(used), *k, "W = {W}");
+        }
         let table = GeneratorTable::<W>::new();
-        for k in scalars {
+        for k in multiplied {
             assert_eq!(
                 table.mul(k).to_affine(),
                 ProjectivePoint::mul_by_generator(k).to_affine(),
@@ -212,16 +231,20 @@ mod tests {
     }
 
     #[test]
-    fn every_width_agrees_with_p256_on_edge_and_random_scalars() {
-        let mut scalars = edge_scalars();
-        scalars.extend(random_scalars(64));
-        agrees_with_p256::<2>(&scalars);
-        agrees_with_p256::<3>(&scalars);
-        agrees_with_p256::<4>(&scalars);
-        agrees_with_p256::<5>(&scalars);
-        agrees_with_p256::<6>(&scalars);
-        agrees_with_p256::<7>(&scalars);
-        agrees_with_p256::<8>(&scalars);
+    fn every_width_recodes_and_multiplies_edge_and_random_scalars_like_p256() {
+        let with_random = |count| {
+            let mut scalars = edge_scalars();
+            scalars.extend(random_scalars(count));
+            scalars
+        };
+        let (recoded, multiplied) = (with_random(256), with_random(64));
+        check_width::<2>(&recoded, &multiplied);
+        check_width::<3>(&recoded, &multiplied);
+        check_width::<4>(&recoded, &multiplied);
+        check_width::<5>(&recoded, &multiplied);
+        check_width::<6>(&recoded, &multiplied);
+        check_width::<7>(&recoded, &multiplied);
+        check_width::<8>(&recoded, &multiplied);
     }
 
     #[test]
@@ -232,37 +255,6 @@ mod tests {
                 ProjectivePoint::mul_by_generator(k).to_affine()
             );
         }
-    }
-
-    fn recombined<const W: usize>(digits: &[i16]) -> Scalar {
-        let radix = Scalar::from(1u64 << W);
-        digits.iter().rev().fold(Scalar::ZERO, |sum, digit| {
-            let magnitude = Scalar::from(u64::from(digit.unsigned_abs()));
-            sum * radix + if *digit < 0 { -magnitude } else { magnitude }
-        })
-    }
-
-    fn digits_recombine<const W: usize>(scalars: &[Scalar]) {
-        let bound = 1i16 << (W - 1);
-        for k in scalars {
-            let digits = GeneratorTable::<W>::signed_digits(k);
-            let used = &digits[..GeneratorTable::<W>::DIGITS];
-            assert!(used.iter().all(|d| (-bound..=bound).contains(d)), "W = {W}");
-            assert!(digits[used.len()..].iter().all(|d| *d == 0));
-            assert_eq!(recombined::<W>(used), *k, "W = {W}");
-        }
-    }
-
-    #[test]
-    fn signed_digits_stay_in_range_and_recombine_to_the_scalar() {
-        let mut scalars = edge_scalars();
-        scalars.extend(random_scalars(256));
-        digits_recombine::<2>(&scalars);
-        digits_recombine::<4>(&scalars);
-        digits_recombine::<5>(&scalars);
-        digits_recombine::<6>(&scalars);
-        digits_recombine::<7>(&scalars);
-        digits_recombine::<8>(&scalars);
     }
 
     #[test]

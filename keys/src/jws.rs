@@ -9,7 +9,9 @@ use p256::elliptic_curve::Field as _;
 use p256::elliptic_curve::Generate as _;
 use p256::elliptic_curve::ff::{BatchInverter, PrimeField as _};
 use p256::elliptic_curve::point::AffineCoordinates as _;
-use p256::{FieldBytes, NistP256, NonZeroScalar, ProjectivePoint, Scalar, SecretKey, U256};
+use p256::{
+    AffinePoint, FieldBytes, NistP256, NonZeroScalar, ProjectivePoint, Scalar, SecretKey, U256,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroize as _;
@@ -96,12 +98,11 @@ impl Es256Signer {
     /// `p256`'s `SigningKey` gives, with `k·G` from [`fixed_base`]'s wider
     /// tables (in V8 about two thirds of the time `p256`'s own takes).
     fn sign_digest(&self, digest: &FieldBytes) -> Signature {
-        let d = self.key.as_nonzero_scalar();
         let order: U256 = *<NistP256 as Curve>::ORDER.as_ref();
-        let mut secret = d.to_repr();
+        let mut secret = self.key.as_nonzero_scalar().to_repr();
         let mut nonces = rfc6979::KGenerator::<Sha256, U256>::new(&secret, digest, &[], &order);
         secret.zeroize();
-        let z = <Scalar as p256::elliptic_curve::ops::Reduce<FieldBytes>>::reduce(digest);
+        let z = reduce_mod_n(digest);
         // Another candidate only when k ≥ n, r = 0 or s = 0: each has a
         // probability near 2^-128.
         loop {
@@ -109,16 +110,21 @@ impl Es256Signer {
             nonces.fill_next_k(&mut candidate);
             let k = NonZeroScalar::from_repr(candidate).into_option();
             candidate.zeroize();
-            let Some(k) = k else { continue };
-            let point = fixed_base::mul_by_generator(&k).to_affine();
-            let r = <Scalar as p256::elliptic_curve::ops::Reduce<FieldBytes>>::reduce(&point.x());
-            // k is nonzero, so it has an inverse.
-            let k_inv = k.as_ref().invert().unwrap_or(Scalar::ZERO);
-            let s = k_inv * (z + r * d.as_ref());
-            if let Ok(signature) = Signature::from_scalars(r, s) {
+            let Some(nonce) = k.as_ref().and_then(PrecomputedNonce::from_k) else {
+                continue;
+            };
+            if let Some(signature) = self.signature(&z, &nonce) {
                 return signature;
             }
         }
+    }
+
+    /// `(r, s)` with `s = k⁻¹(z + r·d)`; `None` in the negligible case
+    /// `s = 0`.
+    fn signature(&self, z: &Scalar, nonce: &PrecomputedNonce) -> Option<Signature> {
+        let d: &Scalar = self.key.as_nonzero_scalar().as_ref();
+        let s = nonce.k_inv * (*z + nonce.r * d);
+        Signature::from_scalars(nonce.r, s).ok()
     }
 
     /// Like [`Self::sign`], with a nonce computed ahead of time: only
@@ -128,12 +134,9 @@ impl Es256Signer {
     pub fn sign_with(&self, payload: &[u8], nonce: PrecomputedNonce) -> String {
         let token = self.signing_input(payload);
         let digest: FieldBytes = Sha256::digest(token.as_bytes());
-        let z = <Scalar as p256::elliptic_curve::ops::Reduce<FieldBytes>>::reduce(&digest);
-        let d: &Scalar = self.key.as_nonzero_scalar().as_ref();
-        let s = nonce.k_inv * (z + nonce.r * d);
-        match Signature::from_scalars(nonce.r, s) {
-            Ok(signature) => Self::append_signature(token, &signature),
-            Err(_) => self.sign(payload),
+        match self.signature(&reduce_mod_n(&digest), &nonce) {
+            Some(signature) => Self::append_signature(token, &signature),
+            None => self.sign(payload),
         }
     }
 
@@ -185,12 +188,22 @@ impl PrecomputedNonce {
         inverses
             .into_iter()
             .zip(affine)
-            .filter_map(|(k_inv, point)| {
-                let r =
-                    <Scalar as p256::elliptic_curve::ops::Reduce<FieldBytes>>::reduce(&point.x());
-                (!bool::from(r.is_zero())).then_some(Self { k_inv, r })
-            })
+            .filter_map(|(k_inv, point)| Self::from_parts(k_inv, &point))
             .collect()
+    }
+
+    /// The nonce of one `k`, with inversions of its own.
+    fn from_k(k: &NonZeroScalar) -> Option<Self> {
+        // k is nonzero, so it has an inverse.
+        let k_inv = k.as_ref().invert().unwrap_or(Scalar::ZERO);
+        Self::from_parts(k_inv, &fixed_base::mul_by_generator(k).to_affine())
+    }
+
+    /// `k⁻¹` and `r = x(k·G) mod n`; `None` (with negligible probability)
+    /// when `r` is zero.
+    fn from_parts(k_inv: Scalar, point: &AffinePoint) -> Option<Self> {
+        let r = reduce_mod_n(&point.x());
+        (!bool::from(r.is_zero())).then_some(Self { k_inv, r })
     }
 
     /// The length of [`Self::to_bytes`]: `k⁻¹` then `r`, 32 bytes each.
@@ -241,6 +254,11 @@ impl std::fmt::Debug for PrecomputedNonce {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("PrecomputedNonce(..)")
     }
+}
+
+/// `x mod n` for 32 big-endian bytes: a digest, or a point's x-coordinate.
+fn reduce_mod_n(bytes: &FieldBytes) -> Scalar {
+    <Scalar as p256::elliptic_curve::ops::Reduce<FieldBytes>>::reduce(bytes)
 }
 
 /// `aud`: one audience as a string, several as an array (RFC 7519 4.1.3).
