@@ -507,15 +507,19 @@ impl Context for SignedHeadersRoot {}
 
 impl SignedHeadersRoot {
     /// Asks the host for ticks every `period`, unless that is already set.
-    fn set_tick(&mut self, period: std::time::Duration) {
-        if self.tick == Some(period) {
-            return;
+    fn set_tick(&mut self, period: std::time::Duration) -> Result<(), Status> {
+        if self.tick != Some(period) {
+            hostcalls::set_tick_period(period)?;
+            self.tick = Some(period);
         }
-        match hostcalls::set_tick_period(period) {
-            Ok(()) => self.tick = Some(period),
-            Err(status) => {
-                log::warn!("signed-headers: no timer for precomputing nonces: {status:?}");
-            }
+        Ok(())
+    }
+
+    /// [`Self::set_tick`] for a worker, where a missing timer only costs
+    /// precomputed nonces.
+    fn set_worker_tick(&mut self, period: std::time::Duration) {
+        if let Err(status) = self.set_tick(period) {
+            log::warn!("signed-headers: no timer for precomputing nonces: {status:?}");
         }
     }
 
@@ -524,11 +528,10 @@ impl SignedHeadersRoot {
             Ok(producer) => {
                 self.plugin = None;
                 self.nonce_producer = Some(producer);
-                if let Err(status) = hostcalls::set_tick_period(NONCE_TICK) {
+                if let Err(status) = self.set_tick(NONCE_TICK) {
                     log::error!("signed-headers: nonce producer: no timer: {status:?}");
                     return false;
                 }
-                self.tick = Some(NONCE_TICK);
                 true
             }
             Err(error) => {
@@ -576,7 +579,7 @@ impl RootContext for SignedHeadersRoot {
             Ok(plugin) => {
                 inherit_tokens(&plugin);
                 self.plugin = Some(Rc::new(plugin));
-                self.set_tick(NONCE_TICK);
+                self.set_worker_tick(NONCE_TICK);
                 true
             }
             Err(error) => {
@@ -618,7 +621,7 @@ impl RootContext for SignedHeadersRoot {
             NONCE_TICK
         };
         drop(tokens);
-        self.set_tick(period);
+        self.set_worker_tick(period);
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
