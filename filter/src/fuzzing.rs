@@ -19,6 +19,7 @@ use crate::assertion::{TokenCache, TokenLimits};
 use crate::authority;
 use crate::config::Settings;
 use crate::cookies;
+use crate::data::header_map;
 use crate::data::value::encode;
 use crate::data::{Metadata, Value};
 use crate::identity::{self, Identity};
@@ -29,13 +30,14 @@ use crate::strip::StripRules;
 pub type Target = fn(&[u8]);
 
 /// The fuzz targets, by the name of their directory under `fuzz/corpus/`.
-pub const TARGETS: [(&str, Target); 9] = [
+pub const TARGETS: [(&str, Target); 10] = [
     ("bundle", bundle),
     ("sealed", sealed),
     ("plugin_config", plugin_config),
     ("identity", identity),
     ("authority", authority),
     ("headers", headers),
+    ("header_map", header_map),
     ("jwks_request", jwks_request),
     ("mint", mint),
     ("signing", signing),
@@ -365,6 +367,39 @@ pub fn headers(data: &[u8]) {
             );
         }
     }
+}
+
+/// The request's header map as the host hands it over: bytes are either
+/// refused or read back exactly as they were serialized (so nothing is
+/// skipped that the strip rules should have seen), and pairs the host
+/// serializes are read back as they were.
+pub fn header_map(data: &[u8]) {
+    if let Ok(pairs) = header_map::parse(data)
+        && !data.is_empty()
+    {
+        let as_bytes: Vec<(&[u8], &[u8])> = pairs
+            .iter()
+            .map(|(name, value)| (name.as_bytes(), *value))
+            .collect();
+        assert_eq!(header_map::serialize(&as_bytes), data);
+    }
+    // The same input as pairs (name, value, name, ... split at 0xff), as
+    // the host would serialize them: names UTF-8, nothing with a NUL.
+    let parts: Vec<&[u8]> = data.split(|&byte| byte == 0xff).collect();
+    let pairs: Vec<(&[u8], &[u8])> = parts
+        .chunks(2)
+        .map(|pair| (pair[0], pair.get(1).copied().unwrap_or_default()))
+        .filter(|(name, value)| {
+            std::str::from_utf8(name).is_ok() && !name.contains(&0) && !value.contains(&0)
+        })
+        .collect();
+    let serialized = header_map::serialize(&pairs);
+    let read = header_map::parse(&serialized).expect("a host-serialized map reads");
+    let read: Vec<(&[u8], &[u8])> = read
+        .iter()
+        .map(|(name, value)| (name.as_bytes(), *value))
+        .collect();
+    assert_eq!(read, pairs);
 }
 
 fn published() -> &'static PublishedKeys {

@@ -6,6 +6,7 @@
 //! number, boolean, list, object or null becomes in each claim is decided
 //! here, by [`claim_text`] and [`groups_of`], and tested natively.
 
+use crate::data::value::with_stack_slice;
 use crate::data::{Metadata, Struct, Value};
 
 /// Which field of a source each claim comes from; `None` leaves the claim
@@ -265,48 +266,42 @@ impl Source {
             None => key.extend_from_slice(&u64::MAX.to_be_bytes()),
         };
         // Each claim's bytes as `path_raw` / `get_raw` read them, with the
-        // claims' struct walked once for all of them.
-        let values = match self {
+        // claims' struct walked once for all of them; the lists live on the
+        // stack for the usual number of claims.
+        let no_values = |count| std::iter::repeat_n(None, count);
+        match self {
             Source::JwtAuthn { claims, .. } => {
-                let mut paths: Vec<&[String]> = Vec::with_capacity(claims.count());
-                claims.each(|path| paths.push(path));
-                from.path_raw_each(&paths)
+                with_stack_slice(claims.iter().map(Vec::as_slice), |paths| {
+                    with_stack_slice(no_values(paths.len()), |found| {
+                        from.path_raw_each_into(paths, found);
+                        found.iter().copied().for_each(push);
+                    });
+                });
             }
             Source::ExtAuthz { claims, .. } => {
-                let mut names: Vec<&str> = Vec::with_capacity(claims.count());
-                claims.each(|name| names.push(name));
-                from.get_raw_each(&names)
+                with_stack_slice(claims.iter().map(String::as_str), |names| {
+                    with_stack_slice(no_values(names.len()), |found| {
+                        from.get_raw_each_into(names, found);
+                        found.iter().copied().for_each(push);
+                    });
+                });
             }
             Source::ClientCertificate { .. } => return None,
-        };
-        values.into_iter().for_each(push);
+        }
         Some(())
     }
 }
 
 impl<F> ClaimFields<F> {
-    /// How many fields [`Self::each`] visits.
-    fn count(&self) -> usize {
-        let mut count = 0;
-        self.each(|_| count += 1);
-        count
-    }
-
-    /// Calls `visit` with every mapped field, extra claims' included, in a
-    /// fixed order.
-    fn each<'s>(&'s self, mut visit: impl FnMut(&'s F)) {
-        visit(&self.sub);
-        for field in [&self.user, &self.email, &self.groups, &self.name, &self.sid]
-            .into_iter()
-            .flatten()
-        {
-            visit(field);
-        }
-        for (_, source) in &self.extra {
-            if let ExtraSource::Field(field) = source {
-                visit(field);
-            }
-        }
+    /// Every mapped field, extra claims' included, in a fixed order.
+    fn iter(&self) -> impl Iterator<Item = &F> + Clone {
+        let built_in = [&self.user, &self.email, &self.groups, &self.name, &self.sid];
+        std::iter::once(&self.sub)
+            .chain(built_in.into_iter().flatten())
+            .chain(self.extra.iter().filter_map(|(_, source)| match source {
+                ExtraSource::Field(field) => Some(field),
+                ExtraSource::Fixed(_) => None,
+            }))
     }
 }
 

@@ -18,6 +18,7 @@ mod fresh_map;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 mod groups;
+mod header_host;
 mod identity;
 mod jwks_endpoint;
 mod nonce_host;
@@ -41,6 +42,7 @@ use signed_headers_keys::{Bundle, BundleKey, Es256Signer, JwksDocument, KeyForma
 
 use assertion::{MintError, SharedTokens, TokenCache, TokenLimits, TokenSource};
 use config::{Audience, KeySource, Settings, UnauthenticatedPolicy};
+use data::header_map::{self, HeaderPair};
 use discovery::Discovery;
 use fresh_map::FreshMap;
 use identity::Identity;
@@ -670,15 +672,16 @@ impl HttpContext for SignedHeadersHttp {
         let Some(plugin) = &self.plugin else {
             return Action::Continue;
         };
-        let stripped = hostcalls::get_map_bytes(MapType::HttpRequestTrailers)
-            .map_err(|status| format!("cannot read request trailers: {status:?}"))
-            .and_then(|trailers| {
+        let stripped = read_header_map(MapType::HttpRequestTrailers, "request trailers").and_then(
+            |serialized| {
+                let trailers = parse_header_map(&serialized, "request trailers")?;
                 strip(
                     MapType::HttpRequestTrailers,
                     &plugin.settings.strip,
                     &trailers,
                 )
-            });
+            },
+        );
         match stripped {
             Ok(()) => Action::Continue,
             Err(error) => {
@@ -692,8 +695,19 @@ impl HttpContext for SignedHeadersHttp {
     }
 }
 
+/// The host's serialized `map` (`what` names it in the error).
+fn read_header_map(map: MapType, what: &str) -> Result<Box<[u8]>, String> {
+    header_host::serialized_header_map(map)
+        .map_err(|status| format!("cannot read the {what}: host status {status}"))
+}
+
+fn parse_header_map<'a>(serialized: &'a [u8], what: &str) -> Result<Vec<HeaderPair<'a>>, String> {
+    header_map::parse(serialized)
+        .map_err(|malformed| format!("cannot read the {what}: {malformed}"))
+}
+
 /// A request header's value as text, borrowed unless it is not UTF-8.
-fn header_text<'a>(headers: &'a [(String, Vec<u8>)], name: &str) -> Option<Cow<'a, str>> {
+fn header_text<'a>(headers: &[HeaderPair<'a>], name: &str) -> Option<Cow<'a, str>> {
     headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -703,8 +717,8 @@ fn header_text<'a>(headers: &'a [(String, Vec<u8>)], name: &str) -> Option<Cow<'
 /// Acts on one request: `Some(response)` to answer locally, `None` to forward.
 fn handle_request(plugin: &Plugin) -> Result<Option<LocalResponse>, String> {
     let settings = &plugin.settings;
-    let headers = hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
-        .map_err(|status| format!("cannot read request headers: {status:?}"))?;
+    let serialized_headers = read_header_map(MapType::HttpRequestHeaders, "request headers")?;
+    let headers = parse_header_map(&serialized_headers, "request headers")?;
 
     let path = header_text(&headers, ":path").unwrap_or_default();
     let path = jwks_endpoint::path_only(&path);
@@ -906,7 +920,7 @@ fn serve_document(
     plugin: &Plugin,
     keys: &ScopedKeys,
     path: &str,
-    headers: &[(String, Vec<u8>)],
+    headers: &[HeaderPair<'_>],
     authority: &str,
 ) -> LocalResponse {
     let settings = &plugin.settings;
@@ -995,9 +1009,9 @@ fn set_headers(headers: &[(String, String)]) -> Result<(), String> {
 fn strip(
     map: MapType,
     rules: &strip::StripRules,
-    entries: &[(String, Vec<u8>)],
+    entries: &[HeaderPair<'_>],
 ) -> Result<(), String> {
-    for name in rules.select(entries.iter().map(|(name, _)| name.as_str())) {
+    for name in rules.select(entries.iter().map(|(name, _)| *name)) {
         hostcalls::set_map_value_bytes(map, name, None)
             .map_err(|status| format!("cannot remove {name}: {status:?}"))?;
     }
@@ -1005,14 +1019,14 @@ fn strip(
 }
 
 /// Rewrites the `Cookie` header(s) without the configured cookies.
-fn strip_cookies(names: &[String], headers: &[(String, Vec<u8>)]) -> Result<(), String> {
+fn strip_cookies(names: &[String], headers: &[HeaderPair<'_>]) -> Result<(), String> {
     if names.is_empty() {
         return Ok(());
     }
     let cookie_headers: Vec<&[u8]> = headers
         .iter()
         .filter(|(name, _)| name.eq_ignore_ascii_case("cookie"))
-        .map(|(_, value)| value.as_slice())
+        .map(|(_, value)| *value)
         .collect();
     let rewritten: Vec<Option<Vec<u8>>> = cookie_headers
         .iter()

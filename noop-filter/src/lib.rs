@@ -41,6 +41,10 @@ struct NoopRoot {
     /// (`"copies": N`): what Wasm's `memory.copy`, which the module's
     /// copies compile to, costs in V8.
     copies: usize,
+    /// The floor with the headers read in place (`"in_place": true`): the
+    /// host's one buffer kept, as signed-headers reads it, instead of the
+    /// SDK's copy of every name and value.
+    in_place: bool,
 }
 
 impl Context for NoopRoot {}
@@ -55,6 +59,7 @@ impl RootContext for NoopRoot {
         let compact = text.replace(' ', "");
         self.floor = compact.contains(r#""mode":"floor""#);
         self.clock = compact.contains(r#""clock":true"#);
+        self.in_place = compact.contains(r#""in_place":true"#);
         self.copies = compact
             .split_once(r#""copies":"#)
             .and_then(|(_, rest)| {
@@ -72,6 +77,7 @@ impl RootContext for NoopRoot {
             Some(Box::new(FloorHttp {
                 clock: self.clock,
                 copies: self.copies,
+                in_place: self.in_place,
             }))
         } else {
             Some(Box::new(NoopHttp))
@@ -90,17 +96,22 @@ impl Context for NoopHttp {}
 struct FloorHttp {
     clock: bool,
     copies: usize,
+    in_place: bool,
 }
 
 impl Context for FloorHttp {}
 
 impl HttpContext for FloorHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let headers = hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default();
-        if headers
-            .iter()
-            .any(|(name, value)| name == ":path" && value == JWKS_PATH)
-        {
+        let jwks = if self.in_place {
+            in_place::header_is(MapType::HttpRequestHeaders, ":path", JWKS_PATH)
+        } else {
+            hostcalls::get_map(MapType::HttpRequestHeaders)
+                .unwrap_or_default()
+                .iter()
+                .any(|(name, value)| name == ":path" && value == JWKS_PATH)
+        };
+        if jwks {
             return NoopHttp.on_http_request_headers(0, false);
         }
         let _metadata = hostcalls::get_property(vec!["metadata"]);
@@ -151,5 +162,57 @@ impl HttpContext for NoopHttp {
         }
         let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, "x-noop", Some("1"));
         Action::Continue
+    }
+}
+
+/// The floor's headers read as signed-headers reads them: the host's one
+/// serialized buffer, scanned where it lies.
+mod in_place {
+    use proxy_wasm::types::MapType;
+
+    #[link(wasm_import_module = "env")]
+    unsafe extern "C" {
+        fn proxy_get_header_map_pairs(
+            map_type: u32,
+            return_map_data: *mut *mut u8,
+            return_map_size: *mut usize,
+        ) -> u32;
+    }
+
+    /// Whether `name`'s first value in the host's map is `value`, read from
+    /// the host's one buffer.
+    pub fn header_is(map: MapType, name: &str, value: &str) -> bool {
+        value_in_place(map, name, value).unwrap_or(false)
+    }
+
+    fn value_in_place(map: MapType, name: &str, value: &str) -> Option<bool> {
+        let mut data: *mut u8 = std::ptr::null_mut();
+        let mut size: usize = 0;
+        // SAFETY: two out-pointers valid for the call.
+        let status = unsafe { proxy_get_header_map_pairs(map as u32, &mut data, &mut size) };
+        if status != 0 || data.is_null() {
+            return Some(false);
+        }
+        // SAFETY: the host's buffer, allocated by the SDK's
+        // `proxy_on_memory_allocate(size)` and owned by nobody else.
+        let buffer: Box<[u8]> =
+            unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(data, size)) };
+        let u32_at = |at: usize| -> Option<usize> {
+            let bytes = buffer.get(at..at + 4)?;
+            Some(u32::from_le_bytes(bytes.try_into().ok()?) as usize)
+        };
+        let count = u32_at(0)?;
+        let mut at = 4 + count * 8;
+        for pair in 0..count {
+            let name_length = u32_at(4 + pair * 8)?;
+            let value_length = u32_at(8 + pair * 8)?;
+            let found = buffer.get(at..at + name_length)? == name.as_bytes();
+            at += name_length + 1;
+            if found {
+                return Some(buffer.get(at..at + value_length)? == value.as_bytes());
+            }
+            at += value_length + 1;
+        }
+        Some(false)
     }
 }

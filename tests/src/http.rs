@@ -19,6 +19,9 @@ pub struct Request {
     method: String,
     target: String,
     headers: Vec<(String, String)>,
+    /// Header lines whose values are bytes a `String` cannot hold (obs-text,
+    /// such as Latin-1), sent after `headers`.
+    byte_headers: Vec<(String, Vec<u8>)>,
     body: Vec<u8>,
     /// Send the body with `Transfer-Encoding: chunked`, in these sizes.
     chunks: Option<Vec<usize>>,
@@ -32,6 +35,7 @@ impl Request {
             method: method.to_owned(),
             target: target.to_owned(),
             headers: Vec::new(),
+            byte_headers: Vec::new(),
             body: Vec::new(),
             chunks: None,
             trailers: Vec::new(),
@@ -53,6 +57,13 @@ impl Request {
     /// Adds a header line; calling it twice with the same name sends it twice.
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Adds a header line whose value is raw bytes (HTTP's obs-text: a
+    /// Latin-1 value, which no `&str` holds).
+    pub fn header_bytes(mut self, name: &str, value: &[u8]) -> Self {
+        self.byte_headers.push((name.to_owned(), value.to_vec()));
         self
     }
 
@@ -103,10 +114,16 @@ impl Request {
         for (name, value) in &self.headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
+        let mut head = head.into_bytes();
+        for (name, value) in &self.byte_headers {
+            head.extend_from_slice(format!("{name}: ").as_bytes());
+            head.extend_from_slice(value);
+            head.extend_from_slice(b"\r\n");
+        }
         if let Some(sizes) = &self.chunks {
-            head.push_str("Transfer-Encoding: chunked\r\n");
-            head.push_str("Connection: close\r\n\r\n");
-            let mut wire = head.into_bytes();
+            head.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+            head.extend_from_slice(b"Connection: close\r\n\r\n");
+            let mut wire = head;
             let mut rest = self.body.as_slice();
             for size in sizes.iter().copied().chain(std::iter::once(usize::MAX)) {
                 let (chunk, tail) = rest.split_at(size.min(rest.len()));
@@ -125,10 +142,10 @@ impl Request {
             return wire;
         }
         if !self.body.is_empty() || self.method.eq_ignore_ascii_case("POST") {
-            head.push_str(&format!("Content-Length: {}\r\n", self.body.len()));
+            head.extend_from_slice(format!("Content-Length: {}\r\n", self.body.len()).as_bytes());
         }
-        head.push_str("Connection: close\r\n\r\n");
-        let mut wire = head.into_bytes();
+        head.extend_from_slice(b"Connection: close\r\n\r\n");
+        let mut wire = head;
         wire.extend_from_slice(&self.body);
         wire
     }
@@ -268,10 +285,13 @@ pub(crate) fn read_head(reader: &mut impl BufRead) -> std::io::Result<Option<Mes
     }
     let mut headers = Vec::new();
     loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
+        // Bytes, not a `String`: a value may be obs-text (Latin-1), which
+        // the tests read as text with U+FFFD in its place.
+        let mut bytes = Vec::new();
+        if reader.read_until(b'\n', &mut bytes)? == 0 {
             return Err(protocol_error("EOF inside the header block"));
         }
+        let line = String::from_utf8_lossy(&bytes);
         let line = line.trim_end_matches(['\r', '\n']);
         if line.is_empty() {
             break;

@@ -1,5 +1,6 @@
 //! Decoding what Envoy hands the filter, by its real type.
 
+pub mod header_map;
 mod protobuf;
 pub mod value;
 

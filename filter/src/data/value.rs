@@ -170,12 +170,22 @@ impl<'a> Struct<'a> {
     /// What [`Self::get_raw`] answers for each of `keys`, from one walk of
     /// the map instead of one per key: a request's cache key reads every
     /// mapped claim, and the walk is most of what each lookup costs.
+    #[cfg(test)]
     pub fn get_raw_each(&self, keys: &[&str]) -> Vec<Option<&'a [u8]>> {
         let mut found = vec![None; keys.len()];
+        self.get_raw_each_into(keys, &mut found);
+        found
+    }
+
+    /// [`Self::get_raw_each`] into `found`, one slot per key (the caller's
+    /// storage: the request path allocates nothing for it).
+    pub fn get_raw_each_into(&self, keys: &[&str], found: &mut [Option<&'a [u8]>]) {
+        found.fill(None);
         for entry in map_entries(self.0, STRUCT_FIELDS) {
             let Some((name, value)) = entry else {
                 // As `get_raw`: a malformed map has no entries.
-                return vec![None; keys.len()];
+                found.fill(None);
+                return;
             };
             for (slot, key) in found.iter_mut().zip(keys) {
                 if name == key.as_bytes() {
@@ -183,18 +193,24 @@ impl<'a> Struct<'a> {
                 }
             }
         }
-        found
     }
 
     /// What [`Self::path_raw`] answers for each of `paths`, with the top
     /// level walked once ([`Self::get_raw_each`]).
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn path_raw_each(&self, paths: &[&[String]]) -> Vec<Option<&'a [u8]>> {
-        let firsts: Vec<&str> = paths
+        let mut found = vec![None; paths.len()];
+        self.path_raw_each_into(paths, &mut found);
+        found
+    }
+
+    /// [`Self::path_raw_each`] into `found`, one slot per path.
+    pub fn path_raw_each_into(&self, paths: &[&[String]], found: &mut [Option<&'a [u8]>]) {
+        let firsts = paths
             .iter()
-            .map(|path| path.first().map_or("", String::as_str))
-            .collect();
-        let mut values = self.get_raw_each(&firsts);
-        for (value, path) in values.iter_mut().zip(paths) {
+            .map(|path| path.first().map_or("", String::as_str));
+        with_stack_slice(firsts, |firsts| self.get_raw_each_into(firsts, found));
+        for (value, path) in found.iter_mut().zip(paths) {
             *value = match path {
                 [] => None,
                 [_] => *value,
@@ -204,7 +220,29 @@ impl<'a> Struct<'a> {
                 },
             };
         }
-        values
+    }
+}
+
+/// How many items [`with_stack_slice`] keeps on the stack: a request key's
+/// claims (six built in, a few extra) without a heap allocation.
+const STACK_SLICE: usize = 12;
+
+/// Calls `use_them` with `items` as a slice: on the stack when there are
+/// few, else on the heap. The request path's small lists, which allocating
+/// would make several times dearer than the work done on them.
+pub fn with_stack_slice<T: Copy + Default, R>(
+    items: impl Iterator<Item = T> + Clone,
+    use_them: impl FnOnce(&mut [T]) -> R,
+) -> R {
+    let count = items.clone().count();
+    if count <= STACK_SLICE {
+        let mut on_stack = [T::default(); STACK_SLICE];
+        for (slot, item) in on_stack.iter_mut().zip(items) {
+            *slot = item;
+        }
+        use_them(on_stack.get_mut(..count).unwrap_or_default())
+    } else {
+        use_them(&mut items.collect::<Vec<T>>())
     }
 }
 

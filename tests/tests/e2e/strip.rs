@@ -79,6 +79,57 @@ fn forged_headers_are_stripped_for_an_authenticated_user() {
     assert_eq!(bed.upstream.request_count(), 1);
 }
 
+/// The filter reads Envoy's header map in place (the host's serialized
+/// buffer, not the SDK's copies): values that are not UTF-8 (a Latin-1
+/// byte, which HTTP allows as obs-text), UTF-8 values, empty values and many
+/// headers are read as they are, every forgery among them still goes, and
+/// the rest arrive unchanged.
+#[test]
+fn forged_headers_go_among_headers_with_any_bytes() {
+    let bed = TestBed::start(&config_with_key(&signing_bundle(), strip_rules()));
+    let forged = forged_assertion();
+    let token = bed.idp.token_for("alice");
+    let mut request = with_forgeries(
+        Request::get("/").host("app.example").bearer(&token),
+        &forged,
+    )
+    .header_bytes("x-latin1", b"caf\xe9 cr\xe8me")
+    .header("x-internal-after-latin1", FORGED)
+    .header("x-utf8", "café ☕")
+    .header("x-empty", "");
+    for index in 0..60 {
+        request = request.header(&format!("x-filler-{index}"), &"v".repeat(index));
+    }
+    let request = request
+        .header_bytes("X-Pomerium-Jwt-Assertion", b"forged-\xff")
+        .header_bytes("x-internal-last", b"forged-\xff");
+
+    let echoed = EchoedRequest::from_response(&bed.send(&request));
+    assert_eq!(assert_no_forgery_reached(&echoed, &forged), 1);
+    assert!(
+        !echoed
+            .header_values("x-pomerium-jwt-assertion")
+            .iter()
+            .any(|value| value.starts_with("forged-")),
+        "{:#?}",
+        echoed.headers
+    );
+    let assertion = upstream_assertion(&bed, &echoed, "app.example", "app.example");
+    assert_identity_of(&assertion, "alice");
+    assert_eq!(
+        echoed.header_values("x-latin1"),
+        ["caf\u{fffd} cr\u{fffd}me"]
+    );
+    assert_eq!(echoed.header_values("x-utf8"), ["café ☕"]);
+    assert_eq!(echoed.header_values("x-empty"), [""]);
+    for index in [0, 1, 59] {
+        assert_eq!(
+            echoed.header_values(&format!("x-filler-{index}")),
+            ["v".repeat(index)]
+        );
+    }
+}
+
 #[test]
 fn forged_headers_are_stripped_for_an_anonymous_request() {
     let mut config = config_with_key(&signing_bundle(), strip_rules());
