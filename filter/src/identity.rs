@@ -703,6 +703,37 @@ mod tests {
         assert_eq!(key_of(json!("t-1")), key_of(json!("t-1")));
     }
 
+    /// More mapped claims than the key keeps on the stack: every one still
+    /// counts, the last as much as the first.
+    #[test]
+    fn the_input_key_covers_more_claims_than_the_stack_holds() {
+        let extra: serde_json::Map<String, Json> = (0..16)
+            .map(|index| (format!("extra_{index}"), json!(format!("claim_{index}"))))
+            .collect();
+        let jwt_source = configured(json!({"source": "jwt_authn", "claims": {"extra": extra}}));
+        let ext_source = configured(json!({"source": "ext_authz", "claims": {"extra": extra}}));
+        for source in [jwt_source, ext_source] {
+            let payload = |last: &str| {
+                let mut payload = json!({"sub": "alice", "x-auth-request-user": "alice"});
+                for index in 0..16 {
+                    payload[format!("claim_{index}")] = json!(format!("value {index}"));
+                }
+                payload["claim_15"] = json!(last);
+                payload
+            };
+            let key_of = |payload: &Json| match &source {
+                Source::ExtAuthz { .. } => input_key(&source, &encode::metadata(&[(EXT, payload)])),
+                _ => input_key(&source, &jwt_metadata(payload)),
+            };
+            let key = key_of(&payload("a")).unwrap();
+            assert_eq!(key_of(&payload("a")), Some(key.clone()));
+            assert_ne!(key_of(&payload("b")), Some(key.clone()));
+            let mut first_changed = payload("a");
+            first_changed["claim_0"] = json!("other");
+            assert_ne!(key_of(&first_changed), Some(key));
+        }
+    }
+
     #[test]
     fn user_defaults_to_the_subject() {
         let identity = from_payload(&jwt_authn(), json!({"sub": "bob"})).unwrap();
