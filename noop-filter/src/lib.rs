@@ -166,7 +166,9 @@ impl HttpContext for NoopHttp {
 }
 
 /// The floor's headers read as signed-headers reads them: the host's one
-/// serialized buffer, scanned where it lies.
+/// serialized buffer, scanned where it lies. The import is declared again
+/// here, not shared with the filter's `header_host`: the baseline must not
+/// link any of the filter's code.
 mod in_place {
     use proxy_wasm::types::MapType;
 
