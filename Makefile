@@ -21,7 +21,7 @@ debian_tools = @missing=; for tool in $(1); do command -v $$tool >/dev/null || m
 	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
 	  $$sudo apt-get update && $$sudo apt-get install -y $(1); }
 
-.PHONY: all build wasm cli toolchain envoy verifier-js test lint fmt demo bench bench-instructions bench-verifier bench-signing bench-module fuzz soak clean dist dist-wasm dist-check oci test-tools deploy-check verifier-py pip-install-check
+.PHONY: all build wasm cli toolchain envoy verifier-js test lint fmt demo bench bench-instructions bench-verifier bench-signing bench-signing-instructions bench-module fuzz soak clean dist dist-wasm dist-check oci test-tools deploy-check verifier-py pip-install-check
 
 all: build
 
@@ -207,6 +207,14 @@ bench-module: toolchain cli
 bench-signing: toolchain
 	RUSTFLAGS="$(WASM_RUSTFLAGS)" cargo build --release -p signed-headers-keys --example signing_cost --target wasm32-wasip1
 	node --no-warnings tests/scripts/wasi-run.mjs target/wasm32-wasip1/release/examples/signing_cost.wasm
+
+# Instructions per k·G and per signature in V8 under callgrind, which a busy
+# machine does not skew (bench-signing's timings move by tens of percent):
+# about a minute.
+bench-signing-instructions: toolchain
+	$(call debian_tools,valgrind)
+	RUSTFLAGS="$(WASM_RUSTFLAGS)" cargo build --release -p signed-headers-keys --example signing_cost --target wasm32-wasip1
+	tests/scripts/signing-instructions.sh
 
 # The soak test for SOAK_SECONDS (make test runs it for a few seconds).
 SOAK_SECONDS ?= 300

@@ -501,9 +501,10 @@ pub fn mint(data: &[u8]) {
     assert_eq!((claims.iat, claims.exp), (1_000, 1_300));
 }
 
-/// Signing: for any scalar `k`, `k·G` from the wide fixed-base tables is
-/// `p256`'s variable-base `G·k`, and (for nonzero `k` as the private key) a
-/// signature is byte for byte the one `p256`'s `SigningKey` makes.
+/// Signing: for any scalar `k`, `k·G` from the wide fixed-base tables (alone
+/// and in a batch) is `p256`'s variable-base `G·k`, and (for nonzero `k` as
+/// the private key) a signature is byte for byte the one `p256`'s
+/// `SigningKey` makes.
 pub fn signing(data: &[u8]) {
     use p256::ecdsa::SigningKey;
     use p256::ecdsa::signature::Signer as _;
@@ -514,9 +515,12 @@ pub fn signing(data: &[u8]) {
     let mut repr = FieldBytes::default();
     repr[32 - scalar_bytes.len()..].copy_from_slice(scalar_bytes);
     let k = <Scalar as Reduce<FieldBytes>>::reduce(&repr);
+    let expected = (ProjectivePoint::GENERATOR * k).to_affine();
+    assert_eq!(fixed_base::mul_by_generator(&k), expected);
+    // A batch shares one inversion among its points.
     assert_eq!(
-        fixed_base::mul_by_generator(&k).to_affine(),
-        (ProjectivePoint::GENERATOR * k).to_affine()
+        fixed_base::mul_by_generator_batch([&k, &-k, &Scalar::ONE]),
+        [expected, -expected, p256::AffinePoint::GENERATOR]
     );
     let Ok(secret) = p256::SecretKey::from_bytes(&k.to_bytes()) else {
         return; // k = 0 is no key

@@ -3,6 +3,11 @@
 //! Envoy runs the filter in) by `make bench-signing`, or natively with
 //! `cargo run --release -p signed-headers-keys --example signing_cost`.
 //! Prints a Markdown table of microseconds per operation.
+//!
+//! With arguments `repeat OPERATION COUNT` it only runs one operation
+//! COUNT times, untimed, for an instruction counter: `make
+//! bench-signing-instructions` runs it under callgrind (OPERATION is `kG`,
+//! fixed_base.rs's `k·G` to affine, or `sign`, a whole signature).
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -52,11 +57,35 @@ fn time_table<const W: usize>(scalar: &NonZeroScalar) -> f64 {
     })
 }
 
+/// A typical assertion's claims.
+const PAYLOAD: &[u8] = br#"{"iss":"app.example.com","aud":"app.example.com","jti":"0f8fad5bd9cb469fa16570867728950e","iat":1800000000,"exp":1800000300,"sub":"user-000123","user":"user-000123","email":"user-000123@example.com","groups":["admins","developers","on-call"],"sid":"s-1f3a","name":"Some User"}"#;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let key = BundleKey::generate(KeyFormat::Sec1)?;
     let signer = key.signer().ok_or("a generated key can sign")?;
-    // A typical assertion's claims.
-    let payload = br#"{"iss":"app.example.com","aud":"app.example.com","jti":"0f8fad5bd9cb469fa16570867728950e","iat":1800000000,"exp":1800000300,"sub":"user-000123","user":"user-000123","email":"user-000123@example.com","groups":["admins","developers","on-call"],"sid":"s-1f3a","name":"Some User"}"#;
+    let payload = PAYLOAD;
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    if let [repeat, operation, count] = arguments.as_slice()
+        && repeat == "repeat"
+    {
+        let count: u32 = count.parse()?;
+        let scalar = NonZeroScalar::try_generate()?;
+        match operation.as_str() {
+            "kG" => {
+                let table = GeneratorTable::<6>::new();
+                for _ in 0..count {
+                    consume(black_box(table.mul(black_box(scalar).as_ref())));
+                }
+            }
+            "sign" => {
+                for _ in 0..count {
+                    consume(black_box(signer.sign(black_box(payload))));
+                }
+            }
+            other => return Err(format!("no operation {other:?}: kG or sign").into()),
+        }
+        return Ok(());
+    }
     let token = signer.sign(payload);
     let (signing_input, _) = token.rsplit_once('.').ok_or("a compact JWS")?;
     let scalar = NonZeroScalar::try_generate()?;
@@ -89,11 +118,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             time(200, || consume(black_box(PrecomputedNonce::generate()))),
         ),
         (
-            "  base-point multiplication k·G (`p256`'s own tables)",
+            "  base-point multiplication k·G, to affine (`p256`'s own tables)",
             time(200, || {
-                consume(black_box(ProjectivePoint::mul_by_generator(
-                    black_box(scalar).as_ref(),
-                )))
+                consume(black_box(
+                    ProjectivePoint::mul_by_generator(black_box(scalar).as_ref()).to_affine(),
+                ))
             }),
         ),
         (
@@ -101,23 +130,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             time(5, || consume(black_box(GeneratorTable::<6>::new()))),
         ),
         (
-            "  k·G from fixed_base.rs's tables, W = 4",
+            "  k·G, to affine, from fixed_base.rs's tables, W = 4",
             time_table::<4>(&scalar),
         ),
         (
-            "  k·G from fixed_base.rs's tables, W = 5",
+            "  k·G, to affine, from fixed_base.rs's tables, W = 5",
             time_table::<5>(&scalar),
         ),
         (
-            "  k·G from fixed_base.rs's tables, W = 6",
+            "  k·G, to affine, from fixed_base.rs's tables, W = 6",
             time_table::<6>(&scalar),
         ),
         (
-            "  k·G from fixed_base.rs's tables, W = 7",
+            "  k·G, to affine, from fixed_base.rs's tables, W = 7",
             time_table::<7>(&scalar),
         ),
         (
-            "  k·G from fixed_base.rs's tables, W = 8",
+            "  k·G, to affine, from fixed_base.rs's tables, W = 8",
             time_table::<8>(&scalar),
         ),
         (

@@ -8,29 +8,46 @@
 //! per digit (`256/W + 1` of them) and no doublings. The price is memory,
 //! `(256/W + 1)·2^(W-1)` affine points, built once per process (per Wasm VM).
 //!
+//! The additions run on `field.rs`'s arithmetic rather than `p256`'s, whose
+//! 64-bit limbs Wasm can only multiply through a 128-bit routine: about
+//! twice as fast in V8 (BENCHMARKS.md, "Field arithmetic for Wasm's
+//! multiplier").
+//!
 //! Constant time in the secret scalar: the digits are computed without
 //! branches or secret-dependent indices, every entry of a row is read for
-//! each digit ([`ConditionallySelectable`]), the sign is applied by a
-//! conditional negation, and the additions are `p256`'s complete formulas
-//! (which handle the identity without branching).
+//! each digit (`subtle`'s conditional selection), the sign is applied by a
+//! conditional negation, the additions are complete formulas, a zero
+//! digit's sum is dropped by conditional selection, and the way back to
+//! affine coordinates inverts with `crypto-bigint`'s constant-time safegcd.
+
+mod field;
+mod point;
 
 use std::sync::OnceLock;
 
 use p256::elliptic_curve::BatchNormalize;
 use p256::elliptic_curve::group::Group as _;
-use p256::elliptic_curve::subtle::{
-    Choice, ConditionallyNegatable as _, ConditionallySelectable as _, ConstantTimeEq as _,
-};
+use p256::elliptic_curve::subtle::{Choice, ConditionallySelectable as _, ConstantTimeEq as _};
 use p256::{AffinePoint, ProjectivePoint, Scalar};
 use zeroize::Zeroize as _;
+
+use point::{Affine, Curve, PackedAffine, Projective};
 
 /// The row width the signer uses: the fastest in V8 of those measured
 /// (BENCHMARKS.md, "A wider fixed-base comb for k·G").
 pub const WINDOW_BITS: usize = 6;
 
 /// `k·G`, constant time in `k`.
-pub fn mul_by_generator(k: &Scalar) -> ProjectivePoint {
+pub fn mul_by_generator(k: &Scalar) -> AffinePoint {
     shared_table().mul(k)
+}
+
+/// `k·G` for each `k`, constant time in each, with one field inversion for
+/// all of them.
+pub fn mul_by_generator_batch<'k>(ks: impl IntoIterator<Item = &'k Scalar>) -> Vec<AffinePoint> {
+    let table = shared_table();
+    let points: Vec<Projective> = ks.into_iter().map(|k| table.mul_projective(k)).collect();
+    table.to_affine(&points)
 }
 
 /// Builds the shared table now if no call has yet: a few milliseconds in V8,
@@ -47,7 +64,8 @@ fn shared_table() -> &'static GeneratorTable<WINDOW_BITS> {
 /// Multiples of the generator for `W`-bit signed digits (`2 ≤ W ≤ 8`).
 pub struct GeneratorTable<const W: usize> {
     /// Row `i`, entry `j - 1`: `j·2^(W·i)·G`, at `i·ROW_LEN + j - 1`.
-    points: Vec<AffinePoint>,
+    points: Vec<PackedAffine>,
+    curve: Curve,
 }
 
 /// The most digits any supported width needs (`W = 2`).
@@ -79,21 +97,43 @@ impl<const W: usize> GeneratorTable<W> {
         // One field inversion for the whole table.
         let points = <ProjectivePoint as BatchNormalize<[ProjectivePoint]>>::batch_normalize(
             projective.as_slice(),
-        );
-        Self { points }
+        )
+        .iter()
+        // j·2^(W·i)·G with j ≤ 2^(W-1) and W·i < 256 + W is never the
+        // identity, as G's order is a 256-bit prime: nothing is dropped.
+        .filter_map(|point| Affine::from_p256(point).map(|point| PackedAffine::new(&point)))
+        .collect();
+        Self {
+            points,
+            curve: Curve::new(),
+        }
     }
 
     /// `k·G`, constant time in `k`.
-    pub fn mul(&self, k: &Scalar) -> ProjectivePoint {
+    pub fn mul(&self, k: &Scalar) -> AffinePoint {
+        self.to_affine(&[self.mul_projective(k)])
+            .pop()
+            .unwrap_or(AffinePoint::IDENTITY)
+    }
+
+    fn mul_projective(&self, k: &Scalar) -> Projective {
         let mut digits = Self::signed_digits(k);
-        let mut sum = ProjectivePoint::IDENTITY;
+        let mut sum = self.curve.identity();
         for (row, digit) in self.points.chunks_exact(Self::ROW_LEN).zip(digits.iter()) {
-            sum += select(row, *digit);
+            let (mut entry, is_zero) = select(row, *digit);
+            let with_entry = self.curve.add_mixed(&sum, &entry);
+            // A zero digit adds the identity, which has no affine form:
+            // the sum stays as it was.
+            sum.conditional_assign(&with_entry, !is_zero);
+            entry.zeroize();
         }
         digits.zeroize();
         sum
     }
 
+    fn to_affine(&self, points: &[Projective]) -> Vec<AffinePoint> {
+        self.curve.normalize(points)
+    }
     /// `k = Σ d_i·2^(W·i)` with every `d_i ∈ [-2^(W-1), 2^(W-1)]`, without
     /// branches on `k`. Entries past [`Self::DIGITS`] are zero.
     fn signed_digits(k: &Scalar) -> [i16; MAX_DIGITS] {
@@ -139,16 +179,21 @@ fn window<const W: usize>(limbs: &[u64; 4], offset: usize) -> u64 {
     bits & ((1 << W) - 1)
 }
 
-/// `digit·P` from a row of `P, 2P, …`, reading every entry.
-fn select(row: &[AffinePoint], digit: i16) -> AffinePoint {
+/// `digit·P` from a row of `P, 2P, …`, reading every entry, and whether the
+/// digit is zero (then the point returned is meaningless).
+fn select(row: &[PackedAffine], digit: i16) -> (Affine, Choice) {
     let sign = digit >> 15; // all ones if negative
     let magnitude = ((digit ^ sign) - sign) as u16;
-    let mut point = AffinePoint::IDENTITY;
+    // Exactly one entry matches a nonzero digit: OR-ing every entry in
+    // under its condition selects it.
+    let mut packed = PackedAffine::default();
     for (multiple, entry) in (1u16..).zip(row) {
-        point.conditional_assign(entry, magnitude.ct_eq(&multiple));
+        packed.or_if(entry, magnitude.ct_eq(&multiple));
     }
+    let mut point = packed.unpack();
+    packed.zeroize();
     point.conditional_negate(Choice::from((sign & 1) as u8));
-    point
+    (point, magnitude.ct_eq(&0))
 }
 
 #[cfg(test)]
@@ -223,7 +268,7 @@ mod tests {
         let table = GeneratorTable::<W>::new();
         for k in multiplied {
             assert_eq!(
-                table.mul(k).to_affine(),
+                table.mul(k),
                 ProjectivePoint::mul_by_generator(k).to_affine(),
                 "W = {W}, k = {k:?}"
             );
@@ -248,13 +293,25 @@ mod tests {
     }
 
     #[test]
-    fn the_shared_table_agrees_with_p256() {
-        for k in edge_scalars().iter().chain(&random_scalars(256)) {
-            assert_eq!(
-                mul_by_generator(k).to_affine(),
-                ProjectivePoint::mul_by_generator(k).to_affine()
-            );
+    fn the_shared_table_agrees_with_p256_one_by_one_and_in_batches() {
+        let scalars: Vec<Scalar> = edge_scalars()
+            .into_iter()
+            .chain(random_scalars(256))
+            .collect();
+        let expected: Vec<AffinePoint> = scalars
+            .iter()
+            .map(|k| ProjectivePoint::mul_by_generator(k).to_affine())
+            .collect();
+        for (k, expected) in scalars.iter().zip(&expected) {
+            assert_eq!(mul_by_generator(k), *expected, "k = {k:?}");
         }
+        // Batches of every small size, the identity (k = 0) among them.
+        for size in [1, 2, 3, 16] {
+            for (ks, expected) in scalars.chunks(size).zip(expected.chunks(size)) {
+                assert_eq!(mul_by_generator_batch(ks), expected);
+            }
+        }
+        assert_eq!(mul_by_generator_batch(&[]), []);
     }
 
     #[test]
@@ -267,7 +324,15 @@ mod tests {
             } else {
                 ProjectivePoint::GENERATOR * Scalar::from(u64::from(digit.unsigned_abs()))
             };
-            assert_eq!(select(row, digit), expected.to_affine(), "digit {digit}");
+            let (point, is_zero) = select(row, digit);
+            assert_eq!(bool::from(is_zero), digit == 0);
+            if digit != 0 {
+                assert_eq!(
+                    Some(point),
+                    Affine::from_p256(&expected.to_affine()),
+                    "digit {digit}"
+                );
+            }
         }
     }
 }

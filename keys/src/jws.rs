@@ -3,15 +3,12 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use p256::ecdsa::{Signature, SigningKey};
-use p256::elliptic_curve::BatchNormalize;
 use p256::elliptic_curve::Curve;
 use p256::elliptic_curve::Field as _;
 use p256::elliptic_curve::Generate as _;
 use p256::elliptic_curve::ff::{BatchInverter, PrimeField as _};
 use p256::elliptic_curve::point::AffineCoordinates as _;
-use p256::{
-    AffinePoint, FieldBytes, NistP256, NonZeroScalar, ProjectivePoint, Scalar, SecretKey, U256,
-};
+use p256::{AffinePoint, FieldBytes, NistP256, NonZeroScalar, Scalar, SecretKey, U256};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroize as _;
@@ -176,10 +173,7 @@ impl PrecomputedNonce {
                 .take(count)
                 .collect(),
         );
-        let points: Vec<ProjectivePoint> =
-            ks.iter().map(|k| fixed_base::mul_by_generator(k)).collect();
-        let affine =
-            <ProjectivePoint as BatchNormalize<[ProjectivePoint]>>::batch_normalize(&points);
+        let affine = fixed_base::mul_by_generator_batch(ks.iter().map(|k| k.as_ref()));
         let mut inverses: Vec<Scalar> = ks.iter().map(|k| *k.as_ref()).collect();
         let mut scratch = vec![Scalar::ZERO; inverses.len()];
         // Every element is nonzero, and both slices have one length.
@@ -196,7 +190,7 @@ impl PrecomputedNonce {
     fn from_k(k: &NonZeroScalar) -> Option<Self> {
         // k is nonzero, so it has an inverse.
         let k_inv = k.as_ref().invert().unwrap_or(Scalar::ZERO);
-        Self::from_parts(k_inv, &fixed_base::mul_by_generator(k).to_affine())
+        Self::from_parts(k_inv, &fixed_base::mul_by_generator(k))
     }
 
     /// `k⁻¹` and `r = x(k·G) mod n`; `None` (with negligible probability)

@@ -1,0 +1,413 @@
+//! Arithmetic modulo P-256's prime, written for Wasm's multiplier.
+//!
+//! `p256`'s field code multiplies 64-bit limbs into 128-bit products. Wasm
+//! has no such instruction, so each product is a call to a 128-bit
+//! multiplication routine built from four 64-bit ones, and a field
+//! multiplication makes sixteen of those calls plus their carries. Here an
+//! element is nine limbs of 29 bits: a product of two limbs is one
+//! `i64.mul`, and nine of them summed stay below 2^62, so a multiplication
+//! is 81 plain multiply-adds with no carries until the end.
+//!
+//! Elements are in Montgomery form with `R = 2^261` (nine limbs) and always
+//! fully reduced: every limb below 2^29 and the value below `p`. Since
+//! `p ≡ -1 mod 2^29`, each Montgomery step's multiplier is the low limb
+//! itself, and adding that multiple of
+//! `p = 2^256 - 2^224 + 2^192 + 2^96 - 1` is five shifted adds: no
+//! multiplications in the reduction.
+//!
+//! Constant time: no branch or memory index depends on a value; carries use
+//! arithmetic shifts and the final subtraction of `p` selects by mask.
+
+use p256::elliptic_curve::bigint::{Odd, U256};
+use p256::elliptic_curve::subtle::{Choice, ConditionallySelectable, ConstantTimeEq as _};
+use zeroize::Zeroize;
+
+const LIMBS: usize = 9;
+const LIMB_BITS: u32 = 29;
+const MASK: i64 = (1 << LIMB_BITS) - 1;
+
+/// `p` in 29-bit limbs, least significant first.
+const P: [i64; LIMBS] = [
+    0x1fff_ffff,
+    0x1fff_ffff,
+    0x1fff_ffff,
+    0x1ff,
+    0,
+    0,
+    0x4_0000,
+    0x1fe0_0000,
+    0xff_ffff,
+];
+
+/// `p` for `crypto-bigint`'s inversion.
+const MODULUS: Odd<U256> =
+    Odd::<U256>::from_be_hex("ffffffff00000001000000000000000000000000ffffffffffffffffffffffff");
+
+/// `R^2 mod p` (`R = 2^261`), which `mul` turns a canonical value into its
+/// Montgomery form with.
+const R_SQUARED: [i64; LIMBS] = [
+    0xc00,
+    0,
+    0x1fff_0000,
+    0x1fdf_ffff,
+    0x1fbf_ffff,
+    0x1fff_ffff,
+    0x1fff_ffff,
+    0x1fff_fffe,
+    0x13,
+];
+
+/// An element of GF(p) in Montgomery form, fully reduced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FieldElement([u32; LIMBS]);
+
+impl FieldElement {
+    pub const ZERO: Self = Self([0; LIMBS]);
+
+    /// From 32 big-endian bytes; `None` unless the value is below `p`.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Option<Self> {
+        let mut plain = limbs_from_bytes(bytes);
+        let canonical = is_below_p(&plain);
+        let element = canonical.then(|| Self::from_limbs(&mul_limbs(&plain, &R_SQUARED)));
+        plain.zeroize();
+        element
+    }
+
+    /// The canonical value as 32 big-endian bytes.
+    pub fn to_bytes(self) -> [u8; 32] {
+        let mut one = [0i64; LIMBS];
+        one[0] = 1;
+        let mut plain = mul_limbs(&self.limbs(), &one);
+        let bytes = limbs_to_bytes(&plain);
+        plain.zeroize();
+        bytes
+    }
+
+    pub fn is_zero(&self) -> Choice {
+        self.0.iter().fold(0u32, |any, limb| any | limb).ct_eq(&0)
+    }
+
+    pub fn mul(&self, other: &Self) -> Self {
+        Self::from_limbs(&mul_limbs(&self.limbs(), &other.limbs()))
+    }
+
+    pub fn add(&self, other: &Self) -> Self {
+        let (a, b) = (self.limbs(), other.limbs());
+        let mut sum = [0i64; LIMBS];
+        for ((s, x), y) in sum.iter_mut().zip(a).zip(b) {
+            *s = x + y;
+        }
+        // Below 2p: one conditional subtraction reduces it.
+        Self::from_limbs(&subtract_p_if_not_below(carry(sum)))
+    }
+
+    pub fn double(&self) -> Self {
+        self.add(self)
+    }
+
+    pub fn sub(&self, other: &Self) -> Self {
+        let (a, b) = (self.limbs(), other.limbs());
+        let mut difference = [0i64; LIMBS];
+        for (((d, x), y), p) in difference.iter_mut().zip(a).zip(b).zip(P) {
+            // a - b + p is in (0, 2p).
+            *d = x - y + p;
+        }
+        Self::from_limbs(&subtract_p_if_not_below(carry(difference)))
+    }
+
+    pub fn neg(&self) -> Self {
+        Self::ZERO.sub(self)
+    }
+
+    /// `1/self` (zero for zero), through `crypto-bigint`'s constant-time
+    /// safegcd, as `p256` inverts: one per `k·G` (or per batch), where an
+    /// exponentiation would cost some 270 multiplications.
+    pub fn invert(&self) -> Self {
+        let mut bytes = self.to_bytes();
+        let value = U256::from_be_slice(&bytes);
+        let inverse = Option::<U256>::from(value.invert_odd_mod(&MODULUS)).unwrap_or(U256::ZERO);
+        bytes.copy_from_slice(&inverse.to_be_bytes());
+        let element = Self::from_bytes(&bytes).unwrap_or(Self::ZERO);
+        bytes.zeroize();
+        element
+    }
+
+    /// Two elements limb by limb in 64-bit words, `self`'s in the low
+    /// halves: what a table row holds, so that reading an entry under a
+    /// mask takes nine words, not eighteen.
+    pub fn pack_with(&self, high: &Self) -> [u64; LIMBS] {
+        let mut words = [0u64; LIMBS];
+        for ((word, low), high) in words.iter_mut().zip(self.0).zip(high.0) {
+            *word = u64::from(low) | (u64::from(high) << 32);
+        }
+        words
+    }
+
+    /// The two elements [`Self::pack_with`] packed, low halves first.
+    pub fn unpack(words: &[u64; LIMBS]) -> (Self, Self) {
+        (
+            Self(words.map(|word| word as u32)),
+            Self(words.map(|word| (word >> 32) as u32)),
+        )
+    }
+
+    fn limbs(&self) -> [i64; LIMBS] {
+        self.0.map(i64::from)
+    }
+
+    /// From limbs that are each below 2^29 (the operations above ensure it).
+    fn from_limbs(limbs: &[i64; LIMBS]) -> Self {
+        Self(limbs.map(|limb| (limb & MASK) as u32))
+    }
+}
+
+impl ConditionallySelectable for FieldElement {
+    fn conditional_select(a: &Self, b: &Self, choice: Choice) -> Self {
+        let mut limbs = [0u32; LIMBS];
+        for ((limb, x), y) in limbs.iter_mut().zip(a.0).zip(b.0) {
+            *limb = u32::conditional_select(&x, &y, choice);
+        }
+        Self(limbs)
+    }
+}
+
+impl Zeroize for FieldElement {
+    fn zeroize(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+/// Montgomery multiplication: `a·b/R mod p`, fully reduced, for fully
+/// reduced `a` and `b`.
+fn mul_limbs(a: &[i64; LIMBS], b: &[i64; LIMBS]) -> [i64; LIMBS] {
+    // Columns of the schoolbook product. Each limb product is below 2^58, a
+    // column's nine below 2^61.2; the reduction below adds less than 2^55
+    // per column and step.
+    let mut t = [0i64; 2 * LIMBS];
+    for (i, x) in a.iter().enumerate() {
+        for (column, y) in t.iter_mut().skip(i).zip(b) {
+            *column += x * y;
+        }
+    }
+    // Nine steps of 29 bits each: add m·p·2^(29i), where m is the low limb
+    // (-1/p ≡ 1 mod 2^29), so that column i becomes zero and its carry goes
+    // up. m·p = m·2^256 - m·2^224 + m·2^192 + m·2^96 - m, and those powers
+    // are 29-bit columns plus a shift: 256 = 8·29 + 24, 224 = 7·29 + 21,
+    // 192 = 6·29 + 18, 96 = 3·29 + 9.
+    for i in 0..LIMBS {
+        // Columns i to i + 8 (all present: t has 2·LIMBS of them).
+        if let Some(
+            [
+                column,
+                next,
+                _,
+                plus_96,
+                _,
+                _,
+                plus_192,
+                minus_224,
+                plus_256,
+                ..,
+            ],
+        ) = t.get_mut(i..)
+        {
+            let m = *column & MASK;
+            *next += (*column - m) >> LIMB_BITS;
+            *plus_96 += m << 9;
+            *plus_192 += m << 18;
+            *minus_224 -= m << 21;
+            *plus_256 += m << 24;
+        }
+    }
+    // (a·b + M·p)/R is below 2p: the upper nine columns, once carried. The
+    // columns are not wiped: wiping would keep them in linear memory, not
+    // in registers, for 9 % of a k·G (BENCHMARKS.md), and `p256`'s own
+    // multiplication leaves its temporaries as well.
+    let mut result = [0i64; LIMBS];
+    result.copy_from_slice(&t[LIMBS..]);
+    subtract_p_if_not_below(carry(result))
+}
+
+/// Carries every limb's excess into the next (arithmetic shifts, so a
+/// negative limb borrows), leaving limbs below 2^29 and the excess in the
+/// top limb, for a nonnegative value below 2^261.
+fn carry(mut limbs: [i64; LIMBS]) -> [i64; LIMBS] {
+    for i in 0..LIMBS - 1 {
+        if let Some([low, high, ..]) = limbs.get_mut(i..) {
+            *high += *low >> LIMB_BITS;
+            *low &= MASK;
+        }
+    }
+    limbs
+}
+
+/// `value - p` if that is not negative, else `value`, for a carried value
+/// below 2p.
+fn subtract_p_if_not_below(value: [i64; LIMBS]) -> [i64; LIMBS] {
+    let mut difference = [0i64; LIMBS];
+    for ((d, v), p) in difference.iter_mut().zip(value).zip(P) {
+        *d = v - p;
+    }
+    let difference = carry(difference);
+    // All ones if value < p (the difference's top limb went negative).
+    let keep = difference[LIMBS - 1] >> 63;
+    let mut result = [0i64; LIMBS];
+    for ((r, v), d) in result.iter_mut().zip(value).zip(difference) {
+        *r = (v & keep) | (d & !keep);
+    }
+    result
+}
+
+fn is_below_p(limbs: &[i64; LIMBS]) -> bool {
+    let mut difference = [0i64; LIMBS];
+    for ((d, v), p) in difference.iter_mut().zip(limbs).zip(P) {
+        *d = v - p;
+    }
+    carry(difference)[LIMBS - 1] < 0
+}
+
+fn limbs_from_bytes(bytes: &[u8; 32]) -> [i64; LIMBS] {
+    let mut limbs = [0i64; LIMBS];
+    // Bit k of the value is bit k % 8 of byte 31 - k / 8.
+    for (index, byte) in bytes.iter().rev().enumerate() {
+        let bit = index * 8;
+        let (limb, shift) = (bit / LIMB_BITS as usize, bit % LIMB_BITS as usize);
+        let byte = i64::from(*byte);
+        if let Some([low, rest @ ..]) = limbs.get_mut(limb..) {
+            *low |= (byte << shift) & MASK;
+            // The byte's top bits, when it straddles two limbs (never past
+            // the last: bit 255 is in limb 8).
+            if let (true, Some(high)) = (shift + 8 > LIMB_BITS as usize, rest.first_mut()) {
+                *high |= byte >> (LIMB_BITS as usize - shift);
+            }
+        }
+    }
+    limbs
+}
+
+fn limbs_to_bytes(limbs: &[i64; LIMBS]) -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    for (index, byte) in bytes.iter_mut().rev().enumerate() {
+        let bit = index * 8;
+        let (limb, shift) = (bit / LIMB_BITS as usize, bit % LIMB_BITS as usize);
+        let mut value = limbs.get(limb).map_or(0, |low| low >> shift);
+        if shift + 8 > LIMB_BITS as usize {
+            value |= limbs
+                .get(limb + 1)
+                .map_or(0, |high| high << (LIMB_BITS as usize - shift));
+        }
+        *byte = (value & 0xff) as u8;
+    }
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p256::elliptic_curve::bigint::NonZero;
+
+    fn p() -> NonZero<U256> {
+        MODULUS.into_nz()
+    }
+
+    fn uint(hex: &str) -> U256 {
+        U256::from_be_hex(hex)
+    }
+
+    fn bytes(value: &U256) -> [u8; 32] {
+        let mut bytes = [0u8; 32];
+        bytes.copy_from_slice(&value.to_be_bytes());
+        bytes
+    }
+
+    fn element(value: &U256) -> FieldElement {
+        FieldElement::from_bytes(&bytes(value)).unwrap()
+    }
+
+    /// Values where limb arithmetic goes wrong first: zero, one, the top of
+    /// the field, every limb at its largest, single bits at limb
+    /// boundaries, and the powers p is made of.
+    fn edge_values() -> Vec<U256> {
+        let p = *MODULUS.as_ref();
+        let mut values = vec![
+            U256::ZERO,
+            U256::ONE,
+            U256::from_u64(2),
+            U256::from_u64(3),
+            p.wrapping_sub(&U256::ONE),
+            p.wrapping_sub(&U256::from_u64(2)),
+            // 2^256 - 2^224 - 1: every bit below 224.
+            uint("fffffffeffffffffffffffffffffffffffffffffffffffffffffffffffffffff"),
+            uint("00000000ffffffffffffffffffffffffffffffffffffffffffffffffffffffff"),
+            uint("ffffffff00000000ffffffffffffffffffffffffffffffffffffffffffffffff"),
+            uint("ffffffff00000000000000000000000000000000000000000000000000000000"),
+            uint("5555555555555555555555555555555555555555555555555555555555555555"),
+            uint("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+        ];
+        for bit in [28, 29, 57, 58, 95, 96, 191, 192, 223, 224, 231, 232, 255] {
+            let power = U256::ONE.shl(bit);
+            values.push(power);
+            values.push(power.wrapping_sub(&U256::ONE));
+        }
+        values.retain(|value| value < &p);
+        assert_eq!(values.len(), 38, "every edge value is below p");
+        values
+    }
+
+    fn random_values(count: usize) -> Vec<U256> {
+        let p = *MODULUS.as_ref();
+        let mut values = Vec::new();
+        while values.len() < count {
+            let mut bytes = [0u8; 32];
+            getrandom::fill(&mut bytes).unwrap();
+            let value = U256::from_be_slice(&bytes);
+            if value < p {
+                values.push(value);
+            }
+        }
+        values
+    }
+
+    #[test]
+    fn arithmetic_agrees_with_crypto_bigint_on_edge_and_random_values() {
+        let mut values = edge_values();
+        values.extend(random_values(64));
+        for a in &values {
+            let x = element(a);
+            assert_eq!(x.to_bytes(), bytes(a), "round trip of {a}");
+            // Elements compare limb by limb, so these also check that every
+            // result is fully reduced.
+            assert_eq!(x.neg(), element(&U256::ZERO.sub_mod(a, &p())));
+            assert_eq!(bool::from(x.is_zero()), a == &U256::ZERO);
+            let inverse = Option::<U256>::from(a.invert_odd_mod(&MODULUS)).unwrap_or(U256::ZERO);
+            assert_eq!(x.invert(), element(&inverse), "1/{a}");
+            for b in &values {
+                let y = element(b);
+                assert_eq!(x.mul(&y), element(&a.mul_mod(b, &p())), "{a}·{b}");
+                assert_eq!(x.add(&y), element(&a.add_mod(b, &p())), "{a}+{b}");
+                assert_eq!(x.sub(&y), element(&a.sub_mod(b, &p())), "{a}-{b}");
+            }
+        }
+    }
+
+    #[test]
+    fn only_values_below_p_are_elements() {
+        let p = *MODULUS.as_ref();
+        for above in [
+            p,
+            p.wrapping_add(&U256::ONE),
+            U256::MAX,
+            uint("ffffffff00000001000000000000000000000001000000000000000000000000"),
+        ] {
+            assert_eq!(FieldElement::from_bytes(&bytes(&above)), None, "{above}");
+        }
+        assert!(FieldElement::from_bytes(&bytes(&p.wrapping_sub(&U256::ONE))).is_some());
+    }
+
+    #[test]
+    fn select_takes_the_chosen_element() {
+        let (a, b) = (element(&U256::ONE), element(&U256::from_u64(7)));
+        assert_eq!(FieldElement::conditional_select(&a, &b, Choice::from(0)), a);
+        assert_eq!(FieldElement::conditional_select(&a, &b, Choice::from(1)), b);
+    }
+}

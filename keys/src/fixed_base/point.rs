@@ -1,0 +1,209 @@
+//! P-256 points over [`FieldElement`]: just what the comb needs, a complete
+//! mixed addition and the way back to `p256`'s points.
+
+use p256::elliptic_curve::sec1::{FromSec1Point as _, Sec1Point, ToSec1Point as _};
+use p256::elliptic_curve::subtle::{Choice, ConditionallySelectable};
+use p256::{AffinePoint, NistP256};
+use zeroize::Zeroize;
+
+use super::field::FieldElement;
+
+/// The curve's `b`, big-endian.
+const B: [u8; 32] = [
+    0x5a, 0xc6, 0x35, 0xd8, 0xaa, 0x3a, 0x93, 0xe7, 0xb3, 0xeb, 0xbd, 0x55, 0x76, 0x98, 0x86, 0xbc,
+    0x65, 0x1d, 0x06, 0xb0, 0xcc, 0x53, 0xb0, 0xf6, 0x3b, 0xce, 0x3c, 0x3e, 0x27, 0xd2, 0x60, 0x4b,
+];
+
+/// A point other than the identity, in affine coordinates.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Affine {
+    x: FieldElement,
+    y: FieldElement,
+}
+
+impl Affine {
+    /// `None` for the identity, which has no affine coordinates.
+    pub fn from_p256(point: &AffinePoint) -> Option<Self> {
+        let encoded = point.to_sec1_point(false);
+        let coordinate = |bytes: Option<&p256::FieldBytes>| {
+            let bytes: &[u8; 32] = bytes?.as_slice().try_into().ok()?;
+            FieldElement::from_bytes(bytes)
+        };
+        Some(Self {
+            x: coordinate(encoded.x())?,
+            y: coordinate(encoded.y())?,
+        })
+    }
+
+    pub fn conditional_negate(&mut self, choice: Choice) {
+        let negated = self.y.neg();
+        self.y.conditional_assign(&negated, choice);
+    }
+}
+
+/// An [`Affine`] as a table row holds it (see [`FieldElement::pack_with`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PackedAffine([u64; 9]);
+
+impl PackedAffine {
+    pub fn new(point: &Affine) -> Self {
+        Self(point.x.pack_with(&point.y))
+    }
+
+    pub fn unpack(&self) -> Affine {
+        let (x, y) = FieldElement::unpack(&self.0);
+        Affine { x, y }
+    }
+
+    /// ORs `other` in if `choice` is set, in constant time: over an
+    /// all-zero point, a copy of `other` or nothing.
+    pub fn or_if(&mut self, other: &Self, choice: Choice) {
+        let mask = 0u64.wrapping_sub(u64::from(choice.unwrap_u8()));
+        for (word, other) in self.0.iter_mut().zip(other.0) {
+            *word |= other & mask;
+        }
+    }
+}
+
+impl Zeroize for PackedAffine {
+    fn zeroize(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl Zeroize for Affine {
+    fn zeroize(&mut self) {
+        self.x.zeroize();
+        self.y.zeroize();
+    }
+}
+
+/// A point in homogeneous projective coordinates `(X : Y : Z)`,
+/// `x = X/Z`, `y = Y/Z`; the identity is `(0 : 1 : 0)`.
+#[derive(Clone, Copy, Debug)]
+pub struct Projective {
+    x: FieldElement,
+    y: FieldElement,
+    z: FieldElement,
+}
+
+/// Per-table constants of the addition formula.
+#[derive(Clone, Copy, Debug)]
+pub struct Curve {
+    b: FieldElement,
+    one: FieldElement,
+}
+
+impl Curve {
+    pub fn new() -> Self {
+        let mut one = [0u8; 32];
+        one[31] = 1;
+        // Both are below p, so neither default is ever taken (the tests
+        // against `p256` would fail if one were).
+        Self {
+            b: FieldElement::from_bytes(&B).unwrap_or_default(),
+            one: FieldElement::from_bytes(&one).unwrap_or_default(),
+        }
+    }
+
+    pub fn identity(&self) -> Projective {
+        Projective {
+            x: FieldElement::ZERO,
+            y: self.one,
+            z: FieldElement::ZERO,
+        }
+    }
+
+    /// `p + q`, complete for every `p` (the identity and `p = ±q`
+    /// included): Renes, Costello and Batina, "Complete addition formulas
+    /// for prime order elliptic curves" (2016), Algorithm 5, mixed addition
+    /// for `a = -3`. 13 multiplications.
+    pub fn add_mixed(&self, p: &Projective, q: &Affine) -> Projective {
+        let xx = p.x.mul(&q.x);
+        let yy = p.y.mul(&q.y);
+        let xy_cross = p.x.add(&p.y).mul(&q.x.add(&q.y)).sub(&xx.add(&yy));
+        let yz_cross = q.y.mul(&p.z).add(&p.y);
+        let xz_cross = q.x.mul(&p.z).add(&p.x);
+
+        let bz3 = triple(&xz_cross.sub(&self.b.mul(&p.z)));
+        let yy_minus_bz3 = yy.sub(&bz3);
+        let yy_plus_bz3 = yy.add(&bz3);
+        let z3 = triple(&p.z);
+        let bxz3 = triple(&self.b.mul(&xz_cross).sub(&z3).sub(&xx));
+        let xx3_minus_z3 = triple(&xx).sub(&z3);
+
+        Projective {
+            x: yy_plus_bz3.mul(&xy_cross).sub(&yz_cross.mul(&bxz3)),
+            y: yy_plus_bz3.mul(&yy_minus_bz3).add(&xx3_minus_z3.mul(&bxz3)),
+            z: yy_minus_bz3
+                .mul(&yz_cross)
+                .add(&xy_cross.mul(&xx3_minus_z3)),
+        }
+    }
+
+    /// The same points in affine form, for `p256`, with one inversion for
+    /// all of them (Montgomery's trick). The identity comes back as
+    /// `p256`'s identity.
+    pub fn normalize(&self, points: &[Projective]) -> Vec<AffinePoint> {
+        // With the identity's Z = 0 taken as 1, every Z is invertible.
+        let zs: Vec<FieldElement> = points
+            .iter()
+            .map(|point| FieldElement::conditional_select(&point.z, &self.one, point.z.is_zero()))
+            .collect();
+        // prefix[i] = z_0·…·z_(i-1)
+        let mut prefix = Vec::with_capacity(zs.len());
+        let mut product = self.one;
+        for z in &zs {
+            prefix.push(product);
+            product = product.mul(z);
+        }
+        let mut inverse = product.invert();
+        let mut affine = vec![AffinePoint::IDENTITY; points.len()];
+        for (index, point) in points.iter().enumerate().rev() {
+            let (Some(z), Some(before), Some(out)) =
+                (zs.get(index), prefix.get(index), affine.get_mut(index))
+            else {
+                continue;
+            };
+            // inverse = 1/(z_0·…·z_index), so this is 1/z_index.
+            let z_inverse = inverse.mul(before);
+            inverse = inverse.mul(z);
+            // The identity stays `p256`'s identity. Whether a point is the
+            // identity is no secret (it is for k = 0 only), so this may
+            // branch.
+            if bool::from(point.z.is_zero()) {
+                continue;
+            }
+            let encoded = Sec1Point::<NistP256>::from_affine_coordinates(
+                &point.x.mul(&z_inverse).to_bytes().into(),
+                &point.y.mul(&z_inverse).to_bytes().into(),
+                false,
+            );
+            // A point off the curve would be a bug in the arithmetic above,
+            // which the tests against `p256` would catch; `p256` checks
+            // the curve equation here, and such a point would stay the
+            // identity.
+            if let Some(decoded) =
+                Option::<AffinePoint>::from(AffinePoint::from_sec1_point(&encoded))
+            {
+                *out = decoded;
+            }
+        }
+        inverse.zeroize();
+        affine
+    }
+}
+
+fn triple(value: &FieldElement) -> FieldElement {
+    value.double().add(value)
+}
+
+impl ConditionallySelectable for Projective {
+    fn conditional_select(a: &Self, b: &Self, choice: Choice) -> Self {
+        Self {
+            x: FieldElement::conditional_select(&a.x, &b.x, choice),
+            y: FieldElement::conditional_select(&a.y, &b.y, choice),
+            z: FieldElement::conditional_select(&a.z, &b.z, choice),
+        }
+    }
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Instructions per operation of a signature's parts in Node's V8, counted by
+# callgrind (keys/examples/signing_cost.rs's `repeat` mode): reproducible on
+# a busy machine where `make bench-signing`'s timings move by tens of
+# percent. Each count is the difference between runs of 100 and 1,100
+# operations, so start-up and compilation cancel; V8 runs without Liftoff
+# and single-threaded, as in module-instructions.sh.
+#
+#   signing-instructions.sh [signing_cost.wasm]
+# OPERATIONS picks the operations (default: kG sign).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+example=${1:-$root/target/wasm32-wasip1/release/examples/signing_cost.wasm}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+instructions() { # OPERATION COUNT
+  valgrind --tool=callgrind --callgrind-out-file="$work/cg" \
+    node --no-warnings --no-liftoff --single-threaded \
+    "$root/tests/scripts/wasi-run.mjs" "$example" repeat "$@" > /dev/null 2>&1
+  sed -n 's/^summary: //p; s/^totals: //p' "$work/cg" | head -1
+}
+
+echo "| operation | instructions |"
+echo "|---|---:|"
+for operation in ${OPERATIONS:-kG sign}; do
+  few=$(instructions "$operation" 100)
+  many=$(instructions "$operation" 1100)
+  echo "| $operation | $(((many - few) / 1000)) |"
+done
