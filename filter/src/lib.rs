@@ -63,9 +63,10 @@ const NONCES_PER_TICK: usize = 1;
 /// then signing takes the 64 that are ready (the queue's, with a producer),
 /// and past them signs as it would without: at most the 100 nonces a second
 /// of 10 ms ticks would have added are missed, once per burst after idle.
-/// The producer keeps [`NONCE_TICK`]: workers drain its queue on requests
-/// without waking it, and at 100 ms while full, a burst under load found
-/// the queue empty before it noticed (27 of 400 signatures in
+/// The producer, too, ticks once a second while its queue is full; workers
+/// that take a batch wake it (`nonce_queue`'s wake-up queue), since
+/// without that, a burst under load found the queue empty before a 100 ms
+/// tick noticed (27 of 400 signatures in
 /// `caches::nonces_from_the_main_thread_producer_*` in CI).
 const IDLE_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -596,7 +597,14 @@ impl RootContext for SignedHeadersRoot {
     /// tick holds it up for longer than one signature would.
     fn on_tick(&mut self) {
         if let Some(producer) = &mut self.nonce_producer {
-            producer.on_tick(NONCE_TICK);
+            let period = if producer.on_tick(NONCE_TICK) {
+                IDLE_TICK
+            } else {
+                NONCE_TICK
+            };
+            if let Err(status) = self.set_tick(period) {
+                log::warn!("signed-headers: nonce producer: cannot set the timer: {status:?}");
+            }
             return;
         }
         let Some(plugin) = &self.plugin else {
@@ -624,6 +632,19 @@ impl RootContext for SignedHeadersRoot {
         };
         drop(tokens);
         self.set_worker_tick(period);
+    }
+
+    /// A worker took nonces from the producer's queue: top it up at the
+    /// 10 ms tick again.
+    fn on_queue_ready(&mut self, queue_id: u32) {
+        let Some(producer) = &mut self.nonce_producer else {
+            return;
+        };
+        if producer.on_wake(queue_id)
+            && let Err(status) = self.set_tick(NONCE_TICK)
+        {
+            log::warn!("signed-headers: nonce producer: cannot set the timer: {status:?}");
+        }
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {

@@ -10,8 +10,8 @@ use signed_headers_keys::PrecomputedNonce;
 use zeroize::Zeroizing;
 
 use crate::nonce_queue::{
-    Backlog, Pacer, ProducerSettings, QUEUE_NAME, TAKEN_KEY, decode_batch, decode_taken,
-    encode_batch, encode_taken,
+    Backlog, Pacer, ProducerSettings, QUEUE_NAME, TAKEN_KEY, WAKE_QUEUE_NAME, decode_batch,
+    decode_taken, encode_batch, encode_taken,
 };
 use crate::{define_counter, increment_counter};
 
@@ -33,6 +33,8 @@ fn read_taken() -> (u64, Option<u32>) {
 pub struct NonceProducer {
     settings: ProducerSettings,
     queue: u32,
+    /// Where workers say they took a batch (see [`Self::on_wake`]).
+    wake_queue: u32,
     backlog: Backlog,
     pacer: Pacer,
     random_failure_logged: bool,
@@ -41,6 +43,10 @@ pub struct NonceProducer {
 
 impl NonceProducer {
     pub fn start(settings: ProducerSettings) -> Result<Self, String> {
+        // The wake-up queue first: a worker that finds the nonce queue
+        // looks for this one at once.
+        let wake_queue = hostcalls::register_shared_queue(WAKE_QUEUE_NAME)
+            .map_err(|status| format!("cannot register the wake-up queue: {status:?}"))?;
         let queue = hostcalls::register_shared_queue(QUEUE_NAME)
             .map_err(|status| format!("cannot register the nonce queue: {status:?}"))?;
         let (taken, cas) = read_taken();
@@ -59,6 +65,7 @@ impl NonceProducer {
         Ok(Self {
             settings,
             queue,
+            wake_queue,
             backlog: Backlog::new(taken),
             pacer: Pacer::default(),
             random_failure_logged: false,
@@ -66,16 +73,30 @@ impl NonceProducer {
         })
     }
 
+    /// Whether `queue_id` is the wake-up queue, which it then empties: a
+    /// worker took nonces, so the producer should tick often again.
+    pub fn on_wake(&mut self, queue_id: u32) -> bool {
+        if queue_id != self.wake_queue {
+            return false;
+        }
+        while let Ok(Some(_)) = hostcalls::dequeue_shared_queue(self.wake_queue) {}
+        true
+    }
+
     /// Tops the queue up, a batch at a time, for at most the configured
-    /// share of `tick`.
-    pub fn on_tick(&mut self, tick: Duration) {
+    /// share of `tick`. `true` if the queue was full: nothing to do until a
+    /// worker takes nonces.
+    pub fn on_tick(&mut self, tick: Duration) -> bool {
         let budget = tick * u32::try_from(self.settings.main_thread_percent).unwrap_or(50) / 100;
-        let Ok(started) = hostcalls::get_current_time() else {
-            return;
-        };
-        let since_start = |now: SystemTime| now.duration_since(started).unwrap_or(Duration::MAX);
         let (taken, _) = read_taken();
         let mut missing = self.backlog.missing(self.settings.queue_depth, taken);
+        if missing == 0 {
+            return true;
+        }
+        let Ok(started) = hostcalls::get_current_time() else {
+            return false;
+        };
+        let since_start = |now: SystemTime| now.duration_since(started).unwrap_or(Duration::MAX);
         let mut now = started;
         loop {
             let size = self.pacer.next_batch(
@@ -84,7 +105,7 @@ impl NonceProducer {
                 now == started,
             );
             if size == 0 {
-                return;
+                return false;
             }
             let batch = PrecomputedNonce::generate_batch(size);
             if batch.is_empty() {
@@ -92,19 +113,19 @@ impl NonceProducer {
                     self.random_failure_logged = true;
                     log::warn!("signed-headers: nonce producer: random source unavailable");
                 }
-                return;
+                return false;
             }
             if let Err(status) =
                 hostcalls::enqueue_shared_queue(self.queue, Some(&encode_batch(&batch)))
             {
                 log::warn!("signed-headers: nonce producer: cannot queue: {status:?}");
-                return;
+                return false;
             }
             self.backlog.queued(batch.len());
             increment_counter(self.queued_metric, batch.len());
             missing = missing.saturating_sub(batch.len());
             let Ok(after) = hostcalls::get_current_time() else {
-                return;
+                return false;
             };
             self.pacer
                 .observe(batch.len(), after.duration_since(now).unwrap_or_default());
@@ -117,6 +138,8 @@ impl NonceProducer {
 pub struct NonceQueueClient {
     vm_id: String,
     queue: Cell<Option<u32>>,
+    /// The producer's wake-up queue, found with `queue`.
+    wake_queue: Cell<Option<u32>>,
     ticks_until_lookup: Cell<u32>,
     taken_metric: Option<u32>,
 }
@@ -131,6 +154,7 @@ impl NonceQueueClient {
         Self {
             vm_id,
             queue: Cell::new(None),
+            wake_queue: Cell::new(None),
             ticks_until_lookup: Cell::new(0),
             taken_metric: define_counter("signed_headers.queued_nonces_taken"),
         }
@@ -150,6 +174,12 @@ impl NonceQueueClient {
         if let Ok(Some(queue)) = hostcalls::resolve_shared_queue(&self.vm_id, QUEUE_NAME) {
             log::debug!("signed-headers: taking nonces from the main thread's queue");
             self.queue.set(Some(queue));
+            // Registered before the nonce queue, so present with it.
+            self.wake_queue.set(
+                hostcalls::resolve_shared_queue(&self.vm_id, WAKE_QUEUE_NAME)
+                    .ok()
+                    .flatten(),
+            );
         }
     }
 
@@ -173,6 +203,11 @@ impl NonceQueueClient {
         // Count the whole entry as taken: it left the queue either way.
         add_taken(entry.len() / PrecomputedNonce::BYTES);
         increment_counter(self.taken_metric, nonces.len());
+        if let Some(wake_queue) = self.wake_queue.get() {
+            // Best effort: without it the producer still tops up within a
+            // second.
+            let _ = hostcalls::enqueue_shared_queue(wake_queue, Some(&[1]));
+        }
         nonces
     }
 }

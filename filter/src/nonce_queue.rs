@@ -12,6 +12,12 @@
 //! what it queued, the workers add what they take to a shared-data counter
 //! ([`TAKEN_KEY`]), and the producer tops the difference up to its depth.
 //!
+//! A producer whose queue is full has nothing to do and ticks only once a
+//! second. Workers that take a batch wake it through a second queue it
+//! registered ([`WAKE_QUEUE_NAME`]): Envoy calls the producer's
+//! `on_queue_ready` on the main thread, and it ticks every 10 ms again
+//! until the queue is full.
+//!
 //! Every nonce leaves the queue once (Envoy pops it under a lock) and is
 //! used for one signature. The queue is as secret as the signing key: a
 //! nonce and a signature made with it give the key away. Shared queues and
@@ -28,6 +34,9 @@ use crate::config::{ConfigError, field_error, in_range};
 
 /// The queue's name; the version changes if the entry format does.
 pub const QUEUE_NAME: &str = "signed-headers.nonces.v1";
+/// The queue workers write to after taking a batch, to wake the producer
+/// (each entry one byte, meaning nothing).
+pub const WAKE_QUEUE_NAME: &str = "signed-headers.nonces.v1.wake";
 /// Shared-data key of how many nonces the workers took (u64, little endian).
 pub const TAKEN_KEY: &str = "signed-headers.nonces.v1.taken";
 /// Nonces per queue entry.

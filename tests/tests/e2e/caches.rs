@@ -184,12 +184,34 @@ fn nonces_precomputed_between_requests_sign_tokens_that_verify() {
     assert!(precomputed() >= 1);
 }
 
-/// Ticks the filter's root contexts got so far (Envoy's wasm trace lines).
-fn ticks(bed: &TestBed) -> usize {
+/// Calls of `callback` (e.g. `proxy_on_tick`) into the filter's VMs so far
+/// (Envoy's wasm trace lines).
+fn host_calls(bed: &TestBed, callback: &str) -> usize {
     bed.envoy
         .flushed_log()
-        .matches("[host->vm] proxy_on_tick(")
+        .matches(&format!("[host->vm] {callback}("))
         .count()
+}
+
+/// The window idle ticks are counted over: once a second, at most 4 a VM.
+const TICK_WINDOW: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Ticks the filter's root contexts get in the next [`TICK_WINDOW`].
+fn ticks_in_window(bed: &TestBed) -> usize {
+    let before = host_calls(bed, "proxy_on_tick");
+    std::thread::sleep(TICK_WINDOW);
+    host_calls(bed, "proxy_on_tick") - before
+}
+
+/// Asserts that the next [`TICK_WINDOW`] has at most `most` ticks, and at
+/// least one (with none in the log, the count would prove nothing).
+fn assert_idle(bed: &TestBed, most: usize, when: &str) {
+    let ticks = ticks_in_window(bed);
+    assert!(ticks <= most, "{ticks} ticks in {TICK_WINDOW:?} {when}");
+    assert!(
+        ticks >= 1,
+        "no tick in the log {when}: this test would prove nothing"
+    );
 }
 
 #[test]
@@ -203,42 +225,27 @@ fn a_worker_with_a_full_nonce_pool_ticks_once_a_second_until_signing_uses_it() {
     );
     // Once every pool is full, each VM ticks once a second; signatures that
     // use nonces bring back the 10 ms tick until they are replaced.
-    let window = std::time::Duration::from_secs(3);
-    let ticks_in_window = || {
-        let before = ticks(&bed);
-        std::thread::sleep(window);
-        ticks(&bed) - before
-    };
     // At most 4 ticks in 3 s (were 300) for each worker's VM and for the
     // main thread's copy of the filter (Envoy configures it too).
     let idle_most = (bed.envoy.concurrency() + 1) * 4;
     // 64 ticks of 10 ms fill a worker's pool.
     std::thread::sleep(std::time::Duration::from_secs(2));
-    let idle = ticks_in_window();
-    assert!(idle <= idle_most, "{idle} ticks in {window:?} while idle");
-    assert!(
-        idle >= 1,
-        "no tick in the log: this test would prove nothing"
-    );
+    assert_idle(&bed, idle_most, "while idle");
 
     let verifier = bed.jwks_verifier();
     let token = bed.idp.token_for("alice");
     for _ in 0..100 {
         verified_assertion(&bed, &verifier, &token);
     }
-    let refilling = ticks_in_window();
+    let refilling = ticks_in_window(&bed);
     assert!(
         refilling > idle_most,
-        "{refilling} ticks in {window:?} after 100 signatures used 100 nonces"
+        "{refilling} ticks in {TICK_WINDOW:?} after 100 signatures used 100 nonces"
     );
     // Refilled (100 ticks, spread over the workers), with room for a slow
     // machine, before counting again.
     std::thread::sleep(std::time::Duration::from_secs(2));
-    let idle_again = ticks_in_window();
-    assert!(
-        idle_again <= idle_most,
-        "{idle_again} ticks in {window:?} once refilled"
-    );
+    assert_idle(&bed, idle_most, "once refilled");
 }
 
 /// The `r` half of an ES256 signature: two signatures sharing it used one
@@ -252,26 +259,72 @@ fn signature_r(token: &str) -> Vec<u8> {
     bytes[..32].to_vec()
 }
 
-#[test]
-fn nonces_from_the_main_thread_producer_sign_every_token_once() {
-    const DEPTH: u64 = 64;
-    const QUEUED: &str = "wasmcustom.signed_headers.nonces_queued";
-    const TAKEN: &str = "wasmcustom.signed_headers.queued_nonces_taken";
-    let bed = TestBed::start_with(
+const QUEUED: &str = "wasmcustom.signed_headers.nonces_queued";
+const TAKEN: &str = "wasmcustom.signed_headers.queued_nonces_taken";
+
+/// Waits up to 15 s for `done`, failing with `what`.
+fn wait_for(what: &str, done: &dyn Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// A test bed whose filter signs every request, with a nonce producer
+/// keeping `depth` nonces queued.
+fn producer_bed(depth: u64, log_level: &str) -> TestBed {
+    TestBed::start_with(
         &EnvoyOptions::with_filter_config(&config_with_key(
             &signing_bundle(),
             json!({"token_cache_entries": 0}),
         ))
-        .nonce_producer(&json!({"nonce_producer": {"queue_depth": DEPTH}})),
-    );
+        .nonce_producer(&json!({"nonce_producer": {"queue_depth": depth}}))
+        .log_level(log_level),
+    )
+}
+
+#[test]
+fn an_idle_nonce_producer_ticks_once_a_second_until_workers_take_its_nonces() {
+    const DEPTH: u64 = 64;
+    let bed = producer_bed(DEPTH, "trace");
     let stat = |name: &str| bed.envoy.stats().get(name).copied().unwrap_or(0);
-    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-        while !done() {
-            assert!(std::time::Instant::now() < deadline, "{what}");
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-    };
+    let wake_ups = || host_calls(&bed, "proxy_on_queue_ready");
+    // Each worker's VM, the main thread's copy of the filter and the
+    // producer: at most 4 ticks each in 3 s once idle (the producer alone
+    // ticked 300 times before it could sleep).
+    let idle_most = (bed.envoy.concurrency() + 2) * 4;
+    wait_for("the producer never filled its queue", &|| {
+        stat(QUEUED).saturating_sub(stat(TAKEN)) == DEPTH
+    });
+    // The workers' pools fill at 10 ms ticks, from the queue or themselves;
+    // the queue is topped up again after.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_idle(&bed, idle_most, "while idle");
+
+    let verifier = bed.jwks_verifier();
+    let token = bed.idp.token_for("alice");
+    let woken_before = wake_ups();
+    for _ in 0..200 {
+        verified_assertion(&bed, &verifier, &token);
+    }
+    assert!(stat(TAKEN) > 0, "no worker took queued nonces");
+    assert!(
+        wake_ups() > woken_before,
+        "workers took nonces without waking the producer"
+    );
+    wait_for("the producer did not top its queue up", &|| {
+        stat(QUEUED).saturating_sub(stat(TAKEN)) == DEPTH
+    });
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_idle(&bed, idle_most, "once the queue was full again");
+}
+
+#[test]
+fn nonces_from_the_main_thread_producer_sign_every_token_once() {
+    const DEPTH: u64 = 64;
+    let bed = producer_bed(DEPTH, "info");
+    let stat = |name: &str| bed.envoy.stats().get(name).copied().unwrap_or(0);
     // The producer fills the queue; the workers top their pools up from it.
     wait_for("the producer never queued nonces", &|| {
         stat(QUEUED) >= DEPTH
