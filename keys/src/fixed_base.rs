@@ -134,6 +134,7 @@ impl<const W: usize> GeneratorTable<W> {
     fn to_affine(&self, points: &[Projective]) -> Vec<AffinePoint> {
         self.curve.normalize(points)
     }
+
     /// `k = Σ d_i·2^(W·i)` with every `d_i ∈ [-2^(W-1), 2^(W-1)]`, without
     /// branches on `k`. Entries past [`Self::DIGITS`] are zero.
     fn signed_digits(k: &Scalar) -> [i16; MAX_DIGITS] {
