@@ -526,6 +526,14 @@ impl SignedHeadersRoot {
         }
     }
 
+    /// [`Self::set_tick`] for the running producer: without a new period
+    /// it keeps the one it had (a 1 s tick still tops the queue up).
+    fn set_producer_tick(&mut self, period: std::time::Duration) {
+        if let Err(status) = self.set_tick(period) {
+            log::warn!("signed-headers: nonce producer: cannot set the timer: {status:?}");
+        }
+    }
+
     fn start_nonce_producer(&mut self, settings: ProducerSettings) -> bool {
         match NonceProducer::start(settings) {
             Ok(producer) => {
@@ -602,9 +610,7 @@ impl RootContext for SignedHeadersRoot {
             } else {
                 NONCE_TICK
             };
-            if let Err(status) = self.set_tick(period) {
-                log::warn!("signed-headers: nonce producer: cannot set the timer: {status:?}");
-            }
+            self.set_producer_tick(period);
             return;
         }
         let Some(plugin) = &self.plugin else {
@@ -640,10 +646,8 @@ impl RootContext for SignedHeadersRoot {
         let Some(producer) = &mut self.nonce_producer else {
             return;
         };
-        if producer.on_wake(queue_id)
-            && let Err(status) = self.set_tick(NONCE_TICK)
-        {
-            log::warn!("signed-headers: nonce producer: cannot set the timer: {status:?}");
+        if producer.on_wake(queue_id) {
+            self.set_producer_tick(NONCE_TICK);
         }
     }
 

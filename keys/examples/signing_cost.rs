@@ -72,7 +72,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let scalar = NonZeroScalar::try_generate()?;
         match operation.as_str() {
             "kG" => {
-                let table = GeneratorTable::<6>::new();
+                let table =
+                    GeneratorTable::<{ signed_headers_keys::fixed_base::WINDOW_BITS }>::new();
                 for _ in 0..count {
                     consume(black_box(table.mul(black_box(scalar).as_ref())));
                 }

@@ -241,15 +241,21 @@ fn carry(mut limbs: [i64; LIMBS]) -> [i64; LIMBS] {
     limbs
 }
 
-/// `value - p` if that is not negative, else `value`, for a carried value
-/// below 2p.
-fn subtract_p_if_not_below(value: [i64; LIMBS]) -> [i64; LIMBS] {
+/// `value - p`, carried: negative (its top limb below zero) exactly when
+/// `value < p`.
+fn minus_p(value: &[i64; LIMBS]) -> [i64; LIMBS] {
     let mut difference = [0i64; LIMBS];
     for ((d, v), p) in difference.iter_mut().zip(value).zip(P) {
         *d = v - p;
     }
-    let difference = carry(difference);
-    // All ones if value < p (the difference's top limb went negative).
+    carry(difference)
+}
+
+/// `value - p` if that is not negative, else `value`, for a carried value
+/// below 2p.
+fn subtract_p_if_not_below(value: [i64; LIMBS]) -> [i64; LIMBS] {
+    let difference = minus_p(&value);
+    // All ones if value < p.
     let keep = difference[LIMBS - 1] >> 63;
     let mut result = [0i64; LIMBS];
     for ((r, v), d) in result.iter_mut().zip(value).zip(difference) {
@@ -259,11 +265,7 @@ fn subtract_p_if_not_below(value: [i64; LIMBS]) -> [i64; LIMBS] {
 }
 
 fn is_below_p(limbs: &[i64; LIMBS]) -> bool {
-    let mut difference = [0i64; LIMBS];
-    for ((d, v), p) in difference.iter_mut().zip(limbs).zip(P) {
-        *d = v - p;
-    }
-    carry(difference)[LIMBS - 1] < 0
+    minus_p(limbs)[LIMBS - 1] < 0
 }
 
 fn limbs_from_bytes(bytes: &[u8; 32]) -> [i64; LIMBS] {

@@ -150,13 +150,18 @@ fn verified_assertion(bed: &TestBed, verifier: &AssertionVerifier, idp_token: &s
     assertion.to_owned()
 }
 
+/// The filter with a signing key and no token cache: every request signs.
+fn signing_every_request() -> EnvoyOptions {
+    EnvoyOptions::with_filter_config(&config_with_key(
+        &signing_bundle(),
+        json!({"token_cache_entries": 0}),
+    ))
+}
+
 #[test]
 fn nonces_precomputed_between_requests_sign_tokens_that_verify() {
     // Every request signs; the workers top up precomputed nonces on a timer.
-    let bed = TestBed::start(&config_with_key(
-        &signing_bundle(),
-        json!({"token_cache_entries": 0}),
-    ));
+    let bed = TestBed::start_with(&signing_every_request());
     let verifier = bed.jwks_verifier();
     let token = bed.idp.token_for("alice");
     let precomputed = || {
@@ -216,13 +221,7 @@ fn assert_idle(bed: &TestBed, most: usize, when: &str) {
 
 #[test]
 fn a_worker_with_a_full_nonce_pool_ticks_once_a_second_until_signing_uses_it() {
-    let bed = TestBed::start_with(
-        &EnvoyOptions::with_filter_config(&config_with_key(
-            &signing_bundle(),
-            json!({"token_cache_entries": 0}),
-        ))
-        .log_level("trace"),
-    );
+    let bed = TestBed::start_with(&signing_every_request().log_level("trace"));
     // Once every pool is full, each VM ticks once a second; signatures that
     // use nonces bring back the 10 ms tick until they are replaced.
     // At most 4 ticks in 3 s (were 300) for each worker's VM and for the
@@ -275,12 +274,9 @@ fn wait_for(what: &str, done: &dyn Fn() -> bool) {
 /// keeping `depth` nonces queued.
 fn producer_bed(depth: u64, log_level: &str) -> TestBed {
     TestBed::start_with(
-        &EnvoyOptions::with_filter_config(&config_with_key(
-            &signing_bundle(),
-            json!({"token_cache_entries": 0}),
-        ))
-        .nonce_producer(&json!({"nonce_producer": {"queue_depth": depth}}))
-        .log_level(log_level),
+        &signing_every_request()
+            .nonce_producer(&json!({"nonce_producer": {"queue_depth": depth}}))
+            .log_level(log_level),
     )
 }
 
