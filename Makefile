@@ -152,6 +152,11 @@ test: build envoy verifier-js verifier-py test-tools
 	# The verifier's p256 signature path (what the JavaScript build runs
 	# when the runtime has no WebCrypto); the workspace build uses AWS-LC.
 	cargo test -p signed-headers-verifier --no-default-features --lib --test rejections
+	# The keys library's unit tests (k·G and its field arithmetic among
+	# them) built as the filter is, for wasm32-wasip1, and run in V8 under
+	# Node's WASI.
+	CARGO_TARGET_WASM32_WASIP1_RUNNER="node --no-warnings $(CURDIR)/tests/scripts/wasi-run.mjs" \
+	  cargo test --release -p signed-headers-keys --target wasm32-wasip1 --lib
 	$(MAKE) --no-print-directory deploy-check
 	$(MAKE) --no-print-directory pip-install-check
 	$(MAKE) --no-print-directory dist-check

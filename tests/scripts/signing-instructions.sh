@@ -7,7 +7,11 @@
 # and single-threaded, as in module-instructions.sh.
 #
 #   signing-instructions.sh [signing_cost.wasm]
-# OPERATIONS picks the operations (default: kG sign).
+# OPERATIONS picks the operations (default: kG sign); NODE the node binary
+# (default: the one on PATH; verifier-js/runtimes's node26 has Envoy 1.40's
+# V8, 14.6), NODE_FLAGS its V8 flags (default: --no-liftoff
+# --single-threaded). V8 in Node is a guide, not Envoy: confirm a change
+# with `make bench-instructions` (BENCHMARKS.md, "Selecting table entries").
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 example=${1:-$root/target/wasm32-wasip1/release/examples/signing_cost.wasm}
@@ -16,7 +20,7 @@ trap 'rm -rf "$work"' EXIT
 
 instructions() { # OPERATION COUNT
   valgrind --tool=callgrind --callgrind-out-file="$work/cg" \
-    node --no-warnings --no-liftoff --single-threaded \
+    "${NODE:-node}" --no-warnings ${NODE_FLAGS---no-liftoff --single-threaded} \
     "$root/tests/scripts/wasi-run.mjs" "$example" repeat "$@" > /dev/null 2>&1
   sed -n 's/^summary: //p; s/^totals: //p' "$work/cg" | head -1
 }

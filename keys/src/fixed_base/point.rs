@@ -55,10 +55,9 @@ impl PackedAffine {
         Affine { x, y }
     }
 
-    /// ORs `other` in if `choice` is set, in constant time: over an
-    /// all-zero point, a copy of `other` or nothing.
-    pub fn or_if(&mut self, other: &Self, choice: Choice) {
-        let mask = 0u64.wrapping_sub(u64::from(choice.unwrap_u8()));
+    /// ORs `other & mask` in: over an all-zero point and with a mask of
+    /// zero or all ones, a copy of `other` or nothing.
+    pub fn or_masked(&mut self, other: &Self, mask: u64) {
         for (word, other) in self.0.iter_mut().zip(other.0) {
             *word |= other & mask;
         }
