@@ -275,6 +275,19 @@ mod tests {
             .collect()
     }
 
+    #[test]
+    fn equality_masks_are_all_ones_for_the_magnitude_only() {
+        for magnitude in 0..=256u16 {
+            for first in (1u16..=129).step_by(MASKS_PER_BARRIER) {
+                let masks = equality_masks(magnitude, first);
+                for (multiple, mask) in (first..).zip(masks) {
+                    let expected = if multiple == magnitude { u64::MAX } else { 0 };
+                    assert_eq!(mask, expected, "magnitude {magnitude}, multiple {multiple}");
+                }
+            }
+        }
+    }
+
     fn recombined<const W: usize>(digits: &[i16]) -> Scalar {
         let radix = Scalar::from(1u64 << W);
         digits.iter().rev().fold(Scalar::ZERO, |sum, digit| {
