@@ -10,8 +10,10 @@
 # OPERATIONS picks the operations (default: kG sign); NODE the node binary
 # (default: the one on PATH; verifier-js/runtimes's node26 has Envoy 1.40's
 # V8, 14.6), NODE_FLAGS its V8 flags (default: --no-liftoff
-# --single-threaded). V8 in Node is a guide, not Envoy: confirm a change
-# with `make bench-instructions` (BENCHMARKS.md, "Selecting table entries").
+# --single-threaded). signing_cost is its own build of the signing code,
+# which LTO can compile differently from the filter's: confirm a change in
+# the filter with `make bench-instructions` (BENCHMARKS.md, "Selecting
+# table entries").
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 example=${1:-$root/target/wasm32-wasip1/release/examples/signing_cost.wasm}
