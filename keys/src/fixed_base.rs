@@ -212,7 +212,7 @@ fn select(row: &[PackedAffine], digit: i16) -> (Affine, Choice) {
 const MASKS_PER_BARRIER: usize = 8;
 
 /// All ones for the multiple equal to `magnitude`, zero for the others, of
-/// `first..first + 8`. Arithmetic alone; the caller hides the result behind
+/// the `MASKS_PER_BARRIER` multiples from `first`. Arithmetic alone; the caller hides the result behind
 /// a barrier, so that the compiler cannot know each mask is zero or all
 /// ones and turn the masking into a branch.
 fn equality_masks(magnitude: u16, first: u16) -> [u64; MASKS_PER_BARRIER] {
