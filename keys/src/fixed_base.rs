@@ -15,10 +15,14 @@
 //!
 //! Constant time in the secret scalar: the digits are computed without
 //! branches or secret-dependent indices, every entry of a row is read for
-//! each digit (`subtle`'s conditional selection), the sign is applied by a
-//! conditional negation, the additions are complete formulas, a zero
-//! digit's sum is dropped by conditional selection, and the way back to
-//! affine coordinates inverts with `crypto-bigint`'s constant-time safegcd.
+//! each digit (under masks behind `subtle`'s optimization barrier), the
+//! sign is applied by a conditional negation, the additions have no
+//! branches (all but the last one or two digits' use a Jacobian formula
+//! whose exceptional case `p = ±q` cannot arise, see
+//! `GeneratorTable::UNEQUAL_DIGITS`, and whose identity case is a
+//! conditional selection; the rest a complete formula), a zero digit's sum
+//! is dropped by conditional selection, and the way back to affine
+//! coordinates inverts a randomly blinded `Z` (see `FieldElement::invert`).
 
 mod field;
 mod point;
@@ -81,6 +85,18 @@ impl<const W: usize> GeneratorTable<W> {
     /// `256 mod W` bits plus a carry, at most `2^(W-1)`, so it never carries
     /// out.
     const DIGITS: usize = 256 / W + 1;
+    /// The leading digits whose additions can never meet `p = ±q`, so
+    /// that they may use the faster, incomplete formula: those `j` with
+    /// `W·(j + 1) ≤ 255`. Before digit `j` the sum is `s·G` with
+    /// `|s| ≤ 2^(W-1)·(2^(W·j) - 1)/(2^W - 1) < 2^(W·j)·2/3` (the digits
+    /// are exact, not reduced mod n), and the entry added is `d·2^(W·j)·G`
+    /// with `1 ≤ |d| ≤ 2^(W-1)`. `s ≡ ±d·2^(W·j) (mod n)` would need
+    /// `s ∓ d·2^(W·j)`, whose magnitude lies between `2^(W·j)/3` and
+    /// `(2^(W-1) + 2/3)·2^(W·j) < 2^(W·(j+1)) ≤ 2^255 < n`, to be a
+    /// multiple of `n`: it is not, being nonzero and smaller. (The sum
+    /// being the identity is `s = 0`, which the formula handles.) The
+    /// remaining digits, one or two, use the complete formula.
+    const UNEQUAL_DIGITS: usize = 255 / W;
 
     pub fn new() -> Self {
         let () = Self::WIDTH_SUPPORTED;
@@ -120,12 +136,26 @@ impl<const W: usize> GeneratorTable<W> {
 
     fn mul_projective(&self, k: &Scalar) -> Projective {
         let mut digits = Self::signed_digits(k);
-        let mut sum = self.curve.identity();
-        for (row, digit) in self.points.chunks_exact(Self::ROW_LEN).zip(digits.iter()) {
+        let mut rows = self.points.chunks_exact(Self::ROW_LEN).zip(digits.iter());
+        // The first digit's entry is the sum so far, without an addition.
+        let mut sum = self.curve.jacobian_identity();
+        if let Some((row, digit)) = rows.next() {
             let (mut entry, is_zero) = select(row, *digit);
-            let with_entry = self.curve.add_mixed(&sum, &entry);
+            sum.conditional_assign(&self.curve.jacobian(&entry), !is_zero);
+            entry.zeroize();
+        }
+        for (row, digit) in rows.by_ref().take(Self::UNEQUAL_DIGITS - 1) {
+            let (mut entry, is_zero) = select(row, *digit);
+            let with_entry = self.curve.add_mixed_unless_equal(&sum, &entry);
             // A zero digit adds the identity, which has no affine form:
             // the sum stays as it was.
+            sum.conditional_assign(&with_entry, !is_zero);
+            entry.zeroize();
+        }
+        let mut sum = sum.to_projective();
+        for (row, digit) in rows {
+            let (mut entry, is_zero) = select(row, *digit);
+            let with_entry = self.curve.add_mixed(&sum, &entry);
             sum.conditional_assign(&with_entry, !is_zero);
             entry.zeroize();
         }
@@ -184,6 +214,16 @@ fn window<const W: usize>(limbs: &[u64; 4], offset: usize) -> u64 {
 
 /// `digit·P` from a row of `P, 2P, …`, reading every entry, and whether the
 /// digit is zero (then the point returned is meaningless).
+///
+/// Built for the filter (`wasm32-wasip1`), this one function may use Wasm
+/// SIMD, which LLVM uses to mask and OR in two words at a time: 4 % fewer
+/// instructions per signing request. The module-wide feature made the
+/// field multiplication slower (BENCHMARKS.md, "Selecting table entries").
+/// The browser verifiers' build (`wasm32-unknown-unknown`) stays without.
+#[cfg_attr(
+    all(target_arch = "wasm32", target_os = "wasi"),
+    target_feature(enable = "simd128")
+)]
 fn select(row: &[PackedAffine], digit: i16) -> (Affine, Choice) {
     let sign = digit >> 15; // all ones if negative
     let magnitude = ((digit ^ sign) - sign) as u16;
@@ -325,7 +365,15 @@ mod tests {
             scalars.extend(random_scalars(count));
             scalars
         };
-        let (recoded, multiplied) = (with_random(256), with_random(64));
+        let (recoded, mut multiplied) = (with_random(256), with_random(64));
+        // Every power of two: for each width and digit, a sum that stays the
+        // identity up to that digit and then takes the Jacobian formula's
+        // case for it (or reaches the complete formula still the identity).
+        multiplied.extend((0..256).map(|bit| {
+            let mut bytes = p256::FieldBytes::default();
+            bytes[31 - bit / 8] = 1 << (bit % 8);
+            Scalar::from_repr(bytes).unwrap()
+        }));
         check_width::<2>(&recoded, &multiplied);
         check_width::<3>(&recoded, &multiplied);
         check_width::<4>(&recoded, &multiplied);

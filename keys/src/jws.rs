@@ -188,8 +188,7 @@ impl PrecomputedNonce {
 
     /// The nonce of one `k`, with inversions of its own.
     fn from_k(k: &NonZeroScalar) -> Option<Self> {
-        // k is nonzero, so it has an inverse.
-        let k_inv = k.as_ref().invert().unwrap_or(Scalar::ZERO);
+        let k_inv = invert_blinded_by(k, NonZeroScalar::try_generate().ok());
         Self::from_parts(k_inv, &fixed_base::mul_by_generator(k))
     }
 
@@ -310,6 +309,24 @@ fn is_false(value: &bool) -> bool {
     !*value
 }
 
+/// `1/k` for a secret `k`. With a random `b ≠ 0`, `p256`'s variable-time
+/// inversion runs on `k·b`, uniformly distributed whatever `k` is, so its
+/// running time says nothing about `k`; `1/k = b/(k·b)`. About a quarter of
+/// the constant-time inversion's cost in V8 (BENCHMARKS.md, "Jacobian
+/// additions, blinded inversions"). Without `b` (the random source failed),
+/// the constant-time inversion.
+fn invert_blinded_by(k: &NonZeroScalar, blind: Option<NonZeroScalar>) -> Scalar {
+    // Both are nonzero, so each inversion exists.
+    let Some(mut blind) = blind else {
+        return k.as_ref().invert().unwrap_or(Scalar::ZERO);
+    };
+    let mut blinded = *k.as_ref() * blind.as_ref();
+    let inverse = blinded.invert_vartime().unwrap_or(Scalar::ZERO) * blind.as_ref();
+    blinded.zeroize();
+    blind.zeroize();
+    inverse
+}
+
 /// 128 random bits, base64url: a token id that never repeats in practice.
 pub fn random_jti() -> Result<String, getrandom::Error> {
     let mut bytes = [0u8; 16];
@@ -347,6 +364,28 @@ mod tests {
     }
 
     /// RFC 6979 A.2.5: P-256, SHA-256, message "sample".
+    #[test]
+    fn blinded_inversion_inverts_whatever_the_blind() {
+        let one = NonZeroScalar::new(Scalar::ONE).unwrap();
+        let minus_one = NonZeroScalar::new(-Scalar::ONE).unwrap();
+        let mut ks = vec![
+            one,
+            minus_one,
+            NonZeroScalar::new(Scalar::from(2u64)).unwrap(),
+        ];
+        ks.extend((0..32).map(|_| NonZeroScalar::try_generate().unwrap()));
+        for k in &ks {
+            let expected = k.as_ref().invert().unwrap();
+            let blinds = [None, Some(one), Some(minus_one)]
+                .into_iter()
+                .chain((0..4).map(|_| NonZeroScalar::try_generate().ok()));
+            for blind in blinds {
+                assert_eq!(invert_blinded_by(k, blind), expected, "k = {k:?}");
+            }
+            assert_eq!(*k.as_ref() * invert_blinded_by(k, None), Scalar::ONE);
+        }
+    }
+
     #[test]
     fn sign_digest_matches_rfc_6979_known_answer() {
         let hex = |text: &str| -> Vec<u8> {

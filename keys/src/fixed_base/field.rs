@@ -91,6 +91,12 @@ impl FieldElement {
         Self::from_limbs(&mul_limbs(&self.limbs(), &other.limbs()))
     }
 
+    /// `self·self`: the 36 cross products computed once and doubled, 45
+    /// limb products in place of 81.
+    pub fn square(&self) -> Self {
+        Self::from_limbs(&square_limbs(&self.limbs()))
+    }
+
     pub fn add(&self, other: &Self) -> Self {
         let (a, b) = (self.limbs(), other.limbs());
         let mut sum = [0i64; LIMBS];
@@ -119,15 +125,49 @@ impl FieldElement {
         Self::ZERO.sub(self)
     }
 
-    /// `1/self` (zero for zero), through `crypto-bigint`'s constant-time
-    /// safegcd, as `p256` inverts: one per `k·G` (or per batch), where an
-    /// exponentiation would cost some 270 multiplications.
+    /// `1/self` (zero for zero): one per `k·G` (or per batch), where an
+    /// exponentiation would cost some 270 multiplications. Blinded:
+    /// `crypto-bigint`'s variable-time safegcd inverts `self·b` for a fresh
+    /// random `b ≠ 0`, which is uniformly distributed whatever `self` is
+    /// (unless zero), so its running time says nothing about `self`; then
+    /// `1/self = b/(self·b)`. About a quarter of the constant-time
+    /// safegcd's cost in V8 (BENCHMARKS.md, "Jacobian additions, blinded
+    /// inversions"). If the random source fails, the constant-time safegcd,
+    /// as `p256` inverts.
     pub fn invert(&self) -> Self {
+        self.invert_blinded_by(Self::random_nonzero())
+    }
+
+    fn invert_blinded_by(&self, blind: Option<Self>) -> Self {
+        let Some(mut blind) = blind else {
+            return self.invert_with(|value| value.invert_odd_mod(&MODULUS).into());
+        };
+        let inverse = self
+            .mul(&blind)
+            .invert_with(|value| value.invert_odd_mod_vartime(&MODULUS).into())
+            .mul(&blind);
+        blind.zeroize();
+        inverse
+    }
+
+    fn invert_with(&self, invert: impl Fn(&U256) -> Option<U256>) -> Self {
         let mut bytes = self.to_bytes();
         let value = U256::from_be_slice(&bytes);
-        let inverse = Option::<U256>::from(value.invert_odd_mod(&MODULUS)).unwrap_or(U256::ZERO);
+        let inverse = invert(&value).unwrap_or(U256::ZERO);
         bytes.copy_from_slice(&inverse.to_be_bytes());
         let element = Self::from_bytes(&bytes).unwrap_or(Self::ZERO);
+        bytes.zeroize();
+        element
+    }
+
+    /// A uniformly random nonzero element; `None` if the random source
+    /// fails (or, with probability 2^-32, draws a value of `p` or above).
+    fn random_nonzero() -> Option<Self> {
+        let mut bytes = [0u8; 32];
+        let element = getrandom::fill(&mut bytes)
+            .ok()
+            .and_then(|()| Self::from_bytes(&bytes))
+            .filter(|element| !bool::from(element.is_zero()));
         bytes.zeroize();
         element
     }
@@ -181,14 +221,37 @@ impl Zeroize for FieldElement {
 /// reduced `a` and `b`.
 fn mul_limbs(a: &[i64; LIMBS], b: &[i64; LIMBS]) -> [i64; LIMBS] {
     // Columns of the schoolbook product. Each limb product is below 2^58, a
-    // column's nine below 2^61.2; the reduction below adds less than 2^55
-    // per column and step.
+    // column's nine below 2^61.2; the reduction adds less than 2^55 per
+    // column and step.
     let mut t = [0i64; 2 * LIMBS];
     for (i, x) in a.iter().enumerate() {
         for (column, y) in t.iter_mut().skip(i).zip(b) {
             *column += x * y;
         }
     }
+    montgomery_reduce(t)
+}
+
+/// Montgomery squaring: [`mul_limbs`]`(a, a)` with each cross product
+/// `a_i·a_j` (`i < j`) computed once, from the doubled limb `2·a_i`. The
+/// columns hold exactly what the schoolbook product's would.
+fn square_limbs(a: &[i64; LIMBS]) -> [i64; LIMBS] {
+    let mut t = [0i64; 2 * LIMBS];
+    for (i, x) in a.iter().enumerate() {
+        let doubled = x << 1;
+        if let Some(column) = t.get_mut(2 * i) {
+            *column += x * x;
+        }
+        for (column, y) in t.iter_mut().skip(2 * i + 1).zip(a.iter().skip(i + 1)) {
+            *column += doubled * y;
+        }
+    }
+    montgomery_reduce(t)
+}
+
+/// `t/R mod p`, fully reduced, for the columns of a product of two fully
+/// reduced elements (each column below 2^61.2).
+fn montgomery_reduce(mut t: [i64; 2 * LIMBS]) -> [i64; LIMBS] {
     // Nine steps of 29 bits each: add m·p·2^(29i), where m is the low limb
     // (-1/p ≡ 1 mod 2^29), so that column i becomes zero and its carry goes
     // up. m·p = m·2^256 - m·2^224 + m·2^192 + m·2^96 - m, and those powers
@@ -381,8 +444,16 @@ mod tests {
             // result is fully reduced.
             assert_eq!(x.neg(), element(&U256::ZERO.sub_mod(a, &p())));
             assert_eq!(bool::from(x.is_zero()), a == &U256::ZERO);
+            assert_eq!(x.square(), element(&a.mul_mod(a, &p())), "{a}²");
             let inverse = Option::<U256>::from(a.invert_odd_mod(&MODULUS)).unwrap_or(U256::ZERO);
             assert_eq!(x.invert(), element(&inverse), "1/{a}");
+            // Both ways the inversion can go: unblinded (no random
+            // source), and blinded by edge values as well as random ones.
+            assert_eq!(x.invert_blinded_by(None), element(&inverse), "1/{a}");
+            for blind in edge_values().iter().filter(|b| *b != &U256::ZERO).take(6) {
+                let blinded = x.invert_blinded_by(Some(element(blind)));
+                assert_eq!(blinded, element(&inverse), "1/{a} blinded by {blind}");
+            }
             for b in &values {
                 let y = element(b);
                 assert_eq!(x.mul(&y), element(&a.mul_mod(b, &p())), "{a}·{b}");
