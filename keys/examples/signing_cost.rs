@@ -127,8 +127,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }),
         ),
         (
-            "building fixed_base.rs's W = 6 table (once per process)",
-            time(5, || consume(black_box(GeneratorTable::<6>::new()))),
+            "building fixed_base.rs's W = 7 table (once per process)",
+            time(5, || consume(black_box(GeneratorTable::<7>::new()))),
         ),
         (
             "  k·G, to affine, from fixed_base.rs's tables, W = 4",

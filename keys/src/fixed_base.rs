@@ -39,9 +39,11 @@ use zeroize::Zeroize as _;
 
 use point::{Affine, Curve, PackedAffine, Projective};
 
-/// The row width the signer uses: the fastest in V8 of those measured
-/// (BENCHMARKS.md, "A wider fixed-base comb for k·G").
-pub const WINDOW_BITS: usize = 6;
+/// The row width the signer uses: the fewest instructions per signing
+/// request in Envoy of 5 to 8 since the additions became cheaper (37 rows
+/// of 64 entries, about 170 KB per Wasm VM; BENCHMARKS.md, "Jacobian
+/// additions, blinded inversions").
+pub const WINDOW_BITS: usize = 7;
 
 /// `k·G`, constant time in `k`.
 pub fn mul_by_generator(k: &Scalar) -> AffinePoint {
