@@ -363,7 +363,6 @@ mod tests {
         }
     }
 
-    /// RFC 6979 A.2.5: P-256, SHA-256, message "sample".
     #[test]
     fn blinded_inversion_inverts_whatever_the_blind() {
         let one = NonZeroScalar::new(Scalar::ONE).unwrap();
@@ -386,6 +385,7 @@ mod tests {
         }
     }
 
+    /// RFC 6979 A.2.5: P-256, SHA-256, message "sample".
     #[test]
     fn sign_digest_matches_rfc_6979_known_answer() {
         let hex = |text: &str| -> Vec<u8> {
