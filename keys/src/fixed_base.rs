@@ -158,6 +158,7 @@ impl<const W: usize> GeneratorTable<W> {
         for (row, digit) in rows {
             let (mut entry, is_zero) = select(row, *digit);
             let with_entry = self.curve.add_mixed(&sum, &entry);
+            // As above: a zero digit leaves the sum as it was.
             sum.conditional_assign(&with_entry, !is_zero);
             entry.zeroize();
         }
@@ -254,9 +255,9 @@ fn select(row: &[PackedAffine], digit: i16) -> (Affine, Choice) {
 const MASKS_PER_BARRIER: usize = 8;
 
 /// All ones for the multiple equal to `magnitude`, zero for the others, of
-/// the `MASKS_PER_BARRIER` multiples from `first`. Arithmetic alone; the caller hides the result behind
-/// a barrier, so that the compiler cannot know each mask is zero or all
-/// ones and turn the masking into a branch.
+/// the `MASKS_PER_BARRIER` multiples from `first`. Arithmetic alone; the
+/// caller hides the result behind a barrier, so that the compiler cannot
+/// know each mask is zero or all ones and turn the masking into a branch.
 fn equality_masks(magnitude: u16, first: u16) -> [u64; MASKS_PER_BARRIER] {
     let mut masks = [0u64; MASKS_PER_BARRIER];
     for (mask, multiple) in masks.iter_mut().zip(first..) {
