@@ -7,7 +7,8 @@
 //! With arguments `repeat OPERATION COUNT` it only runs one operation
 //! COUNT times, untimed, for an instruction counter: `make
 //! bench-signing-instructions` runs it under callgrind (OPERATION is `kG`,
-//! fixed_base.rs's `k·G` to affine, or `sign`, a whole signature).
+//! fixed_base.rs's `k·G` to affine, `sign`, a whole signature, `nonce`, its
+//! RFC 6979 nonce, or `digest`, SHA-256 of its signing input).
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -19,6 +20,7 @@ use p256::elliptic_curve::group::Group as _;
 use p256::{NonZeroScalar, ProjectivePoint};
 use sha2::{Digest as _, Sha256};
 use signed_headers_keys::fixed_base::GeneratorTable;
+use signed_headers_keys::hmac_drbg::NonceCandidates;
 use signed_headers_keys::{BundleKey, KeyFormat, PrecomputedNonce};
 
 /// Keeps the optimizer from dropping what an operation computed.
@@ -57,6 +59,15 @@ fn time_table<const W: usize>(scalar: &NonZeroScalar) -> f64 {
     })
 }
 
+/// The first RFC 6979 nonce candidate for a key and a digest, as
+/// `Es256Signer::sign` computes it (a digest below `n` is its own
+/// `bits2octets`, as nearly all are).
+fn first_nonce_candidate(secret: &[u8; 32], digest: &[u8; 32]) -> [u8; 32] {
+    let mut k = [0u8; 32];
+    NonceCandidates::new(secret, digest).fill_next(&mut k);
+    k
+}
+
 /// A typical assertion's claims.
 const PAYLOAD: &[u8] = br#"{"iss":"app.example.com","aud":"app.example.com","jti":"0f8fad5bd9cb469fa16570867728950e","iat":1800000000,"exp":1800000300,"sub":"user-000123","user":"user-000123","email":"user-000123@example.com","groups":["admins","developers","on-call"],"sid":"s-1f3a","name":"Some User"}"#;
 
@@ -83,14 +94,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     consume(black_box(signer.sign(black_box(payload))));
                 }
             }
-            other => return Err(format!("no operation {other:?}: kG or sign").into()),
+            "nonce" => {
+                let key_bytes: [u8; 32] = scalar.to_bytes().into();
+                let digest: [u8; 32] = Sha256::digest(payload).into();
+                for _ in 0..count {
+                    consume(black_box(first_nonce_candidate(
+                        black_box(&key_bytes),
+                        black_box(&digest),
+                    )));
+                }
+            }
+            "digest" => {
+                let token = signer.sign(payload);
+                let (signing_input, _) = token.rsplit_once('.').ok_or("a compact JWS")?;
+                for _ in 0..count {
+                    consume(black_box(Sha256::digest(
+                        black_box(signing_input).as_bytes(),
+                    )));
+                }
+            }
+            other => {
+                return Err(format!("no operation {other:?}: kG, sign, nonce or digest").into());
+            }
         }
         return Ok(());
     }
     let token = signer.sign(payload);
     let (signing_input, _) = token.rsplit_once('.').ok_or("a compact JWS")?;
     let scalar = NonZeroScalar::try_generate()?;
-    let key_bytes = scalar.to_bytes();
+    let key_bytes: [u8; 32] = scalar.to_bytes().into();
     let point = ProjectivePoint::mul_by_generator(scalar.as_ref());
 
     let rows = [
@@ -101,17 +133,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         (
             "  its RFC 6979 nonce alone (HMAC-DRBG)",
             time(200, || {
-                let order = *<p256::NistP256 as p256::elliptic_curve::Curve>::ORDER.as_ref();
-                let digest = Sha256::digest(black_box(signing_input).as_bytes());
-                let mut nonces = rfc6979::KGenerator::<Sha256, p256::U256>::new(
-                    &key_bytes,
-                    &digest,
-                    &[],
-                    &order,
-                );
-                let mut k = p256::FieldBytes::default();
-                nonces.fill_next_k(&mut k);
-                consume(black_box(k));
+                let digest: [u8; 32] = Sha256::digest(black_box(signing_input).as_bytes()).into();
+                consume(black_box(first_nonce_candidate(&key_bytes, &digest)));
             }),
         ),
         (

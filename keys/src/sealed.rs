@@ -18,9 +18,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use hmac::Mac;
 use zeroize::Zeroizing;
+
+use crate::hmac_drbg::keyed;
 
 /// The environment variable that holds the KEKs, in Envoy's environment (the
 /// VM reads it through `host_env_keys`) and the CLI's.
@@ -33,8 +34,6 @@ const TAG_BYTES: usize = 16;
 /// Hex characters of a KEK's id: enough to tell a fleet's KEKs apart in a
 /// log line, far too few to say anything about the key.
 const KEK_ID_HEX: usize = 12;
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// One 256-bit key-encryption key.
 pub struct KeyEncryptionKey {
@@ -55,14 +54,7 @@ impl fmt::Debug for KeyEncryptionKey {
 /// One HMAC-SHA256 output of `key` over `label`: separate keys for the
 /// cipher, the nonce and the id, none of which gives away another.
 fn derive(key: &[u8; KEK_BYTES], label: &[u8]) -> Zeroizing<[u8; KEK_BYTES]> {
-    // HMAC pads a shorter key with zeros to the hash's block: padding it
-    // here gives the same MAC through the infallible constructor.
-    let mut block = Zeroizing::new([0u8; 64]);
-    block
-        .iter_mut()
-        .zip(key.iter())
-        .for_each(|(padded, byte)| *padded = *byte);
-    let mut mac = <HmacSha256 as KeyInit>::new(&(*block).into());
+    let mut mac = keyed(key);
     mac.update(label);
     Zeroizing::new(mac.finalize().into_bytes().into())
 }
@@ -371,7 +363,7 @@ mod tests {
     #[test]
     fn derived_keys_are_hmac_sha256_of_the_kek() {
         let kek = [0x42u8; KEK_BYTES];
-        let mut mac = HmacSha256::new_from_slice(&kek).unwrap();
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&kek).unwrap();
         mac.update(b"label");
         let expected: [u8; KEK_BYTES] = mac.finalize().into_bytes().into();
         assert_eq!(*derive(&kek, b"label"), expected);
