@@ -8,15 +8,20 @@
 //! `i64.mul`, and nine of them summed stay below 2^62, so a multiplication
 //! is 81 plain multiply-adds with no carries until the end.
 //!
-//! Elements are in Montgomery form with `R = 2^261` (nine limbs) and always
-//! fully reduced: every limb below 2^29 and the value below `p`. Since
+//! Elements are in Montgomery form with `R = 2^261` (nine limbs), every limb
+//! below 2^29 and the value below `2p`, not always below `p`: since
+//! `R > 4p`, a Montgomery product of two such values is again below `2p`
+//! without a final subtraction (see [`montgomery_reduce`]), which saves
+//! each multiplication a tenth of its work. Additions and subtractions
+//! subtract `2p` when their result reaches it. Only [`FieldElement::to_bytes`]
+//! and [`FieldElement::is_zero`] need the canonical value. Since
 //! `p ≡ -1 mod 2^29`, each Montgomery step's multiplier is the low limb
 //! itself, and adding that multiple of
 //! `p = 2^256 - 2^224 + 2^192 + 2^96 - 1` is five shifted adds: no
 //! multiplications in the reduction.
 //!
 //! Constant time: no branch or memory index depends on a value; carries use
-//! arithmetic shifts and the final subtraction of `p` selects by mask.
+//! arithmetic shifts and conditional subtractions select by mask.
 
 use p256::elliptic_curve::bigint::{Odd, U256};
 use p256::elliptic_curve::subtle::{Choice, ConditionallySelectable, ConstantTimeEq as _};
@@ -39,6 +44,20 @@ const P: [i64; LIMBS] = [
     0xff_ffff,
 ];
 
+/// `2p`, each of [`P`]'s limbs doubled (limbs up to 2^30, which [`carry`]
+/// takes).
+const TWO_P: [i64; LIMBS] = [
+    0x3fff_fffe,
+    0x3fff_fffe,
+    0x3fff_fffe,
+    0x3fe,
+    0,
+    0,
+    0x8_0000,
+    0x3fc0_0000,
+    0x1ff_fffe,
+];
+
 /// `p` for `crypto-bigint`'s inversion.
 const MODULUS: Odd<U256> =
     Odd::<U256>::from_be_hex("ffffffff00000001000000000000000000000000ffffffffffffffffffffffff");
@@ -57,8 +76,9 @@ const R_SQUARED: [i64; LIMBS] = [
     0x13,
 ];
 
-/// An element of GF(p) in Montgomery form, fully reduced.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// An element of GF(p) in Montgomery form, below `2p`: one element can have
+/// two representations, so equality compares canonical values.
+#[derive(Clone, Copy, Debug, Default)]
 pub struct FieldElement([u32; LIMBS]);
 
 impl FieldElement {
@@ -77,14 +97,22 @@ impl FieldElement {
     pub fn to_bytes(self) -> [u8; 32] {
         let mut one = [0i64; LIMBS];
         one[0] = 1;
-        let mut plain = mul_limbs(&self.limbs(), &one);
+        // Out of Montgomery form: below p + 1 (montgomery_reduce's bound
+        // with a·1 < 2p), so at most p, which is zero.
+        let mut plain = subtract_if_not_below(mul_limbs(&self.limbs(), &one), &P);
         let bytes = limbs_to_bytes(&plain);
         plain.zeroize();
         bytes
     }
 
+    /// Whether the value is 0 or `p`, zero's two representations.
     pub fn is_zero(&self) -> Choice {
-        self.0.iter().fold(0u32, |any, limb| any | limb).ct_eq(&0)
+        let (mut zero, mut p) = (0u32, 0u32);
+        for (limb, p_limb) in self.0.iter().zip(P) {
+            zero |= limb;
+            p |= limb ^ (p_limb as u32);
+        }
+        zero.ct_eq(&0) | p.ct_eq(&0)
     }
 
     pub fn mul(&self, other: &Self) -> Self {
@@ -103,8 +131,8 @@ impl FieldElement {
         for ((s, x), y) in sum.iter_mut().zip(a).zip(b) {
             *s = x + y;
         }
-        // Below 2p: one conditional subtraction reduces it.
-        Self::from_limbs(&subtract_p_if_not_below(carry(sum)))
+        // Below 4p: one conditional subtraction of 2p brings it below 2p.
+        Self::from_limbs(&subtract_if_not_below(carry(sum), &TWO_P))
     }
 
     pub fn double(&self) -> Self {
@@ -114,11 +142,11 @@ impl FieldElement {
     pub fn sub(&self, other: &Self) -> Self {
         let (a, b) = (self.limbs(), other.limbs());
         let mut difference = [0i64; LIMBS];
-        for (((d, x), y), p) in difference.iter_mut().zip(a).zip(b).zip(P) {
-            // a - b + p is in (0, 2p).
-            *d = x - y + p;
+        for (((d, x), y), two_p) in difference.iter_mut().zip(a).zip(b).zip(TWO_P) {
+            // a - b + 2p is in (0, 4p).
+            *d = x - y + two_p;
         }
-        Self::from_limbs(&subtract_p_if_not_below(carry(difference)))
+        Self::from_limbs(&subtract_if_not_below(carry(difference), &TWO_P))
     }
 
     pub fn neg(&self) -> Self {
@@ -195,11 +223,20 @@ impl FieldElement {
         self.0.map(i64::from)
     }
 
-    /// From limbs that are each below 2^29 (the operations above ensure it).
+    /// From limbs that are each below 2^29 and a value below 2p (the
+    /// operations above ensure both).
     fn from_limbs(limbs: &[i64; LIMBS]) -> Self {
         Self(limbs.map(|limb| (limb & MASK) as u32))
     }
 }
+
+impl PartialEq for FieldElement {
+    fn eq(&self, other: &Self) -> bool {
+        self.sub(other).is_zero().into()
+    }
+}
+
+impl Eq for FieldElement {}
 
 impl ConditionallySelectable for FieldElement {
     fn conditional_select(a: &Self, b: &Self, choice: Choice) -> Self {
@@ -217,8 +254,8 @@ impl Zeroize for FieldElement {
     }
 }
 
-/// Montgomery multiplication: `a·b/R mod p`, fully reduced, for fully
-/// reduced `a` and `b`.
+/// Montgomery multiplication: `a·b/R mod p`, below 2p, for `a` and `b` below
+/// 2p with limbs below 2^29.
 fn mul_limbs(a: &[i64; LIMBS], b: &[i64; LIMBS]) -> [i64; LIMBS] {
     // Columns of the schoolbook product. Each limb product is below 2^58, a
     // column's nine below 2^61.2; the reduction adds less than 2^55 per
@@ -249,8 +286,8 @@ fn square_limbs(a: &[i64; LIMBS]) -> [i64; LIMBS] {
     montgomery_reduce(t)
 }
 
-/// `t/R mod p`, fully reduced, for the columns of a product of two fully
-/// reduced elements (each column below 2^61.2).
+/// `t/R mod p`, below 2p, for the columns of a product of two values below
+/// 2p with limbs below 2^29 (each column below 2^61.2).
 fn montgomery_reduce(mut t: [i64; 2 * LIMBS]) -> [i64; LIMBS] {
     // Nine steps of 29 bits each: add m·p·2^(29i), where m is the low limb
     // (-1/p ≡ 1 mod 2^29), so that column i becomes zero and its carry goes
@@ -282,13 +319,16 @@ fn montgomery_reduce(mut t: [i64; 2 * LIMBS]) -> [i64; LIMBS] {
             *plus_256 += m << 24;
         }
     }
-    // (a·b + M·p)/R is below 2p: the upper nine columns, once carried. The
+    // The upper nine columns, once carried, are (a·b + M·p)/R with M < R.
+    // That is below a·b/R + p < 4p²/R + p < 2p, as R = 2^261 > 4p: a
+    // value below 2p, with no final subtraction (this is why R is nine
+    // limbs, not the 256 bits a value needs). The
     // columns are not wiped: wiping would keep them in linear memory, not
     // in registers, for 9 % of a k·G (BENCHMARKS.md), and `p256`'s own
     // multiplication leaves its temporaries as well.
     let mut result = [0i64; LIMBS];
     result.copy_from_slice(&t[LIMBS..]);
-    subtract_p_if_not_below(carry(result))
+    carry(result)
 }
 
 /// Carries every limb's excess into the next (arithmetic shifts, so a
@@ -304,21 +344,21 @@ fn carry(mut limbs: [i64; LIMBS]) -> [i64; LIMBS] {
     limbs
 }
 
-/// `value - p`, carried: negative (its top limb below zero) exactly when
-/// `value < p`.
-fn minus_p(value: &[i64; LIMBS]) -> [i64; LIMBS] {
+/// `value - m`, carried: negative (its top limb below zero) exactly when
+/// `value < m`.
+fn minus(value: &[i64; LIMBS], m: &[i64; LIMBS]) -> [i64; LIMBS] {
     let mut difference = [0i64; LIMBS];
-    for ((d, v), p) in difference.iter_mut().zip(value).zip(P) {
-        *d = v - p;
+    for ((d, v), m) in difference.iter_mut().zip(value).zip(m) {
+        *d = v - m;
     }
     carry(difference)
 }
 
-/// `value - p` if that is not negative, else `value`, for a carried value
-/// below 2p.
-fn subtract_p_if_not_below(value: [i64; LIMBS]) -> [i64; LIMBS] {
-    let difference = minus_p(&value);
-    // All ones if value < p.
+/// `value - m` if that is not negative, else `value`, for a carried value
+/// below 2m.
+fn subtract_if_not_below(value: [i64; LIMBS], m: &[i64; LIMBS]) -> [i64; LIMBS] {
+    let difference = minus(&value, m);
+    // All ones if value < m.
     let keep = difference[LIMBS - 1] >> 63;
     let mut result = [0i64; LIMBS];
     for ((r, v), d) in result.iter_mut().zip(value).zip(difference) {
@@ -328,7 +368,7 @@ fn subtract_p_if_not_below(value: [i64; LIMBS]) -> [i64; LIMBS] {
 }
 
 fn is_below_p(limbs: &[i64; LIMBS]) -> bool {
-    minus_p(limbs)[LIMBS - 1] < 0
+    minus(limbs, &P)[LIMBS - 1] < 0
 }
 
 fn limbs_from_bytes(bytes: &[u8; 32]) -> [i64; LIMBS] {
@@ -433,34 +473,97 @@ mod tests {
         values
     }
 
+    /// `element`, checked to be within the bounds every operation keeps:
+    /// limbs below 2^29, the value below 2p.
+    fn bounded(element: FieldElement) -> FieldElement {
+        assert!(
+            element.0.iter().all(|limb| *limb < 1 << LIMB_BITS),
+            "{element:?}"
+        );
+        assert!(
+            minus(&element.limbs(), &TWO_P)[LIMBS - 1] < 0,
+            "{element:?} ≥ 2p"
+        );
+        element
+    }
+
+    /// The element's other representation below 2p: its value plus or
+    /// minus p.
+    fn other_representation(element: FieldElement) -> FieldElement {
+        let limbs = element.limbs();
+        let other = if is_below_p(&limbs) {
+            let mut sum = limbs;
+            for (s, p) in sum.iter_mut().zip(P) {
+                *s += p;
+            }
+            carry(sum)
+        } else {
+            minus(&limbs, &P)
+        };
+        bounded(FieldElement::from_limbs(&other))
+    }
+
     #[test]
     fn arithmetic_agrees_with_crypto_bigint_on_edge_and_random_values() {
         let mut values = edge_values();
         values.extend(random_values(64));
         for a in &values {
-            let x = element(a);
-            assert_eq!(x.to_bytes(), bytes(a), "round trip of {a}");
-            // Elements compare limb by limb, so these also check that every
-            // result is fully reduced.
-            assert_eq!(x.neg(), element(&U256::ZERO.sub_mod(a, &p())));
-            assert_eq!(bool::from(x.is_zero()), a == &U256::ZERO);
-            assert_eq!(x.square(), element(&a.mul_mod(a, &p())), "{a}²");
-            let inverse = Option::<U256>::from(a.invert_odd_mod(&MODULUS)).unwrap_or(U256::ZERO);
-            assert_eq!(x.invert(), element(&inverse), "1/{a}");
-            // Both ways the inversion can go: unblinded (no random
-            // source), and blinded by edge values as well as random ones.
-            assert_eq!(x.invert_blinded_by(None), element(&inverse), "1/{a}");
-            for blind in edge_values().iter().filter(|b| *b != &U256::ZERO).take(6) {
-                let blinded = x.invert_blinded_by(Some(element(blind)));
-                assert_eq!(blinded, element(&inverse), "1/{a} blinded by {blind}");
-            }
-            for b in &values {
-                let y = element(b);
-                assert_eq!(x.mul(&y), element(&a.mul_mod(b, &p())), "{a}·{b}");
-                assert_eq!(x.add(&y), element(&a.add_mod(b, &p())), "{a}+{b}");
-                assert_eq!(x.sub(&y), element(&a.sub_mod(b, &p())), "{a}-{b}");
+            // Every operation on both of the value's representations below
+            // 2p (equality compares values; `bounded` checks each result
+            // stays below 2p).
+            for x in [element(a), other_representation(element(a))] {
+                let x = bounded(x);
+                assert_eq!(x.to_bytes(), bytes(a), "round trip of {a}");
+                assert_eq!(bounded(x.neg()), element(&U256::ZERO.sub_mod(a, &p())));
+                assert_eq!(bool::from(x.is_zero()), a == &U256::ZERO);
+                assert_eq!(bounded(x.square()), element(&a.mul_mod(a, &p())), "{a}²");
+                let inverse =
+                    Option::<U256>::from(a.invert_odd_mod(&MODULUS)).unwrap_or(U256::ZERO);
+                assert_eq!(bounded(x.invert()), element(&inverse), "1/{a}");
+                // Both ways the inversion can go: unblinded (no random
+                // source), and blinded by edge values as well as random ones.
+                assert_eq!(x.invert_blinded_by(None), element(&inverse), "1/{a}");
+                for blind in edge_values().iter().filter(|b| *b != &U256::ZERO).take(6) {
+                    let blinded = x.invert_blinded_by(Some(element(blind)));
+                    assert_eq!(blinded, element(&inverse), "1/{a} blinded by {blind}");
+                }
+                for b in &values {
+                    for y in [element(b), other_representation(element(b))] {
+                        let sum = bounded(x.add(&y));
+                        assert_eq!(sum, element(&a.add_mod(b, &p())), "{a}+{b}");
+                        let difference = bounded(x.sub(&y));
+                        assert_eq!(difference, element(&a.sub_mod(b, &p())), "{a}-{b}");
+                        let product = bounded(x.mul(&y));
+                        assert_eq!(product.to_bytes(), bytes(&a.mul_mod(b, &p())), "{a}·{b}");
+                    }
+                }
             }
         }
+    }
+
+    #[test]
+    fn two_p_is_p_doubled() {
+        assert_eq!(TWO_P, P.map(|limb| 2 * limb));
+    }
+
+    /// Equality compares values, and zero is zero in both of its
+    /// representations.
+    #[test]
+    fn equality_and_zero_see_values_not_representations() {
+        for value in edge_values().iter().chain(&random_values(8)) {
+            let x = element(value);
+            let other = other_representation(x);
+            assert_ne!(x.0, other.0);
+            assert_eq!(x, other);
+            assert_eq!(x.is_zero().unwrap_u8(), other.is_zero().unwrap_u8());
+            assert_ne!(x, x.add(&element(&U256::ONE)));
+        }
+        let zero = FieldElement::ZERO;
+        let p = other_representation(zero);
+        assert_eq!(p.0.map(i64::from), P);
+        assert!(bool::from(p.is_zero()));
+        assert_eq!(p.to_bytes(), [0; 32]);
+        assert!(bool::from(p.neg().is_zero()));
     }
 
     #[test]
