@@ -55,7 +55,7 @@ pub fn mul_by_generator(k: &Scalar) -> AffinePoint {
 pub fn mul_by_generator_batch<'k>(ks: impl IntoIterator<Item = &'k Scalar>) -> Vec<AffinePoint> {
     let table = shared_table();
     let points: Vec<Projective> = ks.into_iter().map(|k| table.mul_projective(k)).collect();
-    table.to_affine(&points)
+    table.curve.normalize(&points)
 }
 
 /// Builds the shared table now if no call has yet: a few milliseconds in V8,
@@ -131,7 +131,8 @@ impl<const W: usize> GeneratorTable<W> {
 
     /// `k·G`, constant time in `k`.
     pub fn mul(&self, k: &Scalar) -> AffinePoint {
-        self.to_affine(&[self.mul_projective(k)])
+        self.curve
+            .normalize(&[self.mul_projective(k)])
             .pop()
             .unwrap_or(AffinePoint::IDENTITY)
     }
@@ -164,10 +165,6 @@ impl<const W: usize> GeneratorTable<W> {
         }
         digits.zeroize();
         sum
-    }
-
-    fn to_affine(&self, points: &[Projective]) -> Vec<AffinePoint> {
-        self.curve.normalize(points)
     }
 
     /// `k = Σ d_i·2^(W·i)` with every `d_i ∈ [-2^(W-1), 2^(W-1)]`, without
