@@ -97,8 +97,8 @@ impl FieldElement {
     pub fn to_bytes(self) -> [u8; 32] {
         let mut one = [0i64; LIMBS];
         one[0] = 1;
-        // Out of Montgomery form: below p + 1 (montgomery_reduce's bound
-        // with a·1 < 2p), so at most p, which is zero.
+        // Out of Montgomery form the value is below 2p/R + p (the bound at
+        // `montgomery_reduce`, with a·1 < 2p): at most p, which stands for 0.
         let mut plain = subtract_if_not_below(mul_limbs(&self.limbs(), &one), &P);
         let bytes = limbs_to_bytes(&plain);
         plain.zeroize();
@@ -321,8 +321,7 @@ fn montgomery_reduce(mut t: [i64; 2 * LIMBS]) -> [i64; LIMBS] {
     }
     // The upper nine columns, once carried, are (a·b + M·p)/R with M < R.
     // That is below a·b/R + p < 4p²/R + p < 2p, as R = 2^261 > 4p: a
-    // value below 2p, with no final subtraction (this is why R is nine
-    // limbs, not the 256 bits a value needs). The
+    // value below 2p, with no final subtraction. The
     // columns are not wiped: wiping would keep them in linear memory, not
     // in registers, for 9 % of a k·G (BENCHMARKS.md), and `p256`'s own
     // multiplication leaves its temporaries as well.
