@@ -1280,6 +1280,8 @@ struct Compared {
     quiet: bool,
     /// Tokens the candidate signed over the whole run, and the users.
     signatures: Option<(u64, usize)>,
+    /// How many of the candidate's signatures took a precomputed nonce.
+    nonces: NonceShare,
 }
 
 impl Compared {
@@ -1322,7 +1324,7 @@ impl Compared {
         let (low, high) = self.ratio_range();
         let (target, met) = self.verdict();
         format!(
-            "no-op {:.0} req/s, filter {:.0} req/s, ratio {:.3} (rounds {:.3}..{:.3}), CPU per request {:.1} vs {:.1} µs{}; target {target}: {}",
+            "no-op {:.0} req/s, filter {:.0} req/s, ratio {:.3} (rounds {:.3}..{:.3}), CPU per request {:.1} vs {:.1} µs{}{}; target {target}: {}",
             self.baseline.mean_rps(),
             self.candidate.mean_rps(),
             self.median_ratio(),
@@ -1334,7 +1336,46 @@ impl Compared {
                 .map_or(String::new(), |per_user| format!(
                     ", {per_user:.3} signatures per user"
                 )),
+            self.nonces.note(),
             if met { "met" } else { "missed" },
+        )
+    }
+}
+
+/// Of the tokens a filter signed over a run (warm-up included), how many
+/// took a precomputed nonce: whether the nonce producer kept up, which
+/// throughput and instruction counts alone do not say.
+#[derive(Debug, Clone, Copy, Default)]
+struct NonceShare {
+    signed: u64,
+    precomputed: u64,
+}
+
+impl NonceShare {
+    fn of(envoy: &Envoy) -> Self {
+        let stats = envoy.stats();
+        let counter = |name: &str| {
+            stats
+                .get(&format!("wasmcustom.signed_headers.{name}"))
+                .copied()
+                .unwrap_or(0)
+        };
+        Self {
+            signed: counter("tokens_signed"),
+            precomputed: counter("precomputed_signatures"),
+        }
+    }
+
+    /// For the report's comparison cell: nothing unless some signatures
+    /// took a precomputed nonce.
+    fn note(&self) -> String {
+        if self.precomputed == 0 {
+            return String::new();
+        }
+        format!(
+            " ({:.1} % of {} signatures with a precomputed nonce)",
+            100.0 * self.precomputed as f64 / self.signed.max(1) as f64,
+            self.signed
         )
     }
 }
@@ -1487,6 +1528,7 @@ fn run_comparison(comparison: &Comparison, settings: &Settings, workdir: &Path) 
         }
         Load::Anonymous | Load::OneUser => None,
     };
+    let nonces = NonceShare::of(&candidate);
     let [baseline_side, candidate_side] = sides;
     Compared {
         id: comparison.id,
@@ -1499,6 +1541,7 @@ fn run_comparison(comparison: &Comparison, settings: &Settings, workdir: &Path) 
         load_before,
         quiet,
         signatures,
+        nonces,
     }
 }
 
@@ -1525,9 +1568,10 @@ fn comparison_report(settings: &Settings, compared: &[Compared]) -> String {
         let errors = format!("{}{}", result.baseline.errors, result.candidate.errors);
         let _ = writeln!(
             out,
-            "| {} — {}{}{} | {:.0} | {:.0} | {:.3} | {:.3} – {:.3} | {:.1} / {:.1} µs | {} / {} | {target}{} | {} |",
+            "| {} — {}{}{}{} | {:.0} | {:.0} | {:.3} | {:.3} – {:.3} | {:.1} / {:.1} µs | {} / {} | {target}{} | {} |",
             result.id,
             result.title,
+            result.nonces.note(),
             errors,
             if result.quiet {
                 String::new()
@@ -1628,6 +1672,8 @@ struct Counted {
     id: &'static str,
     title: String,
     sides: [CountedSide; 2],
+    /// How many of the candidate's signatures took a precomputed nonce.
+    nonces: NonceShare,
 }
 
 /// The comparison's two Envoys under `valgrind --tool=callgrind`: for each
@@ -1713,6 +1759,7 @@ fn count_comparison(comparison: &Comparison, settings: &Settings, workdir: &Path
         id: comparison.id,
         title: comparison.title.clone(),
         sides,
+        nonces: NonceShare::of(&candidate),
     }
 }
 
@@ -1846,9 +1893,10 @@ fn instructions_report(settings: &Settings, counted: &[Counted]) -> String {
             - median(baseline.gross.iter().map(|counted| counted.total));
         let _ = writeln!(
             out,
-            "| {} — {} | {:.0} | {:.0} | {:+.0} | {:.0} – {:.0}; {:.0} – {:.0} | {:+.0} / {:+.0} / {:+.0} | {:+.0} | {:.0} / {:.0} |",
+            "| {} — {}{} | {:.0} | {:.0} | {:+.0} | {:.0} – {:.0}; {:.0} – {:.0} | {:+.0} / {:+.0} / {:+.0} | {:+.0} | {:.0} / {:.0} |",
             result.id,
             result.title,
+            result.nonces.note(),
             baseline.median(|counted| counted.total),
             candidate.median(|counted| counted.total),
             difference(|counted| counted.total),
