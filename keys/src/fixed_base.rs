@@ -41,8 +41,8 @@ use point::{Affine, Curve, PackedAffine, Projective};
 
 /// The row width the signer uses: the fewest instructions per signing
 /// request in Envoy of 5 to 8 since the additions became cheaper (37 rows
-/// of 64 entries, about 170 KB per Wasm VM; BENCHMARKS.md, "Jacobian
-/// additions, blinded inversions").
+/// of 64 entries of 64 bytes, about 150 KB per Wasm VM; BENCHMARKS.md,
+/// "Jacobian additions, blinded inversions").
 pub const WINDOW_BITS: usize = 7;
 
 /// `k·G`, constant time in `k`.

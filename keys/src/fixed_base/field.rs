@@ -200,22 +200,25 @@ impl FieldElement {
         element
     }
 
-    /// Two elements limb by limb in 64-bit words, `self`'s in the low
-    /// halves: what a table row holds, so that reading an entry under a
-    /// mask takes nine words, not eighteen.
-    pub fn pack_with(&self, high: &Self) -> [u64; LIMBS] {
-        let mut words = [0u64; LIMBS];
-        for ((word, low), high) in words.iter_mut().zip(self.0).zip(high.0) {
-            *word = u64::from(low) | (u64::from(high) << 32);
+    /// Two elements in eight 64-bit words, each as its canonical value
+    /// (below p, so 256 bits) in four, `self`'s first: what a table row
+    /// holds, so that reading an entry under a mask takes eight words, not
+    /// the eighteen its limbs fill.
+    pub fn pack_with(&self, second: &Self) -> [u64; 2 * WORDS] {
+        let mut words = [0u64; 2 * WORDS];
+        for (half, element) in words.chunks_exact_mut(WORDS).zip([self, second]) {
+            let canonical = subtract_if_not_below(element.limbs(), &P);
+            half.copy_from_slice(&words_from_limbs(&canonical));
         }
         words
     }
 
-    /// The two elements [`Self::pack_with`] packed, low halves first.
-    pub fn unpack(words: &[u64; LIMBS]) -> (Self, Self) {
+    /// The two elements [`Self::pack_with`] packed.
+    pub fn unpack(words: &[u64; 2 * WORDS]) -> (Self, Self) {
+        let (first, second) = words.split_at(WORDS);
         (
-            Self(words.map(|word| word as u32)),
-            Self(words.map(|word| (word >> 32) as u32)),
+            Self(limbs_from_words(first)),
+            Self(limbs_from_words(second)),
         )
     }
 
@@ -368,6 +371,47 @@ fn subtract_if_not_below(value: [i64; LIMBS], m: &[i64; LIMBS]) -> [i64; LIMBS] 
 
 fn is_below_p(limbs: &[i64; LIMBS]) -> bool {
     minus(limbs, &P)[LIMBS - 1] < 0
+}
+
+/// 64-bit words in a value below 2^256.
+pub const WORDS: usize = 4;
+
+/// A value below 2^256 in 29-bit limbs as four 64-bit words, least
+/// significant first.
+fn words_from_limbs(limbs: &[i64; LIMBS]) -> [u64; WORDS] {
+    let mut words = [0u64; WORDS];
+    for (index, limb) in limbs.iter().enumerate() {
+        let bit = index * LIMB_BITS as usize;
+        let (word, shift) = (bit / 64, bit % 64);
+        let limb = *limb as u64;
+        if let Some(low) = words.get_mut(word) {
+            *low |= limb << shift;
+        }
+        // The limb's top bits, when it straddles two words (past the last
+        // only bits of a value of 2^256 or more, which there are none of).
+        if shift + LIMB_BITS as usize > 64
+            && let Some(high) = words.get_mut(word + 1)
+        {
+            *high |= limb >> (64 - shift);
+        }
+    }
+    words
+}
+
+/// [`words_from_limbs`] undone: nine limbs of 29 bits (any slice past four
+/// words is ignored, a shorter one read as zeros above).
+fn limbs_from_words(words: &[u64]) -> [u32; LIMBS] {
+    let mut limbs = [0u32; LIMBS];
+    for (index, limb) in limbs.iter_mut().enumerate() {
+        let bit = index * LIMB_BITS as usize;
+        let (word, shift) = (bit / 64, bit % 64);
+        let mut value = words.get(word).map_or(0, |low| low >> shift);
+        if shift + LIMB_BITS as usize > 64 {
+            value |= words.get(word + 1).map_or(0, |high| high << (64 - shift));
+        }
+        *limb = (value & MASK as u64) as u32;
+    }
+    limbs
 }
 
 fn limbs_from_bytes(bytes: &[u8; 32]) -> [i64; LIMBS] {
@@ -535,6 +579,28 @@ mod tests {
                         let product = bounded(x.mul(&y));
                         assert_eq!(product.to_bytes(), bytes(&a.mul_mod(b, &p())), "{a}·{b}");
                     }
+                }
+            }
+        }
+    }
+
+    /// A table entry's two coordinates come back as their canonical
+    /// values, from either representation, whatever their bits.
+    #[test]
+    fn packing_keeps_values_and_canonicalizes() {
+        let values: Vec<U256> = edge_values().into_iter().chain(random_values(16)).collect();
+        for (a, b) in values.iter().zip(values.iter().rev()) {
+            for (x, y) in [
+                (element(a), element(b)),
+                (
+                    other_representation(element(a)),
+                    other_representation(element(b)),
+                ),
+            ] {
+                let (first, second) = FieldElement::unpack(&x.pack_with(&y));
+                for (unpacked, value) in [(first, a), (second, b)] {
+                    assert_eq!(unpacked, element(value));
+                    assert!(is_below_p(&bounded(unpacked).limbs()), "{value} canonical");
                 }
             }
         }

@@ -8,7 +8,7 @@ use p256::elliptic_curve::subtle::{Choice, ConditionallySelectable};
 use p256::{AffinePoint, NistP256};
 use zeroize::Zeroize;
 
-use super::field::FieldElement;
+use super::field::{FieldElement, WORDS};
 
 /// The curve's `b`, big-endian.
 const B: [u8; 32] = [
@@ -45,7 +45,7 @@ impl Affine {
 
 /// An [`Affine`] as a table row holds it (see [`FieldElement::pack_with`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PackedAffine([u64; 9]);
+pub struct PackedAffine([u64; 2 * WORDS]);
 
 impl PackedAffine {
     pub fn new(point: &Affine) -> Self {
