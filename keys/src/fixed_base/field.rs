@@ -207,8 +207,14 @@ impl FieldElement {
     pub fn pack_with(&self, second: &Self) -> [u64; 2 * WORDS] {
         let mut words = [0u64; 2 * WORDS];
         for (half, element) in words.chunks_exact_mut(WORDS).zip([self, second]) {
-            let canonical = subtract_if_not_below(element.limbs(), &P);
-            half.copy_from_slice(&words_from_limbs(&canonical));
+            let mut bytes = limbs_to_bytes(&subtract_if_not_below(element.limbs(), &P));
+            // Big-endian bytes, so the last eight are the lowest word.
+            for (word, eight) in half.iter_mut().zip(bytes.rchunks_exact(8)) {
+                let mut be = [0u8; 8];
+                be.copy_from_slice(eight);
+                *word = u64::from_be_bytes(be);
+            }
+            bytes.zeroize();
         }
         words
     }
@@ -376,30 +382,9 @@ fn is_below_p(limbs: &[i64; LIMBS]) -> bool {
 /// 64-bit words in a value below 2^256.
 pub const WORDS: usize = 4;
 
-/// A value below 2^256 in 29-bit limbs as four 64-bit words, least
-/// significant first.
-fn words_from_limbs(limbs: &[i64; LIMBS]) -> [u64; WORDS] {
-    let mut words = [0u64; WORDS];
-    for (index, limb) in limbs.iter().enumerate() {
-        let bit = index * LIMB_BITS as usize;
-        let (word, shift) = (bit / 64, bit % 64);
-        let limb = *limb as u64;
-        if let Some(low) = words.get_mut(word) {
-            *low |= limb << shift;
-        }
-        // The limb's top bits, when it straddles two words (past the last
-        // only bits of a value of 2^256 or more, which there are none of).
-        if shift + LIMB_BITS as usize > 64
-            && let Some(high) = words.get_mut(word + 1)
-        {
-            *high |= limb >> (64 - shift);
-        }
-    }
-    words
-}
-
-/// [`words_from_limbs`] undone: nine limbs of 29 bits (any slice past four
-/// words is ignored, a shorter one read as zeros above).
+/// A value below 2^256 as four 64-bit words (least significant first) in
+/// nine limbs of 29 bits (any slice past four words is ignored, a shorter
+/// one read as zeros above).
 fn limbs_from_words(words: &[u64]) -> [u32; LIMBS] {
     let mut limbs = [0u32; LIMBS];
     for (index, limb) in limbs.iter_mut().enumerate() {
