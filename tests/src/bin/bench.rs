@@ -1347,7 +1347,8 @@ impl Compared {
 /// throughput and instruction counts alone do not say.
 #[derive(Debug, Clone, Copy, Default)]
 struct NonceShare {
-    signed: u64,
+    /// `None` where the candidate has no such counter (not the filter).
+    signed: Option<u64>,
     precomputed: u64,
 }
 
@@ -1358,24 +1359,23 @@ impl NonceShare {
             stats
                 .get(&format!("wasmcustom.signed_headers.{name}"))
                 .copied()
-                .unwrap_or(0)
         };
         Self {
             signed: counter("tokens_signed"),
-            precomputed: counter("precomputed_signatures"),
+            precomputed: counter("precomputed_signatures").unwrap_or(0),
         }
     }
 
     /// For the report's comparison cell: nothing unless some signatures
     /// took a precomputed nonce.
     fn note(&self) -> String {
+        let signed = self.signed.unwrap_or(0);
         if self.precomputed == 0 {
             return String::new();
         }
         format!(
-            " ({:.1} % of {} signatures with a precomputed nonce)",
-            100.0 * self.precomputed as f64 / self.signed.max(1) as f64,
-            self.signed
+            " ({:.1} % of {signed} signatures with a precomputed nonce)",
+            100.0 * self.precomputed as f64 / signed.max(1) as f64,
         )
     }
 }
@@ -1517,18 +1517,14 @@ fn run_comparison(comparison: &Comparison, settings: &Settings, workdir: &Path) 
         .zip(&sides[1].rps)
         .map(|(baseline, candidate)| candidate / baseline)
         .collect();
+    let nonces = NonceShare::of(&candidate);
     let signatures = match comparison.load {
         Load::Users(users) => {
-            let signed = candidate
-                .stats()
-                .get("wasmcustom.signed_headers.tokens_signed")
-                .copied()
-                .expect("the filter's tokens_signed counter");
+            let signed = nonces.signed.expect("the filter's tokens_signed counter");
             Some((signed, users))
         }
         Load::Anonymous | Load::OneUser => None,
     };
-    let nonces = NonceShare::of(&candidate);
     let [baseline_side, candidate_side] = sides;
     Compared {
         id: comparison.id,
