@@ -75,12 +75,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let key = BundleKey::generate(KeyFormat::Sec1)?;
     let signer = key.signer().ok_or("a generated key can sign")?;
     let payload = PAYLOAD;
+    let token = signer.sign(payload);
+    let (signing_input, _) = token.rsplit_once('.').ok_or("a compact JWS")?;
+    let scalar = NonZeroScalar::try_generate()?;
+    let key_bytes: [u8; 32] = scalar.to_bytes().into();
     let arguments: Vec<String> = std::env::args().skip(1).collect();
     if let [repeat, operation, count] = arguments.as_slice()
         && repeat == "repeat"
     {
         let count: u32 = count.parse()?;
-        let scalar = NonZeroScalar::try_generate()?;
         match operation.as_str() {
             "kG" => {
                 let table =
@@ -95,8 +98,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             }
             "nonce" => {
-                let key_bytes: [u8; 32] = scalar.to_bytes().into();
-                let digest: [u8; 32] = Sha256::digest(payload).into();
+                let digest: [u8; 32] = Sha256::digest(signing_input.as_bytes()).into();
                 for _ in 0..count {
                     consume(black_box(first_nonce_candidate(
                         black_box(&key_bytes),
@@ -105,8 +107,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             }
             "digest" => {
-                let token = signer.sign(payload);
-                let (signing_input, _) = token.rsplit_once('.').ok_or("a compact JWS")?;
                 for _ in 0..count {
                     consume(black_box(Sha256::digest(
                         black_box(signing_input).as_bytes(),
@@ -119,10 +119,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         return Ok(());
     }
-    let token = signer.sign(payload);
-    let (signing_input, _) = token.rsplit_once('.').ok_or("a compact JWS")?;
-    let scalar = NonZeroScalar::try_generate()?;
-    let key_bytes: [u8; 32] = scalar.to_bytes().into();
     let point = ProjectivePoint::mul_by_generator(scalar.as_ref());
 
     let rows = [
