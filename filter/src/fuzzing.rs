@@ -104,6 +104,7 @@ pub fn sealed(data: &[u8]) {
 /// The plugin configuration: never panics, and a valid one builds.
 pub fn plugin_config(data: &[u8]) {
     let [config, signing_key, kek] = [0, 1, 2].map(|index| fields(data, 3)[index]);
+    json_reads_as_serde_json_reads(config);
     let environment = crate::config::Environment {
         signing_key: std::str::from_utf8(signing_key).ok(),
         kek: std::str::from_utf8(kek).ok(),
@@ -120,6 +121,60 @@ pub fn plugin_config(data: &[u8]) {
         // A header any route's settings set is a header no client sends.
         for header in settings.routes.claim_header_names() {
             assert!(settings.strip.should_strip(header), "{header}");
+        }
+    }
+}
+
+/// The configuration's JSON parser against serde_json: the same documents
+/// accepted, read to the same values. Only ours refuses a name written
+/// twice in one object; only serde_json refuses a number beyond a double.
+fn json_reads_as_serde_json_reads(text: &[u8]) {
+    use crate::data::json::Json;
+    fn same(ours: &Json, theirs: &serde_json::Value) -> bool {
+        match (ours, theirs) {
+            (Json::Null, serde_json::Value::Null) => true,
+            (Json::Bool(ours), serde_json::Value::Bool(theirs)) => ours == theirs,
+            (Json::String(ours), serde_json::Value::String(theirs)) => ours.as_str() == theirs,
+            (Json::Number(ours), serde_json::Value::Number(theirs)) => {
+                let ours = ours
+                    .to_claim()
+                    .expect("serde_json read it, so it is finite");
+                match (ours.as_f64(), theirs.as_f64()) {
+                    // serde_json's default float parsing may be one unit off
+                    // in the last place.
+                    (Some(a), Some(b)) if ours.is_f64() || theirs.is_f64() => {
+                        a == b || (a - b).abs() <= a.abs().max(b.abs()) * 1e-15
+                    }
+                    _ => ours == *theirs,
+                }
+            }
+            (Json::Array(ours), serde_json::Value::Array(theirs)) => {
+                ours.len() == theirs.len()
+                    && ours
+                        .iter()
+                        .zip(theirs)
+                        .all(|(ours, theirs)| same(ours, theirs))
+            }
+            (Json::Object(ours), serde_json::Value::Object(theirs)) => {
+                ours.len() == theirs.len()
+                    && ours.iter().all(|(name, value)| {
+                        theirs.get(name).is_some_and(|theirs| same(value, theirs))
+                    })
+            }
+            _ => false,
+        }
+    }
+    let ours = crate::data::json::parse(text);
+    let theirs = serde_json::from_slice::<serde_json::Value>(text);
+    match (&ours, &theirs) {
+        (Ok(ours), Ok(theirs)) => assert!(same(ours, theirs), "{ours:?} / {theirs:?}"),
+        (Err(_), Err(_)) => {}
+        (Err(ours), Ok(_)) => assert!(ours.to_string().starts_with("duplicate field"), "{ours}"),
+        (Ok(_), Err(theirs)) => {
+            assert!(
+                theirs.to_string().starts_with("number out of range"),
+                "{theirs}"
+            )
         }
     }
 }

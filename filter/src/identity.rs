@@ -6,6 +6,7 @@
 //! number, boolean, list, object or null becomes in each claim is decided
 //! here, by [`claim_text`] and [`groups_of`], and tested natively.
 
+use crate::data::json::Json;
 use crate::data::value::with_stack_slice;
 use crate::data::{Metadata, Struct, Value};
 
@@ -66,17 +67,20 @@ impl ExtraValue {
 
     /// A fixed value as written in the configuration: a string, number,
     /// boolean or list of strings.
-    pub fn from_json(value: &serde_json::Value) -> Option<Self> {
+    pub fn from_json(value: &Json) -> Option<Self> {
         match value {
-            serde_json::Value::String(text) => Some(Self::Text(text.clone())),
-            serde_json::Value::Bool(flag) => Some(Self::Bool(*flag)),
-            serde_json::Value::Number(number) => Some(Self::Number(number.clone())),
-            serde_json::Value::Array(items) => items
+            Json::String(text) => Some(Self::Text(text.as_str().to_owned())),
+            Json::Bool(flag) => Some(Self::Bool(*flag)),
+            Json::Number(number) => number.to_claim().map(Self::Number),
+            Json::Array(items) => items
                 .iter()
-                .map(|item| item.as_str().map(str::to_owned))
+                .map(|item| match item {
+                    Json::String(text) => Some(text.as_str().to_owned()),
+                    _ => None,
+                })
                 .collect::<Option<Vec<String>>>()
                 .map(Self::List),
-            serde_json::Value::Object(_) | serde_json::Value::Null => None,
+            Json::Object(_) | Json::Null => None,
         }
     }
 
@@ -96,8 +100,7 @@ impl ExtraValue {
 
 /// A field of the peer certificate, as Envoy's connection attributes expose
 /// it (only the first SAN of each kind).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CertificateField {
     /// The first URI SAN, e.g. a SPIFFE ID.
     UriSan,

@@ -26,11 +26,11 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
 use signed_headers_keys::PrecomputedNonce;
 use zeroize::Zeroizing;
 
-use crate::config::{ConfigError, field_error, in_range};
+use crate::config::{ConfigError, Fields, count, in_range, whole_number};
+use crate::data::json::{self, Json};
 
 /// The queue's name; the version changes if the entry format does.
 pub const QUEUE_NAME: &str = "signed-headers.nonces.v1";
@@ -57,41 +57,37 @@ pub struct ProducerSettings {
     pub main_thread_percent: u64,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawProducerConfig {
-    nonce_producer: RawProducer,
-}
-
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawProducer {
-    queue_depth: Option<usize>,
-    main_thread_percent: Option<u64>,
-}
-
 impl ProducerSettings {
     /// `Ok(None)` unless `json` is an object with a `nonce_producer` key:
     /// then it is the producer's configuration and nothing else.
     pub fn parse(json: &[u8]) -> Result<Option<Self>, ConfigError> {
-        let Ok(serde_json::Value::Object(object)) = serde_json::from_slice(json) else {
+        let Ok(Json::Object(object)) = json::parse(json) else {
             return Ok(None);
         };
-        if !object.contains_key("nonce_producer") {
+        if object.get("nonce_producer").is_none() {
             return Ok(None);
         }
-        let raw: RawProducerConfig = serde_json::from_value(serde_json::Value::Object(object))
-            .map_err(|error| field_error("nonce_producer", error))?;
+        let producer = Fields::of_object(&object, &["nonce_producer"])?.read(
+            "nonce_producer",
+            |producer| {
+                let fields = Fields::of(producer, &["queue_depth", "main_thread_percent"])?;
+                Ok((
+                    fields.read("queue_depth", count)?,
+                    fields.read("main_thread_percent", whole_number)?,
+                ))
+            },
+        )?;
+        let (queue_depth, main_thread_percent) = producer.unwrap_or_default();
         Ok(Some(Self {
             queue_depth: in_range(
                 "nonce_producer.queue_depth",
-                raw.nonce_producer.queue_depth,
+                queue_depth,
                 DEFAULT_QUEUE_DEPTH,
                 QUEUE_DEPTH_RANGE,
             )?,
             main_thread_percent: in_range(
                 "nonce_producer.main_thread_percent",
-                raw.nonce_producer.main_thread_percent,
+                main_thread_percent,
                 DEFAULT_MAIN_THREAD_PERCENT,
                 MAIN_THREAD_PERCENT_RANGE,
             )?,

@@ -12,8 +12,6 @@
 //! the configuration lacks can only be seen per request: such a request is
 //! answered 500 and never signed (see [`Selection::Unknown`]).
 
-use serde::Deserialize;
-
 use crate::claim_headers::ClaimHeader;
 use crate::config::{Audience, UnauthenticatedPolicy};
 use crate::data::{Metadata, Value};
@@ -27,22 +25,6 @@ pub const DEFAULT_ROUTE_METADATA_NAMESPACE: &str = "signed_headers";
 pub const ROUTE_METADATA_KEY: &str = "settings";
 pub const MAX_ROUTE_SETTINGS: usize = 1024;
 pub const MAX_NAME_BYTES: usize = 128;
-
-/// One set of overrides as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawRouteSettings {
-    pub audience: Option<Audience>,
-    pub groups: Option<crate::config::RawGroups>,
-    /// Claim name to `{"value": ...}` (set on this route) or `null`
-    /// (left out on this route).
-    pub extra_claims: Option<serde_json::Map<String, serde_json::Value>>,
-    /// As the top-level `claim_headers`.
-    pub claim_headers: Option<serde_json::Value>,
-    pub unauthenticated: Option<UnauthenticatedPolicy>,
-    pub signing_scope: Option<String>,
-    pub publish_unscoped_keys: Option<bool>,
-}
 
 /// One set of overrides: each field, when set, replaces the top-level
 /// setting of the same name for the routes that name it.

@@ -1,6 +1,7 @@
 //! Decoding what Envoy hands the filter, by its real type.
 
 pub mod header_map;
+pub mod json;
 mod protobuf;
 pub mod value;
 

@@ -1,17 +1,21 @@
 //! The plugin configuration: parsed and validated once per `on_configure`.
 
-use serde::Deserialize;
+mod read;
+
 use signed_headers_keys::{Bundle, BundleError, KEK_ENV, KeyEncryptionKeys, KidFormat, is_sealed};
 use zeroize::Zeroizing;
 
 use crate::claim_headers::{Claim, ClaimHeader};
+use crate::data::json::{self, Json, Object};
 use crate::groups::GroupsPolicy;
 use crate::identity::{CertificateField, ClaimFields, ExtraSource, ExtraValue, Source};
 use crate::route_settings::{
     DEFAULT_ROUTE_METADATA_NAMESPACE, MAX_NAME_BYTES as MAX_ROUTE_SETTINGS_NAME,
-    MAX_ROUTE_SETTINGS, RawRouteSettings, RouteProfiles, RouteSettings, SigningScope,
+    MAX_ROUTE_SETTINGS, RouteProfiles, RouteSettings, SigningScope,
 };
 use crate::strip::StripRules;
+pub(crate) use read::{Fields, count, whole_number};
+use read::{boolean, invalid_type, string, strings, variant};
 pub use signed_headers_keys::Audience;
 
 pub const DEFAULT_HEADER: &str = "x-pomerium-jwt-assertion";
@@ -40,10 +44,10 @@ pub const SIGNING_KEY_ENV: &str = "SIGNING_KEY";
 const MAX_TTL_SECONDS: u64 = 86_400;
 const MAX_JWKS_MAX_AGE_SECONDS: u64 = 31_536_000;
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    signing_key: Option<String>,
+/// The configuration as written, before validation.
+#[derive(Default)]
+struct RawConfig<'a> {
+    signing_key: Option<Zeroizing<String>>,
     header: Option<String>,
     jwks_path: Option<String>,
     issuer_format: Option<IssuerFormat>,
@@ -55,110 +59,219 @@ struct RawConfig {
     shared_token_cache_slots: Option<usize>,
     max_header_bytes: Option<usize>,
     kid_format: Option<String>,
-    #[serde(default)]
     strip: RawStrip,
     /// One source object or a list of them: parsed by [`parse_sources`].
-    identity: Option<serde_json::Value>,
+    identity: Option<&'a Json>,
     /// A list of claims, or an object of claim to header name: parsed by
     /// [`parse_claim_headers`].
-    claim_headers: Option<serde_json::Value>,
-    #[serde(default)]
-    groups: RawGroups,
-    #[serde(default)]
+    claim_headers: Option<&'a Json>,
+    groups: GroupsPolicy,
     unauthenticated: UnauthenticatedPolicy,
-    /// Named overrides that routes pick by their metadata.
-    #[serde(default)]
-    route_settings: std::collections::BTreeMap<String, RawRouteSettings>,
+    /// Named overrides that routes pick by their metadata, by name.
+    route_settings: Vec<(&'a str, RawRouteSettings<'a>)>,
     route_metadata_namespace: Option<String>,
     signing_scope: Option<String>,
     publish_unscoped_keys: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawStrip {
-    #[serde(default)]
-    names: Vec<String>,
-    #[serde(default)]
-    prefixes: Vec<String>,
-    #[serde(default)]
-    cookies: Vec<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawGroups {
-    #[serde(default)]
-    allow: Vec<String>,
-    #[serde(default)]
-    allow_prefixes: Vec<String>,
-    max_count: Option<usize>,
-}
-
-impl From<RawGroups> for GroupsPolicy {
-    fn from(raw: RawGroups) -> Self {
-        Self {
-            allow: raw.allow,
-            allow_prefixes: raw.allow_prefixes,
-            max_count: raw.max_count,
-        }
+impl<'a> RawConfig<'a> {
+    fn read(document: &'a Json) -> Result<Self, ConfigError> {
+        let fields = Fields::of(
+            document,
+            &[
+                "signing_key",
+                "header",
+                "jwks_path",
+                "issuer_format",
+                "issuer",
+                "audience",
+                "ttl_seconds",
+                "jwks_max_age_seconds",
+                "token_cache_entries",
+                "shared_token_cache_slots",
+                "max_header_bytes",
+                "kid_format",
+                "strip",
+                "identity",
+                "claim_headers",
+                "groups",
+                "unauthenticated",
+                "route_settings",
+                "route_metadata_namespace",
+                "signing_scope",
+                "publish_unscoped_keys",
+            ],
+        )?;
+        Ok(Self {
+            signing_key: fields.string("signing_key")?.map(Zeroizing::new),
+            header: fields.string("header")?,
+            jwks_path: fields.string("jwks_path")?,
+            issuer_format: fields.read("issuer_format", issuer_format)?,
+            issuer: fields.string("issuer")?,
+            audience: fields.read("audience", audience)?,
+            ttl_seconds: fields.read("ttl_seconds", whole_number)?,
+            jwks_max_age_seconds: fields.read("jwks_max_age_seconds", whole_number)?,
+            token_cache_entries: fields.read("token_cache_entries", count)?,
+            shared_token_cache_slots: fields.read("shared_token_cache_slots", count)?,
+            max_header_bytes: fields.read("max_header_bytes", count)?,
+            kid_format: fields.string("kid_format")?,
+            strip: fields.read("strip", RawStrip::read)?.unwrap_or_default(),
+            identity: fields.read("identity", Ok)?,
+            claim_headers: fields.read("claim_headers", Ok)?,
+            groups: fields.read("groups", groups_policy)?.unwrap_or_default(),
+            unauthenticated: fields
+                .read("unauthenticated", unauthenticated_policy)?
+                .unwrap_or_default(),
+            route_settings: fields
+                .read("route_settings", RawRouteSettings::read_all)?
+                .unwrap_or_default(),
+            route_metadata_namespace: fields.string("route_metadata_namespace")?,
+            signing_scope: fields.string("signing_scope")?,
+            publish_unscoped_keys: fields.read("publish_unscoped_keys", boolean)?,
+        })
     }
 }
 
-/// The fields of each kind of source as written, besides `"source"`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawJwtAuthn {
-    metadata_namespace: Option<String>,
-    payload_key: Option<String>,
-    #[serde(default)]
-    claims: RawClaims<PayloadPath>,
-    www_authenticate: Option<String>,
+#[derive(Debug, Default)]
+struct RawStrip {
+    names: Vec<String>,
+    prefixes: Vec<String>,
+    cookies: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawExtAuthz {
-    metadata_namespace: Option<String>,
-    #[serde(default)]
-    claims: RawClaims<String>,
-    groups_delimiter: Option<String>,
-    www_authenticate: Option<String>,
+impl RawStrip {
+    fn read(value: &Json) -> Result<Self, ConfigError> {
+        let fields = Fields::of(value, &["names", "prefixes", "cookies"])?;
+        Ok(Self {
+            names: fields.strings("names")?,
+            prefixes: fields.strings("prefixes")?,
+            cookies: fields.strings("cookies")?,
+        })
+    }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawClientCertificate {
-    #[serde(default)]
-    claims: RawClaims<CertificateField>,
-    www_authenticate: Option<String>,
+/// `groups`, at the top level or in route settings.
+fn groups_policy(value: &Json) -> Result<GroupsPolicy, ConfigError> {
+    let fields = Fields::of(value, &["allow", "allow_prefixes", "max_count"])?;
+    Ok(GroupsPolicy {
+        allow: fields.strings("allow")?,
+        allow_prefixes: fields.strings("allow_prefixes")?,
+        max_count: fields.read("max_count", count)?,
+    })
+}
+
+/// One set of route overrides as written.
+#[derive(Default)]
+struct RawRouteSettings<'a> {
+    audience: Option<Audience>,
+    groups: Option<GroupsPolicy>,
+    /// Claim name to `{"value": ...}` (set on this route) or `null`
+    /// (left out on this route).
+    extra_claims: Option<&'a Object>,
+    /// As the top-level `claim_headers`.
+    claim_headers: Option<&'a Json>,
+    unauthenticated: Option<UnauthenticatedPolicy>,
+    signing_scope: Option<String>,
+    publish_unscoped_keys: Option<bool>,
+}
+
+impl<'a> RawRouteSettings<'a> {
+    /// Every named set, ordered by name.
+    fn read_all(value: &'a Json) -> Result<Vec<(&'a str, Self)>, ConfigError> {
+        let Json::Object(named) = value else {
+            return Err(invalid_type(value, "an object of names to settings"));
+        };
+        named
+            .sorted()
+            .into_iter()
+            .map(|(name, settings)| {
+                Self::read(settings)
+                    .map(|settings| (name, settings))
+                    .map_err(|error| error.within(name))
+            })
+            .collect()
+    }
+
+    fn read(value: &'a Json) -> Result<Self, ConfigError> {
+        let fields = Fields::of(
+            value,
+            &[
+                "audience",
+                "groups",
+                "extra_claims",
+                "claim_headers",
+                "unauthenticated",
+                "signing_scope",
+                "publish_unscoped_keys",
+            ],
+        )?;
+        Ok(Self {
+            audience: fields.read("audience", audience)?,
+            groups: fields.read("groups", groups_policy)?,
+            extra_claims: fields.read("extra_claims", object)?,
+            claim_headers: fields.read("claim_headers", Ok)?,
+            unauthenticated: fields.read("unauthenticated", unauthenticated_policy)?,
+            signing_scope: fields.string("signing_scope")?,
+            publish_unscoped_keys: fields.read("publish_unscoped_keys", boolean)?,
+        })
+    }
+}
+
+fn object(value: &Json) -> Result<&Object, ConfigError> {
+    match value {
+        Json::Object(object) => Ok(object),
+        other => Err(invalid_type(other, "an object")),
+    }
+}
+
+fn issuer_format(value: &Json) -> Result<IssuerFormat, ConfigError> {
+    variant(
+        value,
+        &[("host", IssuerFormat::Host), ("uri", IssuerFormat::Uri)],
+    )
+}
+
+fn unauthenticated_policy(value: &Json) -> Result<UnauthenticatedPolicy, ConfigError> {
+    variant(
+        value,
+        &[
+            ("deny", UnauthenticatedPolicy::Deny),
+            ("anonymous", UnauthenticatedPolicy::Anonymous),
+            ("pass", UnauthenticatedPolicy::Pass),
+        ],
+    )
+}
+
+/// `aud` as written: one string or a list of them (checked by
+/// [`validate_audience`]).
+fn audience(value: &Json) -> Result<Audience, ConfigError> {
+    match value {
+        Json::String(one) => Ok(Audience::One(one.as_str().to_owned())),
+        Json::Array(_) => strings(value).map(Audience::Many),
+        other => Err(invalid_type(other, "a string or a list of strings")),
+    }
 }
 
 const SOURCE_KINDS: &str = "jwt_authn, ext_authz or client_certificate";
 
+/// Reads one field of a source (a payload path, a header name, a
+/// certificate field).
+type FieldReader<F> = fn(&Json) -> Result<F, ConfigError>;
+
 /// A claim mapping as written: an absent claim keeps the source's default,
 /// `null` maps it to nothing.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, bound = "F: Deserialize<'de>")]
-struct RawClaims<F> {
-    #[serde(default, deserialize_with = "present")]
+struct RawClaims<'a, F> {
     sub: Option<Option<F>>,
-    #[serde(default, deserialize_with = "present")]
     user: Option<Option<F>>,
-    #[serde(default, deserialize_with = "present")]
     email: Option<Option<F>>,
-    #[serde(default, deserialize_with = "present")]
     groups: Option<Option<F>>,
-    #[serde(default, deserialize_with = "present")]
     name: Option<Option<F>>,
-    #[serde(default, deserialize_with = "present")]
     sid: Option<Option<F>>,
     /// Further claims: name to a field of the source, or `{"value": ...}`.
-    #[serde(default)]
-    extra: serde_json::Map<String, serde_json::Value>,
+    extra: Option<&'a Object>,
 }
 
-impl<F> Default for RawClaims<F> {
+impl<F> Default for RawClaims<'_, F> {
     fn default() -> Self {
         Self {
             sub: None,
@@ -167,8 +280,33 @@ impl<F> Default for RawClaims<F> {
             groups: None,
             name: None,
             sid: None,
-            extra: serde_json::Map::new(),
+            extra: None,
         }
+    }
+}
+
+impl<'a, F> RawClaims<'a, F> {
+    fn read(value: &'a Json, field: FieldReader<F>) -> Result<Self, ConfigError> {
+        let fields = Fields::of(
+            value,
+            &["sub", "user", "email", "groups", "name", "sid", "extra"],
+        )?;
+        let mapped = |name: &str| match fields.written(name) {
+            None => Ok(None),
+            Some(Json::Null) => Ok(Some(None)),
+            Some(written) => field(written)
+                .map(|field| Some(Some(field)))
+                .map_err(|error| error.within(name)),
+        };
+        Ok(Self {
+            sub: mapped("sub")?,
+            user: mapped("user")?,
+            email: mapped("email")?,
+            groups: mapped("groups")?,
+            name: mapped("name")?,
+            sid: mapped("sid")?,
+            extra: fields.read("extra", object)?,
+        })
     }
 }
 
@@ -216,10 +354,15 @@ fn validate_extra_name(name: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// The extra claims as written, `F` being the source's kind of field.
-fn extra_claims<F: serde::de::DeserializeOwned>(
-    written: serde_json::Map<String, serde_json::Value>,
+/// The extra claims as written, by name, `F` being the source's kind of
+/// field.
+fn extra_claims<F>(
+    written: Option<&Object>,
+    field: FieldReader<F>,
 ) -> Result<Vec<(String, ExtraSource<F>)>, ConfigError> {
+    let Some(written) = written else {
+        return Ok(Vec::new());
+    };
     if written.len() > MAX_EXTRA_CLAIMS {
         return Err(field_error(
             "claims.extra",
@@ -227,28 +370,24 @@ fn extra_claims<F: serde::de::DeserializeOwned>(
         ));
     }
     written
+        .sorted()
         .into_iter()
         .map(|(name, source)| {
-            validate_extra_name(&name)?;
-            let field = format!("claims.extra.{name}");
+            validate_extra_name(name)?;
+            let path = format!("claims.extra.{name}");
             let source = match source {
-                serde_json::Value::Object(fixed) if fixed.contains_key("value") => {
-                    ExtraSource::Fixed(fixed_extra_value(&field, &fixed)?)
+                Json::Object(fixed) if fixed.get("value").is_some() => {
+                    ExtraSource::Fixed(fixed_extra_value(&path, fixed)?)
                 }
-                written => {
-                    ExtraSource::Field(typed(written).map_err(|error| error.within(&field))?)
-                }
+                written => ExtraSource::Field(field(written).map_err(|error| error.within(&path))?),
             };
-            Ok((name, source))
+            Ok((name.to_owned(), source))
         })
         .collect()
 }
 
 /// An extra claim's fixed value, `{"value": ...}`.
-fn fixed_extra_value(
-    field: &str,
-    fixed: &serde_json::Map<String, serde_json::Value>,
-) -> Result<ExtraValue, ConfigError> {
+fn fixed_extra_value(field: &str, fixed: &Object) -> Result<ExtraValue, ConfigError> {
     if fixed.len() != 1 {
         return Err(field_error(
             field,
@@ -266,44 +405,35 @@ fn fixed_extra_value(
         })
 }
 
-/// Tells a field written as `null` (`Some(None)`) from an absent one (`None`).
-fn present<'de, D, F>(deserializer: D) -> Result<Option<Option<F>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    F: Deserialize<'de>,
-{
-    Option::<F>::deserialize(deserializer).map(Some)
-}
-
 /// A claim of the `jwt_authn` payload: a top-level key (which may contain
 /// dots, as namespaced claims like `https://example.com/roles` do), or a
 /// list of keys into nested objects.
 #[derive(Debug)]
 struct PayloadPath(Vec<String>);
 
-impl<'de> Deserialize<'de> for PayloadPath {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let expected = "a claim name, or a non-empty list of nested claim names, none empty";
-        let keys = match serde_json::Value::deserialize(deserializer)? {
-            serde_json::Value::String(key) => vec![key],
-            serde_json::Value::Array(keys) => keys
-                .into_iter()
+impl PayloadPath {
+    fn read(value: &Json) -> Result<Self, ConfigError> {
+        let expected =
+            || value_error("a claim name, or a non-empty list of nested claim names, none empty");
+        let keys = match value {
+            Json::String(key) => vec![key.as_str().to_owned()],
+            Json::Array(keys) => keys
+                .iter()
                 .map(|key| match key {
-                    serde_json::Value::String(key) => Ok(key),
-                    _ => Err(serde::de::Error::custom(expected)),
+                    Json::String(key) => Ok(key.as_str().to_owned()),
+                    _ => Err(expected()),
                 })
                 .collect::<Result<_, _>>()?,
-            _ => return Err(serde::de::Error::custom(expected)),
+            _ => return Err(expected()),
         };
         if keys.is_empty() || keys.iter().any(String::is_empty) {
-            return Err(serde::de::Error::custom(expected));
+            return Err(expected());
         }
         Ok(Self(keys))
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IssuerFormat {
     /// `iss` is the request host, without port.
     Host,
@@ -319,8 +449,7 @@ pub enum Issuer {
 }
 
 /// What happens to a request that carries no identity.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub enum UnauthenticatedPolicy {
     /// Answer 401; the upstream never sees the request.
     #[default]
@@ -408,11 +537,18 @@ impl ConfigError {
     /// The same error, one level down from `parent`.
     fn within(self, parent: &str) -> Self {
         let field = if self.field.is_empty() {
-            parent.to_owned()
+            redact(parent)
+        } else if self.field.starts_with('[') {
+            format!("{}{}", redact(parent), self.field)
         } else {
-            format!("{parent}.{}", self.field)
+            format!("{}.{}", redact(parent), self.field)
         };
         Self { field, ..self }
+    }
+
+    /// The same error, in item `index` of a list.
+    fn at_index(self, index: usize) -> Self {
+        self.within(&format!("[{index}]"))
     }
 }
 
@@ -437,9 +573,9 @@ pub(crate) fn field_error(field: &str, message: impl std::fmt::Display) -> Confi
 const KEY_MATERIAL_RUN: usize = 40;
 
 /// `text` with anything that may be key material cut out: a PEM block (from
-/// `-----BEGIN` on) and long base64 runs. Error messages echo values (serde
-/// quotes a wrongly typed string, a key pasted into the wrong field is
-/// quoted back), and they go to Envoy's log.
+/// `-----BEGIN` on) and long base64 runs. Error messages echo values (a wrongly
+/// typed string is quoted, so a key pasted into the wrong field would be),
+/// and they go to Envoy's log.
 fn redact(text: &str) -> String {
     let text = match text.find("-----BEGIN") {
         Some(at) => format!(
@@ -510,35 +646,24 @@ impl Settings {
     /// Parses the plugin configuration (empty means all defaults), with what
     /// the host passed in the VM's environment.
     pub fn parse(json: &[u8], environment: Environment<'_>) -> Result<Self, ConfigError> {
-        let raw: RawConfig = if json.iter().all(u8::is_ascii_whitespace) {
-            RawConfig::default()
-        } else if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-            // serde would read a JSON array as the struct's fields in order.
+        if json.iter().all(u8::is_ascii_whitespace) {
+            return Self::validate(RawConfig::default(), environment);
+        }
+        // The document's strings, the key text among them, are wiped when
+        // it is dropped (the parsed key wipes itself).
+        let document = json::parse(json).map_err(|error| field_error("configuration", error))?;
+        if !matches!(document, Json::Object(_)) {
             return Err(field_error("configuration", "must be a JSON object"));
-        } else {
-            let mut deserializer = serde_json::Deserializer::from_slice(json);
-            let raw = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-                let path = error.path().to_string();
-                // Errors about the document itself have no field path.
-                let field = if path.is_empty() || path == "." || path == "?" {
-                    "configuration"
-                } else {
-                    &path
-                };
-                field_error(field, error.inner())
-            })?;
-            deserializer
-                .end()
-                .map_err(|error| field_error("configuration", error))?;
-            raw
-        };
-        Self::validate(raw, environment)
+        }
+        Self::validate(RawConfig::read(&document)?, environment)
     }
 
-    fn validate(mut raw: RawConfig, environment: Environment<'_>) -> Result<Self, ConfigError> {
-        // The key text is wiped once parsed (the parsed key wipes itself).
-        let signing_key = raw.signing_key.take().map(Zeroizing::new);
-        let key_source = match (signing_key.as_deref(), environment.signing_key) {
+    fn validate(mut raw: RawConfig<'_>, environment: Environment<'_>) -> Result<Self, ConfigError> {
+        let signing_key = raw.signing_key.take();
+        let key_source = match (
+            signing_key.as_deref().map(String::as_str),
+            environment.signing_key,
+        ) {
             (Some(configured), _) => configured_bundle(configured, environment.kek)?,
             (None, Some(from_env)) if !from_env.trim().is_empty() => KeySource::Bundle {
                 bundle: Bundle::parse_signing(from_env)
@@ -668,8 +793,6 @@ impl Settings {
                 challenges.push(source.www_authenticate().to_owned());
             }
         }
-        let groups = GroupsPolicy::from(raw.groups);
-
         Ok(Self {
             key_source,
             header,
@@ -687,7 +810,7 @@ impl Settings {
             identity,
             challenges,
             claim_headers,
-            groups,
+            groups: raw.groups,
             unauthenticated: raw.unauthenticated,
             routes,
             signing_scope,
@@ -790,7 +913,7 @@ fn check_signing_scopes(
 /// `route_settings`: each named set checked as the top-level settings are.
 fn parse_route_settings(
     namespace: Option<String>,
-    written: std::collections::BTreeMap<String, RawRouteSettings>,
+    written: Vec<(&str, RawRouteSettings<'_>)>,
     assertion_header: &str,
     source_extra_names: &[&str],
 ) -> Result<RouteProfiles, ConfigError> {
@@ -820,7 +943,7 @@ fn parse_route_settings(
             ));
         }
         let field = format!("route_settings.{name}");
-        let written_extra = raw.extra_claims.unwrap_or_default();
+        let written_extra = raw.extra_claims.map(Object::sorted).unwrap_or_default();
         if written_extra.len() > MAX_EXTRA_CLAIMS {
             return Err(field_error(
                 &format!("{field}.extra_claims"),
@@ -830,17 +953,16 @@ fn parse_route_settings(
         let mut extra_claims = Vec::with_capacity(written_extra.len());
         for (claim, value) in written_extra {
             let claim_field = format!("{field}.extra_claims.{claim}");
-            validate_extra_name(&claim)
-                .map_err(|error| field_error(&claim_field, error.message))?;
+            validate_extra_name(claim).map_err(|error| field_error(&claim_field, error.message))?;
             let value = match value {
-                serde_json::Value::Null if source_extra_names.contains(&claim.as_str()) => None,
-                serde_json::Value::Null => {
+                Json::Null if source_extra_names.contains(&claim) => None,
+                Json::Null => {
                     return Err(field_error(
                         &claim_field,
                         "null leaves out a claim an identity source maps, and none maps this one",
                     ));
                 }
-                serde_json::Value::Object(fixed) => Some(fixed_extra_value(&claim_field, &fixed)?),
+                Json::Object(fixed) => Some(fixed_extra_value(&claim_field, fixed)?),
                 _ => {
                     return Err(field_error(
                         &claim_field,
@@ -848,7 +970,7 @@ fn parse_route_settings(
                     ));
                 }
             };
-            extra_claims.push((claim, value));
+            extra_claims.push((claim.to_owned(), value));
         }
         // The claims a claim header of these routes can name: the sources'
         // and these routes' own, less those left out here.
@@ -876,11 +998,11 @@ fn parse_route_settings(
         profiles.push(RouteSettings {
             signing_scope,
             audience: validate_audience(raw.audience).map_err(|error| error.within(&field))?,
-            groups: raw.groups.map(GroupsPolicy::from),
+            groups: raw.groups,
             extra_claims,
             claim_headers,
             unauthenticated: raw.unauthenticated,
-            name,
+            name: name.to_owned(),
         });
     }
     Ok(RouteProfiles::new(namespace, profiles))
@@ -928,7 +1050,7 @@ fn non_empty(field: &str, value: Option<String>, default: &str) -> Result<String
 
 /// The source list as written: one object, or a non-empty list of them;
 /// absent means `jwt_authn` with its defaults.
-fn parse_sources(value: Option<serde_json::Value>) -> Result<Vec<Source>, ConfigError> {
+fn parse_sources(value: Option<&Json>) -> Result<Vec<Source>, ConfigError> {
     let written = match value {
         None => {
             return Ok(vec![jwt_authn_source(
@@ -938,15 +1060,15 @@ fn parse_sources(value: Option<serde_json::Value>) -> Result<Vec<Source>, Config
                 None,
             )?]);
         }
-        Some(serde_json::Value::Array(list)) if list.is_empty() => {
+        Some(Json::Array(list)) if list.is_empty() => {
             return Err(field_error("identity", "the list of sources is empty"));
         }
-        Some(serde_json::Value::Array(list)) => list
-            .into_iter()
+        Some(Json::Array(list)) => list
+            .iter()
             .enumerate()
             .map(|(index, item)| (format!("identity[{index}]"), item))
-            .collect(),
-        Some(object @ serde_json::Value::Object(_)) => vec![("identity".to_owned(), object)],
+            .collect::<Vec<_>>(),
+        Some(object @ Json::Object(_)) => vec![("identity".to_owned(), object)],
         Some(_) => {
             return Err(field_error(
                 "identity",
@@ -960,27 +1082,15 @@ fn parse_sources(value: Option<serde_json::Value>) -> Result<Vec<Source>, Config
         .collect()
 }
 
-/// Deserializes `value`, naming the failing field within it.
-fn typed<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, ConfigError> {
-    serde_path_to_error::deserialize(value).map_err(|error| {
-        let path = error.path().to_string();
-        if path.is_empty() || path == "." {
-            value_error(error.inner())
-        } else {
-            field_error(&path, error.inner())
-        }
-    })
-}
-
 /// One source, its kind named by `"source"`; errors are relative to it.
-fn source(item: serde_json::Value) -> Result<Source, ConfigError> {
-    let serde_json::Value::Object(mut object) = item else {
+fn source(item: &Json) -> Result<Source, ConfigError> {
+    let Json::Object(object) = item else {
         return Err(value_error(format!(
             "must be an object with a \"source\" ({SOURCE_KINDS})"
         )));
     };
-    let kind = match object.remove("source") {
-        Some(serde_json::Value::String(kind)) => kind,
+    let kind = match object.get("source") {
+        Some(Json::String(kind)) => kind.as_str(),
         Some(_) => return Err(field_error("source", "must be a string")),
         None => {
             return Err(value_error(format!(
@@ -988,20 +1098,45 @@ fn source(item: serde_json::Value) -> Result<Source, ConfigError> {
             )));
         }
     };
-    let fields = serde_json::Value::Object(object);
-    match kind.as_str() {
+    match kind {
         "jwt_authn" => {
-            let raw: RawJwtAuthn = typed(fields)?;
+            let fields = Fields::of_object(
+                object,
+                &[
+                    "source",
+                    "metadata_namespace",
+                    "payload_key",
+                    "claims",
+                    "www_authenticate",
+                ],
+            )?;
             jwt_authn_source(
-                raw.metadata_namespace,
-                raw.payload_key,
-                raw.claims,
-                raw.www_authenticate,
+                fields.string("metadata_namespace")?,
+                fields.string("payload_key")?,
+                claims(fields, PayloadPath::read)?,
+                fields.string("www_authenticate")?,
             )
         }
-        "ext_authz" => ext_authz_source(typed(fields)?),
+        "ext_authz" => {
+            let fields = Fields::of_object(
+                object,
+                &[
+                    "source",
+                    "metadata_namespace",
+                    "claims",
+                    "groups_delimiter",
+                    "www_authenticate",
+                ],
+            )?;
+            ext_authz_source(
+                fields.string("metadata_namespace")?,
+                claims(fields, string)?,
+                fields.string("groups_delimiter")?,
+                fields.string("www_authenticate")?,
+            )
+        }
         "client_certificate" => {
-            let raw: RawClientCertificate = typed(fields)?;
+            let fields = Fields::of_object(object, &["source", "claims", "www_authenticate"])?;
             let defaults = ClaimFields {
                 sub: CertificateField::UriSan,
                 user: None,
@@ -1012,8 +1147,12 @@ fn source(item: serde_json::Value) -> Result<Source, ConfigError> {
                 extra: Vec::new(),
             };
             Ok(Source::ClientCertificate {
-                claims: claim_fields(raw.claims, defaults)?,
-                www_authenticate: challenge_or(raw.www_authenticate, "mTLS")?,
+                claims: claim_fields(
+                    claims(fields, certificate_field)?,
+                    defaults,
+                    certificate_field,
+                )?,
+                www_authenticate: challenge_or(fields.string("www_authenticate")?, "mTLS")?,
             })
         }
         other => Err(field_error(
@@ -1023,7 +1162,35 @@ fn source(item: serde_json::Value) -> Result<Source, ConfigError> {
     }
 }
 
-fn ext_authz_source(raw: RawExtAuthz) -> Result<Source, ConfigError> {
+/// A source's `claims`; absent keeps every default.
+fn claims<'a, F>(
+    fields: Fields<'a>,
+    field: FieldReader<F>,
+) -> Result<RawClaims<'a, F>, ConfigError> {
+    Ok(fields
+        .read("claims", |claims| RawClaims::read(claims, field))?
+        .unwrap_or_default())
+}
+
+fn certificate_field(value: &Json) -> Result<CertificateField, ConfigError> {
+    variant(
+        value,
+        &[
+            ("uri_san", CertificateField::UriSan),
+            ("dns_san", CertificateField::DnsSan),
+            ("subject", CertificateField::Subject),
+            ("subject_cn", CertificateField::SubjectCn),
+            ("sha256_digest", CertificateField::Sha256Digest),
+        ],
+    )
+}
+
+fn ext_authz_source(
+    metadata_namespace: Option<String>,
+    claims: RawClaims<'_, String>,
+    groups_delimiter: Option<String>,
+    www_authenticate: Option<String>,
+) -> Result<Source, ConfigError> {
     let header = |name: &str| Some(name.to_owned());
     let defaults = ClaimFields {
         sub: "x-auth-request-user".to_owned(),
@@ -1034,7 +1201,7 @@ fn ext_authz_source(raw: RawExtAuthz) -> Result<Source, ConfigError> {
         sid: None,
         extra: Vec::new(),
     };
-    let claims = claim_fields(raw.claims, defaults)?;
+    let claims = claim_fields(claims, defaults, string)?;
     // Envoy keys the metadata by the lowercase header name.
     let lowercase =
         |field: &str, name: String| validate_header_name(&format!("claims.{field}"), &name);
@@ -1043,7 +1210,7 @@ fn ext_authz_source(raw: RawExtAuthz) -> Result<Source, ConfigError> {
     Ok(Source::ExtAuthz {
         metadata_namespace: non_empty(
             "metadata_namespace",
-            raw.metadata_namespace,
+            metadata_namespace,
             DEFAULT_EXT_AUTHZ_NAMESPACE,
         )?,
         claims: ClaimFields {
@@ -1067,15 +1234,15 @@ fn ext_authz_source(raw: RawExtAuthz) -> Result<Source, ConfigError> {
                 })
                 .collect::<Result<_, ConfigError>>()?,
         },
-        groups_delimiter: non_empty("groups_delimiter", raw.groups_delimiter, ",")?,
-        www_authenticate: challenge(raw.www_authenticate)?,
+        groups_delimiter: non_empty("groups_delimiter", groups_delimiter, ",")?,
+        www_authenticate: challenge(www_authenticate)?,
     })
 }
 
 fn jwt_authn_source(
     metadata_namespace: Option<String>,
     payload_key: Option<String>,
-    claims: RawClaims<PayloadPath>,
+    claims: RawClaims<'_, PayloadPath>,
     www_authenticate: Option<String>,
 ) -> Result<Source, ConfigError> {
     let key = |name: &str| Some(PayloadPath(vec![name.to_owned()]));
@@ -1088,7 +1255,7 @@ fn jwt_authn_source(
         sid: key("sid"),
         extra: Vec::new(),
     };
-    let claims = claim_fields(claims, defaults)?;
+    let claims = claim_fields(claims, defaults, PayloadPath::read)?;
     let path = |path: PayloadPath| path.0;
     Ok(Source::JwtAuthn {
         metadata_namespace: non_empty(
@@ -1121,9 +1288,10 @@ fn jwt_authn_source(
 }
 
 /// The written mapping over the source's defaults; `sub` must map to a field.
-fn claim_fields<F: serde::de::DeserializeOwned>(
-    raw: RawClaims<F>,
+fn claim_fields<F>(
+    raw: RawClaims<'_, F>,
     defaults: ClaimFields<F>,
+    field: FieldReader<F>,
 ) -> Result<ClaimFields<F>, ConfigError> {
     let sub = match raw.sub {
         None => defaults.sub,
@@ -1142,7 +1310,7 @@ fn claim_fields<F: serde::de::DeserializeOwned>(
         groups: raw.groups.unwrap_or(defaults.groups),
         name: raw.name.unwrap_or(defaults.name),
         sid: raw.sid.unwrap_or(defaults.sid),
-        extra: extra_claims(raw.extra)?,
+        extra: extra_claims(raw.extra, field)?,
     })
 }
 
@@ -1166,22 +1334,24 @@ fn challenge_or(written: Option<String>, default: &str) -> Result<String, Config
 /// `["email", ...]` for the default names (`x-pomerium-claim-<claim>`), or
 /// `{"email": "x-user-email", ...}` for names of the operator's choosing.
 fn parse_claim_headers(
-    value: Option<serde_json::Value>,
+    value: Option<&Json>,
     assertion_header: &str,
     extra_names: &[&str],
 ) -> Result<Vec<ClaimHeader>, ConfigError> {
-    let written: Vec<(String, String, Option<serde_json::Value>)> = match value {
+    let written: Vec<(String, &str, Option<&Json>)> = match value {
         None => Vec::new(),
-        Some(serde_json::Value::Array(claims)) => claims
-            .into_iter()
+        Some(Json::Array(claims)) => claims
+            .iter()
             .enumerate()
             .map(|(index, claim)| (format!("claim_headers[{index}]"), claim))
             .map(|(field, claim)| match claim {
-                serde_json::Value::String(claim) => Ok((field, claim, None)),
+                Json::String(claim) => Ok((field, claim.as_str(), None)),
                 _ => Err(field_error(&field, "must be a claim name")),
             })
             .collect::<Result<_, _>>()?,
-        Some(serde_json::Value::Object(headers)) => headers
+        // By claim name, as the headers are set.
+        Some(Json::Object(headers)) => headers
+            .sorted()
             .into_iter()
             .map(|(claim, header)| (format!("claim_headers.{claim}"), claim, Some(header)))
             .collect(),
@@ -1194,11 +1364,11 @@ fn parse_claim_headers(
     };
     let mut headers: Vec<ClaimHeader> = Vec::with_capacity(written.len());
     for (field, claim_name, header) in written {
-        let claim = Claim::from_name(&claim_name)
+        let claim = Claim::from_name(claim_name)
             .or_else(|| {
                 extra_names
-                    .contains(&claim_name.as_str())
-                    .then(|| Claim::Extra(claim_name.clone()))
+                    .contains(&claim_name)
+                    .then(|| Claim::Extra(claim_name.to_owned()))
             })
             .ok_or_else(|| {
                 field_error(
@@ -1217,7 +1387,7 @@ fn parse_claim_headers(
                         format!("\"x-pomerium-claim-{claim_name}\" is not a header name: name one"),
                     )
                 })?,
-            Some(serde_json::Value::String(header)) => validate_header_name(&field, &header)?,
+            Some(Json::String(header)) => validate_header_name(&field, header)?,
             Some(_) => return Err(field_error(&field, "must be a header name")),
         };
         if header == assertion_header || headers.iter().any(|other| other.header == header) {
@@ -1715,6 +1885,28 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
+        assert_eq!(
+            error("{\"header\": \"x-a\",\n \"ttl_seconds\": 60 \"issuer\": \"x\"}"),
+            "configuration: expected `,` or `}` at line 2 column 20"
+        );
+        // A name written twice is refused at any depth: which one would
+        // count is anyone's guess.
+        assert_eq!(
+            error(r#"{"unauthenticated": "deny", "unauthenticated": "pass"}"#),
+            "configuration: duplicate field `unauthenticated` at line 1 column 29"
+        );
+        assert_eq!(
+            error(r#"{"route_settings": {"a": {}, "a": {"unauthenticated": "pass"}}}"#),
+            "configuration: duplicate field `a` at line 1 column 30"
+        );
+        // `null` is the same as leaving the field out.
+        let nulls = parse(r#"{"ttl_seconds": null, "strip": null, "identity": null}"#).unwrap();
+        assert_eq!(nulls.ttl_seconds, DEFAULT_TTL_SECONDS);
+        assert_eq!(nulls.identity, parse("{}").unwrap().identity);
+        assert!(
+            error(r#"{"ttl_seconds": 1.5}"#)
+                .starts_with("ttl_seconds: invalid value: 1.5, expected a whole number")
+        );
         assert!(error(r#"{"ttl_seconds":"x"}"#).starts_with("ttl_seconds: invalid type"));
         assert!(error(r#"{"bogus":1}"#).contains("unknown field `bogus`"));
         assert!(error(r#"{"strip":{"names":[1]}}"#).starts_with("strip.names[0]: invalid type"));
@@ -1769,12 +1961,24 @@ mod tests {
                 serde_json::json!({"identity": {"source": "client_certificate", "claims": {"sub": misplaced}}}),
                 serde_json::json!({"identity": {"source": "jwt_authn", "www_authenticate": format!("{misplaced}\n")}}),
                 serde_json::json!({misplaced: 1}),
+                serde_json::json!({"route_settings": {misplaced: {}}}),
+                serde_json::json!({"identity": {"source": "jwt_authn", "claims": {"extra": {misplaced: "x"}}}}),
             ] {
                 let message = error(&json.to_string());
                 for fragment in &fragments {
                     assert!(!message.contains(fragment.as_str()), "{message}");
                 }
             }
+        }
+        // A key written as a name twice: the syntax error quotes it.
+        let twice = serde_json::to_string(&pem).unwrap();
+        let message = error(&format!("{{{twice}: 1, {twice}: 2}}"));
+        assert!(
+            message.starts_with("configuration: duplicate field"),
+            "{message}"
+        );
+        for fragment in &fragments {
+            assert!(!message.contains(fragment.as_str()), "{message}");
         }
         assert_eq!(redact("short words stay"), "short words stay");
         assert_eq!(
