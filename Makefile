@@ -21,7 +21,7 @@ debian_tools = @missing=; for tool in $(1); do command -v $$tool >/dev/null || m
 	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
 	  $$sudo apt-get update && $$sudo apt-get install -y $(1); }
 
-.PHONY: all build wasm cli toolchain envoy verifier-js test lint fmt demo bench bench-instructions bench-verifier bench-signing bench-signing-instructions bench-module fuzz soak clean dist dist-wasm dist-check oci test-tools deploy-check verifier-py pip-install-check
+.PHONY: all build wasm cli toolchain envoy verifier-js test lint fmt demo bench bench-instructions bench-verifier bench-signing bench-signing-instructions bench-module bench-compile fuzz soak clean dist dist-wasm dist-check oci test-tools deploy-check verifier-py pip-install-check
 
 all: build
 
@@ -206,6 +206,14 @@ bench-module: toolchain cli
 	$(call debian_tools,valgrind)
 	cargo build --locked -p signed-headers-filter -p noop-filter --target wasm32-wasip1 --profile release-js
 	tests/scripts/module-instructions.sh
+
+# Instructions V8 spends compiling the filter and the no-op before their
+# first request (Envoy compiles every function up front): start-up's main
+# cost, counted reproducibly under callgrind; about two minutes.
+bench-compile: toolchain verifier-js
+	$(call debian_tools,valgrind)
+	cargo build --locked --release -p signed-headers-filter -p noop-filter --target wasm32-wasip1
+	tests/scripts/compile-instructions.sh
 
 # Where an ES256 signature's time goes, step by step, in V8 (Node's WASI
 # runs the same wasm32-wasip1 code Envoy does); see BENCHMARKS.md.
