@@ -23,9 +23,13 @@ echo 'import { readFileSync } from "node:fs"; new WebAssembly.Module(readFileSyn
 printf '\0asm\1\0\0\0' > "$work/empty.wasm"
 
 instructions() { # MODULE
-  valgrind --tool=callgrind --callgrind-out-file="$work/cg" \
+  if ! valgrind --tool=callgrind --callgrind-out-file="$work/cg" \
     "$node" --no-warnings --no-liftoff --no-wasm-lazy-compilation --single-threaded \
-    "$work/compile.mjs" "$1" > /dev/null 2>&1
+    "$work/compile.mjs" "$1" > "$work/out" 2>&1; then
+    echo "V8 did not compile $1:" >&2
+    grep -m1 -i error "$work/out" >&2
+    exit 1
+  fi
   sed -n 's/^summary: //p; s/^totals: //p' "$work/cg" | head -1
 }
 
@@ -33,5 +37,6 @@ empty=$(instructions "$work/empty.wasm")
 echo "| module | bytes | compile instructions |"
 echo "|---|---:|---:|"
 for module in "$@"; do
-  echo "| $module | $(stat -c %s "$module") | $(($(instructions "$module") - empty)) |"
+  count=$(instructions "$module")
+  echo "| $module | $(stat -c %s "$module") | $((count - empty)) |"
 done
