@@ -105,6 +105,22 @@ fn configuration_that_is_not_json_is_refused() {
 }
 
 #[test]
+fn a_name_written_twice_is_refused_with_its_place() {
+    // Which of the two would count is anyone's guess: neither does.
+    let failure = refused(&EnvoyOptions::with_raw_filter_config(
+        "{\"unauthenticated\": \"deny\",\n \"unauthenticated\": \"pass\"}",
+    ));
+    assert!(
+        failure.log_has_line_with(&[
+            "signed-headers:",
+            "duplicate field `unauthenticated` at line 2 column 2"
+        ]),
+        "{}",
+        failure.log
+    );
+}
+
+#[test]
 fn a_key_pasted_into_the_wrong_field_is_refused_without_logging_it() {
     let bundle = signing_bundle();
     let pem = bundle.to_pem();
