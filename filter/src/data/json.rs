@@ -222,6 +222,7 @@ impl Parser<'_> {
     fn object(&mut self, depth: usize) -> Result<Object, SyntaxError> {
         self.at += 1;
         let mut fields: Vec<(Zeroizing<String>, Json)> = Vec::new();
+        let mut names_at = Vec::new();
         self.skip_whitespace();
         if self.peek() == Some(b'}') {
             self.at += 1;
@@ -236,9 +237,7 @@ impl Parser<'_> {
                 Some(_) => return Err(self.error("expected a field name in quotes")),
             }
             let name = self.string()?;
-            if fields.iter().any(|(known, _)| *known == name) {
-                return Err(self.error_at(name_at, format!("duplicate field `{}`", name.as_str())));
-            }
+            names_at.push(name_at);
             self.skip_whitespace();
             if self.peek() != Some(b':') {
                 return Err(self.error("expected `:`"));
@@ -251,11 +250,39 @@ impl Parser<'_> {
                 Some(b',') => self.at += 1,
                 Some(b'}') => {
                     self.at += 1;
+                    self.refuse_duplicates(&fields, &names_at)?;
                     return Ok(Object(fields));
                 }
                 None => return Err(self.error("EOF while parsing an object")),
                 Some(_) => return Err(self.error("expected `,` or `}`")),
             }
+        }
+    }
+
+    /// Refuses a name written twice, at its first repetition. By sorting,
+    /// so that an object of many fields costs n·log n, not n².
+    fn refuse_duplicates(
+        &self,
+        fields: &[(Zeroizing<String>, Json)],
+        names_at: &[usize],
+    ) -> Result<(), SyntaxError> {
+        let mut order: Vec<usize> = (0..fields.len()).collect();
+        let name = |index: usize| fields.get(index).map(|(name, _)| name.as_str());
+        // Equal names in written order, so the later of a pair repeats it.
+        order.sort_unstable_by(|&a, &b| name(a).cmp(&name(b)).then(a.cmp(&b)));
+        let repeated = order
+            .windows(2)
+            .filter_map(|pair| match pair {
+                [first, second] if name(*first) == name(*second) => Some(*second),
+                _ => None,
+            })
+            .min();
+        match repeated {
+            Some(index) => Err(self.error_at(
+                names_at.get(index).copied().unwrap_or(self.at),
+                format!("duplicate field `{}`", name(index).unwrap_or_default()),
+            )),
+            None => Ok(()),
         }
     }
 
@@ -526,6 +553,21 @@ mod tests {
         ] {
             assert!(serde_json::from_str::<serde_json::Value>(text).is_err());
         }
+    }
+
+    #[test]
+    fn a_repeated_name_is_found_among_many() {
+        let mut text = String::from("{");
+        for index in 0..20_000 {
+            text.push_str(&format!("\"k{index}\": {index},\n"));
+        }
+        assert!(parse(format!("{text}\"last\": 0}}").as_bytes()).is_ok());
+        // Two names repeated: the error is at the first repetition.
+        let twice = format!("{text}\"k7\": 1,\n\"k3\": 1,\n\"k3\": 2}}");
+        assert_eq!(
+            parse(twice.as_bytes()).unwrap_err().to_string(),
+            "duplicate field `k7` at line 20001 column 1"
+        );
     }
 
     #[test]
