@@ -13,7 +13,9 @@
 //! `R > 4p`, a Montgomery product of two such values is again below `2p`
 //! without a final subtraction (see [`montgomery_reduce`]), which saves
 //! each multiplication a tenth of its work. Additions and subtractions
-//! subtract `2p` when their result reaches it. Only [`FieldElement::to_bytes`]
+//! subtract `2p` when their result reaches it, except those whose result
+//! only a multiplication takes ([`Unreduced`]: a product of values below
+//! `4p` is below `2p` too). Only [`FieldElement::to_bytes`]
 //! and [`FieldElement::is_zero`] need the canonical value. Since
 //! `p ≡ -1 mod 2^29`, each Montgomery step's multiplier is the low limb
 //! itself, and adding that multiple of
@@ -115,7 +117,7 @@ impl FieldElement {
         zero.ct_eq(&0) | p.ct_eq(&0)
     }
 
-    pub fn mul(&self, other: &Self) -> Self {
+    pub fn mul(&self, other: &impl Factor) -> Self {
         Self::from_limbs(&mul_limbs(&self.limbs(), &other.limbs()))
     }
 
@@ -137,6 +139,28 @@ impl FieldElement {
 
     pub fn double(&self) -> Self {
         self.add(self)
+    }
+
+    /// `self + other` without the conditional subtraction: below 4p, for a
+    /// multiplication only.
+    pub fn add_unreduced(&self, other: &Self) -> Unreduced {
+        let (a, b) = (self.limbs(), other.limbs());
+        let mut sum = [0i64; LIMBS];
+        for ((s, x), y) in sum.iter_mut().zip(a).zip(b) {
+            *s = x + y;
+        }
+        Unreduced::from_limbs(&carry(sum))
+    }
+
+    /// `self - other` (plus 2p) without the conditional subtraction: below
+    /// 4p, for a multiplication only.
+    pub fn sub_unreduced(&self, other: &Self) -> Unreduced {
+        let (a, b) = (self.limbs(), other.limbs());
+        let mut difference = [0i64; LIMBS];
+        for (((d, x), y), two_p) in difference.iter_mut().zip(a).zip(b).zip(TWO_P) {
+            *d = x - y + two_p;
+        }
+        Unreduced::from_limbs(&carry(difference))
     }
 
     pub fn sub(&self, other: &Self) -> Self {
@@ -228,14 +252,51 @@ impl FieldElement {
         )
     }
 
-    fn limbs(&self) -> [i64; LIMBS] {
-        self.0.map(i64::from)
-    }
-
     /// From limbs that are each below 2^29 and a value below 2p (the
     /// operations above ensure both).
     fn from_limbs(limbs: &[i64; LIMBS]) -> Self {
         Self(limbs.map(|limb| (limb & MASK) as u32))
+    }
+}
+
+/// A sum or difference of two elements left below `4p` instead of `2p`:
+/// a Montgomery product of two values below 4p is below
+/// `16p²/R + p < 1.5p` (as `R = 2^261 > 32p`), an element again, so only
+/// multiplications take these, which saves the sum its conditional
+/// subtraction (about 2 % of a `k·G`, BENCHMARKS.md).
+#[derive(Clone, Copy, Debug)]
+pub struct Unreduced([u32; LIMBS]);
+
+impl Unreduced {
+    pub fn mul(&self, other: &impl Factor) -> FieldElement {
+        FieldElement::from_limbs(&mul_limbs(&self.limbs(), &other.limbs()))
+    }
+
+    pub fn square(&self) -> FieldElement {
+        FieldElement::from_limbs(&square_limbs(&self.limbs()))
+    }
+
+    /// From carried limbs (each below 2^29) of a value below 4p.
+    fn from_limbs(limbs: &[i64; LIMBS]) -> Self {
+        Self(limbs.map(|limb| (limb & MASK) as u32))
+    }
+}
+
+/// What a multiplication takes: an element, or a sum left [`Unreduced`].
+pub trait Factor {
+    /// Nine limbs below 2^29, of a value below 4p.
+    fn limbs(&self) -> [i64; LIMBS];
+}
+
+impl Factor for FieldElement {
+    fn limbs(&self) -> [i64; LIMBS] {
+        self.0.map(i64::from)
+    }
+}
+
+impl Factor for Unreduced {
+    fn limbs(&self) -> [i64; LIMBS] {
+        self.0.map(i64::from)
     }
 }
 
@@ -264,7 +325,7 @@ impl Zeroize for FieldElement {
 }
 
 /// Montgomery multiplication: `a·b/R mod p`, below 2p, for `a` and `b` below
-/// 2p with limbs below 2^29.
+/// 4p with limbs below 2^29.
 fn mul_limbs(a: &[i64; LIMBS], b: &[i64; LIMBS]) -> [i64; LIMBS] {
     // Columns of the schoolbook product. Each limb product is below 2^58, a
     // column's nine below 2^61.2; the reduction adds less than 2^55 per
@@ -296,7 +357,7 @@ fn square_limbs(a: &[i64; LIMBS]) -> [i64; LIMBS] {
 }
 
 /// `t/R mod p`, below 2p, for the columns of a product of two values below
-/// 2p with limbs below 2^29 (each column below 2^61.2).
+/// 4p with limbs below 2^29 (each column below 2^61.2).
 fn montgomery_reduce(mut t: [i64; 2 * LIMBS]) -> [i64; LIMBS] {
     // Nine steps of 29 bits each: add m·p·2^(29i), where m is the low limb
     // (-1/p ≡ 1 mod 2^29), so that column i becomes zero and its carry goes
@@ -329,8 +390,9 @@ fn montgomery_reduce(mut t: [i64; 2 * LIMBS]) -> [i64; LIMBS] {
         }
     }
     // The upper nine columns, once carried, are (a·b + M·p)/R with M < R.
-    // That is below a·b/R + p < 4p²/R + p < 2p, as R = 2^261 > 4p: a
-    // value below 2p, with no final subtraction. The
+    // That is below a·b/R + p < 16p²/R + p < 1.5p, as R = 2^261 > 32p
+    // (p < 2^256), for a and b below 4p: a value below 2p, with no final
+    // subtraction. The
     // columns are not wiped: wiping would keep them in linear memory, not
     // in registers, for 9 % of a k·G (BENCHMARKS.md), and `p256`'s own
     // multiplication leaves its temporaries as well.
@@ -515,6 +577,20 @@ mod tests {
         element
     }
 
+    /// `value`, checked to be within an unreduced sum's bounds: limbs below
+    /// 2^29, the value below 4p.
+    fn below_4p(value: Unreduced) -> Unreduced {
+        assert!(
+            value.0.iter().all(|limb| *limb < 1 << LIMB_BITS),
+            "{value:?}"
+        );
+        assert!(
+            minus(&value.limbs(), &TWO_P.map(|limb| 2 * limb))[LIMBS - 1] < 0,
+            "{value:?} ≥ 4p"
+        );
+        value
+    }
+
     /// The element's other representation below 2p: its value plus or
     /// minus p.
     fn other_representation(element: FieldElement) -> FieldElement {
@@ -563,6 +639,31 @@ mod tests {
                         assert_eq!(difference, element(&a.sub_mod(b, &p())), "{a}-{b}");
                         let product = bounded(x.mul(&y));
                         assert_eq!(product.to_bytes(), bytes(&a.mul_mod(b, &p())), "{a}·{b}");
+                        // Left unreduced (up to 4p), a sum and a difference
+                        // still multiply into elements.
+                        let (sum, difference) = (a.add_mod(b, &p()), a.sub_mod(b, &p()));
+                        let loose_sum = below_4p(x.add_unreduced(&y));
+                        let loose_difference = below_4p(x.sub_unreduced(&y));
+                        assert_eq!(
+                            bounded(loose_sum.mul(&y)),
+                            element(&sum.mul_mod(b, &p())),
+                            "({a}+{b})·{b}"
+                        );
+                        assert_eq!(
+                            bounded(y.mul(&loose_difference)),
+                            element(&difference.mul_mod(b, &p())),
+                            "{b}·({a}-{b})"
+                        );
+                        assert_eq!(
+                            bounded(loose_sum.mul(&loose_difference)),
+                            element(&sum.mul_mod(&difference, &p())),
+                            "({a}+{b})·({a}-{b})"
+                        );
+                        assert_eq!(
+                            bounded(loose_sum.square()),
+                            element(&sum.mul_mod(&sum, &p())),
+                            "({a}+{b})²"
+                        );
                     }
                 }
             }

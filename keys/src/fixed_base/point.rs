@@ -157,13 +157,14 @@ impl Curve {
         let u2 = q.x.mul(&z1z1);
         let s2 = q.y.mul(&p.z).mul(&z1z1);
         let h = u2.sub(&p.x);
-        let h_doubled = h.double();
+        let h_doubled = h.add_unreduced(&h);
         let i = h_doubled.square();
         let j = h.mul(&i);
-        let r = s2.sub(&p.y).double();
+        let r = s2.sub(&p.y);
+        let r = r.add_unreduced(&r);
         let v = p.x.mul(&i);
         let x = r.square().sub(&j).sub(&v.double());
-        let y = r.mul(&v.sub(&x)).sub(&p.y.mul(&j).double());
+        let y = r.mul(&v.sub_unreduced(&x)).sub(&p.y.mul(&j).double());
         let z = p.z.mul(&h_doubled);
         // The formula has no case for the identity (its Z = 0 would make
         // every output zero): then the sum is q.
@@ -177,16 +178,19 @@ impl Curve {
     pub fn add_mixed(&self, p: &Projective, q: &Affine) -> Projective {
         let xx = p.x.mul(&q.x);
         let yy = p.y.mul(&q.y);
-        let xy_cross = p.x.add(&p.y).mul(&q.x.add(&q.y)).sub(&xx.add(&yy));
-        let yz_cross = q.y.mul(&p.z).add(&p.y);
+        let xy_cross =
+            p.x.add_unreduced(&p.y)
+                .mul(&q.x.add_unreduced(&q.y))
+                .sub(&xx.add(&yy));
+        let yz_cross = q.y.mul(&p.z).add_unreduced(&p.y);
         let xz_cross = q.x.mul(&p.z).add(&p.x);
 
         let bz3 = triple(&xz_cross.sub(&self.b.mul(&p.z)));
-        let yy_minus_bz3 = yy.sub(&bz3);
-        let yy_plus_bz3 = yy.add(&bz3);
+        let yy_minus_bz3 = yy.sub_unreduced(&bz3);
+        let yy_plus_bz3 = yy.add_unreduced(&bz3);
         let z3 = triple(&p.z);
         let bxz3 = triple(&self.b.mul(&xz_cross).sub(&z3).sub(&xx));
-        let xx3_minus_z3 = triple(&xx).sub(&z3);
+        let xx3_minus_z3 = triple(&xx).sub_unreduced(&z3);
 
         Projective {
             x: yy_plus_bz3.mul(&xy_cross).sub(&yz_cross.mul(&bxz3)),
