@@ -64,20 +64,18 @@ impl ProducerSettings {
         let Ok(Json::Object(object)) = json::parse(json) else {
             return Ok(None);
         };
-        if object.get("nonce_producer").is_none() {
+        let Some(producer) = object.get("nonce_producer") else {
             return Ok(None);
-        }
-        let producer = Fields::of_object(&object, &["nonce_producer"])?.read(
-            "nonce_producer",
-            |producer| {
-                let fields = Fields::of(producer, &["queue_depth", "main_thread_percent"])?;
-                Ok((
-                    fields.read("queue_depth", count)?,
-                    fields.read("main_thread_percent", whole_number)?,
-                ))
-            },
-        )?;
-        let (queue_depth, main_thread_percent) = producer.unwrap_or_default();
+        };
+        Fields::of_object(&object, &["nonce_producer"])?;
+        let fields = Fields::of(producer, &["queue_depth", "main_thread_percent"])
+            .map_err(|error| error.within("nonce_producer"))?;
+        let queue_depth = fields
+            .read("queue_depth", count)
+            .map_err(|error| error.within("nonce_producer"))?;
+        let main_thread_percent = fields
+            .read("main_thread_percent", whole_number)
+            .map_err(|error| error.within("nonce_producer"))?;
         Ok(Some(Self {
             queue_depth: in_range(
                 "nonce_producer.queue_depth",
@@ -233,6 +231,8 @@ mod tests {
             r#"{"nonce_producer":{"depth":64}}"#,
             r#"{"nonce_producer":{},"issuer":"x"}"#,
             r#"{"nonce_producer":7}"#,
+            r#"{"nonce_producer":null}"#,
+            r#"{"nonce_producer":{"queue_depth":"x"}}"#,
         ] {
             let error = ProducerSettings::parse(bad.as_bytes()).unwrap_err();
             assert!(

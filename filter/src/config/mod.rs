@@ -535,7 +535,7 @@ pub struct ConfigError {
 
 impl ConfigError {
     /// The same error, one level down from `parent`.
-    fn within(self, parent: &str) -> Self {
+    pub(crate) fn within(self, parent: &str) -> Self {
         let field = if self.field.is_empty() {
             redact(parent)
         } else if self.field.starts_with('[') {
