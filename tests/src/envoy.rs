@@ -56,9 +56,10 @@ const LISTENERS_WARMING: &str = "listener_manager.total_listeners_warming";
 /// Which HTTP filter sits between `jwt_authn` and the router.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FilterSetup {
-    /// The signed-headers wasm filter with this plugin configuration text
-    /// (normally JSON; any text, so malformed configurations can be tested).
-    Wasm { configuration: String },
+    /// The signed-headers wasm filter with this plugin configuration, an
+    /// `Any` as Envoy's JSON writes it: normally a `StringValue` of JSON
+    /// text (any text, so malformed configurations can be tested).
+    Wasm { configuration: Value },
     /// No filter: only for checking the harness itself.
     None,
 }
@@ -131,7 +132,18 @@ impl EnvoyOptions {
     /// The filter with this exact plugin configuration text.
     pub fn with_raw_filter_config(configuration: &str) -> Self {
         Self::new(FilterSetup::Wasm {
-            configuration: configuration.to_owned(),
+            configuration: string_value(configuration),
+        })
+    }
+
+    /// The filter with its configuration written as a
+    /// `google.protobuf.Struct` instead of JSON text.
+    pub fn with_struct_filter_config(configuration: &Value) -> Self {
+        Self::new(FilterSetup::Wasm {
+            configuration: json!({
+                "@type": "type.googleapis.com/google.protobuf.Struct",
+                "value": configuration
+            }),
         })
     }
 
@@ -520,7 +532,12 @@ fn jwt_authn_filter(idp_jwks: &str, jwt_cache: bool) -> Value {
     })
 }
 
-fn wasm_filter(wasm: &Path, configuration: &str, host_env_keys: &[String]) -> Value {
+/// A `google.protobuf.StringValue` holding `text`, as an `Any`.
+fn string_value(text: &str) -> Value {
+    json!({"@type": "type.googleapis.com/google.protobuf.StringValue", "value": text})
+}
+
+fn wasm_filter(wasm: &Path, configuration: &Value, host_env_keys: &[String]) -> Value {
     let code = json!({"local": {"filename": wasm.display().to_string()}});
     let vm_config = if host_env_keys.is_empty() {
         json!({"vm_id": VM_ID, "runtime": "envoy.wasm.runtime.v8", "code": code})
@@ -540,10 +557,7 @@ fn wasm_filter(wasm: &Path, configuration: &str, host_env_keys: &[String]) -> Va
                 "name": "signed_headers",
                 "failure_policy": "FAIL_RELOAD",
                 "vm_config": vm_config,
-                "configuration": {
-                    "@type": "type.googleapis.com/google.protobuf.StringValue",
-                    "value": configuration
-                }
+                "configuration": configuration
             }
         }
     })
@@ -873,7 +887,7 @@ impl Envoy {
         reload.version += 1;
         let mut options = reload.options.clone();
         options.filter = FilterSetup::Wasm {
-            configuration: configuration.to_string(),
+            configuration: string_value(&configuration.to_string()),
         };
         let mut bootstrap =
             options.bootstrap(reload.upstream, &reload.idp_jwks, reload.wasm.as_deref());

@@ -651,7 +651,22 @@ impl Settings {
         }
         // The document's strings, the key text among them, are wiped when
         // it is dropped (the parsed key wipes itself).
-        let document = json::parse(json).map_err(|error| field_error("configuration", error))?;
+        let document = json::parse(json).map_err(|error| {
+            // JSON text holds no control bytes but whitespace; Envoy 1.40
+            // hands a `google.protobuf.Struct` over as protobuf bytes, whose
+            // every field has them (a map entry's tag is 0x12).
+            let binary = json
+                .iter()
+                .any(|&byte| byte < b' ' && !matches!(byte, b'\t' | b'\n' | b'\r'));
+            if binary {
+                field_error(
+                    "configuration",
+                    "not JSON text (Envoy passes a google.protobuf.Struct as protobuf bytes): write it as a google.protobuf.StringValue holding the JSON",
+                )
+            } else {
+                field_error("configuration", error)
+            }
+        })?;
         if !matches!(document, Json::Object(_)) {
             return Err(field_error("configuration", "must be a JSON object"));
         }
@@ -1925,6 +1940,14 @@ mod tests {
         assert_eq!(error(r#"{"audience":" "}"#), "audience: must not be empty");
         assert!(error(r#"{"signing_key":"garbage"}"#).starts_with("signing_key: not a PEM"));
         assert_eq!(error("[1]"), "configuration: must be a JSON object");
+        // {"unauthenticated": "pass"} as Envoy hands over a Struct.
+        let as_struct = b"\x0a\x19\x0a\x0funauthenticated\x12\x06\x1a\x04pass";
+        assert!(
+            Settings::parse(as_struct, Default::default())
+                .unwrap_err()
+                .to_string()
+                .starts_with("configuration: not JSON text (Envoy passes a google.protobuf.Struct")
+        );
         assert_eq!(error("\"x\""), "configuration: must be a JSON object");
         assert!(error("{} trailing").starts_with("configuration: trailing characters"));
     }

@@ -105,6 +105,23 @@ fn configuration_that_is_not_json_is_refused() {
 }
 
 #[test]
+fn a_configuration_written_as_a_struct_is_refused_with_what_to_write() {
+    // Envoy 1.40 hands a google.protobuf.Struct over as protobuf bytes.
+    let failure = refused(&EnvoyOptions::with_struct_filter_config(
+        &json!({"unauthenticated": "pass"}),
+    ));
+    assert!(
+        failure.log_has_line_with(&[
+            "signed-headers:",
+            "configuration: not JSON text",
+            "google.protobuf.StringValue"
+        ]),
+        "{}",
+        failure.log
+    );
+}
+
+#[test]
 fn a_name_written_twice_is_refused_with_its_place() {
     // Which of the two would count is anyone's guess: neither does.
     let failure = refused(&EnvoyOptions::with_raw_filter_config(
