@@ -128,13 +128,8 @@ impl FieldElement {
     }
 
     pub fn add(&self, other: &Self) -> Self {
-        let (a, b) = (self.limbs(), other.limbs());
-        let mut sum = [0i64; LIMBS];
-        for ((s, x), y) in sum.iter_mut().zip(a).zip(b) {
-            *s = x + y;
-        }
         // Below 4p: one conditional subtraction of 2p brings it below 2p.
-        Self::from_limbs(&subtract_if_not_below(carry(sum), &TWO_P))
+        Self::from_limbs(&subtract_if_not_below(sum(self, other), &TWO_P))
     }
 
     pub fn double(&self) -> Self {
@@ -144,33 +139,17 @@ impl FieldElement {
     /// `self + other` without the conditional subtraction: below 4p, for a
     /// multiplication only.
     pub fn add_unreduced(&self, other: &Self) -> Unreduced {
-        let (a, b) = (self.limbs(), other.limbs());
-        let mut sum = [0i64; LIMBS];
-        for ((s, x), y) in sum.iter_mut().zip(a).zip(b) {
-            *s = x + y;
-        }
-        Unreduced::from_limbs(&carry(sum))
+        Unreduced(masked(&sum(self, other)))
     }
 
     /// `self - other` (plus 2p) without the conditional subtraction: below
     /// 4p, for a multiplication only.
     pub fn sub_unreduced(&self, other: &Self) -> Unreduced {
-        let (a, b) = (self.limbs(), other.limbs());
-        let mut difference = [0i64; LIMBS];
-        for (((d, x), y), two_p) in difference.iter_mut().zip(a).zip(b).zip(TWO_P) {
-            *d = x - y + two_p;
-        }
-        Unreduced::from_limbs(&carry(difference))
+        Unreduced(masked(&difference(self, other)))
     }
 
     pub fn sub(&self, other: &Self) -> Self {
-        let (a, b) = (self.limbs(), other.limbs());
-        let mut difference = [0i64; LIMBS];
-        for (((d, x), y), two_p) in difference.iter_mut().zip(a).zip(b).zip(TWO_P) {
-            // a - b + 2p is in (0, 4p).
-            *d = x - y + two_p;
-        }
-        Self::from_limbs(&subtract_if_not_below(carry(difference), &TWO_P))
+        Self::from_limbs(&subtract_if_not_below(difference(self, other), &TWO_P))
     }
 
     pub fn neg(&self) -> Self {
@@ -255,8 +234,36 @@ impl FieldElement {
     /// From limbs that are each below 2^29 and a value below 2p (the
     /// operations above ensure both).
     fn from_limbs(limbs: &[i64; LIMBS]) -> Self {
-        Self(limbs.map(|limb| (limb & MASK) as u32))
+        Self(masked(limbs))
     }
+}
+
+/// `a + b`, carried: below 4p for elements.
+fn sum(a: &FieldElement, b: &FieldElement) -> [i64; LIMBS] {
+    let mut sum = [0i64; LIMBS];
+    for ((s, x), y) in sum.iter_mut().zip(a.limbs()).zip(b.limbs()) {
+        *s = x + y;
+    }
+    carry(sum)
+}
+
+/// `a - b + 2p`, carried: in (0, 4p) for elements.
+fn difference(a: &FieldElement, b: &FieldElement) -> [i64; LIMBS] {
+    let mut difference = [0i64; LIMBS];
+    for (((d, x), y), two_p) in difference
+        .iter_mut()
+        .zip(a.limbs())
+        .zip(b.limbs())
+        .zip(TWO_P)
+    {
+        *d = x - y + two_p;
+    }
+    carry(difference)
+}
+
+/// Carried limbs (each below 2^29) as stored.
+fn masked(limbs: &[i64; LIMBS]) -> [u32; LIMBS] {
+    limbs.map(|limb| (limb & MASK) as u32)
 }
 
 /// A sum or difference of two elements left below `4p` instead of `2p`:
@@ -274,11 +281,6 @@ impl Unreduced {
 
     pub fn square(&self) -> FieldElement {
         FieldElement::from_limbs(&square_limbs(&self.limbs()))
-    }
-
-    /// From carried limbs (each below 2^29) of a value below 4p.
-    fn from_limbs(limbs: &[i64; LIMBS]) -> Self {
-        Self(limbs.map(|limb| (limb & MASK) as u32))
     }
 }
 
@@ -563,31 +565,24 @@ mod tests {
         values
     }
 
+    /// Asserts `value`'s limbs are below 2^29 and its value below `bound`.
+    fn assert_below(value: &(impl Factor + std::fmt::Debug), bound: &[i64; LIMBS], name: &str) {
+        let limbs = value.limbs();
+        assert!(limbs.iter().all(|limb| *limb < 1 << LIMB_BITS), "{value:?}");
+        assert!(minus(&limbs, bound)[LIMBS - 1] < 0, "{value:?} ≥ {name}");
+    }
+
     /// `element`, checked to be within the bounds every operation keeps:
     /// limbs below 2^29, the value below 2p.
     fn bounded(element: FieldElement) -> FieldElement {
-        assert!(
-            element.0.iter().all(|limb| *limb < 1 << LIMB_BITS),
-            "{element:?}"
-        );
-        assert!(
-            minus(&element.limbs(), &TWO_P)[LIMBS - 1] < 0,
-            "{element:?} ≥ 2p"
-        );
+        assert_below(&element, &TWO_P, "2p");
         element
     }
 
     /// `value`, checked to be within an unreduced sum's bounds: limbs below
     /// 2^29, the value below 4p.
     fn below_4p(value: Unreduced) -> Unreduced {
-        assert!(
-            value.0.iter().all(|limb| *limb < 1 << LIMB_BITS),
-            "{value:?}"
-        );
-        assert!(
-            minus(&value.limbs(), &TWO_P.map(|limb| 2 * limb))[LIMBS - 1] < 0,
-            "{value:?} ≥ 4p"
-        );
+        assert_below(&value, &TWO_P.map(|limb| 2 * limb), "4p");
         value
     }
 
