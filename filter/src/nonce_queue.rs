@@ -68,14 +68,8 @@ impl ProducerSettings {
             return Ok(None);
         };
         Fields::of_object(&object, &["nonce_producer"])?;
-        let fields = Fields::of(producer, &["queue_depth", "main_thread_percent"])
-            .map_err(|error| error.within("nonce_producer"))?;
-        let queue_depth = fields
-            .read("queue_depth", count)
-            .map_err(|error| error.within("nonce_producer"))?;
-        let main_thread_percent = fields
-            .read("main_thread_percent", whole_number)
-            .map_err(|error| error.within("nonce_producer"))?;
+        let (queue_depth, main_thread_percent) =
+            written_producer(producer).map_err(|error| error.within("nonce_producer"))?;
         Ok(Some(Self {
             queue_depth: in_range(
                 "nonce_producer.queue_depth",
@@ -91,6 +85,16 @@ impl ProducerSettings {
             )?,
         }))
     }
+}
+
+/// `nonce_producer`'s fields as written: the queue depth and the main
+/// thread's share.
+fn written_producer(producer: &Json) -> Result<(Option<usize>, Option<u64>), ConfigError> {
+    let fields = Fields::of(producer, &["queue_depth", "main_thread_percent"])?;
+    Ok((
+        fields.read("queue_depth", count)?,
+        fields.read("main_thread_percent", whole_number)?,
+    ))
 }
 
 /// How many nonces the producer has queued that nobody took yet.

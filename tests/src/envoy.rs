@@ -577,10 +577,7 @@ fn nonce_producer_service(wasm: &Path, configuration: &str) -> Value {
                     "runtime": "envoy.wasm.runtime.v8",
                     "code": {"local": {"filename": wasm.display().to_string()}}
                 },
-                "configuration": {
-                    "@type": "type.googleapis.com/google.protobuf.StringValue",
-                    "value": configuration
-                }
+                "configuration": string_value(configuration)
             }
         }
     })

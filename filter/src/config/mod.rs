@@ -15,7 +15,7 @@ use crate::route_settings::{
 };
 use crate::strip::StripRules;
 pub(crate) use read::{Fields, count, whole_number};
-use read::{boolean, invalid_type, string, strings, variant};
+use read::{boolean, invalid_type, object, string, strings, variant};
 pub use signed_headers_keys::Audience;
 
 pub const DEFAULT_HEADER: &str = "x-pomerium-jwt-assertion";
@@ -214,13 +214,6 @@ impl<'a> RawRouteSettings<'a> {
             signing_scope: fields.string("signing_scope")?,
             publish_unscoped_keys: fields.read("publish_unscoped_keys", boolean)?,
         })
-    }
-}
-
-fn object(value: &Json) -> Result<&Object, ConfigError> {
-    match value {
-        Json::Object(object) => Ok(object),
-        other => Err(invalid_type(other, "an object")),
     }
 }
 

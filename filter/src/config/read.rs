@@ -13,10 +13,7 @@ pub(crate) struct Fields<'a>(&'a Object);
 impl<'a> Fields<'a> {
     /// `value` as an object holding none but the `known` fields.
     pub fn of(value: &'a Json, known: &[&str]) -> Result<Self, ConfigError> {
-        match value {
-            Json::Object(object) => Self::of_object(object, known),
-            other => Err(invalid_type(other, "an object")),
-        }
+        Self::of_object(object(value)?, known)
     }
 
     pub fn of_object(object: &'a Object, known: &[&str]) -> Result<Self, ConfigError> {
@@ -73,6 +70,13 @@ fn one_of(names: &[&str]) -> String {
             let rest: Vec<String> = rest.iter().map(|name| format!("`{name}`")).collect();
             format!("one of {} or `{last}`", rest.join(", "))
         }
+    }
+}
+
+pub(crate) fn object(value: &Json) -> Result<&Object, ConfigError> {
+    match value {
+        Json::Object(object) => Ok(object),
+        other => Err(invalid_type(other, "an object")),
     }
 }
 
