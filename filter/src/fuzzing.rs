@@ -167,7 +167,10 @@ fn json_reads_as_serde_json_reads(text: &[u8]) {
     let ours = crate::data::json::parse(text);
     let theirs = serde_json::from_slice::<serde_json::Value>(text);
     match (&ours, &theirs) {
-        (Ok(ours), Ok(theirs)) => assert!(same(ours, theirs), "{ours:?} / {theirs:?}"),
+        (Ok(ours), Ok(theirs)) => {
+            assert!(same(ours, theirs), "{ours:?} / {theirs:?}");
+            struct_reads_as_its_json_reads(theirs, same);
+        }
         (Err(_), Err(_)) => {}
         (Err(ours), Ok(_)) => assert!(ours.to_string().starts_with("duplicate field"), "{ours}"),
         (Ok(_), Err(theirs)) => {
@@ -177,6 +180,37 @@ fn json_reads_as_serde_json_reads(text: &[u8]) {
             )
         }
     }
+}
+
+/// The same document written as a `google.protobuf.Struct`, as Envoy
+/// serializes one, reads to the same tree, every number a double.
+fn struct_reads_as_its_json_reads(
+    document: &serde_json::Value,
+    same: fn(&crate::data::json::Json, &serde_json::Value) -> bool,
+) {
+    fn as_doubles(value: &serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        match value {
+            Value::Number(number) => number
+                .as_f64()
+                .and_then(serde_json::Number::from_f64)
+                .map_or(Value::Null, Value::Number),
+            Value::Array(items) => Value::Array(items.iter().map(as_doubles).collect()),
+            Value::Object(fields) => Value::Object(
+                fields
+                    .iter()
+                    .map(|(name, value)| (name.clone(), as_doubles(value)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+    let serde_json::Value::Object(fields) = document else {
+        return;
+    };
+    let read = crate::data::json::from_struct(&encode::structure(fields))
+        .expect("a Struct of a document that parsed");
+    assert!(same(&read, &as_doubles(document)), "{read:?} / {document}");
 }
 
 /// Identity decoding: the request's dynamic metadata (the serialized

@@ -29,8 +29,8 @@ use std::time::Duration;
 use signed_headers_keys::PrecomputedNonce;
 use zeroize::Zeroizing;
 
-use crate::config::{ConfigError, Fields, count, in_range, whole_number};
-use crate::data::json::{self, Json};
+use crate::config::{ConfigError, Fields, count, document, in_range, whole_number};
+use crate::data::json::Json;
 
 /// The queue's name; the version changes if the entry format does.
 pub const QUEUE_NAME: &str = "signed-headers.nonces.v1";
@@ -61,7 +61,7 @@ impl ProducerSettings {
     /// `Ok(None)` unless `json` is an object with a `nonce_producer` key:
     /// then it is the producer's configuration and nothing else.
     pub fn parse(json: &[u8]) -> Result<Option<Self>, ConfigError> {
-        let Ok(Json::Object(object)) = json::parse(json) else {
+        let Ok(Json::Object(object)) = document(json) else {
             return Ok(None);
         };
         let Some(producer) = object.get("nonce_producer") else {
@@ -218,16 +218,24 @@ mod tests {
                 main_thread_percent: DEFAULT_MAIN_THREAD_PERCENT,
             })
         );
-        assert_eq!(
-            ProducerSettings::parse(
-                br#"{"nonce_producer":{"queue_depth":64,"main_thread_percent":20}}"#
-            )
-            .unwrap(),
-            Some(ProducerSettings {
-                queue_depth: 64,
-                main_thread_percent: 20,
-            })
-        );
+        let written =
+            serde_json::json!({"nonce_producer":{"queue_depth":64,"main_thread_percent":20}});
+        let serde_json::Value::Object(fields) = &written else {
+            unreachable!()
+        };
+        // As JSON text, and written as a google.protobuf.Struct.
+        for configuration in [
+            written.to_string().into_bytes(),
+            crate::data::value::encode::structure(fields),
+        ] {
+            assert_eq!(
+                ProducerSettings::parse(&configuration).unwrap(),
+                Some(ProducerSettings {
+                    queue_depth: 64,
+                    main_thread_percent: 20,
+                })
+            );
+        }
         for bad in [
             r#"{"nonce_producer":{"queue_depth":1}}"#,
             r#"{"nonce_producer":{"main_thread_percent":0}}"#,

@@ -635,6 +635,32 @@ fn configured_bundle(text: &str, kek: Option<&str>) -> Result<KeySource, ConfigE
     })
 }
 
+/// The plugin configuration as Envoy hands it over: JSON text (a
+/// `google.protobuf.StringValue`'s), or, for a configuration written as a
+/// `google.protobuf.Struct`, that message's bytes, read into the same tree.
+pub(crate) fn document(bytes: &[u8]) -> Result<Json, ConfigError> {
+    let syntax_error = match json::parse(bytes) {
+        Ok(document) => return Ok(document),
+        Err(error) => error,
+    };
+    // JSON text holds no control bytes but whitespace, while every entry of
+    // a Struct has one (a map entry's value tag is 0x12).
+    let binary = bytes
+        .iter()
+        .any(|&byte| byte < b' ' && !matches!(byte, b'\t' | b'\n' | b'\r'));
+    if !binary {
+        return Err(field_error("configuration", syntax_error));
+    }
+    json::from_struct(bytes).map_err(|error| {
+        field_error(
+            "configuration",
+            format!(
+                "neither JSON text nor a google.protobuf.Struct ({error}): write it as a google.protobuf.StringValue holding the JSON, or as a Struct"
+            ),
+        )
+    })
+}
+
 impl Settings {
     /// Parses the plugin configuration (empty means all defaults), with what
     /// the host passed in the VM's environment.
@@ -644,22 +670,7 @@ impl Settings {
         }
         // The document's strings, the key text among them, are wiped when
         // it is dropped (the parsed key wipes itself).
-        let document = json::parse(json).map_err(|error| {
-            // JSON text holds no control bytes but whitespace; Envoy 1.40
-            // hands a `google.protobuf.Struct` over as protobuf bytes, whose
-            // every field has them (a map entry's tag is 0x12).
-            let binary = json
-                .iter()
-                .any(|&byte| byte < b' ' && !matches!(byte, b'\t' | b'\n' | b'\r'));
-            if binary {
-                field_error(
-                    "configuration",
-                    "not JSON text (Envoy passes a google.protobuf.Struct as protobuf bytes): write it as a google.protobuf.StringValue holding the JSON",
-                )
-            } else {
-                field_error("configuration", error)
-            }
-        })?;
+        let document = document(json)?;
         if !matches!(document, Json::Object(_)) {
             return Err(field_error("configuration", "must be a JSON object"));
         }
@@ -1933,16 +1944,67 @@ mod tests {
         assert_eq!(error(r#"{"audience":" "}"#), "audience: must not be empty");
         assert!(error(r#"{"signing_key":"garbage"}"#).starts_with("signing_key: not a PEM"));
         assert_eq!(error("[1]"), "configuration: must be a JSON object");
-        // {"unauthenticated": "pass"} as Envoy hands over a Struct.
-        let as_struct = b"\x0a\x19\x0a\x0funauthenticated\x12\x06\x1a\x04pass";
-        assert!(
+        // {"unauthenticated": 1.5} as Envoy hands over a Struct, then cut
+        // short.
+        let as_struct =
+            b"\x0a\x1c\x0a\x0funauthenticated\x12\x09\x11\x00\x00\x00\x00\x00\x00\xf8\x3f";
+        assert_eq!(
             Settings::parse(as_struct, Default::default())
                 .unwrap_err()
-                .to_string()
-                .starts_with("configuration: not JSON text (Envoy passes a google.protobuf.Struct")
+                .to_string(),
+            "unauthenticated: invalid type: number `1.5`, expected a string"
+        );
+        assert_eq!(
+            Settings::parse(&as_struct[..as_struct.len() - 1], Default::default())
+                .unwrap_err()
+                .to_string(),
+            "configuration: neither JSON text nor a google.protobuf.Struct (a malformed field): write it as a google.protobuf.StringValue holding the JSON, or as a Struct"
         );
         assert_eq!(error("\"x\""), "configuration: must be a JSON object");
         assert!(error("{} trailing").starts_with("configuration: trailing characters"));
+    }
+
+    #[test]
+    fn a_configuration_written_as_a_struct_reads_as_its_json() {
+        let configuration = serde_json::json!({
+            "header": "x-assertion",
+            "ttl_seconds": 120,
+            "audience": ["a", "b"],
+            "strip": {"names": ["x-user"], "prefixes": null},
+            "claim_headers": {"email": "x-email", "tier": "x-tier"},
+            "identity": [
+                {"source": "client_certificate"},
+                {"source": "jwt_authn", "claims": {"groups": ["realm_access", "roles"],
+                    "extra": {"tier": {"value": 3}, "beta": {"value": true}}}},
+            ],
+            "route_settings": {"admin": {"audience": "admin-app", "unauthenticated": "deny"}},
+        });
+        let serde_json::Value::Object(fields) = &configuration else {
+            unreachable!()
+        };
+        let from_struct = Settings::parse(
+            &crate::data::value::encode::structure(fields),
+            Default::default(),
+        )
+        .unwrap();
+        let from_json = parse(&configuration.to_string()).unwrap();
+        assert_eq!(format!("{from_struct:?}"), format!("{from_json:?}"));
+        assert_eq!(from_struct.ttl_seconds, 120);
+        // A Struct's numbers are doubles: a fraction is still refused where
+        // a whole number belongs, and named as the double it is.
+        let fractional = serde_json::json!({"ttl_seconds": 1.5});
+        let serde_json::Value::Object(fields) = &fractional else {
+            unreachable!()
+        };
+        assert_eq!(
+            Settings::parse(
+                &crate::data::value::encode::structure(fields),
+                Default::default()
+            )
+            .unwrap_err()
+            .to_string(),
+            "ttl_seconds: invalid value: 1.5, expected a whole number from 0 to 18446744073709551615"
+        );
     }
 
     #[test]

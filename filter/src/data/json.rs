@@ -1,5 +1,6 @@
 //! The plugin configuration's JSON, parsed into a tree that keeps each
-//! object's fields in written order.
+//! object's fields in written order; or, for a configuration written as a
+//! `google.protobuf.Struct`, that message's bytes read into the same tree.
 //!
 //! Why not serde: the configuration is read once per `on_configure`, yet
 //! serde's generated deserializers (one per struct, twice over with field
@@ -11,6 +12,8 @@
 
 use std::fmt;
 use zeroize::Zeroizing;
+
+use super::value::{Struct, Value};
 
 /// Nesting deeper than this is refused (serde_json's limit too): the parser
 /// recurses, and the VM's stack is small.
@@ -53,6 +56,18 @@ pub struct Number(String);
 impl Number {
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// A double as JSON would write it: a whole number within 2^53 (which a
+    /// double holds exactly) in digits alone, any other the shortest text
+    /// that reads back as the same double; `None` if it is not finite.
+    pub fn from_f64(value: f64) -> Option<Self> {
+        const EXACT: f64 = 9_007_199_254_740_992.0;
+        if value.fract() == 0.0 && value.abs() <= EXACT {
+            #[allow(clippy::cast_possible_truncation)]
+            return Some(Self((value as i64).to_string()));
+        }
+        Some(Self(serde_json::Number::from_f64(value)?.to_string()))
     }
 
     /// A whole number written without sign, fraction or exponent that fits.
@@ -112,6 +127,18 @@ impl Object {
     }
 }
 
+/// Whether an object holding `fields` may take one more named `name`: not
+/// past [`MAX_FIELDS`], and no name twice.
+fn admit(fields: &[(Zeroizing<String>, Json)], name: &str) -> Result<(), String> {
+    if fields.len() == MAX_FIELDS {
+        return Err(format!("more than {MAX_FIELDS} fields in one object"));
+    }
+    if fields.iter().any(|(known, _)| known.as_str() == name) {
+        return Err(format!("duplicate field `{name}`"));
+    }
+    Ok(())
+}
+
 /// Where the text stops being JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyntaxError {
@@ -140,6 +167,50 @@ pub fn parse(text: &[u8]) -> Result<Json, SyntaxError> {
         return Err(parser.error("trailing characters"));
     }
     Ok(value)
+}
+
+/// A `google.protobuf.Struct`'s bytes (Envoy hands a configuration written
+/// as one over serialized, not as JSON) read into the tree its JSON would
+/// give, under the same rules: no name twice in one object, at most
+/// [`MAX_FIELDS`] fields and [`MAX_DEPTH`] levels. Every number is a double
+/// there; a whole one a double holds exactly is written without a fraction,
+/// as `300` in the YAML it came from was.
+pub fn from_struct(message: &[u8]) -> Result<Json, String> {
+    struct_object(Struct::new(message), 1).map(Json::Object)
+}
+
+fn struct_object(fields: Struct<'_>, depth: usize) -> Result<Object, String> {
+    let mut object: Vec<(Zeroizing<String>, Json)> = Vec::new();
+    for entry in fields.entries() {
+        let (name, value) = entry.ok_or("a malformed field")?;
+        let name = std::str::from_utf8(name).map_err(|_| "a field name that is not UTF-8")?;
+        admit(&object, name)?;
+        let value = struct_value(value, depth)?;
+        object.push((Zeroizing::new(name.to_owned()), value));
+    }
+    Ok(Object(object))
+}
+
+fn struct_value(value: Value<'_>, depth: usize) -> Result<Json, String> {
+    Ok(match value {
+        Value::Null => Json::Null,
+        Value::Bool(flag) => Json::Bool(flag),
+        Value::Number(number) => {
+            Json::Number(Number::from_f64(number).ok_or("a number that is not finite")?)
+        }
+        Value::String(text) => Json::String(Zeroizing::new(text.to_owned())),
+        Value::Struct(_) | Value::List(_) if depth >= MAX_DEPTH => {
+            return Err("recursion limit exceeded".to_owned());
+        }
+        Value::Struct(inner) => Json::Object(struct_object(inner, depth + 1)?),
+        Value::List(list) => Json::Array(
+            list.values()
+                .ok_or("a malformed list")?
+                .into_iter()
+                .map(|item| struct_value(item, depth + 1))
+                .collect::<Result<_, _>>()?,
+        ),
+    })
 }
 
 struct Parser<'a> {
@@ -239,16 +310,8 @@ impl Parser<'_> {
                 None => return Err(self.error("EOF while parsing an object")),
                 Some(_) => return Err(self.error("expected a field name in quotes")),
             }
-            if fields.len() == MAX_FIELDS {
-                return Err(self.error_at(
-                    name_at,
-                    format!("more than {MAX_FIELDS} fields in one object"),
-                ));
-            }
             let name = self.string()?;
-            if fields.iter().any(|(known, _)| *known == name) {
-                return Err(self.error_at(name_at, format!("duplicate field `{}`", name.as_str())));
-            }
+            admit(&fields, &name).map_err(|message| self.error_at(name_at, message))?;
             self.skip_whitespace();
             if self.peek() != Some(b':') {
                 return Err(self.error("expected `:`"));
@@ -600,5 +663,108 @@ mod tests {
         assert_eq!(number("1e400").to_claim(), None);
         assert_eq!(number("1.0").to_claim().unwrap().to_string(), "1.0");
         assert_eq!(number("-7").to_claim().unwrap().to_string(), "-7");
+    }
+
+    /// A JSON object as Envoy serializes the `google.protobuf.Struct` it
+    /// would make of it.
+    fn as_struct(value: &serde_json::Value) -> Vec<u8> {
+        let serde_json::Value::Object(fields) = value else {
+            panic!("an object");
+        };
+        crate::data::value::encode::structure(fields)
+    }
+
+    #[test]
+    fn a_struct_reads_as_the_json_it_was_written_as() {
+        let text = r#"{"s": "text \u00e9\n", "t": true, "f": false, "z": null,
+            "whole": 300, "negative": -2, "fraction": 1.5, "tiny": 1e-7, "huge": 1e+300,
+            "list": [1, "a", [], {}, [null]], "nested": {"b": {"c": [{"d": 0}]}}, "empty": {}}"#;
+        let read = from_struct(&as_struct(&serde_json::from_str(text).unwrap())).unwrap();
+        let Json::Object(object) = &read else {
+            panic!("an object");
+        };
+        // Envoy's map order is its own: fields are compared by name.
+        let Json::Object(expected) = parsed(text) else {
+            panic!("an object");
+        };
+        assert_eq!(object.sorted(), expected.sorted());
+        assert_eq!(from_struct(&[]), Ok(Json::Object(Object::default())));
+    }
+
+    #[test]
+    fn a_struct_number_is_written_as_json_would_write_the_double() {
+        let written = |value: f64| Number::from_f64(value).map(|number| number.0);
+        assert_eq!(written(300.0).as_deref(), Some("300"));
+        assert_eq!(written(-0.0).as_deref(), Some("0"));
+        assert_eq!(
+            written(9_007_199_254_740_992.0).as_deref(),
+            Some("9007199254740992")
+        );
+        // Beyond 2^53 a double is no longer every whole number: not read as
+        // one, since the written digits may have been others.
+        let beyond = written(18_014_398_509_481_988.0).unwrap();
+        assert!(beyond.contains(['.', 'e']), "{beyond}");
+        assert_eq!(Number(beyond).as_u64(), None);
+        assert_eq!(written(0.1).as_deref(), Some("0.1"));
+        assert_eq!(written(1e300).as_deref(), Some("1e+300"));
+        for not_finite in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            assert_eq!(written(not_finite), None);
+        }
+        // {"a": inf}: no JSON can say it.
+        let infinite = [
+            b"\x0a\x0e\x0a\x01a\x12\x09\x11".as_slice(),
+            &f64::INFINITY.to_le_bytes(),
+        ]
+        .concat();
+        assert_eq!(
+            from_struct(&infinite).unwrap_err(),
+            "a number that is not finite"
+        );
+    }
+
+    #[test]
+    fn a_struct_is_held_to_the_rules_json_text_is() {
+        let twice = [
+            as_struct(&serde_json::json!({"a": 1})),
+            as_struct(&serde_json::json!({"a": 2})),
+        ]
+        .concat();
+        assert_eq!(from_struct(&twice).unwrap_err(), "duplicate field `a`");
+        let fields = |count: usize| {
+            serde_json::Value::Object(
+                (0..count)
+                    .map(|index| (format!("k{index}"), 0.into()))
+                    .collect(),
+            )
+        };
+        assert!(from_struct(&as_struct(&fields(MAX_FIELDS))).is_ok());
+        assert_eq!(
+            from_struct(&as_struct(&fields(MAX_FIELDS + 1))).unwrap_err(),
+            format!("more than {MAX_FIELDS} fields in one object")
+        );
+        // The same depth as `nesting_is_limited`'s: the object counts.
+        let deep = |depth: usize| {
+            (1..depth).fold(
+                serde_json::json!({}),
+                |inner, _| serde_json::json!({ "a": [inner] }),
+            )
+        };
+        assert!(from_struct(&as_struct(&deep(64))).is_ok());
+        assert!(parse(deep(64).to_string().as_bytes()).is_ok());
+        assert_eq!(
+            from_struct(&as_struct(&deep(65))).unwrap_err(),
+            "recursion limit exceeded"
+        );
+        assert!(parse(deep(65).to_string().as_bytes()).is_err());
+        let valid = as_struct(&serde_json::json!({"name": "value"}));
+        assert_eq!(
+            from_struct(&valid[..valid.len() - 1]).unwrap_err(),
+            "a malformed field"
+        );
+        let not_utf8 = b"\x0a\x07\x0a\x01\xff\x12\x02\x20\x01";
+        assert_eq!(
+            from_struct(not_utf8).unwrap_err(),
+            "a field name that is not UTF-8"
+        );
     }
 }

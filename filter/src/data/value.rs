@@ -139,6 +139,20 @@ fn last_entry<'a>(message: &'a [u8], number: u32, key: &str) -> Option<&'a [u8]>
 }
 
 impl<'a> Struct<'a> {
+    /// A serialized `google.protobuf.Struct`.
+    pub fn new(serialized: &'a [u8]) -> Self {
+        Self(serialized)
+    }
+
+    /// Every entry's name and value in wire order, repeats included; `None`
+    /// for a malformed one.
+    pub fn entries(&self) -> impl Iterator<Item = Option<(&'a [u8], Value<'a>)>> {
+        map_entries(self.0, STRUCT_FIELDS).map(|entry| {
+            let (name, value) = entry?;
+            Some((name, Value::decode(value)?))
+        })
+    }
+
     /// The serialized `Value` named `key`, as Envoy sent it: equal bytes
     /// mean an equal value (a nested struct's entry order may differ between
     /// requests, so unequal bytes do not always mean unequal values).

@@ -4,7 +4,9 @@
 
 use serde_json::json;
 use signed_headers_e2e::http::Request;
-use signed_headers_e2e::{ASSERTION_HEADER, EchoedRequest, TestBed, bundle_of, generate_key};
+use signed_headers_e2e::{
+    ASSERTION_HEADER, EchoedRequest, EnvoyOptions, TestBed, bundle_of, generate_key,
+};
 use signed_headers_keys::KeyFormat;
 
 use crate::support::{
@@ -108,4 +110,56 @@ fn fixed_issuer_and_custom_header_name() {
         .verify(token, "https://fixed.example", "app.example");
     assert_assertion_shape(&assertion, &kid, 300);
     assert_identity_of(&assertion, "dave");
+}
+
+#[test]
+fn a_configuration_written_as_a_struct_configures_the_filter() {
+    // Envoy hands a google.protobuf.Struct over as protobuf bytes, every
+    // number a double: the filter reads it as it reads the same JSON text.
+    let bundle = signed_headers_e2e::signing_bundle();
+    let kid = bundle.keys()[0].kid().to_owned();
+    let configuration = config_with_key(
+        &bundle,
+        json!({
+            "header": "x-struct-identity",
+            "ttl_seconds": 120,
+            "audience": "reports.example",
+            "identity": {"source": "jwt_authn", "claims": {"extra": {
+                "tier": {"value": 3}, "ratio": {"value": 0.25}, "beta": {"value": true}
+            }}},
+            "claim_headers": {"tier": "x-tier", "email": "x-email"},
+            "strip": {"names": ["x-forged"], "prefixes": null},
+        }),
+    );
+    let bed = TestBed::start_with(&EnvoyOptions::with_struct_filter_config(&configuration));
+
+    let token = bed.idp.token_for("erin");
+    let response = bed.send(
+        &Request::get("/")
+            .host("app.example")
+            .bearer(&token)
+            .header("x-forged", "1"),
+    );
+    let echoed = EchoedRequest::from_response(&response);
+    assert!(
+        echoed.header_values("x-forged").is_empty(),
+        "{:?}",
+        echoed.headers
+    );
+    let assertion = bed.jwks_verifier().verify(
+        echoed.single_header("x-struct-identity"),
+        "app.example",
+        "reports.example",
+    );
+    assert_assertion_shape(&assertion, &kid, 120);
+    assert_identity_of(&assertion, "erin");
+    // A whole number stays one; a fraction and a boolean keep their type.
+    assert_eq!(assertion.claim("tier"), &json!(3));
+    assert_eq!(assertion.claim("ratio"), &json!(0.25));
+    assert_eq!(assertion.claim("beta"), &json!(true));
+    assert_eq!(echoed.single_header("x-tier"), "3");
+    assert_eq!(
+        echoed.single_header("x-email"),
+        assertion.claim("email").as_str().unwrap()
+    );
 }

@@ -105,17 +105,14 @@ fn configuration_that_is_not_json_is_refused() {
 }
 
 #[test]
-fn a_configuration_written_as_a_struct_is_refused_with_what_to_write() {
-    // Envoy 1.40 hands a google.protobuf.Struct over as protobuf bytes.
+fn a_struct_configuration_is_held_to_the_same_rules() {
+    // A Struct's numbers are doubles: a fraction where a whole number goes
+    // is refused by name, as in JSON text.
     let failure = refused(&EnvoyOptions::with_struct_filter_config(
-        &json!({"unauthenticated": "pass"}),
+        &json!({"unauthenticated": "pass", "ttl_seconds": 1.5}),
     ));
     assert!(
-        failure.log_has_line_with(&[
-            "signed-headers:",
-            "configuration: not JSON text",
-            "google.protobuf.StringValue"
-        ]),
+        failure.log_has_line_with(&["signed-headers:", "ttl_seconds: invalid value: 1.5"]),
         "{}",
         failure.log
     );
