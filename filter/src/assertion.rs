@@ -607,7 +607,7 @@ impl TokenCache {
         Ok(Minted {
             token: match self.nonces.pop() {
                 Some(nonce) => signer.sign_with(&payload, nonce),
-                None => signer.sign(&payload),
+                None => signer.sign_hedged(&payload),
             },
             kid,
             dropped_groups,

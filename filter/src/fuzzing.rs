@@ -614,14 +614,26 @@ pub fn signing(data: &[u8]) {
     let Ok(secret) = p256::SecretKey::from_bytes(&k.to_bytes()) else {
         return; // k = 0 is no key
     };
-    let token = Es256Signer::new(&secret, "kid".into()).sign(payload);
+    let signer = Es256Signer::new(&secret, "kid".into());
+    let token = signer.sign(payload);
     let (input, signature) = token.rsplit_once('.').expect("a compact JWS");
     let expected: Signature = SigningKey::from(&secret).sign(input.as_bytes());
     use base64::Engine as _;
-    let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(signature)
-        .expect("base64url");
-    assert_eq!(signature[..], expected.to_bytes()[..]);
+    let decode = |signature: &str| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(signature)
+            .expect("base64url")
+    };
+    assert_eq!(decode(signature)[..], expected.to_bytes()[..]);
+    // The filter's own signatures (hedged nonces) verify for the same input.
+    let hedged = signer.sign_hedged(payload);
+    let (hedged_input, hedged_signature) = hedged.rsplit_once('.').expect("a compact JWS");
+    assert_eq!(hedged_input, input);
+    let hedged_signature =
+        Signature::from_slice(&decode(hedged_signature)).expect("an ES256 signature");
+    VerifyingKey::from(&SigningKey::from(&secret))
+        .verify(input.as_bytes(), &hedged_signature)
+        .expect("a hedged signature verifies");
 }
 
 #[cfg(test)]

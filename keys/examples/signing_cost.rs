@@ -7,7 +7,8 @@
 //! With arguments `repeat OPERATION COUNT` it only runs one operation
 //! COUNT times, untimed, for an instruction counter: `make
 //! bench-signing-instructions` runs it under callgrind (OPERATION is `kG`,
-//! fixed_base.rs's `k·G` to affine, `sign`, a whole signature, `nonce`, its
+//! fixed_base.rs's `k·G` to affine, `sign`, a whole signature, `hedged`, a
+//! whole signature with a hedged nonce (as the filter signs), `nonce`, the
 //! RFC 6979 nonce, or `digest`, SHA-256 of its signing input).
 
 use std::hint::black_box;
@@ -20,7 +21,7 @@ use p256::elliptic_curve::group::Group as _;
 use p256::{NonZeroScalar, ProjectivePoint};
 use sha2::{Digest as _, Sha256};
 use signed_headers_keys::fixed_base::GeneratorTable;
-use signed_headers_keys::hmac_drbg::NonceCandidates;
+use signed_headers_keys::hmac_drbg::{NonceCandidates, NonceSource as _};
 use signed_headers_keys::{BundleKey, KeyFormat, PrecomputedNonce};
 
 /// Keeps the optimizer from dropping what an operation computed.
@@ -97,6 +98,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     consume(black_box(signer.sign(black_box(payload))));
                 }
             }
+            "hedged" => {
+                for _ in 0..count {
+                    consume(black_box(signer.sign_hedged(black_box(payload))));
+                }
+            }
             "nonce" => {
                 let digest: [u8; 32] = Sha256::digest(signing_input.as_bytes()).into();
                 for _ in 0..count {
@@ -114,7 +120,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             }
             other => {
-                return Err(format!("no operation {other:?}: kG, sign, nonce or digest").into());
+                return Err(
+                    format!("no operation {other:?}: kG, sign, hedged, nonce or digest").into(),
+                );
             }
         }
         return Ok(());
@@ -127,7 +135,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             time(200, || consume(black_box(signer.sign(black_box(payload))))),
         ),
         (
-            "  its RFC 6979 nonce alone (HMAC-DRBG)",
+            "whole signature, hedged nonce (`Es256Signer::sign_hedged`, as the filter signs)",
+            time(200, || {
+                consume(black_box(signer.sign_hedged(black_box(payload))))
+            }),
+        ),
+        (
+            "  the RFC 6979 nonce alone (HMAC-DRBG)",
             time(200, || {
                 let digest: [u8; 32] = Sha256::digest(black_box(signing_input).as_bytes()).into();
                 consume(black_box(first_nonce_candidate(&key_bytes, &digest)));

@@ -16,7 +16,14 @@ use hmac::{Hmac, KeyInit, Mac as _};
 use sha2::Sha256;
 use zeroize::Zeroize as _;
 
-type HmacSha256 = Hmac<Sha256>;
+pub(crate) type HmacSha256 = Hmac<Sha256>;
+
+/// Nonce candidates in order: a signer takes the first, and asks for
+/// another only if it is not a usable nonce (zero or not below `n`, or
+/// giving `r = 0` or `s = 0`).
+pub trait NonceSource {
+    fn fill_next(&mut self, candidate: &mut [u8; 32]);
+}
 
 /// The candidates `k` RFC 6979 derives from a private key and a digest,
 /// in order. A caller takes the first, and asks for another only if it is
@@ -52,10 +59,12 @@ impl NonceCandidates {
             taken: false,
         }
     }
+}
 
+impl NonceSource for NonceCandidates {
     /// Writes the next candidate `T` (step h.2: `V = HMAC_K(V)`, and with
     /// `qlen = hlen = 256` one `V` is a whole candidate) into `candidate`.
-    pub fn fill_next(&mut self, candidate: &mut [u8; 32]) {
+    fn fill_next(&mut self, candidate: &mut [u8; 32]) {
         if self.taken {
             // h.3. K = HMAC_K(V || 0x00); V = HMAC_K(V)
             self.mac = rekeyed(&self.mac, &[&self.v, &[0x00]]);
@@ -105,7 +114,7 @@ fn rekeyed(mac: &HmacSha256, parts: &[&[u8]]) -> HmacSha256 {
 }
 
 /// `HMAC_K(parts…)`, with `K`'s padded states taken from `mac`.
-fn mac_of(mac: &HmacSha256, parts: &[&[u8]]) -> [u8; 32] {
+pub(crate) fn mac_of(mac: &HmacSha256, parts: &[&[u8]]) -> [u8; 32] {
     let mut mac = mac.clone();
     for part in parts {
         mac.update(part);

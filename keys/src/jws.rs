@@ -13,7 +13,8 @@ use sha2::{Digest as _, Sha256};
 use zeroize::Zeroize as _;
 
 use crate::fixed_base;
-use crate::hmac_drbg::NonceCandidates;
+use crate::hedged::NonceKey;
+use crate::hmac_drbg::{NonceCandidates, NonceSource};
 
 /// Signs compact JWS with one P-256 key; the protected header is encoded once.
 #[derive(Clone)]
@@ -24,6 +25,8 @@ pub struct Es256Signer {
     /// SHA-256 having hashed `encoded_header.`: the blocks every token's
     /// digest starts with, hashed once.
     header_digest: Sha256,
+    /// What [`Self::sign_hedged`]'s nonces are derived under.
+    nonce_key: NonceKey,
 }
 
 impl std::fmt::Debug for Es256Signer {
@@ -56,10 +59,14 @@ impl Es256Signer {
         let header_digest = Sha256::new()
             .chain_update(&encoded_header)
             .chain_update(b".");
+        let mut secret_bytes: [u8; 32] = secret.to_bytes().into();
+        let nonce_key = NonceKey::new(&secret_bytes);
+        secret_bytes.zeroize();
         Self {
             key: SigningKey::from(secret),
             encoded_header,
             header_digest,
+            nonce_key,
             kid,
         }
     }
@@ -100,33 +107,51 @@ impl Es256Signer {
         token
     }
 
-    /// `header.payload.signature` over the given payload bytes (JSON).
+    /// `header.payload.signature` over the given payload bytes (JSON), with
+    /// RFC 6979's deterministic nonce: the same signature as `p256`'s
+    /// `SigningKey` gives, with `k·G` from [`fixed_base`]'s wider tables (in
+    /// V8 about two thirds of the time `p256`'s own takes).
     pub fn sign(&self, payload: &[u8]) -> String {
         let token = self.signing_input(payload);
-        let digest = self.digest(&token);
-        let signature = self.sign_digest(&digest);
+        let z = reduce_mod_n(&self.digest(&token));
+        let signature = self.sign_rfc6979(&z);
         Self::append_signature(token, &signature)
     }
 
-    /// ECDSA with RFC 6979's deterministic nonce: the same signature as
-    /// `p256`'s `SigningKey` gives, with `k·G` from [`fixed_base`]'s wider
-    /// tables (in V8 about two thirds of the time `p256`'s own takes).
-    fn sign_digest(&self, digest: &FieldBytes) -> Signature {
-        let z = reduce_mod_n(digest);
+    /// Like [`Self::sign`], with a hedged nonce ([`crate::hedged`]): fresh
+    /// randomness and the digest under a key derived from the signing key,
+    /// about a tenth cheaper than RFC 6979's in V8. RFC 6979's if the random
+    /// source fails.
+    pub fn sign_hedged(&self, payload: &[u8]) -> String {
+        let token = self.signing_input(payload);
+        let z = reduce_mod_n(&self.digest(&token));
+        let signature = match self.nonce_key.candidates(&z.to_repr().into()) {
+            Some(mut candidates) => self.sign_with_candidates(&z, &mut candidates),
+            None => self.sign_rfc6979(&z),
+        };
+        Self::append_signature(token, &signature)
+    }
+
+    fn sign_rfc6979(&self, z: &Scalar) -> Signature {
         let mut secret: [u8; 32] = self.key.as_nonzero_scalar().to_repr().into();
-        let mut nonces = NonceCandidates::new(&secret, &z.to_repr().into());
+        let mut candidates = NonceCandidates::new(&secret, &z.to_repr().into());
         secret.zeroize();
-        // Another candidate only when k = 0, k ≥ n, r = 0 or s = 0: each
-        // has a probability near 2^-128.
+        self.sign_with_candidates(z, &mut candidates)
+    }
+
+    /// The signature with the first usable nonce of `candidates`: another
+    /// only when k = 0, k ≥ n, r = 0 or s = 0, each with a probability near
+    /// 2^-128 (2^-32 for k ≥ n).
+    fn sign_with_candidates(&self, z: &Scalar, candidates: &mut impl NonceSource) -> Signature {
         loop {
             let mut candidate = [0u8; 32];
-            nonces.fill_next(&mut candidate);
+            candidates.fill_next(&mut candidate);
             let k = NonZeroScalar::from_repr(candidate.into()).into_option();
             candidate.zeroize();
             let Some(nonce) = k.as_ref().and_then(PrecomputedNonce::from_k) else {
                 continue;
             };
-            if let Some(signature) = self.signature(&z, &nonce) {
+            if let Some(signature) = self.signature(z, &nonce) {
                 return signature;
             }
         }
@@ -383,6 +408,57 @@ mod tests {
     }
 
     #[test]
+    fn hedged_signatures_verify_and_never_repeat() {
+        let secret = SecretKey::try_generate().unwrap();
+        let signer = Es256Signer::new(&secret, "kid".into());
+        let verifying_key = VerifyingKey::from(&SigningKey::from(&secret));
+        let payload = br#"{"sub":"alice"}"#;
+        let deterministic = split(&signer.sign(payload)).1;
+        let mut seen = vec![deterministic];
+        for _ in 0..16 {
+            let token = signer.sign_hedged(payload);
+            let (input, signature) = split(&token);
+            assert_eq!(input, split(&signer.sign(payload)).0);
+            verifying_key.verify(input.as_bytes(), &signature).unwrap();
+            assert!(!seen.contains(&signature));
+            seen.push(signature);
+        }
+    }
+
+    /// Candidates in order, then the last one again.
+    struct Listed(Vec<[u8; 32]>);
+
+    impl NonceSource for Listed {
+        fn fill_next(&mut self, candidate: &mut [u8; 32]) {
+            *candidate = if self.0.len() > 1 {
+                self.0.remove(0)
+            } else {
+                self.0[0]
+            };
+        }
+    }
+
+    #[test]
+    fn unusable_candidates_are_skipped() {
+        let signer = Es256Signer::new(&SecretKey::try_generate().unwrap(), "kid".into());
+        let z = reduce_mod_n(&Sha256::digest(b"message"));
+        let k = NonZeroScalar::try_generate().unwrap();
+        let order_bytes = (-Scalar::ONE).to_repr();
+        let mut at_or_above_n = [0xff; 32];
+        at_or_above_n[..32].copy_from_slice(&order_bytes);
+        // n - 1 + 1 = n itself: not below n.
+        at_or_above_n[31] = at_or_above_n[31].wrapping_add(1);
+        let signature = signer.sign_with_candidates(
+            &z,
+            &mut Listed(vec![[0xff; 32], at_or_above_n, [0; 32], k.to_repr().into()]),
+        );
+        let expected = signer
+            .signature(&z, &PrecomputedNonce::from_k(&k).unwrap())
+            .unwrap();
+        assert_eq!(signature, expected);
+    }
+
+    #[test]
     fn blinded_inversion_inverts_whatever_the_blind() {
         let one = NonZeroScalar::new(Scalar::ONE).unwrap();
         let minus_one = NonZeroScalar::new(-Scalar::ONE).unwrap();
@@ -406,7 +482,7 @@ mod tests {
 
     /// RFC 6979 A.2.5: P-256, SHA-256, message "sample".
     #[test]
-    fn sign_digest_matches_rfc_6979_known_answer() {
+    fn rfc_6979_signature_matches_the_known_answer() {
         let hex = |text: &str| -> Vec<u8> {
             (0..text.len())
                 .step_by(2)
@@ -419,7 +495,7 @@ mod tests {
         .unwrap();
         let signer = Es256Signer::new(&secret, "kid".into());
         let digest: FieldBytes = Sha256::digest(b"sample");
-        let signature = signer.sign_digest(&digest);
+        let signature = signer.sign_rfc6979(&reduce_mod_n(&digest));
         assert_eq!(
             signature.to_bytes()[..],
             hex(concat!(

@@ -7,6 +7,7 @@ mod bundle;
 mod error;
 mod explicit;
 pub mod fixed_base;
+pub mod hedged;
 pub mod hmac_drbg;
 mod jwk;
 mod jws;

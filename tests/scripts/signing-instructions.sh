@@ -7,7 +7,7 @@
 # and single-threaded, as in module-instructions.sh.
 #
 #   signing-instructions.sh [signing_cost.wasm]
-# OPERATIONS picks the operations (default: kG sign; also nonce, digest:
+# OPERATIONS picks the operations (default: kG sign; also hedged, nonce, digest:
 # signing_cost.rs says what each is); NODE the node binary
 # (default: the one on PATH; verifier-js/runtimes's node26 has Envoy 1.40's
 # V8, 14.6), NODE_FLAGS its V8 flags (default: --no-liftoff
