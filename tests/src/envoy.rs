@@ -82,9 +82,10 @@ pub struct EnvoyOptions {
     wasm: Option<PathBuf>,
     /// `jwt_authn` remembers verified tokens (`jwt_cache_config`).
     jwt_cache: bool,
-    /// The configuration of a nonce producer on the main thread (the same
-    /// module as a singleton `WasmService` with the filter's VM id).
-    nonce_producer: Option<String>,
+    /// The configuration (an `Any`) of a nonce producer on the main thread
+    /// (the same module as a singleton `WasmService` with the filter's VM
+    /// id).
+    nonce_producer: Option<Value>,
     /// How Envoy talks to the upstream, and whether request trailers pass.
     upstream: UpstreamProtocol,
     /// Virtual hosts per domain instead of one catch-all, and the
@@ -140,10 +141,7 @@ impl EnvoyOptions {
     /// `google.protobuf.Struct` instead of JSON text.
     pub fn with_struct_filter_config(configuration: &Value) -> Self {
         Self::new(FilterSetup::Wasm {
-            configuration: json!({
-                "@type": "type.googleapis.com/google.protobuf.Struct",
-                "value": configuration
-            }),
+            configuration: struct_value(configuration),
         })
     }
 
@@ -206,7 +204,14 @@ impl EnvoyOptions {
     /// Also loads the module as a singleton `WasmService` on Envoy's main
     /// thread with this configuration (`{"nonce_producer": {...}}`).
     pub fn nonce_producer(mut self, configuration: &Value) -> Self {
-        self.nonce_producer = Some(configuration.to_string());
+        self.nonce_producer = Some(string_value(&configuration.to_string()));
+        self
+    }
+
+    /// [`Self::nonce_producer`] with the configuration written as a
+    /// `google.protobuf.Struct`.
+    pub fn nonce_producer_as_struct(mut self, configuration: &Value) -> Self {
+        self.nonce_producer = Some(struct_value(configuration));
         self
     }
 
@@ -537,6 +542,11 @@ fn string_value(text: &str) -> Value {
     json!({"@type": "type.googleapis.com/google.protobuf.StringValue", "value": text})
 }
 
+/// A `google.protobuf.Struct` of the JSON object `fields`, as an `Any`.
+fn struct_value(fields: &Value) -> Value {
+    json!({"@type": "type.googleapis.com/google.protobuf.Struct", "value": fields})
+}
+
 fn wasm_filter(wasm: &Path, configuration: &Value, host_env_keys: &[String]) -> Value {
     let code = json!({"local": {"filename": wasm.display().to_string()}});
     let vm_config = if host_env_keys.is_empty() {
@@ -564,7 +574,7 @@ fn wasm_filter(wasm: &Path, configuration: &Value, host_env_keys: &[String]) -> 
 }
 
 /// The module as a singleton on the main thread, in the filter's VM id.
-fn nonce_producer_service(wasm: &Path, configuration: &str) -> Value {
+fn nonce_producer_service(wasm: &Path, configuration: &Value) -> Value {
     json!({
         "name": "envoy.bootstrap.wasm",
         "typed_config": {
@@ -577,7 +587,7 @@ fn nonce_producer_service(wasm: &Path, configuration: &str) -> Value {
                     "runtime": "envoy.wasm.runtime.v8",
                     "code": {"local": {"filename": wasm.display().to_string()}}
                 },
-                "configuration": string_value(configuration)
+                "configuration": configuration
             }
         }
     })

@@ -317,6 +317,23 @@ fn an_idle_nonce_producer_ticks_once_a_second_until_workers_take_its_nonces() {
 }
 
 #[test]
+fn a_producer_configured_as_a_struct_fills_its_queue_to_its_depth() {
+    // A Struct's numbers are doubles: 48 must read as the whole number.
+    const DEPTH: u64 = 48;
+    let bed = TestBed::start_with(
+        &signing_every_request()
+            .nonce_producer_as_struct(&json!({"nonce_producer": {"queue_depth": DEPTH}})),
+    );
+    let stat = |name: &str| bed.envoy.stats().get(name).copied().unwrap_or(0);
+    wait_for("the producer never filled its queue", &|| {
+        stat(QUEUED).saturating_sub(stat(TAKEN)) == DEPTH
+    });
+    // And no further: the depth is the one written.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert_eq!(stat(QUEUED).saturating_sub(stat(TAKEN)), DEPTH);
+}
+
+#[test]
 fn nonces_from_the_main_thread_producer_sign_every_token_once() {
     const DEPTH: u64 = 64;
     let bed = producer_bed(DEPTH, "info");
