@@ -112,10 +112,7 @@ impl Es256Signer {
     /// `SigningKey` gives, with `k·G` from [`fixed_base`]'s wider tables (in
     /// V8 about two thirds of the time `p256`'s own takes).
     pub fn sign(&self, payload: &[u8]) -> String {
-        let token = self.signing_input(payload);
-        let z = reduce_mod_n(&self.digest(&token));
-        let signature = self.sign_rfc6979(&z);
-        Self::append_signature(token, &signature)
+        self.token(payload, |z| self.sign_rfc6979(z))
     }
 
     /// Like [`Self::sign`], with a hedged nonce ([`crate::hedged`]): fresh
@@ -123,12 +120,19 @@ impl Es256Signer {
     /// about a tenth cheaper than RFC 6979's in V8. RFC 6979's if the random
     /// source fails.
     pub fn sign_hedged(&self, payload: &[u8]) -> String {
+        self.token(payload, |z| {
+            match self.nonce_key.candidates(&z.to_repr().into()) {
+                Some(mut candidates) => self.sign_with_candidates(z, &mut candidates),
+                None => self.sign_rfc6979(z),
+            }
+        })
+    }
+
+    /// `header.payload.signature`, signed by `sign` given the digest
+    /// modulo `n`.
+    fn token(&self, payload: &[u8], sign: impl FnOnce(&Scalar) -> Signature) -> String {
         let token = self.signing_input(payload);
-        let z = reduce_mod_n(&self.digest(&token));
-        let signature = match self.nonce_key.candidates(&z.to_repr().into()) {
-            Some(mut candidates) => self.sign_with_candidates(&z, &mut candidates),
-            None => self.sign_rfc6979(&z),
-        };
+        let signature = sign(&reduce_mod_n(&self.digest(&token)));
         Self::append_signature(token, &signature)
     }
 
@@ -168,14 +172,12 @@ impl Es256Signer {
     /// Like [`Self::sign`], with a nonce computed ahead of time: only
     /// `s = k⁻¹(z + r·d)` is left to do, a few scalar operations instead of a
     /// base-point multiplication. The nonce is consumed (used once) and
-    /// wiped. Falls back to [`Self::sign`] in the negligible case `s = 0`.
+    /// wiped. Falls back to RFC 6979's nonce in the negligible case `s = 0`.
     pub fn sign_with(&self, payload: &[u8], nonce: PrecomputedNonce) -> String {
-        let token = self.signing_input(payload);
-        let digest = self.digest(&token);
-        match self.signature(&reduce_mod_n(&digest), &nonce) {
-            Some(signature) => Self::append_signature(token, &signature),
-            None => self.sign(payload),
-        }
+        self.token(payload, |z| {
+            self.signature(z, &nonce)
+                .unwrap_or_else(|| self.sign_rfc6979(z))
+        })
     }
 
     /// Serializes `claims` to JSON and signs them.
@@ -443,11 +445,10 @@ mod tests {
         let signer = Es256Signer::new(&SecretKey::try_generate().unwrap(), "kid".into());
         let z = reduce_mod_n(&Sha256::digest(b"message"));
         let k = NonZeroScalar::try_generate().unwrap();
-        let order_bytes = (-Scalar::ONE).to_repr();
-        let mut at_or_above_n = [0xff; 32];
-        at_or_above_n[..32].copy_from_slice(&order_bytes);
-        // n - 1 + 1 = n itself: not below n.
-        at_or_above_n[31] = at_or_above_n[31].wrapping_add(1);
+        // (n - 1) + 1 = n itself: not below n (n's last byte is 0x51, so
+        // adding one to n - 1's carries nowhere).
+        let mut at_or_above_n: [u8; 32] = (-Scalar::ONE).to_repr().into();
+        at_or_above_n[31] += 1;
         let signature = signer.sign_with_candidates(
             &z,
             &mut Listed(vec![[0xff; 32], at_or_above_n, [0; 32], k.to_repr().into()]),
