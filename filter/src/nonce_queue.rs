@@ -220,13 +220,10 @@ mod tests {
         );
         let written =
             serde_json::json!({"nonce_producer":{"queue_depth":64,"main_thread_percent":20}});
-        let serde_json::Value::Object(fields) = &written else {
-            unreachable!()
-        };
         // As JSON text, and written as a google.protobuf.Struct.
         for configuration in [
             written.to_string().into_bytes(),
-            crate::data::value::encode::structure(fields),
+            crate::data::value::encode::structure(written.as_object().unwrap()),
         ] {
             assert_eq!(
                 ProducerSettings::parse(&configuration).unwrap(),

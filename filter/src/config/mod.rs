@@ -1979,11 +1979,8 @@ mod tests {
             ],
             "route_settings": {"admin": {"audience": "admin-app", "unauthenticated": "deny"}},
         });
-        let serde_json::Value::Object(fields) = &configuration else {
-            unreachable!()
-        };
         let from_struct = Settings::parse(
-            &crate::data::value::encode::structure(fields),
+            &crate::data::value::encode::structure(configuration.as_object().unwrap()),
             Default::default(),
         )
         .unwrap();
@@ -1993,12 +1990,9 @@ mod tests {
         // A Struct's numbers are doubles: a fraction is still refused where
         // a whole number belongs, and named as the double it is.
         let fractional = serde_json::json!({"ttl_seconds": 1.5});
-        let serde_json::Value::Object(fields) = &fractional else {
-            unreachable!()
-        };
         assert_eq!(
             Settings::parse(
-                &crate::data::value::encode::structure(fields),
+                &crate::data::value::encode::structure(fractional.as_object().unwrap()),
                 Default::default()
             )
             .unwrap_err()

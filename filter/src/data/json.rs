@@ -668,10 +668,7 @@ mod tests {
     /// A JSON object as Envoy serializes the `google.protobuf.Struct` it
     /// would make of it.
     fn as_struct(value: &serde_json::Value) -> Vec<u8> {
-        let serde_json::Value::Object(fields) = value else {
-            panic!("an object");
-        };
-        crate::data::value::encode::structure(fields)
+        crate::data::value::encode::structure(value.as_object().expect("an object"))
     }
 
     #[test]
