@@ -5,7 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use p256::ecdsa::{Signature, SigningKey};
 use p256::elliptic_curve::Field as _;
 use p256::elliptic_curve::Generate as _;
-use p256::elliptic_curve::ff::{BatchInverter, PrimeField as _};
+use p256::elliptic_curve::ff::PrimeField as _;
 use p256::elliptic_curve::point::AffineCoordinates as _;
 use p256::{AffinePoint, FieldBytes, NonZeroScalar, Scalar, SecretKey};
 use serde::{Deserialize, Serialize};
@@ -217,12 +217,7 @@ impl PrecomputedNonce {
                 .collect(),
         );
         let affine = fixed_base::mul_by_generator_batch(ks.iter().map(|k| k.as_ref()));
-        let mut inverses: Vec<Scalar> = ks.iter().map(|k| *k.as_ref()).collect();
-        let mut scratch = vec![Scalar::ZERO; inverses.len()];
-        // Every element is nonzero, and both slices have one length.
-        BatchInverter::invert_with_external_scratch(&mut inverses, &mut scratch);
-        scratch.zeroize();
-        inverses
+        invert_all(&ks)
             .into_iter()
             .zip(affine)
             .filter_map(|(k_inv, point)| Self::from_parts(k_inv, &point))
@@ -352,22 +347,55 @@ fn is_false(value: &bool) -> bool {
     !*value
 }
 
-/// `1/k` for a secret `k`. With a random `b ≠ 0`, `p256`'s variable-time
-/// inversion runs on `k·b`, uniformly distributed whatever `k` is, so its
-/// running time says nothing about `k`; `1/k = b/(k·b)`. About a quarter of
-/// the constant-time inversion's cost in V8 (BENCHMARKS.md, "Jacobian
-/// additions, blinded inversions"). Without `b` (the random source failed),
-/// the constant-time inversion.
+/// `1/k` for a secret `k`. With a random `b ≠ 0`, a variable-time
+/// inversion (`safegcd.rs`'s) runs on `k·b`, uniformly distributed whatever
+/// `k` is, so its running time says nothing about `k`; `1/k = b/(k·b)`.
+/// Without `b` (the random source failed), `p256`'s constant-time
+/// inversion.
 fn invert_blinded_by(k: &NonZeroScalar, blind: Option<NonZeroScalar>) -> Scalar {
     // Both are nonzero, so each inversion exists.
     let Some(mut blind) = blind else {
         return k.as_ref().invert().unwrap_or(Scalar::ZERO);
     };
     let mut blinded = *k.as_ref() * blind.as_ref();
-    let inverse = blinded.invert_vartime().unwrap_or(Scalar::ZERO) * blind.as_ref();
+    let mut blinded_bytes: [u8; 32] = blinded.to_bytes().into();
+    let mut inverse_bytes = crate::safegcd::invert_vartime(&blinded_bytes, &crate::safegcd::ORDER);
+    let fast = inverse_bytes.and_then(|bytes| Scalar::from_repr(bytes.into()).into_option());
+    // A nonzero value always has an inverse; should the fast inversion
+    // still find none, the constant-time one, rather than a zero that no
+    // signature could use.
+    let inverse = fast.unwrap_or_else(|| blinded.invert().unwrap_or(Scalar::ZERO)) * blind.as_ref();
     blinded.zeroize();
+    blinded_bytes.zeroize();
+    inverse_bytes.zeroize();
     blind.zeroize();
     inverse
+}
+
+/// Each `k` inverted, with one blinded inversion for all of them
+/// (Montgomery's trick: 3 multiplications a scalar).
+fn invert_all(ks: &[NonZeroScalar]) -> Vec<Scalar> {
+    // prefix[i] = k_0·…·k_(i-1)
+    let mut prefix = Vec::with_capacity(ks.len());
+    let mut product = Scalar::ONE;
+    for k in ks {
+        prefix.push(product);
+        product *= k.as_ref();
+    }
+    // A product of nonzero scalars modulo the prime n is nonzero.
+    let Some(product) = Option::<NonZeroScalar>::from(NonZeroScalar::new(product)) else {
+        return Vec::new();
+    };
+    let mut inverse = invert_blinded_by(&product, NonZeroScalar::try_generate().ok());
+    let mut inverses = vec![Scalar::ZERO; ks.len()];
+    for ((out, k), before) in inverses.iter_mut().zip(ks).zip(&prefix).rev() {
+        // inverse = 1/(k_0·…·k_i), so this is 1/k_i.
+        *out = inverse * before;
+        inverse *= k.as_ref();
+    }
+    inverse.zeroize();
+    prefix.zeroize();
+    inverses
 }
 
 /// 128 random bits, base64url: a token id that never repeats in practice.

@@ -12,6 +12,7 @@ pub mod hmac_drbg;
 mod jwk;
 mod jws;
 mod rsa;
+mod safegcd;
 mod sealed;
 
 pub use bundle::{

@@ -29,6 +29,8 @@ use p256::elliptic_curve::bigint::{Odd, U256};
 use p256::elliptic_curve::subtle::{Choice, ConditionallySelectable, ConstantTimeEq as _};
 use zeroize::Zeroize;
 
+use crate::safegcd;
+
 const LIMBS: usize = 9;
 const LIMB_BITS: u32 = 29;
 const MASK: i64 = (1 << LIMB_BITS) - 1;
@@ -156,38 +158,42 @@ impl FieldElement {
         Self::ZERO.sub(self)
     }
 
-    /// `1/self` (zero for zero): one per `k·G` (or per batch), where an
-    /// exponentiation would cost some 270 multiplications. Blinded:
-    /// `crypto-bigint`'s variable-time safegcd inverts `self·b` for a fresh
-    /// random `b ≠ 0`, which is uniformly distributed whatever `self` is
-    /// (unless zero), so its running time says nothing about `self`; then
-    /// `1/self = b/(self·b)`. About a quarter of the constant-time
-    /// safegcd's cost in V8 (BENCHMARKS.md, "Jacobian additions, blinded
-    /// inversions"). If the random source fails, the constant-time safegcd,
-    /// as `p256` inverts.
+    /// `1/self` (zero for zero): one per `k·G` (or per batch, or per digit
+    /// of a batch), where an exponentiation would cost some 270
+    /// multiplications. Blinded: a variable-time safegcd (`safegcd.rs`)
+    /// inverts `self·b` for a fresh random `b ≠ 0`, which is uniformly
+    /// distributed whatever `self` is (unless zero), so its running time
+    /// says nothing about `self`; then `1/self = b/(self·b)`. If the random
+    /// source fails, `crypto-bigint`'s constant-time safegcd, as `p256`
+    /// inverts.
     pub fn invert(&self) -> Self {
         self.invert_blinded_by(Self::random_nonzero())
     }
 
     fn invert_blinded_by(&self, blind: Option<Self>) -> Self {
         let Some(mut blind) = blind else {
-            return self.invert_with(|value| value.invert_odd_mod(&MODULUS).into());
+            return self.invert_with(invert_constant_time);
         };
+        // A nonzero value always has an inverse; should the fast inversion
+        // still find none, the constant-time one.
         let inverse = self
             .mul(&blind)
-            .invert_with(|value| value.invert_odd_mod_vartime(&MODULUS).into())
+            .invert_with(|bytes| {
+                safegcd::invert_vartime(bytes, &safegcd::FIELD)
+                    .or_else(|| invert_constant_time(bytes))
+            })
             .mul(&blind);
         blind.zeroize();
         inverse
     }
 
-    fn invert_with(&self, invert: impl Fn(&U256) -> Option<U256>) -> Self {
+    /// Zero for zero (which `invert` finds no inverse of).
+    fn invert_with(&self, invert: impl Fn(&[u8; 32]) -> Option<[u8; 32]>) -> Self {
         let mut bytes = self.to_bytes();
-        let value = U256::from_be_slice(&bytes);
-        let inverse = invert(&value).unwrap_or(U256::ZERO);
-        bytes.copy_from_slice(&inverse.to_be_bytes());
-        let element = Self::from_bytes(&bytes).unwrap_or(Self::ZERO);
+        let mut inverse = invert(&bytes).unwrap_or([0; 32]);
+        let element = Self::from_bytes(&inverse).unwrap_or(Self::ZERO);
         bytes.zeroize();
+        inverse.zeroize();
         element
     }
 
@@ -236,6 +242,12 @@ impl FieldElement {
     fn from_limbs(limbs: &[i64; LIMBS]) -> Self {
         Self(masked(limbs))
     }
+}
+
+/// `crypto-bigint`'s constant-time safegcd, on 32 big-endian bytes.
+fn invert_constant_time(bytes: &[u8; 32]) -> Option<[u8; 32]> {
+    let inverse = U256::from_be_slice(bytes).invert_odd_mod(&MODULUS);
+    Option::<U256>::from(inverse).map(|inverse| inverse.to_be_bytes().into())
 }
 
 /// `a + b`, carried: below 4p for elements.
