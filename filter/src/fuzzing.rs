@@ -611,6 +611,17 @@ pub fn signing(data: &[u8]) {
         fixed_base::mul_by_generator_batch([&k, &-k, &Scalar::ONE]),
         [expected, -expected, p256::AffinePoint::GENERATOR]
     );
+    // From `AFFINE_BATCH` scalars on, the sums run side by side in affine
+    // coordinates: k, -k, 0 (the identity all through), k + 1, k + 2, …
+    let mut ks = vec![k, -k, Scalar::ZERO];
+    let mut batch_expected = vec![expected, -expected, p256::AffinePoint::IDENTITY];
+    let mut multiple = ProjectivePoint::from(expected);
+    for i in 1..=fixed_base::AFFINE_BATCH.saturating_sub(3) as u64 {
+        multiple += ProjectivePoint::GENERATOR;
+        ks.push(k + Scalar::from(i));
+        batch_expected.push(multiple.to_affine());
+    }
+    assert_eq!(fixed_base::mul_by_generator_batch(&ks), batch_expected);
     let Ok(secret) = p256::SecretKey::from_bytes(&k.to_bytes()) else {
         return; // k = 0 is no key
     };

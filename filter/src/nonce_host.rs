@@ -10,7 +10,7 @@ use signed_headers_keys::PrecomputedNonce;
 use zeroize::Zeroizing;
 
 use crate::nonce_queue::{
-    Backlog, Pacer, ProducerSettings, QUEUE_NAME, TAKEN_KEY, WAKE_QUEUE_NAME, decode_batch,
+    BATCH, Backlog, Pacer, ProducerSettings, QUEUE_NAME, TAKEN_KEY, WAKE_QUEUE_NAME, decode_batch,
     decode_taken, encode_batch, encode_taken,
 };
 use crate::{define_counter, increment_counter};
@@ -115,15 +115,17 @@ impl NonceProducer {
                 }
                 return false;
             }
-            if let Err(status) =
-                hostcalls::enqueue_shared_queue(self.queue, Some(&encode_batch(&batch)))
-            {
-                log::warn!("signed-headers: nonce producer: cannot queue: {status:?}");
-                return false;
+            for entry in batch.chunks(BATCH) {
+                if let Err(status) =
+                    hostcalls::enqueue_shared_queue(self.queue, Some(&encode_batch(entry)))
+                {
+                    log::warn!("signed-headers: nonce producer: cannot queue: {status:?}");
+                    return false;
+                }
+                self.backlog.queued(entry.len());
+                increment_counter(self.queued_metric, entry.len());
+                missing = missing.saturating_sub(entry.len());
             }
-            self.backlog.queued(batch.len());
-            increment_counter(self.queued_metric, batch.len());
-            missing = missing.saturating_sub(batch.len());
             let Ok(after) = hostcalls::get_current_time() else {
                 return false;
             };

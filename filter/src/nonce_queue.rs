@@ -42,6 +42,13 @@ pub const TAKEN_KEY: &str = "signed-headers.nonces.v1.taken";
 /// Nonces per queue entry.
 pub const BATCH: usize = 16;
 
+/// Nonces the producer computes together, at most (queued as entries of
+/// [`BATCH`]): their `k·G`s share one inversion per digit, which pays more
+/// the more share it (`fixed_base::AFFINE_BATCH`; 32 cost about a tenth
+/// less per nonce than 16, BENCHMARKS.md, "Inversions of our own, affine
+/// sums in batches"), and a tick's budget still bounds the batch.
+pub const COMPUTED_TOGETHER: usize = 2 * BATCH;
+
 pub const DEFAULT_QUEUE_DEPTH: usize = 4096;
 const QUEUE_DEPTH_RANGE: std::ops::RangeInclusive<usize> = BATCH..=1_048_576;
 pub const DEFAULT_MAIN_THREAD_PERCENT: u64 = 80;
@@ -128,7 +135,7 @@ impl Backlog {
 }
 
 /// Sizes the producer's batches so that a tick stays within its budget: a
-/// batch of 16 takes about 2 ms in V8, more than a small budget allows.
+/// batch of 32 takes about 4 ms in V8, more than a small budget allows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pacer {
     /// What one nonce took lately (a moving average).
@@ -154,7 +161,7 @@ impl Pacer {
         let fit = remaining.as_nanos() / self.per_nonce.as_nanos().max(1);
         let fit = usize::try_from(fit).unwrap_or(usize::MAX);
         let fit = if first_of_tick { fit.max(1) } else { fit };
-        missing.min(BATCH).min(fit)
+        missing.min(COMPUTED_TOGETHER).min(fit)
     }
 
     /// `nonces` took `took`.
@@ -273,7 +280,7 @@ mod tests {
         let mut pacer = Pacer::default();
         let ms = Duration::from_millis;
         // 150 µs a nonce assumed: 8 ms fits a full batch, 1 ms six nonces.
-        assert_eq!(pacer.next_batch(4096, ms(8), false), BATCH);
+        assert_eq!(pacer.next_batch(4096, ms(8), false), COMPUTED_TOGETHER);
         assert_eq!(pacer.next_batch(4096, ms(1), false), 6);
         assert_eq!(pacer.next_batch(3, ms(8), false), 3);
         assert_eq!(pacer.next_batch(4096, Duration::from_micros(100), false), 0);
@@ -294,7 +301,7 @@ mod tests {
         for _ in 0..200 {
             pacer.observe(1, Duration::from_micros(150));
         }
-        assert_eq!(pacer.next_batch(4096, ms(8), false), BATCH);
+        assert_eq!(pacer.next_batch(4096, ms(8), false), COMPUTED_TOGETHER);
     }
 
     #[test]

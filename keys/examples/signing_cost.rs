@@ -7,7 +7,8 @@
 //! With arguments `repeat OPERATION COUNT` it only runs one operation
 //! COUNT times, untimed, for an instruction counter: `make
 //! bench-signing-instructions` runs it under callgrind (OPERATION is `kG`,
-//! fixed_base.rs's `k·G` to affine, `sign`, a whole signature, `hedged`, a
+//! fixed_base.rs's `k·G` to affine, `kG-batch`, 16 of them in one batch as
+//! the nonce producer computes them, `sign`, a whole signature, `hedged`, a
 //! whole signature with a hedged nonce (as the filter signs), `nonce`, the
 //! RFC 6979 nonce, or `digest`, SHA-256 of its signing input).
 
@@ -20,7 +21,7 @@ use p256::elliptic_curve::Generate as _;
 use p256::elliptic_curve::group::Group as _;
 use p256::{NonZeroScalar, ProjectivePoint};
 use sha2::{Digest as _, Sha256};
-use signed_headers_keys::fixed_base::GeneratorTable;
+use signed_headers_keys::fixed_base::{self, GeneratorTable};
 use signed_headers_keys::hmac_drbg::{NonceCandidates, NonceSource as _};
 use signed_headers_keys::{BundleKey, KeyFormat, PrecomputedNonce};
 
@@ -69,6 +70,15 @@ fn first_nonce_candidate(secret: &[u8; 32], digest: &[u8; 32]) -> [u8; 32] {
     k
 }
 
+/// The nonce producer's batch size (`filter/src/nonce_queue.rs`).
+const BATCH: usize = 16;
+
+fn batch_scalars() -> Vec<NonZeroScalar> {
+    std::iter::from_fn(|| NonZeroScalar::try_generate().ok())
+        .take(BATCH)
+        .collect()
+}
+
 /// A typical assertion's claims.
 const PAYLOAD: &[u8] = br#"{"iss":"app.example.com","aud":"app.example.com","jti":"0f8fad5bd9cb469fa16570867728950e","iat":1800000000,"exp":1800000300,"sub":"user-000123","user":"user-000123","email":"user-000123@example.com","groups":["admins","developers","on-call"],"sid":"s-1f3a","name":"Some User"}"#;
 
@@ -91,6 +101,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     GeneratorTable::<{ signed_headers_keys::fixed_base::WINDOW_BITS }>::new();
                 for _ in 0..count {
                     consume(black_box(table.mul(black_box(scalar).as_ref())));
+                }
+            }
+            "kG-batch" => {
+                // One batch of `BATCH` scalars an operation, as the nonce
+                // producer computes them: divide by `BATCH` for one `k·G`.
+                let scalars = batch_scalars();
+                let ks: Vec<&p256::Scalar> = scalars.iter().map(AsRef::as_ref).collect();
+                for _ in 0..count {
+                    consume(black_box(fixed_base::mul_by_generator_batch(
+                        black_box(&ks).iter().copied(),
+                    )));
                 }
             }
             "sign" => {
@@ -120,9 +141,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             }
             other => {
-                return Err(
-                    format!("no operation {other:?}: kG, sign, hedged, nonce or digest").into(),
-                );
+                return Err(format!(
+                    "no operation {other:?}: kG, kG-batch, sign, hedged, nonce or digest"
+                )
+                .into());
             }
         }
         return Ok(());

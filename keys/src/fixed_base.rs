@@ -23,6 +23,11 @@
 //! conditional selection; the rest a complete formula), a zero digit's sum
 //! is dropped by conditional selection, and the way back to affine
 //! coordinates inverts a randomly blinded `Z` (see `FieldElement::invert`).
+//!
+//! A batch of scalars (the nonce producer's) can share more than that last
+//! inversion: carried side by side in affine coordinates, its sums need one
+//! inversion per digit for all of them, and an affine addition given the
+//! inverse costs 2 multiplications and a squaring ([`mul_by_generator_batch`]).
 
 mod field;
 mod point;
@@ -37,6 +42,7 @@ use p256::elliptic_curve::subtle::{
 use p256::{AffinePoint, ProjectivePoint, Scalar};
 use zeroize::Zeroize as _;
 
+use field::FieldElement;
 use point::{Affine, Curve, PackedAffine, Projective};
 
 /// The row width the signer uses: the fewest instructions per signing
@@ -50,13 +56,28 @@ pub fn mul_by_generator(k: &Scalar) -> AffinePoint {
     shared_table().mul(k)
 }
 
-/// `k·G` for each `k`, constant time in each, with one field inversion for
-/// all of them.
+/// `k·G` for each `k`, constant time in each: from
+/// [`AFFINE_BATCH`] scalars on, summed side by side in affine coordinates
+/// with one field inversion per digit for all of them; below, each on its
+/// own with one inversion at the end for all.
 pub fn mul_by_generator_batch<'k>(ks: impl IntoIterator<Item = &'k Scalar>) -> Vec<AffinePoint> {
     let table = shared_table();
-    let points: Vec<Projective> = ks.into_iter().map(|k| table.mul_projective(k)).collect();
-    table.curve.normalize(&points)
+    let ks: Vec<&Scalar> = ks.into_iter().collect();
+    if ks.len() >= AFFINE_BATCH {
+        table.mul_batch(&ks)
+    } else {
+        let points: Vec<Projective> = ks.into_iter().map(|k| table.mul_projective(k)).collect();
+        table.curve.normalize(&points)
+    }
 }
+
+/// The fewest scalars that [`mul_by_generator_batch`] sums side by side:
+/// an affine addition costs 2 multiplications and a squaring against the
+/// Jacobian one's 8 and 3, but the batch's inversion per digit (with the 3
+/// multiplications a point Montgomery's trick adds) has to be shared by
+/// enough points to pay (BENCHMARKS.md, "Inversions of our own, affine sums
+/// in batches").
+pub const AFFINE_BATCH: usize = 10;
 
 /// Builds the shared table now if no call has yet: a few milliseconds in V8,
 /// better spent while a configuration loads than on a request.
@@ -165,6 +186,80 @@ impl<const W: usize> GeneratorTable<W> {
         }
         digits.zeroize();
         sum
+    }
+
+    /// `k·G` for every `k`, constant time in each: the sums of all the
+    /// scalars are carried side by side, digit by digit, in affine
+    /// coordinates, and the denominators of each digit's additions are
+    /// inverted together. The exceptional case of the affine formula
+    /// (`x_p = x_q`, so `p = ±q`) is the Jacobian one's, which
+    /// [`Self::UNEQUAL_DIGITS`] rules out for all but the last digit or
+    /// two; those use the complete formula, as [`Self::mul_projective`]
+    /// does.
+    pub fn mul_batch(&self, ks: &[&Scalar]) -> Vec<AffinePoint> {
+        let mut digits: Vec<[i16; MAX_DIGITS]> =
+            ks.iter().map(|k| Self::signed_digits(k)).collect();
+        let mut rows = self.points.chunks_exact(Self::ROW_LEN).enumerate();
+        // The first digit's entry is each sum so far. Where a digit is
+        // zero, the sum is the identity, which has no affine form: a flag
+        // says so, and the coordinates beside it mean nothing.
+        let mut sums: Vec<(Affine, Choice)> = match rows.next() {
+            Some((_, row)) => digits
+                .iter()
+                .map(|d| select(row, d.first().copied().unwrap_or_default()))
+                .collect(),
+            None => Vec::new(),
+        };
+        let mut entries: Vec<(Affine, Choice)> = Vec::with_capacity(ks.len());
+        let mut denominators: Vec<FieldElement> = Vec::with_capacity(ks.len());
+        for (index, row) in rows.by_ref().take(Self::UNEQUAL_DIGITS - 1) {
+            entries.clear();
+            denominators.clear();
+            for (digits, (sum, sum_is_identity)) in digits.iter().zip(&sums) {
+                let digit = digits.get(index).copied().unwrap_or_default();
+                let (entry, is_zero) = select(row, digit);
+                // Where nothing is added (a zero digit, or an entry added
+                // to the identity, which is the entry), 1 stands in.
+                let adds = !is_zero & !*sum_is_identity;
+                denominators.push(FieldElement::conditional_select(
+                    &self.curve.one(),
+                    &sum.dx(&entry),
+                    adds,
+                ));
+                entries.push((entry, is_zero));
+            }
+            self.curve.invert_all(&mut denominators);
+            for (((sum, sum_is_identity), (entry, is_zero)), dx_inverse) in
+                sums.iter_mut().zip(&entries).zip(&denominators)
+            {
+                let added = sum.plus(entry, dx_inverse);
+                let with_entry = Affine::conditional_select(&added, entry, *sum_is_identity);
+                sum.conditional_assign(&with_entry, !*is_zero);
+                *sum_is_identity &= *is_zero;
+            }
+        }
+        for (entry, _) in &mut entries {
+            entry.zeroize();
+        }
+        denominators.zeroize();
+        let mut points: Vec<Projective> = sums
+            .iter()
+            .map(|(sum, is_identity)| self.curve.projective(sum, *is_identity))
+            .collect();
+        for (index, row) in rows {
+            for (point, digits) in points.iter_mut().zip(&digits) {
+                let (mut entry, is_zero) =
+                    select(row, digits.get(index).copied().unwrap_or_default());
+                let with_entry = self.curve.add_mixed(point, &entry);
+                point.conditional_assign(&with_entry, !is_zero);
+                entry.zeroize();
+            }
+        }
+        for (sum, _) in &mut sums {
+            sum.zeroize();
+        }
+        digits.zeroize();
+        self.curve.normalize(&points)
     }
 
     /// `k = Σ d_i·2^(W·i)` with every `d_i ∈ [-2^(W-1), 2^(W-1)]`, without
@@ -349,12 +444,22 @@ mod tests {
             assert_eq!(recombined::<W>(used), *k, "W = {W}");
         }
         let table = GeneratorTable::<W>::new();
-        for k in multiplied {
-            assert_eq!(
-                table.mul(k),
-                ProjectivePoint::mul_by_generator(k).to_affine(),
-                "W = {W}, k = {k:?}"
-            );
+        let expected: Vec<AffinePoint> = multiplied
+            .iter()
+            .map(|k| ProjectivePoint::mul_by_generator(k).to_affine())
+            .collect();
+        for (k, expected) in multiplied.iter().zip(&expected) {
+            assert_eq!(table.mul(k), *expected, "W = {W}, k = {k:?}");
+        }
+        // Side by side in affine coordinates: the whole list as one batch,
+        // and in batches of 1 and 5 (sums that are the identity for
+        // different digits share each digit's inversion).
+        let ks: Vec<&Scalar> = multiplied.iter().collect();
+        assert_eq!(table.mul_batch(&ks), expected, "W = {W}, one batch");
+        for size in [1, 5] {
+            for (ks, expected) in ks.chunks(size).zip(expected.chunks(size)) {
+                assert_eq!(table.mul_batch(ks), expected, "W = {W}, batches of {size}");
+            }
         }
     }
 
@@ -397,7 +502,7 @@ mod tests {
             assert_eq!(mul_by_generator(k), *expected, "k = {k:?}");
         }
         // Batches of every small size, the identity (k = 0) among them.
-        for size in [1, 2, 3, 16] {
+        for size in [1, 2, 3, AFFINE_BATCH - 1, AFFINE_BATCH, 16, 17] {
             for (ks, expected) in scalars.chunks(size).zip(expected.chunks(size)) {
                 assert_eq!(mul_by_generator_batch(ks), expected);
             }

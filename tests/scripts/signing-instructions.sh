@@ -3,11 +3,12 @@
 # callgrind (keys/examples/signing_cost.rs's `repeat` mode): reproducible on
 # a busy machine where `make bench-signing`'s timings move by tens of
 # percent. Each count is the difference between runs of 100 and 1,100
-# operations, so start-up and compilation cancel; V8 runs without Liftoff
+# operations (COUNTS="FEW MANY" changes that: kG-batch is 16 k·G an
+# operation), so start-up and compilation cancel; V8 runs without Liftoff
 # and single-threaded, as in module-instructions.sh.
 #
 #   signing-instructions.sh [signing_cost.wasm]
-# OPERATIONS picks the operations (default: kG sign; also hedged, nonce, digest:
+# OPERATIONS picks the operations (default: kG sign; also kG-batch, hedged, nonce, digest:
 # signing_cost.rs says what each is); NODE the node binary
 # (default: the one on PATH; verifier-js/runtimes's node26 has Envoy 1.40's
 # V8, 14.6), NODE_FLAGS its V8 flags (default: --no-liftoff
@@ -31,7 +32,8 @@ instructions() { # OPERATION COUNT
 echo "| operation | instructions |"
 echo "|---|---:|"
 for operation in ${OPERATIONS:-kG sign}; do
-  few=$(instructions "$operation" 100)
-  many=$(instructions "$operation" 1100)
-  echo "| $operation | $(((many - few) / 1000)) |"
+  read -r few_count many_count <<< "${COUNTS:-100 1100}"
+  few=$(instructions "$operation" "$few_count")
+  many=$(instructions "$operation" "$many_count")
+  echo "| $operation | $(((many - few) / (many_count - few_count))) |"
 done

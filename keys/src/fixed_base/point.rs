@@ -66,6 +66,34 @@ impl PackedAffine {
     }
 }
 
+impl Affine {
+    /// `self + q` for `self ≠ ±q`, given `1/(q.x - self.x)`: `λ = (q.y -
+    /// self.y)/(q.x - self.x)`, `x = λ² - self.x - q.x`, `y = λ·(self.x - x)
+    /// - self.y`. 2 multiplications and a squaring once the inverse is
+    /// known, which is why a batch of sums shares one inversion
+    /// ([`Curve::invert_all`]) per addition.
+    pub fn plus(&self, q: &Self, dx_inverse: &FieldElement) -> Self {
+        let lambda = q.y.sub_unreduced(&self.y).mul(dx_inverse);
+        let x = lambda.square().sub(&self.x).sub(&q.x);
+        let y = self.x.sub_unreduced(&x).mul(&lambda).sub(&self.y);
+        Self { x, y }
+    }
+
+    /// `q.x - self.x`, what [`Self::plus`] inverts.
+    pub fn dx(&self, q: &Self) -> FieldElement {
+        q.x.sub(&self.x)
+    }
+}
+
+impl ConditionallySelectable for Affine {
+    fn conditional_select(a: &Self, b: &Self, choice: Choice) -> Self {
+        Self {
+            x: FieldElement::conditional_select(&a.x, &b.x, choice),
+            y: FieldElement::conditional_select(&a.y, &b.y, choice),
+        }
+    }
+}
+
 impl Zeroize for PackedAffine {
     fn zeroize(&mut self) {
         self.0.zeroize();
@@ -138,6 +166,28 @@ impl Curve {
         }
     }
 
+    /// `p` in homogeneous coordinates `(x : y : 1)`, or the identity `(0 :
+    /// 1 : 0)` if `is_identity` (then `p` is ignored).
+    pub fn projective(&self, p: &Affine, is_identity: Choice) -> Projective {
+        let point = Projective {
+            x: p.x,
+            y: p.y,
+            z: self.one,
+        };
+        let identity = Projective {
+            x: FieldElement::ZERO,
+            y: self.one,
+            z: FieldElement::ZERO,
+        };
+        Projective::conditional_select(&point, &identity, is_identity)
+    }
+
+    /// The multiplicative identity, which stands in for a denominator
+    /// that a sum does not use (the inversion of a batch must not meet 0).
+    pub fn one(&self) -> FieldElement {
+        self.one
+    }
+
     pub fn jacobian_identity(&self) -> Jacobian {
         Jacobian {
             x: self.one,
@@ -201,55 +251,61 @@ impl Curve {
         }
     }
 
+    /// Each element replaced by its inverse, with one inversion for all
+    /// of them (Montgomery's trick: 3 multiplications an element). Every
+    /// element must be nonzero: a zero would zero every inverse.
+    pub fn invert_all(&self, elements: &mut [FieldElement]) {
+        // prefix[i] = e_0·…·e_(i-1)
+        let mut prefix = Vec::with_capacity(elements.len());
+        let mut product = self.one;
+        for element in elements.iter() {
+            prefix.push(product);
+            product = product.mul(element);
+        }
+        let mut inverse = product.invert();
+        for (element, before) in elements.iter_mut().zip(&prefix).rev() {
+            // inverse = 1/(e_0·…·e_i), so this is 1/e_i.
+            let element_inverse = inverse.mul(before);
+            inverse = inverse.mul(element);
+            *element = element_inverse;
+        }
+        inverse.zeroize();
+        prefix.zeroize();
+    }
+
     /// The same points in affine form, for `p256`, with one inversion for
-    /// all of them (Montgomery's trick). The identity comes back as
-    /// `p256`'s identity.
+    /// all of them. The identity comes back as `p256`'s identity.
     pub fn normalize(&self, points: &[Projective]) -> Vec<AffinePoint> {
         // With the identity's Z = 0 taken as 1, every Z is invertible.
-        let zs: Vec<FieldElement> = points
+        let mut z_inverses: Vec<FieldElement> = points
             .iter()
             .map(|point| FieldElement::conditional_select(&point.z, &self.one, point.z.is_zero()))
             .collect();
-        // prefix[i] = z_0·…·z_(i-1)
-        let mut prefix = Vec::with_capacity(zs.len());
-        let mut product = self.one;
-        for z in &zs {
-            prefix.push(product);
-            product = product.mul(z);
-        }
-        let mut inverse = product.invert();
-        let mut affine = vec![AffinePoint::IDENTITY; points.len()];
-        for (index, point) in points.iter().enumerate().rev() {
-            let (Some(z), Some(before), Some(out)) =
-                (zs.get(index), prefix.get(index), affine.get_mut(index))
-            else {
-                continue;
-            };
-            // inverse = 1/(z_0·…·z_index), so this is 1/z_index.
-            let z_inverse = inverse.mul(before);
-            inverse = inverse.mul(z);
-            // The identity stays `p256`'s identity. Whether a point is the
-            // identity is no secret (it is for k = 0 only), so this may
-            // branch.
-            if bool::from(point.z.is_zero()) {
-                continue;
-            }
-            let encoded = Sec1Point::<NistP256>::from_affine_coordinates(
-                &point.x.mul(&z_inverse).to_bytes().into(),
-                &point.y.mul(&z_inverse).to_bytes().into(),
-                false,
-            );
-            // A point off the curve would be a bug in the arithmetic above,
-            // which the tests against `p256` would catch; `p256` checks
-            // the curve equation here, and such a point would stay the
-            // identity.
-            if let Some(decoded) =
+        self.invert_all(&mut z_inverses);
+        let affine = points
+            .iter()
+            .zip(&z_inverses)
+            .map(|(point, z_inverse)| {
+                // The identity stays `p256`'s identity. Whether a point is
+                // the identity is no secret (it is for k = 0 only), so this
+                // may branch.
+                if bool::from(point.z.is_zero()) {
+                    return AffinePoint::IDENTITY;
+                }
+                let encoded = Sec1Point::<NistP256>::from_affine_coordinates(
+                    &point.x.mul(z_inverse).to_bytes().into(),
+                    &point.y.mul(z_inverse).to_bytes().into(),
+                    false,
+                );
+                // A point off the curve would be a bug in the arithmetic
+                // above, which the tests against `p256` would catch; `p256`
+                // checks the curve equation here, and such a point would
+                // come back as the identity.
                 Option::<AffinePoint>::from(AffinePoint::from_sec1_point(&encoded))
-            {
-                *out = decoded;
-            }
-        }
-        inverse.zeroize();
+                    .unwrap_or(AffinePoint::IDENTITY)
+            })
+            .collect();
+        z_inverses.zeroize();
         affine
     }
 }
