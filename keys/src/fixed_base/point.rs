@@ -67,11 +67,11 @@ impl PackedAffine {
 }
 
 impl Affine {
-    /// `self + q` for `self ≠ ±q`, given `1/(q.x - self.x)`: `λ = (q.y -
-    /// self.y)/(q.x - self.x)`, `x = λ² - self.x - q.x`, `y = λ·(self.x - x)
-    /// - self.y`. 2 multiplications and a squaring once the inverse is
-    /// known, which is why a batch of sums shares one inversion
-    /// ([`Curve::invert_all`]) per addition.
+    /// `self + q` for `self ≠ ±q`, given `1/(q.x - self.x)`: with
+    /// `λ = (q.y - self.y)/(q.x - self.x)`, the sum is
+    /// `(λ² - self.x - q.x, λ·(self.x - x) - self.y)`. 2 multiplications and
+    /// a squaring once the inverse is known, which is why a batch of sums
+    /// shares one inversion ([`Curve::invert_all`]) per addition.
     pub fn plus(&self, q: &Self, dx_inverse: &FieldElement) -> Self {
         let lambda = q.y.sub_unreduced(&self.y).mul(dx_inverse);
         let x = lambda.square().sub(&self.x).sub(&q.x);
