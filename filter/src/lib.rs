@@ -224,7 +224,7 @@ impl Plugin {
             .filter(|keys| !keys.scope.is_empty())
             .map(|keys| format!("{}:{}", keys.scope, keys.signer.kid()))
             .collect();
-        scope_signers.sort();
+        scope_signers.sort_unstable();
         scope_signers.dedup();
         let scopes_logged = if scope_signers.is_empty() {
             String::new()
