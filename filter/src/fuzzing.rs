@@ -612,7 +612,8 @@ pub fn signing(data: &[u8]) {
         [expected, -expected, p256::AffinePoint::GENERATOR]
     );
     // From `AFFINE_BATCH` scalars on, the sums run side by side in affine
-    // coordinates: k, -k, 0 (the identity all through), k + 1, k + 2, …
+    // coordinates: k, -k, 0 (written as n, which sums to the identity), k + 1,
+    // k + 2, …
     let mut ks = vec![k, -k, Scalar::ZERO];
     let mut batch_expected = vec![expected, -expected, p256::AffinePoint::IDENTITY];
     let mut multiple = ProjectivePoint::from(expected);

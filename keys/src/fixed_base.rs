@@ -2,11 +2,14 @@
 //!
 //! `p256` keeps 33 rows of 8 projective multiples of `G` and spends 64 full
 //! point additions and 4 doublings on each `k·G`. Here every `W` bits of the
-//! scalar get a row of their own: row `i` holds `j·2^(W·i)·G` for
-//! `j = 1..=2^(W-1)`, in affine form. The scalar is written in signed digits
-//! `d_i ∈ [-2^(W-1), 2^(W-1)]`, so `k·G = Σ d_i·row_i`: one mixed addition
-//! per digit (`256/W + 1` of them) and no doublings. The price is memory,
-//! `(256/W + 1)·2^(W-1)` affine points, built once per process (per Wasm VM).
+//! scalar get a row of their own: row `i` holds `j·2^(W·i)·G` for the odd
+//! `j` from 1 to `2^W - 1`, in affine form. The scalar, made odd (`k` or
+//! `n - k`, the result then negated), is written in odd signed digits
+//! `d_i ∈ {±1, ±3, …, ±(2^W - 1)}`, so `k·G = ±Σ d_i·row_i`: one mixed
+//! addition per digit (`256/W + 1` of them) and no doublings. No digit is
+//! zero and no sum before the last digits is the identity, so neither case
+//! costs a selection. The price is memory, `(256/W + 1)·2^(W-1)` affine
+//! points, built once per process (per Wasm VM).
 //!
 //! The additions run on `field.rs`'s arithmetic rather than `p256`'s, whose
 //! 64-bit limbs Wasm can only multiply through a 128-bit routine: about
@@ -16,13 +19,12 @@
 //! Constant time in the secret scalar: the digits are computed without
 //! branches or secret-dependent indices, every entry of a row is read for
 //! each digit (under masks behind `subtle`'s optimization barrier), the
-//! sign is applied by a conditional negation, the additions have no
-//! branches (all but the last one or two digits' use a Jacobian formula
-//! whose exceptional case `p = ±q` cannot arise, see
-//! `GeneratorTable::UNEQUAL_DIGITS`, and whose identity case is a
-//! conditional selection; the rest a complete formula), a zero digit's sum
-//! is dropped by conditional selection, and the way back to affine
-//! coordinates inverts a randomly blinded `Z` (see `FieldElement::invert`).
+//! signs (the digits' and the scalar's) are applied by conditional
+//! negation, the additions have no branches (all but the last one or two
+//! digits' use a Jacobian formula whose exceptional cases, `p = ±q` and
+//! `p` the identity, cannot arise, see `GeneratorTable::UNEQUAL_DIGITS`;
+//! the rest a complete formula), and the way back to affine coordinates
+//! inverts a randomly blinded `Z` (see `FieldElement::invert`).
 //!
 //! A batch of scalars (the nonce producer's) can share more than that last
 //! inversion: carried side by side in affine coordinates, its sums need one
@@ -36,9 +38,7 @@ use std::sync::OnceLock;
 
 use p256::elliptic_curve::BatchNormalize;
 use p256::elliptic_curve::group::Group as _;
-use p256::elliptic_curve::subtle::{
-    BlackBox, Choice, ConditionallySelectable as _, ConstantTimeEq as _,
-};
+use p256::elliptic_curve::subtle::{BlackBox, Choice, ConditionallySelectable as _};
 use p256::{AffinePoint, ProjectivePoint, Scalar};
 use zeroize::Zeroize as _;
 
@@ -90,9 +90,10 @@ fn shared_table() -> &'static GeneratorTable<WINDOW_BITS> {
     TABLE.get_or_init(GeneratorTable::new)
 }
 
-/// Multiples of the generator for `W`-bit signed digits (`2 ≤ W ≤ 8`).
+/// Odd multiples of the generator, for odd signed digits below `2^W` in
+/// magnitude (`2 ≤ W ≤ 8`).
 pub struct GeneratorTable<const W: usize> {
-    /// Row `i`, entry `j - 1`: `j·2^(W·i)·G`, at `i·ROW_LEN + j - 1`.
+    /// Row `i`, entry `j`: `(2j + 1)·2^(W·i)·G`, at `i·ROW_LEN + j`.
     points: Vec<PackedAffine>,
     curve: Curve,
 }
@@ -102,23 +103,23 @@ const MAX_DIGITS: usize = 256 / 2 + 1;
 
 impl<const W: usize> GeneratorTable<W> {
     const WIDTH_SUPPORTED: () = assert!(W >= 2 && W <= 8);
-    /// Entries per row: the digits' largest magnitude.
+    /// Entries per row: the odd magnitudes 1 to `2^W - 1`.
     const ROW_LEN: usize = 1 << (W - 1);
-    /// Digits of a 256-bit scalar. The top row's digit takes the last
-    /// `256 mod W` bits plus a carry, at most `2^(W-1)`, so it never carries
-    /// out.
+    /// Digits of a 256-bit scalar: each of the first `256/W` takes `W`
+    /// bits, the top one what is left, below `2^W` (see
+    /// [`Self::odd_digits`]).
     const DIGITS: usize = 256 / W + 1;
-    /// The leading digits whose additions can never meet `p = ±q`, so
-    /// that they may use the faster, incomplete formula: those `j` with
-    /// `W·(j + 1) ≤ 255`. Before digit `j` the sum is `s·G` with
-    /// `|s| ≤ 2^(W-1)·(2^(W·j) - 1)/(2^W - 1) < 2^(W·j)·2/3` (the digits
-    /// are exact, not reduced mod n), and the entry added is `d·2^(W·j)·G`
-    /// with `1 ≤ |d| ≤ 2^(W-1)`. `s ≡ ±d·2^(W·j) (mod n)` would need
-    /// `s ∓ d·2^(W·j)`, whose magnitude lies between `2^(W·j)/3` and
-    /// `(2^(W-1) + 2/3)·2^(W·j) < 2^(W·(j+1)) ≤ 2^255 < n`, to be a
-    /// multiple of `n`: it is not, being nonzero and smaller. (The sum
-    /// being the identity is `s = 0`, which the formula handles.) The
-    /// remaining digits, one or two, use the complete formula.
+    /// The leading digits whose additions can never meet `p = ±q` or the
+    /// identity, so that they may use the faster, incomplete formula:
+    /// those `j` with `W·(j + 1) ≤ 255`. Before digit `j ≥ 1` the sum is
+    /// `s·G` with `s` odd (the first digit is odd, the others' terms even)
+    /// and `|s| ≤ (2^W - 1)·(2^(W·j) - 1)/(2^W - 1) < 2^(W·j)` (the digits
+    /// are exact, not reduced mod n): nonzero and below `n`, so never the
+    /// identity. The entry added is `d·2^(W·j)·G`, `d` odd, `|d| < 2^W`.
+    /// `s ≡ ±d·2^(W·j) (mod n)` would need `s ∓ d·2^(W·j)`, odd and of
+    /// magnitude below `2^(W·j) + (2^W - 1)·2^(W·j) = 2^(W·(j+1)) ≤ 2^255
+    /// < n`, to be a multiple of `n`: it is not, being nonzero and smaller.
+    /// The remaining digits, one or two, use the complete formula.
     const UNEQUAL_DIGITS: usize = 255 / W;
 
     pub fn new() -> Self {
@@ -126,21 +127,22 @@ impl<const W: usize> GeneratorTable<W> {
         let mut projective = Vec::with_capacity(Self::DIGITS * Self::ROW_LEN);
         let mut row_base = ProjectivePoint::GENERATOR;
         for _ in 0..Self::DIGITS {
+            let step = row_base.double();
             let mut multiple = row_base;
             for _ in 1..Self::ROW_LEN {
                 projective.push(multiple);
-                multiple += row_base;
+                multiple += step;
             }
             projective.push(multiple);
-            // 2^(W-1)·base doubled is the next row's base.
-            row_base = multiple.double();
+            // (2^W - 1)·base plus base is the next row's base.
+            row_base = multiple + row_base;
         }
         // One field inversion for the whole table.
         let points = <ProjectivePoint as BatchNormalize<[ProjectivePoint]>>::batch_normalize(
             projective.as_slice(),
         )
         .iter()
-        // j·2^(W·i)·G with j ≤ 2^(W-1) and W·i < 256 + W is never the
+        // j·2^(W·i)·G with j < 2^W and W·i < 256 + W is never the
         // identity, as G's order is a 256-bit prime: nothing is dropped.
         .filter_map(|point| Affine::from_p256(point).map(|point| PackedAffine::new(&point)))
         .collect();
@@ -159,32 +161,26 @@ impl<const W: usize> GeneratorTable<W> {
     }
 
     fn mul_projective(&self, k: &Scalar) -> Projective {
-        let mut digits = Self::signed_digits(k);
+        let (mut digits, negated) = Self::odd_digits(k);
         let mut rows = self.points.chunks_exact(Self::ROW_LEN).zip(digits.iter());
         // The first digit's entry is the sum so far, without an addition.
-        let mut sum = self.curve.jacobian_identity();
-        if let Some((row, digit)) = rows.next() {
-            let (mut entry, is_zero) = select(row, *digit);
-            sum.conditional_assign(&self.curve.jacobian(&entry), !is_zero);
-            entry.zeroize();
-        }
+        let Some((row, digit)) = rows.next() else {
+            return self.curve.identity();
+        };
+        let mut entry = select(row, *digit);
+        let mut sum = self.curve.jacobian(&entry);
         for (row, digit) in rows.by_ref().take(Self::UNEQUAL_DIGITS - 1) {
-            let (mut entry, is_zero) = select(row, *digit);
-            let with_entry = self.curve.add_mixed_unless_equal(&sum, &entry);
-            // A zero digit adds the identity, which has no affine form:
-            // the sum stays as it was.
-            sum.conditional_assign(&with_entry, !is_zero);
-            entry.zeroize();
+            entry = select(row, *digit);
+            sum = self.curve.add_mixed_unless_equal(&sum, &entry);
         }
         let mut sum = sum.to_projective();
         for (row, digit) in rows {
-            let (mut entry, is_zero) = select(row, *digit);
-            let with_entry = self.curve.add_mixed(&sum, &entry);
-            // As above: a zero digit leaves the sum as it was.
-            sum.conditional_assign(&with_entry, !is_zero);
-            entry.zeroize();
+            entry = select(row, *digit);
+            sum = self.curve.add_mixed(&sum, &entry);
         }
+        entry.zeroize();
         digits.zeroize();
+        sum.conditional_negate(negated);
         sum
     }
 
@@ -197,74 +193,60 @@ impl<const W: usize> GeneratorTable<W> {
     /// two; those use the complete formula, as [`Self::mul_projective`]
     /// does.
     pub fn mul_batch(&self, ks: &[&Scalar]) -> Vec<AffinePoint> {
-        let mut digits: Vec<[i16; MAX_DIGITS]> =
-            ks.iter().map(|k| Self::signed_digits(k)).collect();
+        let (mut digits, negated): (Vec<[i16; MAX_DIGITS]>, Vec<Choice>) =
+            ks.iter().map(|k| Self::odd_digits(k)).unzip();
         let mut rows = self.points.chunks_exact(Self::ROW_LEN).enumerate();
-        // The first digit's entry is each sum so far. Where a digit is
-        // zero, the sum is the identity, which has no affine form: a flag
-        // says so, and the coordinates beside it mean nothing.
-        let mut sums: Vec<(Affine, Choice)> = match rows.next() {
+        // The first digit's entry is each sum so far.
+        let mut sums: Vec<Affine> = match rows.next() {
             Some((_, row)) => digits
                 .iter()
                 .map(|d| select(row, d.first().copied().unwrap_or_default()))
                 .collect(),
             None => Vec::new(),
         };
-        let mut entries: Vec<(Affine, Choice)> = Vec::with_capacity(ks.len());
+        let mut entries: Vec<Affine> = Vec::with_capacity(ks.len());
         let mut denominators: Vec<FieldElement> = Vec::with_capacity(ks.len());
         for (index, row) in rows.by_ref().take(Self::UNEQUAL_DIGITS - 1) {
             entries.clear();
             denominators.clear();
-            for (digits, (sum, sum_is_identity)) in digits.iter().zip(&sums) {
-                let digit = digits.get(index).copied().unwrap_or_default();
-                let (entry, is_zero) = select(row, digit);
-                // Where nothing is added (a zero digit, or an entry added
-                // to the identity, which is the entry), 1 stands in.
-                let adds = !is_zero & !*sum_is_identity;
-                denominators.push(FieldElement::conditional_select(
-                    &self.curve.one(),
-                    &sum.dx(&entry),
-                    adds,
-                ));
-                entries.push((entry, is_zero));
+            for (digits, sum) in digits.iter().zip(&sums) {
+                let entry = select(row, digits.get(index).copied().unwrap_or_default());
+                denominators.push(sum.dx(&entry));
+                entries.push(entry);
             }
             self.curve.invert_all(&mut denominators);
-            for (((sum, sum_is_identity), (entry, is_zero)), dx_inverse) in
-                sums.iter_mut().zip(&entries).zip(&denominators)
-            {
-                let added = sum.plus(entry, dx_inverse);
-                let with_entry = Affine::conditional_select(&added, entry, *sum_is_identity);
-                sum.conditional_assign(&with_entry, !*is_zero);
-                *sum_is_identity &= *is_zero;
+            for ((sum, entry), dx_inverse) in sums.iter_mut().zip(&entries).zip(&denominators) {
+                *sum = sum.plus(entry, dx_inverse);
             }
         }
-        for (entry, _) in &mut entries {
-            entry.zeroize();
-        }
+        entries.zeroize();
         denominators.zeroize();
-        let mut points: Vec<Projective> = sums
-            .iter()
-            .map(|(sum, is_identity)| self.curve.projective(sum, *is_identity))
-            .collect();
+        let mut points: Vec<Projective> =
+            sums.iter().map(|sum| self.curve.projective(sum)).collect();
+        sums.zeroize();
         for (index, row) in rows {
             for (point, digits) in points.iter_mut().zip(&digits) {
-                let (mut entry, is_zero) =
-                    select(row, digits.get(index).copied().unwrap_or_default());
-                let with_entry = self.curve.add_mixed(point, &entry);
-                point.conditional_assign(&with_entry, !is_zero);
+                let mut entry = select(row, digits.get(index).copied().unwrap_or_default());
+                *point = self.curve.add_mixed(point, &entry);
                 entry.zeroize();
             }
         }
-        for (sum, _) in &mut sums {
-            sum.zeroize();
-        }
         digits.zeroize();
+        for (point, negated) in points.iter_mut().zip(negated) {
+            point.conditional_negate(negated);
+        }
         self.curve.normalize(&points)
     }
 
-    /// `k = Σ d_i·2^(W·i)` with every `d_i ∈ [-2^(W-1), 2^(W-1)]`, without
-    /// branches on `k`. Entries past [`Self::DIGITS`] are zero.
-    fn signed_digits(k: &Scalar) -> [i16; MAX_DIGITS] {
+    /// `k' = Σ d_i·2^(W·i)` with every `d_i` odd and `|d_i| < 2^W`, where
+    /// `k'` is `k` if odd, else `n - k` (as an integer: `n` for `k = 0`),
+    /// and whether it is `n - k` (then `k·G = -k'·G`). Without branches on
+    /// `k`. For odd `k'`, the digit at `i` below the top is `2·b + 1 - 2^W`
+    /// with `b` the `W` bits of `k'` from bit `W·i + 1`; the top digit is
+    /// `2·b + 1` with `b` the bits left above those (fewer than `W - 1`,
+    /// none when `W` divides 256), so below `2^W`. Entries past
+    /// [`Self::DIGITS`] are zero.
+    fn odd_digits(k: &Scalar) -> ([i16; MAX_DIGITS], Choice) {
         let mut bytes = k.to_bytes();
         let mut limbs = [0u64; 4];
         for (limb, chunk) in limbs.iter_mut().zip(bytes.rchunks_exact(8)) {
@@ -274,19 +256,25 @@ impl<const W: usize> GeneratorTable<W> {
             word.zeroize();
         }
         bytes.zeroize();
+        let even = Choice::from(((limbs[0] & 1) ^ 1) as u8);
+        // n - k, with the borrow carried (k < n, so none is left).
+        let mut borrow = 0u64;
+        for (limb, n_limb) in limbs.iter_mut().zip(ORDER_LIMBS) {
+            let (difference, under) = n_limb.overflowing_sub(*limb);
+            let (n_minus_k, under_again) = difference.overflowing_sub(borrow);
+            borrow = u64::from(under | under_again);
+            *limb = u64::conditional_select(limb, &n_minus_k, even);
+        }
 
         let mut digits = [0i16; MAX_DIGITS];
-        let mut carry = 0u64;
         for (index, digit) in digits.iter_mut().take(Self::DIGITS).enumerate() {
-            let raw = window::<W>(&limbs, index * W) + carry;
-            // raw ∈ [0, 2^W]; above 2^(W-1) it becomes raw - 2^W, carrying 1.
-            carry = (raw + (1 << (W - 1)) - 1) >> W;
-            // |raw - carry·2^W| ≤ 2^(W-1) ≤ 128, so it fits an i16.
-            *digit = (raw.wrapping_sub(carry << W) as i64) as i16;
+            let bits = window::<W>(&limbs, W * index + 1);
+            // 2·b + 1 is below 2^(W+1) ≤ 512; the top digit keeps it.
+            let top = u64::from(index + 1 == Self::DIGITS);
+            *digit = ((2 * bits + 1) as i64 - (((1 - top) as i64) << W)) as i16;
         }
-        debug_assert_eq!(carry, 0, "the top digit never carries out");
         limbs.zeroize();
-        digits
+        (digits, even)
     }
 }
 
@@ -307,8 +295,8 @@ fn window<const W: usize>(limbs: &[u64; 4], offset: usize) -> u64 {
     bits & ((1 << W) - 1)
 }
 
-/// `digit·P` from a row of `P, 2P, …`, reading every entry, and whether the
-/// digit is zero (then the point returned is meaningless).
+/// `digit·P` for an odd `digit` from a row of `P, 3P, 5P, …`, reading every
+/// entry.
 ///
 /// Built for the filter (`wasm32-wasip1`), this one function may use Wasm
 /// SIMD, which LLVM uses to mask and OR in two words at a time: 4 % fewer
@@ -319,17 +307,19 @@ fn window<const W: usize>(limbs: &[u64; 4], offset: usize) -> u64 {
     all(target_arch = "wasm32", target_os = "wasi"),
     target_feature(enable = "simd128")
 )]
-fn select(row: &[PackedAffine], digit: i16) -> (Affine, Choice) {
+fn select(row: &[PackedAffine], digit: i16) -> Affine {
     let sign = digit >> 15; // all ones if negative
     let magnitude = ((digit ^ sign) - sign) as u16;
-    // Exactly one entry matches a nonzero digit: OR-ing every entry in
-    // under its condition selects it.
+    // Magnitude 2j + 1 is entry j, the (j + 1)-th.
+    let position = (magnitude + 1) >> 1;
+    // Exactly one entry matches an odd digit: OR-ing every entry in under
+    // its condition selects it.
     let mut packed = PackedAffine::default();
     let firsts = (1u16..).step_by(MASKS_PER_BARRIER);
     for (entries, first) in row.chunks(MASKS_PER_BARRIER).zip(firsts) {
         // The masks are not wiped: the barrier's own copy cannot be, and
         // wiping this one cost 1.6 % per signing request in Envoy.
-        let masks = BlackBox::new(equality_masks(magnitude, first)).get();
+        let masks = BlackBox::new(equality_masks(position, first)).get();
         for (entry, mask) in entries.iter().zip(masks) {
             packed.or_masked(entry, mask);
         }
@@ -337,8 +327,16 @@ fn select(row: &[PackedAffine], digit: i16) -> (Affine, Choice) {
     let mut point = packed.unpack();
     packed.zeroize();
     point.conditional_negate(Choice::from((sign & 1) as u8));
-    (point, magnitude.ct_eq(&0))
+    point
 }
+
+/// `n` in 64-bit limbs, least significant first.
+const ORDER_LIMBS: [u64; 4] = [
+    0xf3b9_cac2_fc63_2551,
+    0xbce6_faad_a717_9e84,
+    0xffff_ffff_ffff_ffff,
+    0xffff_ffff_0000_0000,
+];
 
 /// Entries whose masks pass one optimization barrier together. `subtle`
 /// puts a barrier (an out-of-line volatile read) behind every `Choice`; one
@@ -346,16 +344,16 @@ fn select(row: &[PackedAffine], digit: i16) -> (Affine, Choice) {
 /// "Selecting table entries").
 const MASKS_PER_BARRIER: usize = 8;
 
-/// All ones for the multiple equal to `magnitude`, zero for the others, of
-/// the `MASKS_PER_BARRIER` multiples from `first`. Arithmetic alone; the
+/// All ones for the entry numbered `position`, zero for the others, of
+/// the `MASKS_PER_BARRIER` entries numbered from `first`. Arithmetic alone; the
 /// caller hides the result behind a barrier, so that the compiler cannot
 /// know each mask is zero or all ones and turn the masking into a branch.
-fn equality_masks(magnitude: u16, first: u16) -> [u64; MASKS_PER_BARRIER] {
+fn equality_masks(position: u16, first: u16) -> [u64; MASKS_PER_BARRIER] {
     let mut masks = [0u64; MASKS_PER_BARRIER];
-    for (mask, multiple) in masks.iter_mut().zip(first..) {
+    for (mask, number) in masks.iter_mut().zip(first..) {
         // Zero exactly when equal, else below 2^16: only then does
         // subtracting one set the top bit.
-        let difference = u64::from(magnitude ^ multiple);
+        let difference = u64::from(position ^ number);
         *mask = (difference.wrapping_sub(1) >> 63).wrapping_neg();
     }
     masks
@@ -431,17 +429,21 @@ mod tests {
         })
     }
 
-    /// For width `W`: the digits of every scalar in `recoded` stay in
-    /// range and recombine to it, and `k·G` is `p256`'s for every scalar in
-    /// `multiplied`.
+    /// For width `W`: the digits of every scalar in `recoded` are odd, in
+    /// range and recombine to it (negated when it is even), and `k·G` is
+    /// `p256`'s for every scalar in `multiplied`.
     fn check_width<const W: usize>(recoded: &[Scalar], multiplied: &[Scalar]) {
-        let bound = 1i16 << (W - 1);
+        let bound = (1i16 << W) - 1;
         for k in recoded {
-            let digits = GeneratorTable::<W>::signed_digits(k);
+            let (digits, negated) = GeneratorTable::<W>::odd_digits(k);
             let used = &digits[..GeneratorTable::<W>::DIGITS];
             assert!(used.iter().all(|d| (-bound..=bound).contains(d)), "W = {W}");
+            assert!(used.iter().all(|d| d % 2 != 0), "W = {W}: an even digit");
             assert!(digits[used.len()..].iter().all(|d| *d == 0));
-            assert_eq!(recombined::<W>(used), *k, "W = {W}");
+            let even = bool::from(k.is_even());
+            assert_eq!(bool::from(negated), even, "W = {W}");
+            let expected = if even { -*k } else { *k };
+            assert_eq!(recombined::<W>(used), expected, "W = {W}");
         }
         let table = GeneratorTable::<W>::new();
         let expected: Vec<AffinePoint> = multiplied
@@ -452,8 +454,7 @@ mod tests {
             assert_eq!(table.mul(k), *expected, "W = {W}, k = {k:?}");
         }
         // Side by side in affine coordinates: the whole list as one batch,
-        // and in batches of 1 and 5 (sums that are the identity for
-        // different digits share each digit's inversion).
+        // and in batches of 1 and 5.
         let ks: Vec<&Scalar> = multiplied.iter().collect();
         assert_eq!(table.mul_batch(&ks), expected, "W = {W}, one batch");
         for size in [1, 5] {
@@ -471,9 +472,9 @@ mod tests {
             scalars
         };
         let (recoded, mut multiplied) = (with_random(256), with_random(64));
-        // Every power of two: for each width and digit, a sum that stays the
-        // identity up to that digit and then takes the Jacobian formula's
-        // case for it (or reaches the complete formula still the identity).
+        // Every power of two: for each width and digit, a scalar whose digits
+        // are all ±1 or 2^W - 1 but one, even ones (made odd as n - k)
+        // among them.
         multiplied.extend((0..256).map(|bit| {
             let mut bytes = p256::FieldBytes::default();
             bytes[31 - bit / 8] = 1 << (bit % 8);
@@ -511,24 +512,20 @@ mod tests {
     }
 
     #[test]
-    fn select_reads_signed_multiples() {
+    fn select_reads_odd_signed_multiples() {
         let table = GeneratorTable::<3>::new();
         let row = &table.points[..GeneratorTable::<3>::ROW_LEN];
-        for digit in -4i16..=4 {
+        for digit in (-7i16..=7).step_by(2) {
             let expected = if digit < 0 {
                 -(ProjectivePoint::GENERATOR * Scalar::from(u64::from(digit.unsigned_abs())))
             } else {
                 ProjectivePoint::GENERATOR * Scalar::from(u64::from(digit.unsigned_abs()))
             };
-            let (point, is_zero) = select(row, digit);
-            assert_eq!(bool::from(is_zero), digit == 0);
-            if digit != 0 {
-                assert_eq!(
-                    Some(point),
-                    Affine::from_p256(&expected.to_affine()),
-                    "digit {digit}"
-                );
-            }
+            assert_eq!(
+                Some(select(row, digit)),
+                Affine::from_p256(&expected.to_affine()),
+                "digit {digit}"
+            );
         }
     }
 }

@@ -126,10 +126,9 @@ pub struct Jacobian {
 }
 
 impl Jacobian {
-    /// The same point in homogeneous coordinates: `(X·Z : Y : Z³)`. The
-    /// identity `(X : Y : 0)` becomes `(0 : Y : 0)`, the homogeneous
-    /// identity as long as `Y ≠ 0`, which holds for every identity
-    /// [`Curve::add_mixed_unless_equal`] leaves.
+    /// The same point in homogeneous coordinates: `(X·Z : Y : Z³)` (for a
+    /// point other than the identity, which the comb's Jacobian sums never
+    /// are).
     pub fn to_projective(self) -> Projective {
         Projective {
             x: self.x.mul(&self.z),
@@ -166,38 +165,26 @@ impl Curve {
         }
     }
 
-    /// `p` in homogeneous coordinates `(x : y : 1)`, or the identity `(0 :
-    /// 1 : 0)` if `is_identity` (then `p` is ignored).
-    pub fn projective(&self, p: &Affine, is_identity: Choice) -> Projective {
-        let point = Projective {
+    /// `p` in homogeneous coordinates `(x : y : 1)`.
+    pub fn projective(&self, p: &Affine) -> Projective {
+        Projective {
             x: p.x,
             y: p.y,
             z: self.one,
-        };
-        let identity = Projective {
+        }
+    }
+
+    /// The identity in homogeneous coordinates, `(0 : 1 : 0)`.
+    pub fn identity(&self) -> Projective {
+        Projective {
             x: FieldElement::ZERO,
-            y: self.one,
-            z: FieldElement::ZERO,
-        };
-        Projective::conditional_select(&point, &identity, is_identity)
-    }
-
-    /// The multiplicative identity, which stands in for a denominator
-    /// that a sum does not use (the inversion of a batch must not meet 0).
-    pub fn one(&self) -> FieldElement {
-        self.one
-    }
-
-    pub fn jacobian_identity(&self) -> Jacobian {
-        Jacobian {
-            x: self.one,
             y: self.one,
             z: FieldElement::ZERO,
         }
     }
 
-    /// `p + q` for `p ≠ ±q` (then the result is wrong, which is why the comb
-    /// proves the case away); `p` may be the identity. Jacobian mixed
+    /// `p + q` for `p ≠ ±q` and `p` not the identity (otherwise the result
+    /// is wrong, which is why the comb proves both cases away). Jacobian mixed
     /// addition, `madd-2007-bl` of the Explicit-Formulas Database with
     /// `4·H² = (2·H)²` and `Z3 = Z1·2·H`: 8 multiplications, 3 squarings and
     /// 10 additions or subtractions, against [`Self::add_mixed`]'s 13
@@ -216,9 +203,7 @@ impl Curve {
         let x = r.square().sub(&j).sub(&v.double());
         let y = r.mul(&v.sub_unreduced(&x)).sub(&p.y.mul(&j).double());
         let z = p.z.mul(&h_doubled);
-        // The formula has no case for the identity (its Z = 0 would make
-        // every output zero): then the sum is q.
-        Jacobian::conditional_select(&Jacobian { x, y, z }, &self.jacobian(q), p.z.is_zero())
+        Jacobian { x, y, z }
     }
 
     /// `p + q`, complete for every `p` (the identity and `p = ±q`
@@ -312,6 +297,14 @@ impl Curve {
 
 fn triple(value: &FieldElement) -> FieldElement {
     value.double().add(value)
+}
+
+impl Projective {
+    /// `-self` if `choice`: `(X : -Y : Z)`.
+    pub fn conditional_negate(&mut self, choice: Choice) {
+        let negated = self.y.neg();
+        self.y.conditional_assign(&negated, choice);
+    }
 }
 
 impl ConditionallySelectable for Jacobian {
