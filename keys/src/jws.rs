@@ -360,10 +360,12 @@ fn invert_blinded_by(k: &NonZeroScalar, blind: Option<NonZeroScalar>) -> Scalar 
     let mut blinded = *k.as_ref() * blind.as_ref();
     let mut blinded_bytes: [u8; 32] = blinded.to_bytes().into();
     let mut inverse_bytes = crate::safegcd::invert_vartime(&blinded_bytes, &crate::safegcd::ORDER);
-    let fast = inverse_bytes.and_then(|bytes| Scalar::from_repr(bytes.into()).into_option());
-    // A nonzero value always has an inverse; should the fast inversion
-    // still find none, the constant-time one, rather than a zero that no
-    // signature could use.
+    // Checked, at the cost of one multiplication: a wrong or missing fast
+    // inverse (a bug) costs time, the constant-time inversion, never a
+    // wrong signature or a signer that retries for ever.
+    let fast = inverse_bytes
+        .and_then(|bytes| Scalar::from_repr(bytes.into()).into_option())
+        .filter(|inverse| blinded * inverse == Scalar::ONE);
     let inverse = fast.unwrap_or_else(|| blinded.invert().unwrap_or(Scalar::ZERO)) * blind.as_ref();
     blinded.zeroize();
     blinded_bytes.zeroize();

@@ -11,7 +11,9 @@
 //! Variable time: callers only invert values blinded by a fresh random
 //! factor (`x·b` for uniform `b` is uniform whatever `x`), as
 //! `FieldElement::invert` and the signer's `k⁻¹` do, and fall back to a
-//! constant-time inversion when there is no random source.
+//! constant-time inversion when there is no random source. They also check
+//! every inverse this returns (one multiplication) and take the
+//! constant-time one should it be wrong.
 
 /// Bits per limb.
 const LIMB_BITS: u32 = 30;

@@ -174,17 +174,30 @@ impl FieldElement {
         let Some(mut blind) = blind else {
             return self.invert_with(invert_constant_time);
         };
-        // A nonzero value always has an inverse; should the fast inversion
-        // still find none, the constant-time one.
-        let inverse = self
-            .mul(&blind)
-            .invert_with(|bytes| {
-                safegcd::invert_vartime(bytes, &safegcd::FIELD)
-                    .or_else(|| invert_constant_time(bytes))
-            })
-            .mul(&blind);
+        let mut blinded = self.mul(&blind);
+        let mut inverse =
+            blinded.invert_with(|bytes| safegcd::invert_vartime(bytes, &safegcd::FIELD));
+        // Checked, at the cost of one multiplication: a wrong or missing
+        // fast inverse (a bug) costs time, the constant-time inversion,
+        // never a wrong point or a signer that retries for ever.
+        if !bool::from(blinded.mul(&inverse).is_one()) {
+            inverse = blinded.invert_with(invert_constant_time);
+        }
+        let inverse_of_self = inverse.mul(&blind);
+        blinded.zeroize();
+        inverse.zeroize();
         blind.zeroize();
-        inverse
+        inverse_of_self
+    }
+
+    /// Whether the value is 1.
+    fn is_one(&self) -> Choice {
+        let mut one = [0u8; 32];
+        one[31] = 1;
+        let mut bytes = self.to_bytes();
+        let is_one = bytes.ct_eq(&one);
+        bytes.zeroize();
+        is_one
     }
 
     /// Zero for zero (which `invert` finds no inverse of).
