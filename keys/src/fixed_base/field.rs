@@ -88,6 +88,20 @@ pub struct FieldElement([u32; LIMBS]);
 impl FieldElement {
     pub const ZERO: Self = Self([0; LIMBS]);
 
+    /// 1, in Montgomery form `R mod p` (a test checks it against
+    /// `from_bytes`).
+    const ONE: Self = Self([
+        0x20,
+        0,
+        0,
+        0x1fff_c000,
+        0x1fff_ffff,
+        0x1fff_ffff,
+        0x1f7f_ffff,
+        0x3ff_ffff,
+        0,
+    ]);
+
     /// From 32 big-endian bytes; `None` unless the value is below `p`.
     pub fn from_bytes(bytes: &[u8; 32]) -> Option<Self> {
         let mut plain = limbs_from_bytes(bytes);
@@ -180,7 +194,7 @@ impl FieldElement {
         // Checked, at the cost of one multiplication: a wrong or missing
         // fast inverse (a bug) costs time, the constant-time inversion,
         // never a wrong point or a signer that retries for ever.
-        if !bool::from(blinded.mul(&inverse).is_one()) {
+        if blinded.mul(&inverse) != Self::ONE {
             inverse = blinded.invert_with(invert_constant_time);
         }
         let inverse_of_self = inverse.mul(&blind);
@@ -188,16 +202,6 @@ impl FieldElement {
         inverse.zeroize();
         blind.zeroize();
         inverse_of_self
-    }
-
-    /// Whether the value is 1.
-    fn is_one(&self) -> Choice {
-        let mut one = [0u8; 32];
-        one[31] = 1;
-        let mut bytes = self.to_bytes();
-        let is_one = bytes.ct_eq(&one);
-        bytes.zeroize();
-        is_one
     }
 
     /// Zero for zero (which `invert` finds no inverse of).
@@ -710,6 +714,17 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn one_is_one_in_montgomery_form() {
+        let mut one = [0u8; 32];
+        one[31] = 1;
+        assert_eq!(
+            FieldElement::ONE.0,
+            FieldElement::from_bytes(&one).unwrap().0
+        );
+        assert_eq!(FieldElement::ONE.to_bytes(), one);
     }
 
     #[test]

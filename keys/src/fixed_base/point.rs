@@ -4,7 +4,7 @@
 //! `p256`'s points.
 
 use p256::elliptic_curve::sec1::{FromSec1Point as _, Sec1Point, ToSec1Point as _};
-use p256::elliptic_curve::subtle::{Choice, ConditionallySelectable};
+use p256::elliptic_curve::subtle::{Choice, ConditionallySelectable as _};
 use p256::{AffinePoint, NistP256};
 use zeroize::Zeroize;
 
@@ -82,15 +82,6 @@ impl Affine {
     /// `q.x - self.x`, what [`Self::plus`] inverts.
     pub fn dx(&self, q: &Self) -> FieldElement {
         q.x.sub(&self.x)
-    }
-}
-
-impl ConditionallySelectable for Affine {
-    fn conditional_select(a: &Self, b: &Self, choice: Choice) -> Self {
-        Self {
-            x: FieldElement::conditional_select(&a.x, &b.x, choice),
-            y: FieldElement::conditional_select(&a.y, &b.y, choice),
-        }
     }
 }
 
@@ -304,25 +295,5 @@ impl Projective {
     pub fn conditional_negate(&mut self, choice: Choice) {
         let negated = self.y.neg();
         self.y.conditional_assign(&negated, choice);
-    }
-}
-
-impl ConditionallySelectable for Jacobian {
-    fn conditional_select(a: &Self, b: &Self, choice: Choice) -> Self {
-        Self {
-            x: FieldElement::conditional_select(&a.x, &b.x, choice),
-            y: FieldElement::conditional_select(&a.y, &b.y, choice),
-            z: FieldElement::conditional_select(&a.z, &b.z, choice),
-        }
-    }
-}
-
-impl ConditionallySelectable for Projective {
-    fn conditional_select(a: &Self, b: &Self, choice: Choice) -> Self {
-        Self {
-            x: FieldElement::conditional_select(&a.x, &b.x, choice),
-            y: FieldElement::conditional_select(&a.y, &b.y, choice),
-            z: FieldElement::conditional_select(&a.z, &b.z, choice),
-        }
     }
 }
