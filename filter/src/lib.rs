@@ -26,6 +26,7 @@ mod nonce_queue;
 #[cfg(test)]
 mod properties;
 mod route_settings;
+mod sort;
 mod strip;
 #[cfg(test)]
 mod test_rng;
@@ -224,7 +225,7 @@ impl Plugin {
             .filter(|keys| !keys.scope.is_empty())
             .map(|keys| format!("{}:{}", keys.scope, keys.signer.kid()))
             .collect();
-        scope_signers.sort_unstable();
+        sort::sort_unstable(&mut scope_signers);
         scope_signers.dedup();
         let scopes_logged = if scope_signers.is_empty() {
             String::new()

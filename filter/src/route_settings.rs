@@ -64,7 +64,7 @@ impl RouteSettings {
                 identity.extra.push((name.clone(), value.clone()));
             }
         }
-        identity.extra.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+        crate::sort::sort_unstable_by(&mut identity.extra, |(a, _), (b, _)| a.cmp(b));
     }
 }
 
@@ -91,7 +91,7 @@ pub enum Selection {
 impl RouteProfiles {
     /// `profiles` as validated by the configuration, under `namespace`.
     pub fn new(namespace: String, mut profiles: Vec<RouteSettings>) -> Self {
-        profiles.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        crate::sort::sort_unstable_by(&mut profiles, |a, b| a.name.cmp(&b.name));
         Self {
             namespace,
             profiles,

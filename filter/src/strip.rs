@@ -49,7 +49,7 @@ impl StripRules {
                 .map(|name| canonical(name))
                 .chain(extra.iter().map(|name| canonical(name)))
                 .collect();
-            all.sort_unstable();
+            crate::sort::sort_unstable(&mut all);
             all.dedup();
             all
         };

@@ -7,8 +7,8 @@
 //! With arguments `repeat OPERATION COUNT` it only runs one operation
 //! COUNT times, untimed, for an instruction counter: `make
 //! bench-signing-instructions` runs it under callgrind (OPERATION is `kG`,
-//! fixed_base.rs's `k·G` to affine, `kG-batch`, 16 of them in one batch as
-//! the nonce producer computes them, `sign`, a whole signature, `hedged`, a
+//! fixed_base.rs's `k·G` to affine, `kG-batch`, 16 of them in one batch
+//! (`kG-batch-N`: N of them) as the nonce producer computes them, `sign`, a whole signature, `hedged`, a
 //! whole signature with a hedged nonce (as the filter signs), `nonce`, the
 //! RFC 6979 nonce, or `digest`, SHA-256 of its signing input).
 
@@ -71,11 +71,12 @@ fn first_nonce_candidate(secret: &[u8; 32], digest: &[u8; 32]) -> [u8; 32] {
 }
 
 /// The nonce producer's batch size (`filter/src/nonce_queue.rs`).
+/// Scalars in one `kG-batch` operation, unless its name says otherwise.
 const BATCH: usize = 16;
 
-fn batch_scalars() -> Vec<NonZeroScalar> {
+fn batch_scalars(size: usize) -> Vec<NonZeroScalar> {
     std::iter::from_fn(|| NonZeroScalar::try_generate().ok())
-        .take(BATCH)
+        .take(size)
         .collect()
 }
 
@@ -95,23 +96,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         && repeat == "repeat"
     {
         let count: u32 = count.parse()?;
+        let batch = match operation.strip_prefix("kG-batch-") {
+            Some(size) => Some(size.parse::<usize>()?),
+            None => (operation == "kG-batch").then_some(BATCH),
+        };
+        if let Some(size) = batch {
+            // One batch of `size` scalars an operation, as the nonce
+            // producer computes them: divide by `size` for one `k·G`.
+            let scalars = batch_scalars(size);
+            let ks: Vec<&p256::Scalar> = scalars.iter().map(AsRef::as_ref).collect();
+            for _ in 0..count {
+                consume(black_box(fixed_base::mul_by_generator_batch(
+                    black_box(&ks).iter().copied(),
+                )));
+            }
+            return Ok(());
+        }
         match operation.as_str() {
             "kG" => {
                 let table =
                     GeneratorTable::<{ signed_headers_keys::fixed_base::WINDOW_BITS }>::new();
                 for _ in 0..count {
                     consume(black_box(table.mul(black_box(scalar).as_ref())));
-                }
-            }
-            "kG-batch" => {
-                // One batch of `BATCH` scalars an operation, as the nonce
-                // producer computes them: divide by `BATCH` for one `k·G`.
-                let scalars = batch_scalars();
-                let ks: Vec<&p256::Scalar> = scalars.iter().map(AsRef::as_ref).collect();
-                for _ in 0..count {
-                    consume(black_box(fixed_base::mul_by_generator_batch(
-                        black_box(&ks).iter().copied(),
-                    )));
                 }
             }
             "sign" => {
@@ -142,7 +148,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             other => {
                 return Err(format!(
-                    "no operation {other:?}: kG, kG-batch, sign, hedged, nonce or digest"
+                    "no operation {other:?}: kG, kG-batch, kG-batch-N, sign, hedged, nonce or digest"
                 )
                 .into());
             }

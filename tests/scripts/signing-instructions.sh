@@ -4,11 +4,11 @@
 # a busy machine where `make bench-signing`'s timings move by tens of
 # percent. Each count is the difference between runs of 100 and 1,100
 # operations (COUNTS="FEW MANY" changes that: kG-batch is 16 k·G an
-# operation), so start-up and compilation cancel; V8 runs without Liftoff
+# operation, kG-batch-N N of them), so start-up and compilation cancel; V8 runs without Liftoff
 # and single-threaded, as in module-instructions.sh.
 #
 #   signing-instructions.sh [signing_cost.wasm]
-# OPERATIONS picks the operations (default: kG sign; also kG-batch, hedged, nonce, digest:
+# OPERATIONS picks the operations (default: kG sign; also kG-batch, kG-batch-N, hedged, nonce, digest:
 # signing_cost.rs says what each is); NODE the node binary
 # (default: the one on PATH; verifier-js/runtimes's node26 has Envoy 1.40's
 # V8, 14.6), NODE_FLAGS its V8 flags (default: --no-liftoff

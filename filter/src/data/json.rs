@@ -118,7 +118,7 @@ impl Object {
     /// The fields ordered by name.
     pub fn sorted(&self) -> Vec<(&str, &Json)> {
         let mut fields: Vec<(&str, &Json)> = self.iter().collect();
-        fields.sort_unstable_by_key(|(name, _)| *name);
+        crate::sort::sort_unstable_by(&mut fields, |(a, _), (b, _)| a.cmp(b));
         fields
     }
 
