@@ -3,7 +3,9 @@
 
 use std::rc::Rc;
 
-use signed_headers_keys::{AssertionClaims, Audience, Es256Signer, PrecomputedNonce};
+use signed_headers_keys::{
+    AssertionClaims, Audience, Es256Signer, PrecomputedNonce, SigningFailed,
+};
 
 use crate::config::{Issuer, IssuerFormat};
 use crate::fresh_map::FreshMap;
@@ -278,6 +280,9 @@ pub struct Token {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MintError {
     Random,
+    /// Broken signing arithmetic (`Es256Signer`'s bound on nonce
+    /// candidates): the request fails with 500, the worker keeps serving.
+    Signing(SigningFailed),
     Serialize(String),
     /// `sub` and `user` alone make a token of `bytes`, over the limit.
     TooLarge {
@@ -290,6 +295,7 @@ impl std::fmt::Display for MintError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             MintError::Random => f.write_str("random source unavailable"),
+            MintError::Signing(why) => write!(f, "could not sign: {why}"),
             MintError::Serialize(why) => write!(f, "could not serialize claims: {why}"),
             MintError::TooLarge { bytes, limit } => write!(
                 f,
@@ -611,11 +617,12 @@ impl TokenCache {
             .find(|kid| ***kid == *signer.kid())
             .cloned()
             .unwrap_or_else(|| Rc::from(signer.kid()));
+        let token = match self.nonces.pop() {
+            Some(nonce) => signer.sign_with(&payload, nonce),
+            None => signer.sign_hedged(&payload),
+        };
         Ok(Minted {
-            token: match self.nonces.pop() {
-                Some(nonce) => signer.sign_with(&payload, nonce),
-                None => signer.sign_hedged(&payload),
-            },
+            token: token.map_err(MintError::Signing)?,
             kid,
             dropped_groups,
             dropped_claims,

@@ -627,7 +627,7 @@ pub fn signing(data: &[u8]) {
         return; // k = 0 is no key
     };
     let signer = Es256Signer::new(&secret, "kid".into());
-    let token = signer.sign(payload);
+    let token = signer.sign(payload).expect("a signature");
     let (input, signature) = token.rsplit_once('.').expect("a compact JWS");
     let expected: Signature = SigningKey::from(&secret).sign(input.as_bytes());
     use base64::Engine as _;
@@ -638,7 +638,7 @@ pub fn signing(data: &[u8]) {
     };
     assert_eq!(decode(signature)[..], expected.to_bytes()[..]);
     // The filter's own signatures (hedged nonces) verify for the same input.
-    let hedged = signer.sign_hedged(payload);
+    let hedged = signer.sign_hedged(payload).expect("a signature");
     let (hedged_input, hedged_signature) = hedged.rsplit_once('.').expect("a compact JWS");
     assert_eq!(hedged_input, input);
     let hedged_signature =

@@ -87,7 +87,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let key = BundleKey::generate(KeyFormat::Sec1)?;
     let signer = key.signer().ok_or("a generated key can sign")?;
     let payload = PAYLOAD;
-    let token = signer.sign(payload);
+    let token = signer.sign(payload)?;
     let (signing_input, _) = token.rsplit_once('.').ok_or("a compact JWS")?;
     let scalar = NonZeroScalar::try_generate()?;
     let key_bytes: [u8; 32] = scalar.to_bytes().into();

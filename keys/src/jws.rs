@@ -111,7 +111,7 @@ impl Es256Signer {
     /// RFC 6979's deterministic nonce: the same signature as `p256`'s
     /// `SigningKey` gives, with `k·G` from [`fixed_base`]'s wider tables (in
     /// V8 about two thirds of the time `p256`'s own takes).
-    pub fn sign(&self, payload: &[u8]) -> String {
+    pub fn sign(&self, payload: &[u8]) -> Result<String, SigningFailed> {
         self.token(payload, |z| self.sign_rfc6979(z))
     }
 
@@ -119,7 +119,7 @@ impl Es256Signer {
     /// randomness and the digest under a key derived from the signing key,
     /// about a tenth cheaper than RFC 6979's in V8. RFC 6979's if the random
     /// source fails.
-    pub fn sign_hedged(&self, payload: &[u8]) -> String {
+    pub fn sign_hedged(&self, payload: &[u8]) -> Result<String, SigningFailed> {
         self.token(payload, |z| {
             match self.nonce_key.candidates(&z.to_repr().into()) {
                 Some(mut candidates) => self.sign_with_candidates(z, &mut candidates),
@@ -130,13 +130,17 @@ impl Es256Signer {
 
     /// `header.payload.signature`, signed by `sign` given the digest
     /// modulo `n`.
-    fn token(&self, payload: &[u8], sign: impl FnOnce(&Scalar) -> Signature) -> String {
+    fn token(
+        &self,
+        payload: &[u8],
+        sign: impl FnOnce(&Scalar) -> Option<Signature>,
+    ) -> Result<String, SigningFailed> {
         let token = self.signing_input(payload);
-        let signature = sign(&reduce_mod_n(&self.digest(&token)));
-        Self::append_signature(token, &signature)
+        let signature = sign(&reduce_mod_n(&self.digest(&token))).ok_or(SigningFailed)?;
+        Ok(Self::append_signature(token, &signature))
     }
 
-    fn sign_rfc6979(&self, z: &Scalar) -> Signature {
+    fn sign_rfc6979(&self, z: &Scalar) -> Option<Signature> {
         let mut secret: [u8; 32] = self.key.as_nonzero_scalar().to_repr().into();
         let mut candidates = NonceCandidates::new(&secret, &z.to_repr().into());
         secret.zeroize();
@@ -145,9 +149,13 @@ impl Es256Signer {
 
     /// The signature with the first usable nonce of `candidates`: another
     /// only when k = 0, k ≥ n, r = 0 or s = 0, each with a probability near
-    /// 2^-128 (2^-32 for k ≥ n).
-    fn sign_with_candidates(&self, z: &Scalar, candidates: &mut impl NonceSource) -> Signature {
-        loop {
+    /// 2^-128 (2^-32 for k ≥ n). `None` after [`MAX_NONCE_CANDIDATES`].
+    fn sign_with_candidates(
+        &self,
+        z: &Scalar,
+        candidates: &mut impl NonceSource,
+    ) -> Option<Signature> {
+        for _ in 0..MAX_NONCE_CANDIDATES {
             let mut candidate = [0u8; 32];
             candidates.fill_next(&mut candidate);
             let k = NonZeroScalar::from_repr(candidate.into()).into_option();
@@ -156,9 +164,10 @@ impl Es256Signer {
                 continue;
             };
             if let Some(signature) = self.signature(z, &nonce) {
-                return signature;
+                return Some(signature);
             }
         }
+        None
     }
 
     /// `(r, s)` with `s = k⁻¹(z + r·d)`; `None` in the negligible case
@@ -173,18 +182,64 @@ impl Es256Signer {
     /// `s = k⁻¹(z + r·d)` is left to do, a few scalar operations instead of a
     /// base-point multiplication. The nonce is consumed (used once) and
     /// wiped. Falls back to RFC 6979's nonce in the negligible case `s = 0`.
-    pub fn sign_with(&self, payload: &[u8], nonce: PrecomputedNonce) -> String {
+    pub fn sign_with(
+        &self,
+        payload: &[u8],
+        nonce: PrecomputedNonce,
+    ) -> Result<String, SigningFailed> {
         self.token(payload, |z| {
-            self.signature(z, &nonce)
-                .unwrap_or_else(|| self.sign_rfc6979(z))
+            self.signature(z, &nonce).or_else(|| self.sign_rfc6979(z))
         })
     }
 
     /// Serializes `claims` to JSON and signs them.
-    pub fn sign_claims<T: Serialize>(&self, claims: &T) -> Result<String, serde_json::Error> {
-        serde_json::to_vec(claims).map(|payload| self.sign(&payload))
+    pub fn sign_claims<T: Serialize>(&self, claims: &T) -> Result<String, SignClaimsError> {
+        let payload = serde_json::to_vec(claims).map_err(SignClaimsError::Serialize)?;
+        self.sign(&payload).map_err(SignClaimsError::Signing)
     }
 }
+
+/// Nonce candidates one signature tries before giving up. A candidate is
+/// unusable with a probability near 2^-32 at most (`k ≥ n`), so eight in a
+/// row are only with a probability near 2^-256: where they are, the
+/// signing arithmetic is broken (a bug in hand-written field or point
+/// code), and an error serves the caller better than a signer retrying for
+/// ever, which would stop the Envoy worker running it.
+pub const MAX_NONCE_CANDIDATES: usize = 8;
+
+/// No signature: [`MAX_NONCE_CANDIDATES`] nonce candidates in a row were
+/// unusable, which only broken signing arithmetic makes happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SigningFailed;
+
+impl std::fmt::Display for SigningFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "no usable ECDSA nonce in {MAX_NONCE_CANDIDATES} candidates: the signing arithmetic is broken"
+        )
+    }
+}
+
+impl std::error::Error for SigningFailed {}
+
+/// Why [`Es256Signer::sign_claims`] made no token.
+#[derive(Debug)]
+pub enum SignClaimsError {
+    Serialize(serde_json::Error),
+    Signing(SigningFailed),
+}
+
+impl std::fmt::Display for SignClaimsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Serialize(error) => write!(f, "the claims do not serialize: {error}"),
+            Self::Signing(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for SignClaimsError {}
 
 /// An ECDSA nonce computed off the request path (online/offline signing):
 /// `k` from the system's CSPRNG, kept only as `k⁻¹` and `r = x(k·G) mod n`.
@@ -431,7 +486,7 @@ mod tests {
             let signer = Es256Signer::new(&secret, kid.into());
             let reference = SigningKey::from(&secret);
             for payload in payloads {
-                let token = signer.sign(payload);
+                let token = signer.sign(payload).unwrap();
                 let (input, signature) = split(&token);
                 let expected: Signature = reference.sign(input.as_bytes());
                 assert_eq!(signature, expected);
@@ -445,12 +500,12 @@ mod tests {
         let signer = Es256Signer::new(&secret, "kid".into());
         let verifying_key = VerifyingKey::from(&SigningKey::from(&secret));
         let payload = br#"{"sub":"alice"}"#;
-        let deterministic = split(&signer.sign(payload)).1;
+        let deterministic = split(&signer.sign(payload).unwrap()).1;
         let mut seen = vec![deterministic];
         for _ in 0..16 {
-            let token = signer.sign_hedged(payload);
+            let token = signer.sign_hedged(payload).unwrap();
             let (input, signature) = split(&token);
-            assert_eq!(input, split(&signer.sign(payload)).0);
+            assert_eq!(input, split(&signer.sign(payload).unwrap()).0);
             verifying_key.verify(input.as_bytes(), &signature).unwrap();
             assert!(!seen.contains(&signature));
             seen.push(signature);
@@ -479,14 +534,40 @@ mod tests {
         // adding one to n - 1's carries nowhere).
         let mut at_or_above_n: [u8; 32] = (-Scalar::ONE).to_repr().into();
         at_or_above_n[31] += 1;
-        let signature = signer.sign_with_candidates(
-            &z,
-            &mut Listed(vec![[0xff; 32], at_or_above_n, [0; 32], k.to_repr().into()]),
-        );
+        let signature = signer
+            .sign_with_candidates(
+                &z,
+                &mut Listed(vec![[0xff; 32], at_or_above_n, [0; 32], k.to_repr().into()]),
+            )
+            .unwrap();
         let expected = signer
             .signature(&z, &PrecomputedNonce::from_k(&k).unwrap())
             .unwrap();
         assert_eq!(signature, expected);
+    }
+
+    #[test]
+    fn a_signer_whose_candidates_never_work_gives_up() {
+        let signer = Es256Signer::new(&SecretKey::try_generate().unwrap(), "kid".into());
+        let z = reduce_mod_n(&Sha256::digest(b"message"));
+        // Zero for ever (`Listed` repeats its last candidate): no nonce.
+        assert_eq!(
+            signer.sign_with_candidates(&z, &mut Listed(vec![[0; 32]])),
+            None
+        );
+        let token = signer.token(b"{}", |z| {
+            signer.sign_with_candidates(z, &mut Listed(vec![[0; 32]]))
+        });
+        assert_eq!(token, Err(SigningFailed));
+        // The last allowed candidate still signs.
+        let k = NonZeroScalar::try_generate().unwrap();
+        let mut candidates = vec![[0; 32]; MAX_NONCE_CANDIDATES - 1];
+        candidates.push(k.to_repr().into());
+        assert!(
+            signer
+                .sign_with_candidates(&z, &mut Listed(candidates))
+                .is_some()
+        );
     }
 
     #[test]
@@ -526,7 +607,7 @@ mod tests {
         .unwrap();
         let signer = Es256Signer::new(&secret, "kid".into());
         let digest: FieldBytes = Sha256::digest(b"sample");
-        let signature = signer.sign_rfc6979(&reduce_mod_n(&digest));
+        let signature = signer.sign_rfc6979(&reduce_mod_n(&digest)).unwrap();
         assert_eq!(
             signature.to_bytes()[..],
             hex(concat!(
@@ -544,18 +625,22 @@ mod tests {
         let payload = br#"{"sub":"alice"}"#;
         let mut signatures = std::collections::HashSet::new();
         for _ in 0..20 {
-            let token = signer.sign_with(payload, PrecomputedNonce::generate().unwrap());
+            let token = signer
+                .sign_with(payload, PrecomputedNonce::generate().unwrap())
+                .unwrap();
             assert_eq!(token.len(), signer.token_len(payload.len()));
             let (input, signature) = split(&token);
             verifying.verify(input.as_bytes(), &signature).unwrap();
             assert!(signatures.insert(token.clone()), "a nonce repeated");
             // Same header and payload as the deterministic signature.
-            assert_eq!(input, split(&signer.sign(payload)).0);
+            assert_eq!(input, split(&signer.sign(payload).unwrap()).0);
         }
         // Another message under the same kind of nonce does not verify as this one.
-        let token = signer.sign_with(b"{}", PrecomputedNonce::generate().unwrap());
+        let token = signer
+            .sign_with(b"{}", PrecomputedNonce::generate().unwrap())
+            .unwrap();
         let (_, signature) = split(&token);
-        let deterministic = signer.sign(payload);
+        let deterministic = signer.sign(payload).unwrap();
         let (input, _) = split(&deterministic);
         assert!(verifying.verify(input.as_bytes(), &signature).is_err());
     }
@@ -570,7 +655,7 @@ mod tests {
         assert!(PrecomputedNonce::generate_batch(0).is_empty());
         let mut rs = std::collections::HashSet::new();
         for nonce in batch {
-            let token = signer.sign_with(b"{}", nonce);
+            let token = signer.sign_with(b"{}", nonce).unwrap();
             let (input, signature) = split(&token);
             verifying.verify(input.as_bytes(), &signature).unwrap();
             assert!(rs.insert(signature.r().to_bytes()), "a nonce repeated");
@@ -587,8 +672,8 @@ mod tests {
         let decoded = PrecomputedNonce::from_bytes(&bytes[..]).unwrap();
         assert_eq!(decoded.to_bytes()[..], bytes[..]);
         // Signed with the copy, the signature is the one the original gives.
-        let token = signer.sign_with(b"{}", decoded);
-        assert_eq!(token, signer.sign_with(b"{}", nonce));
+        let token = signer.sign_with(b"{}", decoded).unwrap();
+        assert_eq!(token, signer.sign_with(b"{}", nonce).unwrap());
         let (input, signature) = split(&token);
         verifying.verify(input.as_bytes(), &signature).unwrap();
 

@@ -21,6 +21,9 @@ pub use bundle::{
 };
 pub use error::{BundleError, Reason};
 pub use jwk::{Jwk, JwksDocument, rsa_thumbprint_kid, strong_etag, thumbprint_kid};
-pub use jws::{AssertionClaims, Audience, Es256Signer, PrecomputedNonce, random_jti};
+pub use jws::{
+    AssertionClaims, Audience, Es256Signer, MAX_NONCE_CANDIDATES, PrecomputedNonce,
+    SignClaimsError, SigningFailed, random_jti,
+};
 pub use rsa::{MIN_RSA_BITS, RsaPublic};
 pub use sealed::{KEK_ENV, KeyEncryptionKey, KeyEncryptionKeys, Opened, SealError, is_sealed};

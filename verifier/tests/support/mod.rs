@@ -49,6 +49,7 @@ pub fn sign(key: &BundleKey, claims: &Value) -> String {
     key.signer()
         .expect("a private key")
         .sign(claims.to_string().as_bytes())
+        .expect("a signature")
 }
 
 /// What the counting server answers and what it has seen.
