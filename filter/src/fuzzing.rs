@@ -55,8 +55,10 @@ fn text(bytes: &[u8]) -> String {
 }
 
 /// Bundle parsing, raw PEM or base64: a parsed bundle re-serializes to one
-/// with the same kids in the same order, and its JWKS never holds `d`.
+/// with the same kids in the same order, and its JWKS never holds `d`. The
+/// input as DER: whatever `p256`'s own decoders read, the bundle reads too.
 pub fn bundle(data: &[u8]) {
+    der_reads_like_p256(data);
     let Ok(input) = std::str::from_utf8(data) else {
         return;
     };
@@ -76,6 +78,57 @@ pub fn bundle(data: &[u8]) {
         !document.body().contains("\"d\""),
         "a private key was published"
     );
+}
+
+/// `der` in each PEM label the bundle reads by hand (`keys/src/ec_der.rs`):
+/// a key `p256`'s (RustCrypto's) decoders read is read as the same key,
+/// the one exception a PKCS#8 version 2 key whose outer public key is not
+/// its own, which `p256` does not look at and the bundle refuses.
+fn der_reads_like_p256(der: &[u8]) {
+    use base64::Engine as _;
+    use p256::pkcs8::{DecodePrivateKey as _, DecodePublicKey as _};
+    let read_by_p256 = [
+        (
+            "EC PRIVATE KEY",
+            p256::SecretKey::from_sec1_der(der)
+                .map(|secret| secret.public_key())
+                .ok(),
+        ),
+        (
+            "PRIVATE KEY",
+            p256::SecretKey::from_pkcs8_der(der)
+                .map(|secret| secret.public_key())
+                .ok(),
+        ),
+        ("PUBLIC KEY", p256::PublicKey::from_public_key_der(der).ok()),
+    ];
+    for (label, public) in read_by_p256 {
+        let Some(public) = public else {
+            continue;
+        };
+        let encoded = base64::engine::general_purpose::STANDARD.encode(der);
+        let mut pem = format!("-----BEGIN {label}-----\n");
+        for line in encoded.as_bytes().chunks(64) {
+            pem.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+            pem.push('\n');
+        }
+        pem.push_str(&format!("-----END {label}-----\n"));
+        match Bundle::parse(&pem) {
+            Ok(bundle) => {
+                let kids: Vec<&str> = bundle.keys().iter().map(BundleKey::kid).collect();
+                assert_eq!(
+                    kids,
+                    [signed_headers_keys::thumbprint_kid(&public)],
+                    "{label}"
+                );
+            }
+            Err(error) => assert!(
+                label == "PRIVATE KEY"
+                    && error.reason == signed_headers_keys::Reason::MismatchedPublicKey,
+                "p256 reads this {label}, the bundle refuses it: {error}"
+            ),
+        }
+    }
 }
 
 /// Sealed bundles and KEK lists: fields are a `SIGNED_HEADERS_KEK` value

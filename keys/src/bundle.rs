@@ -4,12 +4,10 @@
 
 use base64::Engine as _;
 use p256::elliptic_curve::Generate as _;
-use p256::pkcs8::{DecodePrivateKey as _, DecodePublicKey as _, EncodePublicKey as _};
 use p256::{PublicKey, SecretKey};
-use pkcs8::der::asn1::ObjectIdentifier;
 
+use crate::ec_der;
 use crate::error::{BundleError, Reason};
-use crate::explicit;
 use crate::jwk::{Jwk, rsa_thumbprint_kid, thumbprint_kid};
 use crate::jws::Es256Signer;
 use crate::rsa::RsaPublic;
@@ -33,11 +31,6 @@ pub fn is_scope_name(name: &str) -> bool {
     let valid = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
     !name.is_empty() && name.len() <= MAX_SCOPE_NAME_BYTES && name.chars().all(valid)
 }
-
-const OID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-const OID_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
-const OID_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-const OID_RSA_PSS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.10");
 
 /// How a key is written in PEM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,18 +134,8 @@ impl BundleKey {
     pub fn from_secret(secret: SecretKey, format: KeyFormat) -> Result<Self, KeyGenerationError> {
         let public = secret.public_key();
         let der = match format {
-            KeyFormat::Sec1 => secret
-                .to_sec1_der()
-                .map_err(|_| KeyGenerationError)?
-                .to_vec(),
-            KeyFormat::Pkcs8 => {
-                use p256::pkcs8::EncodePrivateKey as _;
-                secret
-                    .to_pkcs8_der()
-                    .map_err(|_| KeyGenerationError)?
-                    .as_bytes()
-                    .to_vec()
-            }
+            KeyFormat::Sec1 => ec_der::sec1_der(&secret),
+            KeyFormat::Pkcs8 => ec_der::pkcs8_der(&secret),
             KeyFormat::Spki => return Self::from_public(public),
             KeyFormat::RsaPkcs1 => return Err(KeyGenerationError),
         };
@@ -161,17 +144,14 @@ impl BundleKey {
             public: PublicMaterial::P256(public),
             secret: Some(secret),
             format,
-            der: Zeroizing::new(der),
+            der,
             ec_parameters: false,
             comments: Vec::new(),
         })
     }
 
     fn from_public(public: PublicKey) -> Result<Self, KeyGenerationError> {
-        let der = public
-            .to_public_key_der()
-            .map_err(|_| KeyGenerationError)?
-            .into_vec();
+        let der = ec_der::spki_der(&public);
         Ok(Self {
             kid: thumbprint_kid(&public),
             public: PublicMaterial::P256(public),
@@ -241,10 +221,7 @@ impl BundleKey {
     /// The DER SubjectPublicKeyInfo of the public key.
     fn spki_der(&self) -> Vec<u8> {
         match &self.public {
-            PublicMaterial::P256(public) => public
-                .to_public_key_der()
-                .map(|doc| doc.into_vec())
-                .unwrap_or_default(),
+            PublicMaterial::P256(public) => ec_der::spki_der(public),
             PublicMaterial::Rsa(_) if self.format == KeyFormat::Spki => self.der.to_vec(),
             PublicMaterial::Rsa(_) => crate::rsa::spki_from_pkcs1(&self.der),
         }
@@ -340,14 +317,7 @@ impl BundleKey {
     /// Base64 (standard) of the SPKI DER of the public key: what is logged for
     /// an ephemeral key.
     pub fn public_spki_base64(&self) -> String {
-        let der = match &self.public {
-            PublicMaterial::P256(public) => public
-                .to_public_key_der()
-                .map(|doc| doc.into_vec())
-                .unwrap_or_default(),
-            PublicMaterial::Rsa(_) => self.spki_der(),
-        };
-        base64::engine::general_purpose::STANDARD.encode(der)
+        base64::engine::general_purpose::STANDARD.encode(self.spki_der())
     }
 
     /// This key alone as a PEM block preceded by its comments (LF line endings).
@@ -657,59 +627,31 @@ fn decode_block(block: &PemBlock) -> Result<Option<BundleKey>, Reason> {
 }
 
 fn decode_sec1(der: &[u8]) -> Result<BundleKey, Reason> {
-    if let Some(explicit) = explicit::sec1_private(der) {
-        return named_curve_private(explicit?, KeyFormat::Sec1);
+    let (secret, explicit) = ec_der::sec1_private(der)?;
+    if explicit {
+        return named_curve_private(secret, KeyFormat::Sec1);
     }
-    let info =
-        sec1::EcPrivateKey::try_from(der).map_err(|err| Reason::Malformed(err.to_string()))?;
-    if let Some(curve) = info.parameters.and_then(|p| p.named_curve()) {
-        require_p256(curve)?;
-    }
-    // The stored public key is compared first, so that a mismatch gets a
-    // clear reason rather than the DER error the full parse gives it.
-    let secret = SecretKey::from_slice(info.private_key)
-        .map_err(|err| Reason::Malformed(err.to_string()))?;
-    if let Some(stored) = info.public_key {
-        use p256::elliptic_curve::sec1::ToSec1Point as _;
-        let public = secret.public_key();
-        let uncompressed = public.to_sec1_point(false);
-        let compressed = public.to_sec1_point(true);
-        if stored != uncompressed.as_bytes() && stored != compressed.as_bytes() {
-            return Err(Reason::MismatchedPublicKey);
-        }
-    }
-    let secret = SecretKey::from_sec1_der(der).map_err(|err| Reason::Malformed(err.to_string()))?;
     Ok(private_key(secret, KeyFormat::Sec1, der))
 }
 
 fn decode_pkcs8(der: &[u8]) -> Result<BundleKey, Reason> {
-    if let Some(explicit) = explicit::pkcs8_private(der) {
-        return named_curve_private(explicit?, KeyFormat::Pkcs8);
+    let (secret, explicit) = ec_der::pkcs8_private(der)?;
+    if explicit {
+        return named_curve_private(secret, KeyFormat::Pkcs8);
     }
-    let info = pkcs8::PrivateKeyInfoRef::try_from(der)
-        .map_err(|err| Reason::Malformed(err.to_string()))?;
-    require_ec_p256(info.algorithm.oid, info.algorithm.parameters_oid().ok())?;
-    let secret =
-        SecretKey::from_pkcs8_der(der).map_err(|err| Reason::Malformed(err.to_string()))?;
     Ok(private_key(secret, KeyFormat::Pkcs8, der))
 }
 
 fn decode_spki(der: &[u8]) -> Result<BundleKey, Reason> {
-    if let Some(explicit) = explicit::spki_public(der) {
-        return BundleKey::from_public(explicit?).map_err(|_| not_reencoded());
-    }
-    let info = spki::SubjectPublicKeyInfoRef::try_from(der)
-        .map_err(|err| Reason::Malformed(err.to_string()))?;
-    if info.algorithm.oid == OID_RSA {
-        let pkcs1 = info
-            .subject_public_key
-            .as_bytes()
-            .ok_or_else(|| Reason::Malformed("RSA key with unused bits".into()))?;
-        return rsa_key(crate::rsa::parse_pkcs1_public(pkcs1)?, KeyFormat::Spki, der);
-    }
-    require_ec_p256(info.algorithm.oid, info.algorithm.parameters_oid().ok())?;
-    let public =
-        PublicKey::from_public_key_der(der).map_err(|err| Reason::Malformed(err.to_string()))?;
+    let public = match ec_der::spki_public(der)? {
+        ec_der::PublicRead::Rsa(pkcs1) => {
+            return rsa_key(crate::rsa::parse_pkcs1_public(pkcs1)?, KeyFormat::Spki, der);
+        }
+        ec_der::PublicRead::P256(public, true) => {
+            return BundleKey::from_public(public).map_err(|_| not_reencoded());
+        }
+        ec_der::PublicRead::P256(public, false) => public,
+    };
     Ok(BundleKey {
         kid: thumbprint_kid(&public),
         public: PublicMaterial::P256(public),
@@ -754,58 +696,4 @@ fn private_key(secret: SecretKey, format: KeyFormat, der: &[u8]) -> BundleKey {
         ec_parameters: false,
         comments: Vec::new(),
     }
-}
-
-fn require_ec_p256(
-    algorithm: ObjectIdentifier,
-    curve: Option<ObjectIdentifier>,
-) -> Result<(), Reason> {
-    if algorithm == OID_RSA {
-        return Err(Reason::RsaPrivate);
-    }
-    if algorithm == OID_RSA_PSS {
-        return Err(Reason::RsaPss);
-    }
-    if algorithm != OID_EC_PUBLIC_KEY {
-        return Err(Reason::UnsupportedAlgorithm(algorithm_name(algorithm)));
-    }
-    match curve {
-        Some(curve) => require_p256(curve),
-        None => Err(Reason::Malformed(
-            "EC key with neither a named curve nor explicit curve parameters".into(),
-        )),
-    }
-}
-
-fn require_p256(curve: ObjectIdentifier) -> Result<(), Reason> {
-    if curve == OID_P256 {
-        Ok(())
-    } else {
-        Err(Reason::OtherCurve(curve_name(curve)))
-    }
-}
-
-fn curve_name(curve: ObjectIdentifier) -> String {
-    let name = match curve.to_string().as_str() {
-        "1.3.132.0.34" => "P-384 (secp384r1)",
-        "1.3.132.0.35" => "P-521 (secp521r1)",
-        "1.3.132.0.10" => "secp256k1",
-        "1.2.840.10045.3.1.1" => "P-192 (prime192v1)",
-        "1.3.132.0.33" => "P-224 (secp224r1)",
-        "1.3.36.3.3.2.8.1.1.7" => "brainpoolP256r1",
-        _ => return curve.to_string(),
-    };
-    name.to_owned()
-}
-
-fn algorithm_name(algorithm: ObjectIdentifier) -> String {
-    let name = match algorithm.to_string().as_str() {
-        "1.3.101.112" => "Ed25519",
-        "1.3.101.113" => "Ed448",
-        "1.3.101.110" => "X25519",
-        "1.3.101.111" => "X448",
-        "1.2.840.10040.4.1" => "DSA",
-        _ => return algorithm.to_string(),
-    };
-    name.to_owned()
 }

@@ -4,8 +4,8 @@
 
 mod asn1;
 mod bundle;
+mod ec_der;
 mod error;
-mod explicit;
 pub mod fixed_base;
 pub mod hedged;
 pub mod hmac_drbg;
