@@ -132,10 +132,10 @@ impl BundleKey {
 
     /// Wraps a secret key, encoding it as `format` (`Spki` keeps the public half only).
     pub fn from_secret(secret: SecretKey, format: KeyFormat) -> Result<Self, KeyGenerationError> {
-        let public = secret.public_key();
+        let public = ec_der::public_key(&secret).map_err(|_| KeyGenerationError)?;
         let der = match format {
-            KeyFormat::Sec1 => ec_der::sec1_der(&secret),
-            KeyFormat::Pkcs8 => ec_der::pkcs8_der(&secret),
+            KeyFormat::Sec1 => ec_der::sec1_der(&secret, &public),
+            KeyFormat::Pkcs8 => ec_der::pkcs8_der(&secret, &public),
             KeyFormat::Spki => return Self::from_public(public),
             KeyFormat::RsaPkcs1 => return Err(KeyGenerationError),
         };
@@ -631,7 +631,7 @@ fn decode_sec1(der: &[u8]) -> Result<BundleKey, Reason> {
     if explicit {
         return named_curve_private(secret, KeyFormat::Sec1);
     }
-    Ok(private_key(secret, KeyFormat::Sec1, der))
+    private_key(secret, KeyFormat::Sec1, der)
 }
 
 fn decode_pkcs8(der: &[u8]) -> Result<BundleKey, Reason> {
@@ -639,7 +639,7 @@ fn decode_pkcs8(der: &[u8]) -> Result<BundleKey, Reason> {
     if explicit {
         return named_curve_private(secret, KeyFormat::Pkcs8);
     }
-    Ok(private_key(secret, KeyFormat::Pkcs8, der))
+    private_key(secret, KeyFormat::Pkcs8, der)
 }
 
 fn decode_spki(der: &[u8]) -> Result<BundleKey, Reason> {
@@ -685,9 +685,9 @@ fn rsa_key(public: RsaPublic, format: KeyFormat, der: &[u8]) -> Result<BundleKey
     })
 }
 
-fn private_key(secret: SecretKey, format: KeyFormat, der: &[u8]) -> BundleKey {
-    let public = secret.public_key();
-    BundleKey {
+fn private_key(secret: SecretKey, format: KeyFormat, der: &[u8]) -> Result<BundleKey, Reason> {
+    let public = ec_der::public_key(&secret)?;
+    Ok(BundleKey {
         kid: thumbprint_kid(&public),
         public: PublicMaterial::P256(public),
         secret: Some(secret),
@@ -695,5 +695,5 @@ fn private_key(secret: SecretKey, format: KeyFormat, der: &[u8]) -> BundleKey {
         der: Zeroizing::new(der.to_vec()),
         ec_parameters: false,
         comments: Vec::new(),
-    }
+    })
 }

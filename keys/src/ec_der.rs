@@ -256,9 +256,15 @@ pub fn pkcs8_private(der: &[u8]) -> Result<(SecretKey, bool), Reason> {
     Ok((secret, is_explicit(parameters)))
 }
 
+/// `secret`'s public key.
+pub fn public_key(secret: &SecretKey) -> Result<PublicKey, Reason> {
+    crate::fixed_base::public_key(secret)
+        .ok_or_else(|| malformed("no public key for this private key"))
+}
+
 /// `point` (SEC1-encoded) must be `secret`'s public key, compressed or not.
 fn require_own_point(secret: &SecretKey, point: &[u8]) -> Result<(), Reason> {
-    let own = secret.public_key();
+    let own = public_key(secret)?;
     if point == own.to_sec1_point(false).as_bytes() || point == own.to_sec1_point(true).as_bytes() {
         Ok(())
     } else {
@@ -412,10 +418,10 @@ fn uncompressed(public: &PublicKey) -> Vec<u8> {
     public.to_sec1_point(false).as_bytes().to_vec()
 }
 
-/// `secret` as a SEC1 `ECPrivateKey` with P-256's OID and the public key,
-/// as `openssl ec` writes it (and `p256`'s `to_sec1_der`).
-pub fn sec1_der(secret: &SecretKey) -> Zeroizing<Vec<u8>> {
-    let point = uncompressed(&secret.public_key());
+/// `secret` as a SEC1 `ECPrivateKey` with P-256's OID and its public key
+/// `public`, as `openssl ec` writes it (and `p256`'s `to_sec1_der`).
+pub fn sec1_der(secret: &SecretKey, public: &PublicKey) -> Zeroizing<Vec<u8>> {
+    let point = uncompressed(public);
     let scalar = Zeroizing::new(secret.to_bytes());
     joined(
         &[&[SEQUENCE, 0x77, INTEGER, 0x01, 0x01, OCTET_STRING, 0x20]],
@@ -431,9 +437,10 @@ pub fn sec1_der(secret: &SecretKey) -> Zeroizing<Vec<u8>> {
 
 /// `secret` as a PKCS#8 `PrivateKeyInfo` (version 1) for id-ecPublicKey on
 /// P-256, its inner SEC1 key without parameters and with the public key,
-/// as `openssl pkcs8` writes it (and `p256`'s `to_pkcs8_der`).
-pub fn pkcs8_der(secret: &SecretKey) -> Zeroizing<Vec<u8>> {
-    let point = uncompressed(&secret.public_key());
+/// as `openssl pkcs8` writes it (and `p256`'s `to_pkcs8_der`); `public`
+/// is its public key.
+pub fn pkcs8_der(secret: &SecretKey, public: &PublicKey) -> Zeroizing<Vec<u8>> {
+    let point = uncompressed(public);
     let scalar = Zeroizing::new(secret.to_bytes());
     joined(
         &[
@@ -536,9 +543,10 @@ mod tests {
         for _ in 0..32 {
             let secret = SecretKey::try_generate().unwrap();
             let public = secret.public_key();
-            let sec1 = sec1_der(&secret);
+            assert_eq!(public_key(&secret), Ok(public));
+            let sec1 = sec1_der(&secret, &public);
             assert_eq!(sec1.as_slice(), secret.to_sec1_der().unwrap().as_slice());
-            let pkcs8 = pkcs8_der(&secret);
+            let pkcs8 = pkcs8_der(&secret, &public);
             assert_eq!(pkcs8.as_slice(), secret.to_pkcs8_der().unwrap().as_bytes());
             let spki = spki_der(&public);
             assert_eq!(spki, public.to_public_key_der().unwrap().as_bytes());
@@ -555,7 +563,7 @@ mod tests {
     fn pkcs8_version_2_carries_its_public_key_and_nothing_else() {
         use p256::elliptic_curve::Generate as _;
         let secret = SecretKey::try_generate().unwrap();
-        let v1 = pkcs8_der(&secret);
+        let v1 = pkcs8_der(&secret, &secret.public_key());
         // OneAsymmetricKey (RFC 5958): version 1 and a [1] IMPLICIT public key.
         let point = uncompressed(&secret.public_key());
         let with_public = |version: u8, extra: &[u8]| {

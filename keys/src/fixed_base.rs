@@ -39,7 +39,7 @@ use std::sync::OnceLock;
 use p256::elliptic_curve::BatchNormalize;
 use p256::elliptic_curve::group::Group as _;
 use p256::elliptic_curve::subtle::{BlackBox, Choice, ConditionallySelectable as _};
-use p256::{AffinePoint, ProjectivePoint, Scalar};
+use p256::{AffinePoint, ProjectivePoint, PublicKey, Scalar, SecretKey};
 use zeroize::Zeroize as _;
 
 use field::FieldElement;
@@ -54,6 +54,17 @@ pub const WINDOW_BITS: usize = 7;
 /// `k·G`, constant time in `k`.
 pub fn mul_by_generator(k: &Scalar) -> AffinePoint {
     shared_table().mul(k)
+}
+
+/// `secret`'s public key, `d·G` from the shared table (constant time in
+/// `d`), in place of `p256`'s `SecretKey::public_key`, whose variable-base
+/// multiplication the filter needs nowhere else. `None` only if the
+/// product were the identity, which a nonzero `d` below `n` never gives.
+pub fn public_key(secret: &SecretKey) -> Option<PublicKey> {
+    let mut d = secret.to_nonzero_scalar();
+    let point = mul_by_generator(d.as_ref());
+    d.zeroize();
+    PublicKey::from_affine(point).ok()
 }
 
 /// `k·G` for each `k`, constant time in each: from

@@ -2,7 +2,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use p256::ecdsa::{Signature, SigningKey};
+use p256::ecdsa::Signature;
 use p256::elliptic_curve::Field as _;
 use p256::elliptic_curve::Generate as _;
 use p256::elliptic_curve::ff::PrimeField as _;
@@ -19,7 +19,10 @@ use crate::hmac_drbg::{NonceCandidates, NonceSource};
 /// Signs compact JWS with one P-256 key; the protected header is encoded once.
 #[derive(Clone)]
 pub struct Es256Signer {
-    key: SigningKey,
+    /// `d`, wiped when the signer is dropped. Not a `p256` `SigningKey`,
+    /// which computes the public key when made, by a variable-base
+    /// multiplication of its own: code the filter needs nowhere else.
+    secret: NonZeroScalar,
     kid: String,
     encoded_header: String,
     /// SHA-256 having hashed `encoded_header.`: the blocks every token's
@@ -27,6 +30,12 @@ pub struct Es256Signer {
     header_digest: Sha256,
     /// What [`Self::sign_hedged`]'s nonces are derived under.
     nonce_key: NonceKey,
+}
+
+impl Drop for Es256Signer {
+    fn drop(&mut self) {
+        self.secret.zeroize();
+    }
 }
 
 impl std::fmt::Debug for Es256Signer {
@@ -63,7 +72,7 @@ impl Es256Signer {
         let nonce_key = NonceKey::new(&secret_bytes);
         secret_bytes.zeroize();
         Self {
-            key: SigningKey::from(secret),
+            secret: secret.to_nonzero_scalar(),
             encoded_header,
             header_digest,
             nonce_key,
@@ -141,7 +150,7 @@ impl Es256Signer {
     }
 
     fn sign_rfc6979(&self, z: &Scalar) -> Option<Signature> {
-        let mut secret: [u8; 32] = self.key.as_nonzero_scalar().to_repr().into();
+        let mut secret: [u8; 32] = self.secret.to_repr().into();
         let mut candidates = NonceCandidates::new(&secret, &z.to_repr().into());
         secret.zeroize();
         self.sign_with_candidates(z, &mut candidates)
@@ -173,7 +182,7 @@ impl Es256Signer {
     /// `(r, s)` with `s = k⁻¹(z + r·d)`; `None` in the negligible case
     /// `s = 0`.
     fn signature(&self, z: &Scalar, nonce: &PrecomputedNonce) -> Option<Signature> {
-        let d: &Scalar = self.key.as_nonzero_scalar().as_ref();
+        let d: &Scalar = self.secret.as_ref();
         let s = nonce.k_inv * (*z + nonce.r * d);
         Signature::from_scalars(nonce.r, s).ok()
     }
@@ -465,8 +474,8 @@ pub fn random_jti() -> Result<String, getrandom::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use p256::ecdsa::VerifyingKey;
     use p256::ecdsa::signature::Verifier as _;
+    use p256::ecdsa::{SigningKey, VerifyingKey};
 
     fn split(token: &str) -> (&str, Signature) {
         let (input, signature) = token.rsplit_once('.').unwrap();
