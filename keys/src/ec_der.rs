@@ -11,8 +11,9 @@
 //!
 //! The RustCrypto DER crates (`der`, `sec1`, `pkcs8`, `spki`) did the
 //! named-curve half until these few structures, read and written here,
-//! took their place in the filter: about 60 KB of its Wasm, all compiled
-//! before Envoy's first request (BENCHMARKS.md, "Keys in DER by hand").
+//! took their place in the filter: about 70 KB of its Wasm, all compiled
+//! before Envoy's first request (BENCHMARKS.md, "One sort of our own,
+//! keys in DER by hand").
 //! The tests check the writers byte for byte against `p256`'s and the
 //! readers on keys as openssl, Python and Node write them.
 
