@@ -133,6 +133,15 @@ impl BundleKey {
     /// Wraps a secret key, encoding it as `format` (`Spki` keeps the public half only).
     pub fn from_secret(secret: SecretKey, format: KeyFormat) -> Result<Self, KeyGenerationError> {
         let public = ec_der::public_key(&secret).map_err(|_| KeyGenerationError)?;
+        Self::from_key_pair(secret, public, format)
+    }
+
+    /// [`Self::from_secret`] given the public key already.
+    fn from_key_pair(
+        secret: SecretKey,
+        public: PublicKey,
+        format: KeyFormat,
+    ) -> Result<Self, KeyGenerationError> {
         let der = match format {
             KeyFormat::Sec1 => ec_der::sec1_der(&secret, &public),
             KeyFormat::Pkcs8 => ec_der::pkcs8_der(&secret, &public),
@@ -627,19 +636,11 @@ fn decode_block(block: &PemBlock) -> Result<Option<BundleKey>, Reason> {
 }
 
 fn decode_sec1(der: &[u8]) -> Result<BundleKey, Reason> {
-    let (secret, explicit) = ec_der::sec1_private(der)?;
-    if explicit {
-        return named_curve_private(secret, KeyFormat::Sec1);
-    }
-    private_key(secret, KeyFormat::Sec1, der)
+    private_key(ec_der::sec1_private(der)?, KeyFormat::Sec1, der)
 }
 
 fn decode_pkcs8(der: &[u8]) -> Result<BundleKey, Reason> {
-    let (secret, explicit) = ec_der::pkcs8_private(der)?;
-    if explicit {
-        return named_curve_private(secret, KeyFormat::Pkcs8);
-    }
-    private_key(secret, KeyFormat::Pkcs8, der)
+    private_key(ec_der::pkcs8_private(der)?, KeyFormat::Pkcs8, der)
 }
 
 fn decode_spki(der: &[u8]) -> Result<BundleKey, Reason> {
@@ -663,12 +664,6 @@ fn decode_spki(der: &[u8]) -> Result<BundleKey, Reason> {
     })
 }
 
-/// A key read from explicit curve parameters, kept in its named-curve form
-/// (what every tool reads, and what `signing-key` writes back).
-fn named_curve_private(secret: SecretKey, format: KeyFormat) -> Result<BundleKey, Reason> {
-    BundleKey::from_secret(secret, format).map_err(|_| not_reencoded())
-}
-
 fn not_reencoded() -> Reason {
     Reason::Malformed("the key could not be written with P-256's name".into())
 }
@@ -685,8 +680,22 @@ fn rsa_key(public: RsaPublic, format: KeyFormat, der: &[u8]) -> Result<BundleKey
     })
 }
 
-fn private_key(secret: SecretKey, format: KeyFormat, der: &[u8]) -> Result<BundleKey, Reason> {
-    let public = ec_der::public_key(&secret)?;
+/// A private key as read; one read from explicit curve parameters is kept
+/// in its named-curve form (what every tool reads, and what `signing-key`
+/// writes back).
+fn private_key(
+    read: ec_der::PrivateRead,
+    format: KeyFormat,
+    der: &[u8],
+) -> Result<BundleKey, Reason> {
+    let ec_der::PrivateRead {
+        secret,
+        public,
+        explicit,
+    } = read;
+    if explicit {
+        return BundleKey::from_key_pair(secret, public, format).map_err(|_| not_reencoded());
+    }
     Ok(BundleKey {
         kid: thumbprint_kid(&public),
         public: PublicMaterial::P256(public),

@@ -196,37 +196,51 @@ fn sec1_fields(der: &[u8]) -> Option<Sec1Fields<'_>> {
     })
 }
 
-/// A SEC1 `ECPrivateKey` (`EC PRIVATE KEY`), and whether its parameters
-/// were explicit.
-pub fn sec1_private(der: &[u8]) -> Result<(SecretKey, bool), Reason> {
+/// A private key read from DER: the key, its public key (computed once,
+/// for the stored ones to be checked against and for the caller), and
+/// whether its curve was given by explicit parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrivateRead {
+    pub secret: SecretKey,
+    pub public: PublicKey,
+    pub explicit: bool,
+}
+
+/// A SEC1 `ECPrivateKey` (`EC PRIVATE KEY`).
+pub fn sec1_private(der: &[u8]) -> Result<PrivateRead, Reason> {
     let fields = sec1_fields(der).ok_or_else(|| malformed("not a SEC1 ECPrivateKey (RFC 5915)"))?;
-    let explicit = fields.parameters.is_some_and(is_explicit);
-    sec1_private_key(&fields).map(|secret| (secret, explicit))
+    let (secret, public) = sec1_private_key(&fields)?;
+    Ok(PrivateRead {
+        secret,
+        public,
+        explicit: fields.parameters.is_some_and(is_explicit),
+    })
 }
 
 /// The private key of a SEC1 key whose parameters, if any, are P-256's,
-/// checked against the public key it stores, if any.
-fn sec1_private_key(fields: &Sec1Fields<'_>) -> Result<SecretKey, Reason> {
+/// and its public key, checked against the one the key stores, if any.
+fn sec1_private_key(fields: &Sec1Fields<'_>) -> Result<(SecretKey, PublicKey), Reason> {
     if let Some(parameters) = fields.parameters {
         require_p256_parameters(parameters)?;
     }
     let secret =
         SecretKey::from_slice(fields.private).map_err(|err| Reason::Malformed(err.to_string()))?;
+    let own = public_key(&secret)?;
     if let Some(public) = fields.public {
         let (BIT_STRING, [0, point @ ..], []) =
             tlv(public).ok_or_else(|| malformed("public key"))?
         else {
             return Err(malformed("public key"));
         };
-        require_own_point(&secret, point)?;
+        require_own_point(&own, point)?;
     }
-    Ok(secret)
+    Ok((secret, own))
 }
 
 /// A PKCS#8 `PrivateKeyInfo` or `OneAsymmetricKey` (`PRIVATE KEY`) for
 /// id-ecPublicKey on P-256, and whether its parameters were explicit. Its
 /// inner SEC1 key may carry parameters of its own (then P-256's too).
-pub fn pkcs8_private(der: &[u8]) -> Result<(SecretKey, bool), Reason> {
+pub fn pkcs8_private(der: &[u8]) -> Result<PrivateRead, Reason> {
     let not_pkcs8 = || malformed("not a PKCS#8 PrivateKeyInfo (RFC 5208)");
     let Some((SEQUENCE, info, [])) = tlv(der) else {
         return Err(not_pkcs8());
@@ -247,14 +261,18 @@ pub fn pkcs8_private(der: &[u8]) -> Result<(SecretKey, bool), Reason> {
     let parameters = require_ec(algorithm, parameters, true)?;
     require_p256_parameters(parameters)?;
     let fields = sec1_fields(inner).ok_or_else(|| malformed("the inner SEC1 key"))?;
-    let secret = sec1_private_key(&fields)?;
+    let (secret, own) = sec1_private_key(&fields)?;
     if let Some(bits) = public {
         let [0, point @ ..] = bits else {
             return Err(malformed("public key"));
         };
-        require_own_point(&secret, point)?;
+        require_own_point(&own, point)?;
     }
-    Ok((secret, is_explicit(parameters)))
+    Ok(PrivateRead {
+        secret,
+        public: own,
+        explicit: is_explicit(parameters),
+    })
 }
 
 /// `secret`'s public key.
@@ -263,9 +281,8 @@ pub fn public_key(secret: &SecretKey) -> Result<PublicKey, Reason> {
         .ok_or_else(|| malformed("no public key for this private key"))
 }
 
-/// `point` (SEC1-encoded) must be `secret`'s public key, compressed or not.
-fn require_own_point(secret: &SecretKey, point: &[u8]) -> Result<(), Reason> {
-    let own = public_key(secret)?;
+/// `point` (SEC1-encoded) must be `own`, compressed or not.
+fn require_own_point(own: &PublicKey, point: &[u8]) -> Result<(), Reason> {
     if point == own.to_sec1_point(false).as_bytes() || point == own.to_sec1_point(true).as_bytes() {
         Ok(())
     } else {
@@ -551,8 +568,13 @@ mod tests {
             assert_eq!(pkcs8.as_slice(), secret.to_pkcs8_der().unwrap().as_bytes());
             let spki = spki_der(&public);
             assert_eq!(spki, public.to_public_key_der().unwrap().as_bytes());
-            assert_eq!(sec1_private(&sec1), Ok((secret.clone(), false)));
-            assert_eq!(pkcs8_private(&pkcs8), Ok((secret.clone(), false)));
+            let read = PrivateRead {
+                secret: secret.clone(),
+                public,
+                explicit: false,
+            };
+            assert_eq!(sec1_private(&sec1), Ok(read.clone()));
+            assert_eq!(pkcs8_private(&pkcs8), Ok(read));
             assert!(matches!(
                 spki_public(&spki),
                 Ok(PublicRead::P256(read, false)) if read == public
@@ -580,7 +602,11 @@ mod tests {
         };
         assert_eq!(
             pkcs8_private(&with_public(1, &[])),
-            Ok((secret.clone(), false))
+            Ok(PrivateRead {
+                secret: secret.clone(),
+                public: secret.public_key(),
+                explicit: false,
+            })
         );
         let not_pkcs8 = Err(malformed("not a PKCS#8 PrivateKeyInfo (RFC 5208)"));
         assert_eq!(pkcs8_private(&with_public(0, &[])), not_pkcs8);
